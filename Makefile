@@ -1,0 +1,99 @@
+# songspace pipeline: the Makefile's targets are the files each stage writes.
+# Two commands on a fresh machine: `make all` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ENV_STAMP := $(VENV)/.installed
+
+# Where `make data` copies JamendoLyrics from: a local folder or a URL.
+# The shared copy beside this checkout is used when present, else the upstream repository.
+SHARED_JAMENDO := $(abspath ../shared/data/jamendolyrics)
+JAMENDO_UPSTREAM := https://raw.githubusercontent.com/f90/jamendolyrics/master
+JAMENDO_SRC ?= $(if $(wildcard $(SHARED_JAMENDO)/JamendoLyrics.csv),$(SHARED_JAMENDO),$(JAMENDO_UPSTREAM))
+
+DATASET  ?= jamendolyrics
+RESULTS  ?= $(CURDIR)/results
+PROFILE  ?= full
+NB_OUT   := $(RESULTS)/notebooks
+LIB_SRC  := $(wildcard lib/songspace/*.py)
+NOTEBOOKS := 00_data 01_features 02_mlp_vae 03_conv_vae 04_sweeps 05_clustering 06_report
+PAPERMILL = $(BIN)/papermill -k python3 --cwd notebooks --log-output --no-progress-bar \
+            -p dataset $(DATASET) -p data_root $(CURDIR)/data -p results_root $(RESULTS) -p profile $(PROFILE)
+NBCONVERT = $(BIN)/jupyter nbconvert --to html --log-level WARN
+
+export PYTHONHASHSEED := 0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: all env data demo-data notebooks report demo test bench lab strip clean help
+
+help:
+	@echo "make all    - environment, data, every notebook, report (results/report.html, .pdf)"
+	@echo "make test   - the test suite"
+	@echo "make demo   - whole pipeline on the synthetic dataset (results/demo/)"
+	@echo "make bench  - speed and memory benchmarks (results/bench/)"
+	@echo "make lab    - JupyterLab on the project"
+	@echo "make strip  - strip outputs from notebooks/*.ipynb"
+
+# ---- environment: rebuilt only when the dependency files change ----
+env: $(ENV_STAMP)
+$(ENV_STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
+	touch $@
+
+# ---- data ----
+data: data/raw/$(DATASET)/.complete
+data/raw/jamendolyrics/.complete: | $(ENV_STAMP)
+	$(BIN)/python -m songspace.data fetch --src "$(JAMENDO_SRC)" --dest data/raw/jamendolyrics
+data/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
+	$(BIN)/python -m songspace.synthetic --out data/raw/demo
+demo-data: data/raw/demo/.complete
+
+# ---- notebooks: each executed copy depends on its source, the library and the stage before ----
+$(NB_OUT)/00_data.ipynb: notebooks/00_data.ipynb data/raw/$(DATASET)/.complete $(LIB_SRC) $(ENV_STAMP)
+$(NB_OUT)/01_features.ipynb: notebooks/01_features.ipynb $(NB_OUT)/00_data.ipynb
+$(NB_OUT)/02_mlp_vae.ipynb: notebooks/02_mlp_vae.ipynb $(NB_OUT)/01_features.ipynb
+$(NB_OUT)/03_conv_vae.ipynb: notebooks/03_conv_vae.ipynb $(NB_OUT)/01_features.ipynb
+$(NB_OUT)/04_sweeps.ipynb: notebooks/04_sweeps.ipynb $(NB_OUT)/02_mlp_vae.ipynb $(NB_OUT)/03_conv_vae.ipynb
+$(NB_OUT)/05_clustering.ipynb: notebooks/05_clustering.ipynb $(NB_OUT)/04_sweeps.ipynb
+$(NB_OUT)/06_report.ipynb: notebooks/06_report.ipynb $(NB_OUT)/05_clustering.ipynb
+
+$(NB_OUT)/%.ipynb: | $(ENV_STAMP)
+	@mkdir -p $(NB_OUT)
+	$(PAPERMILL) notebooks/$*.ipynb $@.part.ipynb
+	mv $@.part.ipynb $@
+	$(NBCONVERT) $@ --output-dir $(NB_OUT)
+
+EXISTING := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
+notebooks: $(foreach n,$(filter $(EXISTING),$(NOTEBOOKS)),$(NB_OUT)/$(n).ipynb)
+
+report: $(RESULTS)/report.html
+$(RESULTS)/report.html: $(NB_OUT)/06_report.ipynb
+	$(BIN)/python -m songspace.report --executed $< --out-dir $(RESULTS)
+
+all: env data notebooks $(if $(filter 06_report,$(EXISTING)),report)
+
+demo:
+	$(MAKE) all DATASET=demo RESULTS=$(CURDIR)/results/demo PROFILE=tiny
+
+# ---- checks ----
+test: $(ENV_STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+bench: $(ENV_STAMP)
+	$(BIN)/python -m songspace.bench --out results/bench
+
+lab: $(ENV_STAMP)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+strip: $(ENV_STAMP)
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+clean:
+	rm -rf results/* data/interim/* data/processed/*
