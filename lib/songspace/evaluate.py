@@ -1,0 +1,332 @@
+"""Cluster quality: internal and external metrics, chance levels, seed aggregation, comparison tables.
+
+Conventions (they matter for honest numbers):
+- Noise (label -1, DBSCAN) is not a cluster. Every metric is computed on the non-noise points only,
+  and ``noise_fraction`` is reported beside it.
+- Items whose true label is missing (NA) are left out of the external metrics for that column.
+- An undefined metric is NaN and ``degenerate_reason`` says why (one cluster, all noise,
+  n_clusters >= n). Never a crash, never a silent 0.
+- External metrics come with a chance level: the same cluster sizes with the items permuted.
+  NMI rewards many small clusters by chance; AMI and ARI are chance-corrected, so compare to them.
+- Internal metrics live in each representation's own space, so they are not comparable across
+  representations of different dimension; tables carry ``space`` and ``dim`` for that reason.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (adjusted_mutual_info_score, adjusted_rand_score, calinski_harabasz_score,
+                             davies_bouldin_score, normalized_mutual_info_score, silhouette_score)
+from sklearn.metrics.cluster import contingency_matrix
+
+EXTERNAL = ("ari", "nmi", "ami", "purity")
+INTERNAL = ("silhouette", "calinski_harabasz", "davies_bouldin")
+
+
+def _degenerate(labels: np.ndarray) -> str | None:
+    """Why a clustering (noise already removed or not) cannot be scored, or None."""
+    kept = labels[labels >= 0]
+    n_clusters = len(np.unique(kept))
+    if len(kept) == 0:
+        return "all points are noise"
+    if n_clusters < 2:
+        return "only one cluster"
+    if n_clusters >= len(kept):
+        return f"n_clusters ({n_clusters}) >= n non-noise points ({len(kept)})"
+    return None
+
+
+def internal_metrics(X: np.ndarray, labels: np.ndarray) -> dict:
+    """Silhouette, Calinski-Harabasz and Davies-Bouldin on the non-noise points.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d)
+        The space the clustering was made in.
+    labels : np.ndarray, shape (n,) int, -1 = noise.
+
+    Returns
+    -------
+    dict with ``silhouette`` (higher better, in [-1, 1]), ``calinski_harabasz`` (higher better),
+    ``davies_bouldin`` (lower better), ``n_clusters`` (noise excluded), ``noise_fraction``,
+    ``degenerate_reason`` (None or why the metrics are NaN).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels).astype(int)
+    if X.shape[0] != len(labels):
+        raise ValueError(f"X has {X.shape[0]} rows but labels has {len(labels)}")
+    keep = labels >= 0
+    out = {"n_clusters": int(len(np.unique(labels[keep]))), "noise_fraction": float(np.mean(~keep)),
+           "degenerate_reason": _degenerate(labels)}
+    if out["degenerate_reason"]:
+        return {**dict.fromkeys(INTERNAL, np.nan), **out}
+    Xk, lk = X[keep], labels[keep]
+    out["silhouette"] = float(silhouette_score(Xk, lk))
+    out["calinski_harabasz"] = float(calinski_harabasz_score(Xk, lk))
+    out["davies_bouldin"] = float(davies_bouldin_score(Xk, lk))
+    return out
+
+
+def purity(y_true, labels) -> float:
+    """Fraction of items whose cluster's majority class is their own class.
+
+    sum over clusters of the largest class count, divided by n. 1 for a perfect clustering,
+    also 1 for all-singleton clusters (hence report it with its chance level).
+    """
+    c = contingency_matrix(np.asarray(y_true), np.asarray(labels))  # (n_classes, n_clusters)
+    return float(c.max(axis=0).sum() / c.sum())
+
+
+def _scorable(y_true, labels) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Drop noise and missing labels; return the kept arrays and a reason if nothing sensible is left."""
+    y = pd.Series(y_true).reset_index(drop=True)
+    labels = np.asarray(labels).astype(int)
+    if len(y) != len(labels):
+        raise ValueError(f"y_true has {len(y)} items but labels has {len(labels)}")
+    keep = (labels >= 0) & y.notna().to_numpy()
+    y_k, l_k = y[keep].astype(str).to_numpy(), labels[keep]
+    if len(l_k) == 0:
+        reason = "all points are noise" if (labels < 0).all() else "no labelled non-noise point"
+    elif len(np.unique(l_k)) < 2:
+        reason = "only one cluster"
+    else:
+        reason = None
+    return y_k, l_k, reason
+
+
+def _external(y, lab) -> dict:
+    return {"ari": float(adjusted_rand_score(y, lab)),
+            "nmi": float(normalized_mutual_info_score(y, lab)),
+            "ami": float(adjusted_mutual_info_score(y, lab)),
+            "purity": purity(y, lab)}
+
+
+def external_metrics(y_true, labels) -> dict:
+    """ARI, NMI (arithmetic), AMI and purity against one label column, on non-noise labelled items.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)  true labels; NA items are left out.
+    labels : array-like, shape (n,) int, -1 = noise (left out).
+
+    Returns
+    -------
+    dict with ``ari``, ``nmi``, ``ami``, ``purity``, ``n_scored`` and ``degenerate_reason``
+    (metrics NaN when only one cluster or no point is left: a single cluster is not a finding).
+    """
+    y, lab, reason = _scorable(y_true, labels)
+    if reason:
+        return {**dict.fromkeys(EXTERNAL, np.nan), "n_scored": len(lab), "degenerate_reason": reason}
+    return {**_external(y, lab), "n_scored": len(lab), "degenerate_reason": None}
+
+
+def chance_level(y_true, labels, n_perm: int = 200, seed: int = 0) -> dict:
+    """External metrics of random clusterings with the same cluster sizes.
+
+    The cluster labels are permuted across the (non-noise, labelled) items ``n_perm`` times, which
+    keeps every cluster's size and the class distribution and destroys only their association.
+
+    Returns
+    -------
+    dict with ``<m>_chance`` (mean) and ``<m>_chance_p95`` (95th percentile) for m in ari, nmi, ami,
+    purity; NaN when the clustering is degenerate (see :func:`external_metrics`).
+    """
+    y, lab, reason = _scorable(y_true, labels)
+    keys = [f"{m}_chance" for m in EXTERNAL] + [f"{m}_chance_p95" for m in EXTERNAL]
+    if reason:
+        return dict.fromkeys(keys, np.nan)
+    rng = np.random.default_rng(seed)
+    scores = pd.DataFrame([_external(y, rng.permutation(lab)) for _ in range(n_perm)])
+    out = {f"{m}_chance": float(scores[m].mean()) for m in EXTERNAL}
+    out.update({f"{m}_chance_p95": float(scores[m].quantile(0.95)) for m in EXTERNAL})
+    return out
+
+
+def evaluate_clustering(X: np.ndarray | None, labels, y_true_by_column: dict | None = None,
+                        n_perm: int = 200, seed: int = 0) -> dict:
+    """All metrics of one clustering as one flat dict.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d), or None to skip internal metrics.
+    labels : array-like, shape (n,) int, -1 = noise.
+    y_true_by_column : dict, column name -> array-like (n,) of true labels.
+    n_perm : int  permutations for the chance level (0 to skip).
+    seed : int
+
+    Returns
+    -------
+    dict: ``silhouette``, ``calinski_harabasz``, ``davies_bouldin``, ``n_clusters``, ``noise_fraction``,
+    ``degenerate_reason``, and per column c: ``c_ari``, ``c_nmi``, ``c_ami``, ``c_purity``, ``c_n_scored``,
+    ``c_<m>_chance``, ``c_<m>_chance_p95``.
+    """
+    labels = np.asarray(labels).astype(int)
+    if X is not None:
+        out = internal_metrics(X, labels)
+    else:
+        out = {**dict.fromkeys(INTERNAL, np.nan), "n_clusters": int(len(np.unique(labels[labels >= 0]))),
+               "noise_fraction": float(np.mean(labels < 0)), "degenerate_reason": _degenerate(labels)}
+    for col, y in (y_true_by_column or {}).items():
+        ext = external_metrics(y, labels)
+        reason = ext.pop("degenerate_reason")
+        if reason and not out["degenerate_reason"]:
+            out["degenerate_reason"] = f"{col}: {reason}"
+        out.update({f"{col}_{k}": v for k, v in ext.items()})
+        if n_perm:
+            out.update({f"{col}_{k}": v for k, v in chance_level(y, labels, n_perm, seed).items()})
+    return out
+
+
+def aggregate_seeds(df: pd.DataFrame, group_cols, metric_cols=None, seed_col: str = "seed") -> pd.DataFrame:
+    """Mean and standard deviation of metrics over seeds.
+
+    Parameters
+    ----------
+    df : pd.DataFrame, one row per (group, seed).
+    group_cols : list of str  columns identifying a configuration (everything but the seed).
+    metric_cols : list of str, optional  default: every numeric column not in ``group_cols`` nor the seed.
+    seed_col : str
+
+    Returns
+    -------
+    pd.DataFrame, one row per group: group columns, ``<m>_mean``, ``<m>_std`` (sample std, ddof=1;
+    NaN with a single seed), ``<m>_n_nan`` (seeds where m was NaN, left out of mean and std) and
+    ``n_seeds`` (rows in the group).
+    """
+    group_cols = [group_cols] if isinstance(group_cols, str) else list(group_cols)
+    if metric_cols is None:
+        metric_cols = [c for c in df.select_dtypes("number").columns if c not in group_cols and c != seed_col]
+    missing = [c for c in [*group_cols, *metric_cols] if c not in df.columns]
+    if missing:
+        raise KeyError(f"aggregate_seeds: columns not in the table: {missing}")
+    g = df.groupby(group_cols, dropna=False, sort=True)
+    parts = []
+    for m in metric_cols:
+        s = g[m]
+        parts.append(pd.DataFrame({f"{m}_mean": s.mean(), f"{m}_std": s.std(ddof=1),
+                                   f"{m}_n_nan": s.apply(lambda v: int(v.isna().sum()))}))
+    out = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=g.size().index)
+    out["n_seeds"] = g.size()
+    return out.reset_index()
+
+
+def format_pm(mean: float, std: float, digits: int = 3) -> str:
+    """``"0.512 ± 0.034"``; ``"n/a"`` for a NaN mean, ``"0.512"`` alone when std is NaN (one seed)."""
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    if std is None or not np.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _condition_columns(meta: dict) -> set:
+    cond = meta.get("condition_column")
+    if cond is None:
+        return set()
+    return {cond} if isinstance(cond, str) else set(cond)
+
+
+def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: int | None = None,
+                             methods=("kmeans",), seeds=range(5), exclude_columns_per_rep: dict | None = None,
+                             n_perm: int = 200, pca_dim: int | None = None, id_column: str = "track_id",
+                             **cluster_kw) -> pd.DataFrame:
+    """Cluster several representations the same way and score them in one long table.
+
+    Parameters
+    ----------
+    reps : dict, name -> (X, meta)
+        X : np.ndarray (n_items, d); meta : dict with ``track_ids`` (n_items,) and optionally
+        ``condition_column`` (str or list: the label a conditional model saw, never scored against).
+        Window-level X (repeated track ids) is averaged per song first (:func:`cluster.aggregate_by_song`).
+    labels_df : pd.DataFrame with ``id_column`` and the label columns.
+    columns : list of str  label columns to score against.
+    k : int, optional  same k for every representation; None lets each choose (recorded in ``k_criterion``).
+    methods : iterable of str  clustering methods (see :func:`songspace.cluster.fit_predict`).
+    seeds : iterable of int  at least 5 for a mean ± std.
+    exclude_columns_per_rep : dict, name -> list of columns not to score for that representation.
+    n_perm : int  permutations for chance levels.
+    pca_dim : int, optional  PCA after standardising, per representation.
+
+    Returns
+    -------
+    pd.DataFrame, one row per representation x method x seed x label column: ``rep``, ``space``
+    (= rep: internal metrics are in that space and not comparable across spaces), ``dim`` (after PCA),
+    ``dim_raw``, ``n_items``, ``method``, ``algorithm``, ``seed``, ``k``, ``k_criterion``, ``label_column``,
+    ``status`` (``ok`` / ``skipped``), ``skip_reason``, internal metrics, external metrics and their
+    ``*_chance`` / ``*_chance_p95``, ``degenerate_reason``. Only items present in every representation
+    and in ``labels_df`` are used, so all rows are on the same tracks.
+    """
+    from songspace import cluster  # local import keeps evaluate importable alone
+
+    exclude = exclude_columns_per_rep or {}
+    if labels_df[id_column].duplicated().any():
+        raise ValueError(f"evaluate_representations: labels_df has duplicate {id_column!r} values")
+    labels_df = labels_df.set_index(labels_df[id_column].astype(str).to_numpy())
+    missing_cols = [c for c in columns if c not in labels_df.columns]
+    if missing_cols:
+        raise KeyError(f"evaluate_representations: label columns not in labels_df: {missing_cols}")
+    songs = {}
+    for name, (X, meta) in reps.items():
+        X = np.asarray(X, dtype=np.float64)
+        ids = meta.get("track_ids")
+        if ids is None:
+            raise ValueError(f"representation {name!r}: meta has no 'track_ids'")
+        ids = np.asarray(ids).astype(str)
+        if len(ids) != X.shape[0]:
+            raise ValueError(f"representation {name!r}: {X.shape[0]} rows but {len(ids)} track_ids")
+        if len(np.unique(ids)) < len(ids):
+            X, ids = cluster.aggregate_by_song(X, ids)
+        songs[name] = (X, pd.Index(ids), meta)
+    common = labels_df.index
+    for X, ids, _ in songs.values():
+        common = common.intersection(ids)
+    common = common.sort_values()
+    for name, (X, ids, _) in songs.items():
+        if len(common) < len(ids):
+            warnings.warn(f"{name}: {len(ids) - len(common)} items not shared by all representations/labels are left out")
+    y_by_col = {c: labels_df.loc[common, c].to_numpy() for c in columns}
+
+    rows = []
+    for name, (X, ids, meta) in songs.items():
+        Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim)
+        refused = _condition_columns(meta) | set(exclude.get(name, []))
+        for method in methods:
+            for seed in seeds:
+                labels, info = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False,
+                                                   return_info=True, **cluster_kw)
+                internal = internal_metrics(Xp, labels)
+                base = {"rep": name, "space": name, "dim": Xp.shape[1], "dim_raw": X.shape[1],
+                        "pca_dim": pinfo["pca_dim"], "n_items": len(common), "method": method,
+                        "algorithm": info["algorithm"], "seed": seed, "k": info["k"],
+                        "k_criterion": info["k_criterion"], **internal}
+                for col in columns:
+                    row = {**base, "label_column": col, "status": "ok", "skip_reason": None}
+                    if col in refused:
+                        why = ("conditioning column of this model" if col in _condition_columns(meta)
+                               else "excluded for this representation")
+                        row.update(status="skipped", skip_reason=why)
+                        rows.append(row)
+                        continue
+                    ext = external_metrics(y_by_col[col], labels)
+                    reason = ext.pop("degenerate_reason")
+                    row.update(ext)
+                    row["degenerate_reason"] = row["degenerate_reason"] or reason
+                    if n_perm:
+                        row.update(chance_level(y_by_col[col], labels, n_perm, seed))
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rank_by_silhouette(df: pd.DataFrame) -> pd.DataFrame:
+    """Representations ranked by mean silhouette, always shown with their dimension.
+
+    Silhouette is measured in each representation's own space and tends to grow as dimension
+    shrinks, so a ranking without ``dim`` beside it misleads. Input: the table of
+    :func:`evaluate_representations`. Output: one row per (space, method, dim) with
+    ``silhouette_mean``, ``silhouette_std``, ``n_seeds``, best first.
+    """
+    per_seed = df.drop_duplicates(["space", "method", "seed"])
+    out = aggregate_seeds(per_seed, ["space", "method", "dim"], ["silhouette"])
+    return out.sort_values("silhouette_mean", ascending=False, na_position="last").reset_index(drop=True)
