@@ -1,0 +1,484 @@
+"""Datasets in, one tracks table out: JamendoLyrics or a generic manifest, fetched, loaded, validated.
+
+Two layouts load into the same table:
+
+- JamendoLyrics as published upstream: ``JamendoLyrics.csv`` (URL, Filepath, Artist, Title, Genre,
+  LicenseType, Language, LyricOverlap, Polyphonic, NonLexical), audio ``mp3/<Filepath>``, lyrics
+  ``lyrics/<Filepath stem>.txt``. Not every copy ships the mp3s.
+- A manifest CSV: ``track_id``, ``audio_path`` and ``lyrics_path`` (or inline ``lyrics``), plus any
+  label columns. Paths are relative to the CSV; an empty cell means the modality is absent.
+
+``validate`` turns every problem of a track into a row of a report and goes on; only a dataset
+with no usable track at all is an error.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from songspace.cache import atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash
+
+JAMENDO_CSV = "JamendoLyrics.csv"
+MANIFEST_CSV = "manifest.csv"
+BASE_COLUMNS = ["track_id", "artist", "title", "language", "genre", "audio_path", "lyrics", "has_audio", "has_lyrics"]
+REPORT_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
+NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
+SILENCE_PEAK = 1e-4
+FETCH_HELP = ("Set JAMENDO_SRC to a local JamendoLyrics folder or an http(s) URL holding one, e.g. "
+              "`make data JAMENDO_SRC=/path/to/jamendolyrics`, or run `make demo` to use the synthetic dataset.")
+# JamendoLyrics columns -> ours; the ones past `genre` are kept as extra labels.
+_JAMENDO_RENAME = {"Artist": "artist", "Title": "title", "Language": "language", "Genre": "genre",
+                   "LicenseType": "license", "LyricOverlap": "lyric_overlap", "Polyphonic": "polyphonic",
+                   "NonLexical": "non_lexical", "URL": "url"}
+_JAMENDO_LABELS = ["language", "genre", "artist", "license", "lyric_overlap", "polyphonic", "non_lexical"]
+
+
+class DatasetError(Exception):
+    """A dataset cannot be used; the message names the file (and column) and what is wrong."""
+
+
+# ---------------------------------------------------------------- loading
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # Only an empty cell is missing: a genre called "NA" or "None" stays a string.
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DatasetError(f"{path}: cannot read as a UTF-8 CSV ({e})") from e
+
+
+def _read_text(path: Path) -> str | None:
+    """Lyrics text, or None when the file is missing or not UTF-8 (``validate`` says which)."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _finish(df: pd.DataFrame, label_columns: list[str], source: Path, layout: str) -> pd.DataFrame:
+    lyr = df["lyrics"]
+    df["has_lyrics"] = lyr.notna() & lyr.fillna("").str.strip().ne("")
+    df["has_audio"] = df["audio_path"].map(lambda p: isinstance(p, str) and os.path.isfile(p)).astype(bool)
+    extras = [c for c in df.columns if c not in BASE_COLUMNS]
+    df = df[BASE_COLUMNS + extras].reset_index(drop=True)
+    df.attrs.update(label_columns=label_columns, source=str(source), layout=layout)
+    return df
+
+
+def _load_jamendo(folder: Path) -> pd.DataFrame:
+    csv = folder / JAMENDO_CSV
+    raw = _read_csv(csv)
+    missing = [c for c in ["Filepath", "Artist", "Title", "Genre", "Language"] if c not in raw.columns]
+    if missing:
+        raise DatasetError(f"{csv}: missing column(s) {', '.join(missing)}")
+    df = raw.rename(columns=_JAMENDO_RENAME)
+    stems = raw["Filepath"].map(lambda f: Path(f).stem)
+    df.insert(0, "track_id", stems)
+    df["audio_path"] = [str((folder / "mp3" / f).resolve()) for f in raw["Filepath"]]
+    df["lyrics_path"] = [str((folder / "lyrics" / f"{s}.txt").resolve()) for s in stems]
+    df["lyrics"] = [_read_text(Path(p)) for p in df["lyrics_path"]]
+    for c in ["lyric_overlap", "polyphonic", "non_lexical"]:
+        if c in df:
+            df[c] = df[c].str.lower().map({"true": True, "false": False}).astype("boolean")
+    df = df.drop(columns=["Filepath"])
+    labels = [c for c in _JAMENDO_LABELS if c in df.columns]
+    return _finish(df, labels, folder, "jamendolyrics")
+
+
+def _load_manifest(csv: Path) -> pd.DataFrame:
+    raw = _read_csv(csv)
+    for col in ["track_id", "audio_path"]:
+        if col not in raw.columns:
+            raise DatasetError(f"{csv}: missing required column '{col}'")
+    if "lyrics_path" not in raw.columns and "lyrics" not in raw.columns:
+        raise DatasetError(f"{csv}: missing required column 'lyrics_path' (or inline 'lyrics')")
+    if raw["track_id"].isna().any():
+        rows = (raw.index[raw["track_id"].isna()] + 2).tolist()  # +2: header line, 1-based
+        raise DatasetError(f"{csv}: column 'track_id' is empty on line(s) {rows}")
+    base = csv.parent
+
+    def resolve(p):
+        return None if pd.isna(p) else str((base / p).resolve())
+
+    df = raw.copy()
+    df["audio_path"] = raw["audio_path"].map(resolve)
+    if "lyrics_path" in raw.columns:
+        df["lyrics_path"] = raw["lyrics_path"].map(resolve)
+        inline = raw["lyrics"] if "lyrics" in raw.columns else pd.Series([pd.NA] * len(raw))
+        df["lyrics"] = [_read_text(Path(p)) if p is not None else (None if pd.isna(t) else t)
+                        for p, t in zip(df["lyrics_path"], inline)]
+    for c in ["artist", "title", "language", "genre"]:
+        if c not in df.columns:
+            df[c] = pd.Series(None, index=df.index, dtype="str")
+    labels = [c for c in raw.columns if c not in {"track_id", "audio_path", "lyrics_path", "lyrics", "title"}]
+    labels = [c for c in ["language", "genre", "artist"] if c in labels] + \
+             [c for c in labels if c not in ("language", "genre", "artist")]
+    return _finish(df, labels, csv, "manifest")
+
+
+def load_dataset(path: str | os.PathLike) -> pd.DataFrame:
+    """Load a dataset into one tracks table.
+
+    Parameters
+    ----------
+    path : path
+        A JamendoLyrics folder (holding ``JamendoLyrics.csv``), a folder holding ``manifest.csv``,
+        or a manifest CSV file.
+
+    Returns
+    -------
+    pd.DataFrame, one row per track (duplicates kept; ``validate`` drops them), columns
+    ``track_id, artist, title, language, genre, audio_path, lyrics, has_audio, has_lyrics`` plus extra
+    label/info columns (``lyrics_path`` where lyrics come from files). ``audio_path`` is absolute or
+    missing; ``has_audio`` says the file exists (it is decoded only by ``validate``); ``has_lyrics``
+    says non-blank UTF-8 text was read. ``df.attrs``: ``label_columns``, ``source``, ``layout``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / JAMENDO_CSV).is_file():
+            return _load_jamendo(p)
+        if (p / MANIFEST_CSV).is_file():
+            return _load_manifest(p / MANIFEST_CSV)
+        raise DatasetError(f"{p}: folder holds neither {JAMENDO_CSV} nor {MANIFEST_CSV}")
+    if p.is_file():
+        return _load_jamendo(p.parent) if p.name == JAMENDO_CSV else _load_manifest(p)
+    raise DatasetError(f"{p}: no such dataset folder or manifest file")
+
+
+# ---------------------------------------------------------------- validation
+
+def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
+    """(problem, detail) for one audio file, or None when it is fine. Reads in blocks: memory stays small."""
+    if not os.path.isfile(path):
+        return "missing_file", "audio file not found"
+    try:
+        info = sf.info(path)
+        if check_silence:  # decode it all: also proves the file decodes to its end
+            n, peak = 0, 0.0
+            for block in sf.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True):
+                n += len(block)
+                if len(block):
+                    peak = max(peak, float(np.max(np.abs(block))))
+            frames = n
+        else:
+            frames = info.frames
+    except Exception as e:  # libsndfile raises several types for bad bytes
+        return "unreadable_audio", f"cannot decode: {e}"
+    duration = frames / info.samplerate if info.samplerate else 0.0
+    if duration < min_duration_s:
+        return "too_short", f"{duration:.2f} s < {min_duration_s} s"
+    if check_silence and peak < SILENCE_PEAK:
+        return "silent_audio", f"peak {peak:.2e} < {SILENCE_PEAK:.0e} over {duration:.1f} s"
+    return None
+
+
+def _check_lyrics(path, inline) -> tuple[str | None, tuple[str, str] | None]:
+    """(text, problem) for one track's lyrics; text None when unusable, problem None when absent by design."""
+    if isinstance(path, str):
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None, ("missing_file", "lyrics file not found")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            return None, ("undecodable_lyrics", f"not UTF-8: {e.reason} at byte {e.start}")
+    elif isinstance(inline, str):
+        text = inline
+    else:
+        return None, None
+    if not text.strip():
+        return None, ("empty_lyrics", "lyrics are blank")
+    return text, None
+
+
+def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check every track's files and labels; report problems instead of stopping.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        From ``load_dataset``.
+    min_duration_s : float
+        Audio shorter than this (seconds) is ``too_short``.
+    check_silence : bool
+        Decode each audio file to its end (in blocks) to find ``silent_audio`` (peak < 1e-4) and files
+        that fail part-way. False only opens the header (fast, misses those).
+
+    Returns
+    -------
+    df_clean : pd.DataFrame
+        Duplicates dropped (first kept); ``has_audio``/``has_lyrics`` False where that modality failed.
+    report : pd.DataFrame
+        Columns ``track_id, modality, problem, detail, path``; one row per problem (``modality`` is
+        audio, lyrics, track or label).
+
+    Raises
+    ------
+    DatasetError
+        When no track has a usable modality; names the dataset path.
+    """
+    source = df.attrs.get("source", "<dataset>")
+    jamendo = df.attrs.get("layout") == "jamendolyrics"
+    rows: list[dict] = []
+    dup = df["track_id"].duplicated(keep="first")
+    for _, r in df[dup].iterrows():
+        rows.append(dict(track_id=r.track_id, modality="track", problem="duplicate_id",
+                         detail="track_id seen before; first kept", path=r.audio_path if isinstance(r.audio_path, str) else None))
+    out = df[~dup].copy().reset_index(drop=True)
+    out.attrs = dict(df.attrs)
+
+    has_audio, has_lyrics, texts = [], [], []
+    lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
+    for r, lpath in zip(out.itertuples(index=False), lyr_paths):
+        ok = False
+        if isinstance(r.audio_path, str):
+            prob = _check_audio(r.audio_path, min_duration_s, check_silence)
+            if prob and prob[0] == "missing_file" and jamendo:
+                prob = ("missing_file", f"{NOT_IN_COPY} (expected: not every JamendoLyrics copy ships mp3s)")
+            if prob:
+                rows.append(dict(track_id=r.track_id, modality="audio", problem=prob[0], detail=prob[1], path=r.audio_path))
+            ok = prob is None
+        has_audio.append(ok)
+        text, prob = _check_lyrics(lpath if isinstance(lpath, str) else None, r.lyrics)
+        if prob:
+            rows.append(dict(track_id=r.track_id, modality="lyrics", problem=prob[0], detail=prob[1],
+                             path=lpath if isinstance(lpath, str) else None))
+        texts.append(text)
+        has_lyrics.append(text is not None)
+    out["lyrics"] = pd.Series(texts, dtype="str")
+    out["has_audio"] = pd.Series(has_audio, dtype=bool)
+    out["has_lyrics"] = pd.Series(has_lyrics, dtype=bool)
+
+    for col in out.attrs.get("label_columns", []):
+        for tid in out.loc[out[col].isna(), "track_id"]:
+            rows.append(dict(track_id=tid, modality="label", problem="missing_label",
+                             detail=f"column '{col}' is empty", path=source))
+
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    if not (out["has_audio"] | out["has_lyrics"]).any():
+        counts = report["problem"].value_counts().to_dict()
+        raise DatasetError(f"{source}: no usable track (no readable audio nor lyrics in {len(df)} rows; problems: {counts})")
+    return out, report
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Track counts per language and per genre, split by modality.
+
+    Returns
+    -------
+    pd.DataFrame with columns ``by, value, tracks, audio, lyrics, both`` (one ``all`` row first).
+    """
+    def counts(g):
+        return pd.Series({"tracks": len(g), "audio": int(g["has_audio"].sum()), "lyrics": int(g["has_lyrics"].sum()),
+                          "both": int((g["has_audio"] & g["has_lyrics"]).sum())})
+
+    parts = [pd.DataFrame([{"by": "all", "value": "all", **counts(df)}])]
+    for by in ["language", "genre"]:
+        key = df[by].astype(object).where(df[by].notna(), "<missing>")
+        t = pd.DataFrame([{"by": by, "value": v, **counts(g)} for v, g in df.groupby(key, sort=True)])
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)
+
+
+def report_summary(report: pd.DataFrame) -> pd.DataFrame:
+    """Problem x modality counts of a validation report; expected absences get their own row."""
+    if report.empty:
+        return pd.DataFrame()
+    problem = report["problem"].where(~report["detail"].fillna("").str.startswith(NOT_IN_COPY),
+                                      "missing_file (" + NOT_IN_COPY + ")")
+    return pd.crosstab(problem.rename("problem"), report["modality"])
+
+
+# ---------------------------------------------------------------- interim files
+
+def write_interim(df: pd.DataFrame, report: pd.DataFrame, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``tracks.parquet`` and ``validation.csv`` atomically into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"tracks": atomic_to_parquet(df, out / "tracks.parquet"),
+            "validation": atomic_to_csv(report, out / "validation.csv")}
+
+
+def read_tracks(interim_dir: str | os.PathLike) -> pd.DataFrame:
+    """The tracks table written by ``write_interim`` (``attrs`` with ``label_columns`` restored)."""
+    p = Path(interim_dir) / "tracks.parquet"
+    if not p.is_file():
+        raise DatasetError(f"{p}: not found; run the data stage first (`make data` and notebook 00_data)")
+    return pd.read_parquet(p)
+
+
+# ---------------------------------------------------------------- fetching
+
+def _is_url(src: str) -> bool:
+    return str(src).startswith(("http://", "https://"))
+
+
+def _open_src(src: str, rel: str):
+    """A readable binary stream of ``rel`` under ``src``; None when it is absent (404 / no file)."""
+    if _is_url(src):
+        url = src.rstrip("/") + "/" + urllib.parse.quote(rel)
+        try:
+            return urllib.request.urlopen(url, timeout=60)
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise DatasetError(f"{url}: HTTP {e.code} {e.reason}") from e
+        except (urllib.error.URLError, OSError) as e:
+            raise DatasetError(f"{url}: cannot reach the source ({getattr(e, 'reason', e)}). {FETCH_HELP}") from e
+    p = Path(src) / rel
+    return open(p, "rb") if p.is_file() else None
+
+
+def _copy_stream(stream, dest: Path) -> dict:
+    """Copy to a temp file beside ``dest`` then ``os.replace``: never a half file under the real name."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    h, size = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f, stream:
+            while block := stream.read(1 << 20):
+                f.write(block)
+                h.update(block)
+                size += len(block)
+            expected = stream.headers.get("Content-Length") if hasattr(stream, "headers") else None
+            if expected is not None and int(expected) != size:
+                raise DatasetError(f"{dest.name}: got {size} bytes, server announced {expected}")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"size": size, "sha256": h.hexdigest()}
+
+
+def _verified(dest: Path, rel: str, entry: dict | None) -> bool:
+    p = dest / rel
+    return entry is not None and p.is_file() and p.stat().st_size == entry["size"] and file_hash(p) == entry["sha256"]
+
+
+def fetch_jamendo(src: str | os.PathLike, dest: str | os.PathLike, verbose: bool = False) -> dict:
+    """Copy JamendoLyrics (csv, lyrics, mp3s where present) from a folder or URL; verified and resumable.
+
+    Every copied file goes through a temp file and ``os.replace``; ``dest/.manifest.json`` records
+    each file's size and sha256 and ``dest/.complete`` is written last. A re-run re-checks the copy
+    against the manifest and copies only what is missing or differs. ``src`` is only read.
+
+    Parameters
+    ----------
+    src : str or path
+        Local JamendoLyrics folder, or an http(s) base URL with the same layout.
+    dest : path
+        Target folder.
+
+    Returns
+    -------
+    dict with lists ``copied``, ``kept`` (already verified), ``absent`` (optional files the source
+    lacks, e.g. mp3s), all relative paths.
+
+    Raises
+    ------
+    DatasetError
+        Source unreachable (message says how to set JAMENDO_SRC or run ``make demo``), or a required
+        file (the CSV, a lyrics file) missing there.
+    """
+    src, dest = str(src), Path(dest)
+    if not _is_url(src):
+        if not (Path(src) / JAMENDO_CSV).is_file():
+            raise DatasetError(f"{src}: no {JAMENDO_CSV} there (folder missing or not a JamendoLyrics copy). {FETCH_HELP}")
+        if Path(src).resolve() == dest.resolve():
+            raise DatasetError(f"{dest}: source and destination are the same folder")
+    mpath, done = dest / ".manifest.json", dest / ".complete"
+    manifest = json.loads(mpath.read_text()) if mpath.is_file() else {"source": src, "files": {}, "absent": []}
+    files, absent = manifest["files"], set(manifest.get("absent", []))
+
+    if done.is_file() and manifest["files"] and all(_verified(dest, r, e) for r, e in files.items()):
+        return {"copied": [], "kept": sorted(files), "absent": sorted(absent)}
+    done.unlink(missing_ok=True)
+
+    stream = _open_src(src, JAMENDO_CSV)
+    if stream is None:
+        raise DatasetError(f"{src}/{JAMENDO_CSV}: not found. {FETCH_HELP}")
+    files[JAMENDO_CSV] = _copy_stream(stream, dest / JAMENDO_CSV)
+    copied = [JAMENDO_CSV]
+    meta = _read_csv(dest / JAMENDO_CSV)
+    if "Filepath" not in meta.columns:
+        raise DatasetError(f"{src}/{JAMENDO_CSV}: missing column 'Filepath'")
+    wanted = [(f"lyrics/{Path(f).stem}.txt", True) for f in meta["Filepath"]]
+    wanted += [(f"mp3/{f}", False) for f in meta["Filepath"]]
+    wanted += [(f, False) for f in ["README.md", "ATTRIBUTION.md", "LICENSE", "LICENSE.upstream"]]
+
+    kept = []
+    for rel, required in wanted:
+        if _verified(dest, rel, files.get(rel)):
+            kept.append(rel)
+            continue
+        if rel in absent and not required:  # known absent in this source: don't ask again
+            continue
+        stream = _open_src(src, rel)
+        if stream is None:
+            if required:
+                raise DatasetError(f"{src}/{rel}: required file missing in the source")
+            absent.add(rel)
+            files.pop(rel, None)
+        else:
+            files[rel] = _copy_stream(stream, dest / rel)
+            absent.discard(rel)
+            copied.append(rel)
+            if verbose:
+                print(f"copied {rel}", flush=True)
+        manifest.update(source=src, files=files, absent=sorted(absent))
+        atomic_write_text(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
+    manifest.update(source=src, files=files, absent=sorted(absent))
+    atomic_write_text(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
+    atomic_write_text(done, json.dumps({"files": len(files), "absent": len(absent)}) + "\n")
+    return {"copied": copied, "kept": kept, "absent": sorted(absent)}
+
+
+# ---------------------------------------------------------------- CLI
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m songspace.data", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="copy JamendoLyrics from a folder or URL")
+    f.add_argument("--src", required=True)
+    f.add_argument("--dest", required=True)
+    v = sub.add_parser("validate", help="load + validate a dataset, write interim files, print summaries")
+    v.add_argument("--src", required=True)
+    v.add_argument("--out", required=True)
+    v.add_argument("--min-duration", type=float, default=3.0)
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "fetch":
+            res = fetch_jamendo(a.src, a.dest, verbose=True)
+            print(f"fetch {a.src} -> {a.dest}: copied {len(res['copied'])}, already verified {len(res['kept'])}, "
+                  f"absent in source {len(res['absent'])} (mp3s not in every copy)")
+        else:
+            df, report = validate(load_dataset(a.src), min_duration_s=a.min_duration)
+            paths = write_interim(df, report, a.out)
+            with pd.option_context("display.width", 200, "display.max_rows", 200):
+                print(summarize(df).to_string(index=False))
+                print()
+                print(report_summary(report).to_string() if len(report) else "no problems")
+            print(f"wrote {paths['tracks']} and {paths['validation']}")
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
