@@ -122,6 +122,18 @@ def external_metrics(y_true, labels) -> dict:
     return {**_external(y, lab), "n_scored": len(lab), "degenerate_reason": None}
 
 
+def permuted_clusterings(labels, n_perm: int = 200, seed: int = 0) -> np.ndarray:
+    """Random clusterings with the same cluster sizes: ``labels`` shuffled across items.
+
+    Returns
+    -------
+    np.ndarray, shape (n_perm, n) int, one permutation of ``labels`` per row.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    return np.stack([rng.permutation(labels) for _ in range(n_perm)]) if n_perm else np.empty((0, len(labels)), int)
+
+
 def chance_level(y_true, labels, n_perm: int = 200, seed: int = 0) -> dict:
     """External metrics of random clusterings with the same cluster sizes.
 
@@ -137,8 +149,7 @@ def chance_level(y_true, labels, n_perm: int = 200, seed: int = 0) -> dict:
     keys = [f"{m}_chance" for m in EXTERNAL] + [f"{m}_chance_p95" for m in EXTERNAL]
     if reason:
         return dict.fromkeys(keys, np.nan)
-    rng = np.random.default_rng(seed)
-    scores = pd.DataFrame([_external(y, rng.permutation(lab)) for _ in range(n_perm)])
+    scores = pd.DataFrame([_external(y, perm) for perm in permuted_clusterings(lab, n_perm, seed)])
     out = {f"{m}_chance": float(scores[m].mean()) for m in EXTERNAL}
     out.update({f"{m}_chance_p95": float(scores[m].quantile(0.95)) for m in EXTERNAL})
     return out

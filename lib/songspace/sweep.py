@@ -1,0 +1,194 @@
+"""Configuration grids and a resumable sweep runner.
+
+Each finished configuration writes one JSON part (atomically) to ``<out_csv>.parts/<config_hash>.json``;
+the CSV is rebuilt from the parts at the end. Re-running the same sweep skips every configuration
+whose part says ``ok`` and retries the failed and the missing ones. The runner knows nothing about
+models: it takes a callable that runs one configuration and returns its metrics.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from songspace.cache import atomic_to_csv, atomic_write_text, params_hash
+
+RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
+
+
+def grid(spec: dict | str | os.PathLike) -> list[dict]:
+    """Cartesian product of a parameter spec.
+
+    Parameters
+    ----------
+    spec : dict or path to a YAML file holding one mapping.
+        A list value is swept over; any other value (scalar, dict) is fixed. To fix a list-valued
+        setting, wrap it: ``hidden: [[256, 128]]`` is one value, ``hidden: [256, 128]`` is two.
+
+    Returns
+    -------
+    list of dict, in a stable order (keys in spec order, the last key varying fastest). Each dict
+    holds every setting plus ``config_hash`` (``songspace.cache.params_hash`` of the settings) and
+    ``run_name`` (the swept values, readable and filename-safe, plus the first 8 hash characters).
+    """
+    if not isinstance(spec, dict):
+        import yaml
+
+        path = Path(spec)
+        try:
+            spec = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise ValueError(f"grid: cannot read sweep spec {path}: {e}") from e
+        if not isinstance(spec, dict):
+            raise ValueError(f"grid: {path} must hold a mapping of setting -> value(s), got {type(spec).__name__}")
+    bad = [k for k in spec if k in RESERVED]
+    if bad:
+        raise ValueError(f"grid: setting names {bad} are reserved for the sweep's own columns")
+    swept = [k for k, v in spec.items() if isinstance(v, list)]
+    for k in swept:
+        if not spec[k]:
+            raise ValueError(f"grid: setting {k!r} has an empty list of values")
+    configs = []
+    for values in itertools.product(*(spec[k] for k in swept)):
+        cfg = {k: v for k, v in spec.items()}
+        cfg.update(zip(swept, values))
+        h = params_hash(cfg)
+        label = "_".join(f"{k}={_short(cfg[k])}" for k in swept)
+        label = re.sub(r"[^A-Za-z0-9=._-]+", "-", label)[:80]
+        cfg["run_name"] = f"{label}_{h[:8]}" if label else f"run_{h[:8]}"
+        cfg["config_hash"] = h
+        configs.append(cfg)
+    return configs
+
+
+def _short(v) -> str:
+    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def _hash_of(cfg: dict) -> str:
+    return cfg.get("config_hash") or params_hash({k: v for k, v in cfg.items() if k not in RESERVED})
+
+
+def _run_and_record(cfg: dict, run_one: Callable[[dict], dict], parts_dir: Path) -> dict:
+    """Run one configuration and write its part; an Exception becomes a failed row, not a crash."""
+    h = _hash_of(cfg)
+    t0 = time.perf_counter()
+    row = {k: _jsonable(v) for k, v in cfg.items()}
+    row.setdefault("config_hash", h)
+    row.setdefault("run_name", f"run_{h[:8]}")
+    try:
+        metrics = run_one(dict(cfg))
+        if not isinstance(metrics, dict):
+            raise TypeError(f"run_one must return a dict of metrics, got {type(metrics).__name__}")
+        for k, v in metrics.items():
+            key = k if k not in row else f"out_{k}"  # never let a metric overwrite a setting
+            row[key] = _jsonable(v)
+        row.update(status="ok", error=None)
+    except Exception as e:  # recorded, the sweep goes on
+        row.update(status="error", error=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
+    row["elapsed_s"] = round(time.perf_counter() - t0, 3)
+    atomic_write_text(parts_dir / f"{h}.json", json.dumps(row, default=str, allow_nan=True))
+    return row
+
+
+def _read_part(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # unreadable part: rerun that configuration
+        return None
+
+
+def _map(fn, items, n_jobs: int, scheduler: str | None):
+    """Run ``fn`` over ``items``: in-process, joblib (loky) or dask.distributed."""
+    if scheduler:
+        from dask.distributed import Client
+
+        with Client(scheduler) as client:
+            return client.gather(client.map(fn, items, pure=False))
+    if n_jobs == 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(x) for x in items)
+
+
+class _Job:
+    """Picklable closure for the workers."""
+
+    def __init__(self, run_one, parts_dir):
+        self.run_one, self.parts_dir = run_one, parts_dir
+
+    def __call__(self, cfg):
+        return _run_and_record(cfg, self.run_one, self.parts_dir)
+
+
+def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str | os.PathLike,
+              n_jobs: int = 1, scheduler: str | None = None, retry_failed: bool = True) -> pd.DataFrame:
+    """Run every configuration once, resumably, and collect settings + metrics in one CSV.
+
+    Parameters
+    ----------
+    configs : list of dict  e.g. from :func:`grid`; ``config_hash`` identifies a configuration
+        (computed from the settings when absent).
+    run_one : callable(config dict) -> dict of scalar metrics. An Exception it raises is recorded
+        (``status="error"``, ``error`` = message and traceback) and the sweep goes on; a
+        KeyboardInterrupt stops the sweep, keeping every part already written.
+    out_csv : path  the CSV written at the end; parts live in ``<out_csv>.parts/``.
+    n_jobs : int  local worker processes (joblib/loky); 1 runs in this process.
+    scheduler : str, optional  dask.distributed scheduler address; default ``$SONGSPACE_DASK_SCHEDULER``.
+    retry_failed : bool  rerun configurations whose part records an error (default True).
+
+    Returns
+    -------
+    pd.DataFrame, one row per configuration in ``configs`` order: every setting, every metric,
+    ``run_name``, ``config_hash``, ``status``, ``error``, ``elapsed_s``.
+    """
+    out_csv = Path(out_csv)
+    parts_dir = Path(f"{out_csv}.parts")
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    scheduler = scheduler or os.environ.get("SONGSPACE_DASK_SCHEDULER") or None
+    hashes = [_hash_of(c) for c in configs]
+    dup = {h for h in hashes if hashes.count(h) > 1}
+    if dup:
+        raise ValueError(f"run_sweep: {len(dup)} configurations appear more than once (hashes {sorted(dup)[:3]})")
+
+    todo = []
+    for cfg, h in zip(configs, hashes):
+        part = _read_part(parts_dir / f"{h}.json")
+        if part is None or (retry_failed and part.get("status") != "ok"):
+            todo.append(cfg)
+    _map(_Job(run_one, parts_dir), todo, n_jobs, scheduler)
+
+    rows = [_read_part(parts_dir / f"{h}.json") for h in hashes]
+    lost = [h for h, r in zip(hashes, rows) if r is None]
+    if lost:
+        raise RuntimeError(f"run_sweep: parts missing after the run for {len(lost)} configurations in {parts_dir}")
+    df = pd.DataFrame(rows)
+    front = [c for c in ("run_name", "status") if c in df.columns]
+    df = df[front + [c for c in df.columns if c not in front]]
+    atomic_to_csv(df, out_csv)
+    return df
+
+
+def summarize(df: pd.DataFrame) -> str:
+    """One line: how many configurations ran ok and how many failed."""
+    n_ok = int((df["status"] == "ok").sum())
+    return f"{n_ok}/{len(df)} configurations ok, {len(df) - n_ok} failed"
