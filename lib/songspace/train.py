@@ -1,0 +1,526 @@
+"""The one training loop for every model, and runs on disk.
+
+``fit`` trains a model in memory (KL warm-up, free bits, Adam, early stopping on a validation
+split made by song, best weights restored). ``run`` wraps it with a run folder
+``runs_root/<name>-<hash>/`` holding config.json, checkpoint.pt, history.csv, latents.npz,
+reconstructions.npz and, written last, done.json; a finished run is loaded, not retrained.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import io
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from tqdm.auto import tqdm
+
+from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash
+from .models import BaseVAE, build_model
+from .split import split_by_song
+
+
+@dataclass
+class TrainConfig:
+    """Training parameters (a papermill cell can build one from a dict: ``TrainConfig(**d)``).
+
+    beta : weight of the KL term after warm-up. warmup_epochs : linear beta ramp length (0: none).
+    free_bits : per-latent-dimension KL floor, nats. patience : epochs without a better validation
+    ELBO before stopping (counted after warm-up). val_fraction : share of *songs* held out.
+    device : "auto" (CUDA, then MPS, then CPU) or a torch device string.
+    """
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    beta: float = 1.0
+    warmup_epochs: int = 0
+    free_bits: float = 0.0
+    patience: int = 10
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    n_recon_examples: int = 8
+    progress: bool = True
+
+    @classmethod
+    def tiny(cls, **overrides) -> "TrainConfig":
+        """Seconds-long profile for tests and the demo."""
+        base = dict(epochs=8, batch_size=32, patience=4, progress=False)
+        return cls(**{**base, **overrides})
+
+
+@dataclass
+class RunResult:
+    """What a training run produced.
+
+    history : one row per epoch. latents : (n_rows, latent_dim) posterior means of every row, in
+    input order. best_state : state_dict of the best epoch (already loaded into ``model``).
+    train_mask, val_mask : (n_rows,) bool, the by-song split used (None when loaded from disk).
+    cached : True when loaded from a finished run folder instead of trained.
+    """
+
+    model: BaseVAE
+    history: pd.DataFrame
+    latents: np.ndarray
+    track_ids: np.ndarray
+    best_epoch: int
+    best_state: dict = field(repr=False, default_factory=dict)
+    run_dir: Path | None = None
+    cached: bool = False
+    config: dict = field(default_factory=dict)
+    extra_latents: dict = field(default_factory=dict, repr=False)
+    train_mask: np.ndarray | None = field(default=None, repr=False)
+    val_mask: np.ndarray | None = field(default=None, repr=False)
+
+
+# ---------------------------------------------------------------- helpers
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch and ask torch for deterministic kernels (CPU runs repeat exactly)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``"auto"``: CUDA if available, else MPS, else CPU; anything else is passed to ``torch.device``."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def standardise_blocks(blocks: dict[str, np.ndarray], train_mask, masks: dict[str, np.ndarray] | None = None,
+                       stats: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Concatenate feature blocks so that each modality weighs the same.
+
+    Each block is z-scored with mean/std fitted on training rows that have the modality, then
+    scaled by 1/sqrt(block_dim), so every block contributes a total variance of about 1 whatever
+    its width or units. Rows without the modality stay all zeros in that block.
+
+    Parameters
+    ----------
+    blocks : dict name -> np.ndarray, shape (n_rows, d_name)
+        E.g. ``{"audio": descriptors, "lyrics": embeddings}``; order of the dict is column order.
+    train_mask : np.ndarray of bool, shape (n_rows,)
+        Rows the statistics are fitted on (never validation/test rows).
+    masks : dict name -> bool array (n_rows,), optional
+        Rows where the modality is present; default: rows that are not all zero (and finite).
+    stats : dict, optional
+        Statistics from an earlier call to apply instead of fitting.
+
+    Returns
+    -------
+    X : np.ndarray float32, shape (n_rows, sum d_name)
+    stats : dict name -> {"mean", "std" (d,), "scale", "start", "stop"}
+    """
+    train_mask = np.asarray(train_mask, dtype=bool)
+    n = len(train_mask)
+    fit = stats is None
+    stats = {} if fit else stats
+    out, start = [], 0
+    for name, B in blocks.items():
+        B = np.asarray(B, dtype=np.float64)
+        if B.ndim != 2 or B.shape[0] != n:
+            raise ValueError(f"block {name!r} has shape {B.shape}; expected ({n}, d) to match train_mask")
+        present = (np.asarray(masks[name], dtype=bool) if masks and name in masks
+                   else np.isfinite(B).all(1) & (np.abs(B).sum(1) > 0))
+        if fit:
+            rows = present & train_mask
+            if not rows.any():
+                raise ValueError(f"block {name!r} has no training row with the modality present")
+            mean, std = B[rows].mean(0), B[rows].std(0)
+            std = np.where(std > 1e-8, std, 1.0)  # constant columns: centre only
+            stats[name] = {"mean": mean, "std": std, "scale": 1.0 / np.sqrt(B.shape[1]),
+                           "start": start, "stop": start + B.shape[1]}
+        s = stats[name]
+        Z = np.zeros_like(B)
+        Z[present] = (B[present] - s["mean"]) / s["std"] * s["scale"]
+        out.append(Z)
+        start += B.shape[1]
+    return np.concatenate(out, axis=1).astype(np.float32), stats
+
+
+def data_fingerprint(X, track_ids, cond=None, chunk_rows: int = 4096) -> str:
+    """SHA-256 (16 hex) of the data's bytes, shapes, track ids and condition; reads memmaps in chunks."""
+    h = hashlib.sha256()
+    arrays = X if isinstance(X, dict) else {"X": X}
+    for k in sorted(arrays):
+        A = arrays[k]
+        h.update(f"{k}{A.shape}{A.dtype}".encode())
+        for i in range(0, A.shape[0], chunk_rows):
+            h.update(np.ascontiguousarray(A[i:i + chunk_rows]).tobytes())
+    h.update("\0".join(map(str, track_ids)).encode())
+    if cond is not None:
+        h.update("\0".join(map(str, np.asarray(cond).reshape(len(cond), -1).tolist())).encode())
+    return h.hexdigest()[:16]
+
+
+def encode_condition(model: BaseVAE, cond, n_rows: int) -> np.ndarray | None:
+    """One-hot condition (n_rows, n_classes) float32 for a conditioned model, else None.
+
+    ``cond`` is integer codes, one-hot rows, or category names when the model's config has
+    ``classes``. Missing values (None/NaN) give an all-zero row ("unknown"); a name outside
+    ``classes`` or a code out of range is an error.
+    """
+    k = int(model.config.get("n_classes", 0) or 0)
+    if k == 0:
+        if cond is not None:
+            raise ValueError(f"model kind {model.config['kind']!r} is not conditioned; cond must be None")
+        return None
+    if cond is None:
+        raise ValueError(f"model is conditioned on {model.config.get('condition_column')!r}: pass cond")
+    cond = np.asarray(cond, dtype=object) if not isinstance(cond, np.ndarray) else cond
+    if len(cond) != n_rows:
+        raise ValueError(f"cond has {len(cond)} rows, data has {n_rows}")
+    if cond.ndim == 2:
+        if cond.shape[1] != k:
+            raise ValueError(f"one-hot cond has {cond.shape[1]} columns, model expects {k}")
+        return cond.astype(np.float32)
+    oh = np.zeros((n_rows, k), dtype=np.float32)
+    classes = model.config.get("classes")
+    index = {str(c): i for i, c in enumerate(classes)} if classes else None
+    for r, v in enumerate(cond):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            continue
+        if index is not None:
+            if str(v) not in index:
+                raise ValueError(f"cond row {r}: value {v!r} not in the model's classes {classes}")
+            oh[r, index[str(v)]] = 1.0
+        else:
+            i = int(v)
+            if not 0 <= i < k:
+                raise ValueError(f"cond row {r}: code {i} outside [0, {k})")
+            oh[r, i] = 1.0
+    return oh
+
+
+class RowBatches(Dataset):
+    """Batches read lazily from an array or memmap (or a dict of them): item = list of positions.
+
+    Only the rows of each batch are read and turned into tensors, so X may be larger than RAM.
+    """
+
+    def __init__(self, X, rows: np.ndarray, cond: np.ndarray | None = None):
+        self.X, self.rows, self.cond = X, np.asarray(rows), cond
+
+    def __len__(self):
+        return len(self.rows)
+
+    def _take(self, A, idx):
+        a = np.asarray(A[idx])
+        return torch.from_numpy(a.astype(bool if a.dtype == bool else np.float32, copy=False))
+
+    def __getitem__(self, positions):
+        idx = np.sort(self.rows[np.asarray(positions)])  # sorted reads are sequential on a memmap
+        x = ({k: self._take(v, idx) for k, v in self.X.items()} if isinstance(self.X, dict)
+             else self._take(self.X, idx))
+        c = torch.from_numpy(self.cond[idx]) if self.cond is not None else torch.zeros(0)
+        return x, c
+
+
+def _loader(X, rows, cond, batch_size, shuffle, seed, num_workers):
+    ds = RowBatches(X, rows, cond)
+    base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(ds)
+    return DataLoader(ds, sampler=BatchSampler(base, batch_size, drop_last=False), batch_size=None,
+                      num_workers=num_workers)
+
+
+def _to(x, device):
+    return {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
+
+
+def _n_rows(X) -> int:
+    if isinstance(X, dict):
+        return int(next(v for k, v in X.items() if not k.startswith("mask")).shape[0])
+    return int(X.shape[0])
+
+
+def _embed(model, xb, cb):
+    return model.embed(xb) if cb.numel() == 0 else model.embed(xb, cb)
+
+
+def _epoch(model, loader, device, beta, free_bits, opt=None):
+    """One pass; returns mean loss terms and the posterior means of the pass."""
+    model.train(opt is not None)
+    sums, n, mus = {"loss": 0.0, "recon": 0.0, "kl": 0.0}, 0, []
+    with torch.set_grad_enabled(opt is not None):
+        for xb, cb in loader:
+            xb, cb = _to(xb, device), cb.to(device)
+            out = model(xb) if cb.numel() == 0 else model(xb, cb)
+            parts = model.loss(xb, out, beta=beta, free_bits=free_bits)
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+                parts["loss"].backward()
+                opt.step()
+            b = out["mu"].shape[0]
+            for k in sums:
+                sums[k] += float(parts[k].detach()) * b
+            n += b
+            mus.append(out["mu"].detach().cpu())
+    return {k: v / max(n, 1) for k, v in sums.items()}, torch.cat(mus) if mus else torch.zeros(0, 1)
+
+
+def active_units(mu: torch.Tensor | np.ndarray, threshold: float = 0.01) -> int:
+    """Latent dimensions whose posterior mean varies over the data: Var_x[E q(z|x)] > threshold (Burda et al. 2016)."""
+    mu = torch.as_tensor(mu)
+    if mu.shape[0] < 2:
+        return 0
+    return int((mu.var(0) > threshold).sum())
+
+
+@torch.no_grad()
+def encode_all(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu", which: str | None = None) -> np.ndarray:
+    """Posterior means of every row in input order, shape (n_rows, latent_dim), read batch by batch."""
+    model.eval()
+    out = []
+    for xb, cb in _loader(X, np.arange(_n_rows(X)), cond, batch_size, False, 0, 0):
+        xb, cb = _to(xb, device), cb.to(device)
+        mu = model.embed(xb, which=which) if which else _embed(model, xb, cb)
+        out.append(mu.cpu())
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+# ---------------------------------------------------------------- fit
+
+def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None) -> RunResult:
+    """Train ``model`` on rows of ``X`` with early stopping on a by-song validation split.
+
+    Parameters
+    ----------
+    model : BaseVAE from ``build_model``
+    X : np.ndarray or np.memmap, shape (n_rows, ...) (vectors or (n_rows, 1, n_mels, frames));
+        for ``multimodal_vae`` a dict with ``audio``, ``lyrics``, ``mask_audio``, ``mask_lyrics``.
+        Read per batch, never copied whole into a tensor.
+    cfg : TrainConfig
+    track_ids : array-like of str, shape (n_rows,)
+        Song of each row; windows of one song are all on one side of the split.
+    cond : array-like, shape (n_rows,) or (n_rows, n_classes), optional
+        Condition for a CVAE (codes, names or one-hot).
+    run_dir : path, optional
+        If given, history.csv is rewritten there after every epoch (progress of long runs).
+
+    Returns
+    -------
+    RunResult with the best weights loaded into ``model``.
+    """
+    track_ids = np.asarray(track_ids).astype(str)
+    n = _n_rows(X)
+    if len(track_ids) != n:
+        raise ValueError(f"track_ids has {len(track_ids)} rows, X has {n}")
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    model.to(device)
+    c = encode_condition(model, cond, n)
+    train, val = split_by_song(track_ids, cfg.val_fraction, cfg.seed)
+    tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
+    tr = _loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers)
+    va = _loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers) if len(va_rows) else None
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    rows, best, best_epoch, best_state, waited = [], float("inf"), -1, None, 0
+    bar = tqdm(range(cfg.epochs), desc=model.config["kind"], disable=not cfg.progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        beta = cfg.beta * min(1.0, (epoch + 1) / cfg.warmup_epochs) if cfg.warmup_epochs > 0 else cfg.beta
+        trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt)
+        if va is not None:
+            vam, va_mu = _epoch(model, va, device, beta, cfg.free_bits)
+        else:
+            vam, va_mu = {k: float("nan") for k in trm}, tr_mu
+        # Early stopping compares the target objective (full beta, no free bits), not the ramped loss.
+        ref = vam if va is not None else trm
+        score = ref["recon"] + cfg.beta * ref["kl"]
+        rows.append({"epoch": epoch, "beta": beta,
+                     **{f"train_{k}": v for k, v in trm.items()}, **{f"val_{k}": v for k, v in vam.items()},
+                     "val_elbo_loss": score, "active_units": active_units(va_mu),
+                     "seconds": time.perf_counter() - t0})
+        if not np.isfinite(score):
+            raise FloatingPointError(f"non-finite loss at epoch {epoch}: {rows[-1]}")
+        if score < best:
+            best, best_epoch, waited = score, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        elif epoch + 1 > cfg.warmup_epochs:
+            waited += 1
+        bar.set_postfix(loss=f"{trm['loss']:.3g}", val=f"{vam['loss']:.3g}", au=rows[-1]["active_units"])
+        if run_dir is not None:
+            atomic_to_csv(pd.DataFrame(rows), Path(run_dir) / "history.csv")
+        if waited >= cfg.patience:
+            break
+    model.load_state_dict(best_state)
+    history = pd.DataFrame(rows)
+    history["best"] = history["epoch"] == best_epoch
+    latents = encode_all(model, X, c, device=device)
+    extra = {}
+    if model.config["kind"] == "multimodal_vae":
+        extra = {f"mu_{w}": encode_all(model, X, device=device, which=w) for w in ("audio", "lyrics")}
+    return RunResult(model=model, history=history, latents=latents, track_ids=track_ids, best_epoch=best_epoch,
+                     best_state=best_state, run_dir=Path(run_dir) if run_dir else None, extra_latents=extra,
+                     train_mask=train, val_mask=val)
+
+
+# ---------------------------------------------------------------- runs on disk
+
+def _reconstructions(model, X, c, rows, device) -> dict:
+    """A few validation rows in and out (decoded from the posterior mean)."""
+    model.eval()
+    xb, cb = RowBatches(X, rows, c)[np.arange(len(rows))]
+    xb, cb = _to(xb, device), cb.to(device)
+    with torch.no_grad():
+        mu = _embed(model, xb, cb)
+        y = model.decode(mu) if cb.numel() == 0 else model.decode(mu, cb)
+    if isinstance(xb, dict):
+        out = {f"{m}_in": xb[m].cpu().numpy() for m in ("audio", "lyrics")}
+        out.update({f"{m}_out": y[m].cpu().numpy() for m in ("audio", "lyrics")})
+        out.update({k: xb[k].cpu().numpy() for k in ("mask_audio", "mask_lyrics") if k in xb})
+        return out
+    return {"x_in": xb.cpu().numpy(), "x_out": y.cpu().numpy()}
+
+
+def save_checkpoint(model: BaseVAE, path) -> Path:
+    """state_dict + model config, written atomically."""
+    buf = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "model_config": model.config}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path, device="cpu") -> BaseVAE:
+    """Rebuild a model from ``checkpoint.pt`` (architecture from its config, then the weights)."""
+    ck = torch.load(path, map_location=device, weights_only=True)
+    model = build_model(**ck["model_config"])
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
+
+
+def load_run(run_dir) -> RunResult:
+    """Load a finished run folder (``done.json`` present) without retraining."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "done.json").exists():
+        raise FileNotFoundError(f"{run_dir}: no done.json, the run did not finish")
+    config = json.loads((run_dir / "config.json").read_text())
+    done = json.loads((run_dir / "done.json").read_text())
+    model = load_checkpoint(run_dir / "checkpoint.pt")
+    with np.load(run_dir / "latents.npz", allow_pickle=False) as z:
+        latents, ids = z["mu"], z["track_ids"]
+        extra = {k: z[k] for k in z.files if k not in ("mu", "track_ids")}
+    return RunResult(model=model, history=pd.read_csv(run_dir / "history.csv"), latents=latents, track_ids=ids,
+                     best_epoch=int(done["best_epoch"]), best_state=model.state_dict(), run_dir=run_dir,
+                     cached=True, config=config, extra_latents=extra)
+
+
+def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
+        name: str | None = None, force: bool = False) -> RunResult:
+    """Train (or load, if already finished) one run saved under ``runs_root/<run-id>/``.
+
+    run-id = ``<name or kind>-<params_hash(model cfg, train cfg, data fingerprint)>``, so a change of
+    any parameter or of the data makes a new run. Files: config.json, checkpoint.pt, history.csv,
+    latents.npz (``mu`` (n_rows, latent_dim), ``track_ids``; plus ``mu_audio``/``mu_lyrics`` for
+    the multimodal VAE), reconstructions.npz (a few validation rows in/out), done.json (last).
+
+    Parameters
+    ----------
+    kind, model_cfg : passed to ``build_model``
+    X, track_ids, cond : as in ``fit``
+    train_cfg : TrainConfig
+    runs_root : path, e.g. ``results/runs``
+    name : readable prefix of the run id (default ``kind``)
+    force : retrain even if a finished run exists
+    """
+    track_ids = np.asarray(track_ids).astype(str)
+    tcfg = dataclasses.asdict(train_cfg)
+    tcfg_key = {k: v for k, v in tcfg.items() if k not in ("progress", "num_workers", "device")}
+    fp = data_fingerprint(X, track_ids, cond)
+    run_id = f"{name or kind}-{params_hash({'kind': kind, 'model': model_cfg, 'train': tcfg_key, 'data': fp})}"
+    run_dir = Path(runs_root) / run_id
+    if (run_dir / "done.json").exists() and not force:
+        return load_run(run_dir)
+    (run_dir / "done.json").unlink(missing_ok=True)
+    seed_everything(train_cfg.seed)  # weights are initialised from the run's seed
+    model = build_model(kind, **model_cfg)
+    config = {"run_id": run_id, "kind": kind, "model_config": model.config, "train_config": tcfg,
+              "data": {"fingerprint": fp, "n_rows": _n_rows(X), "n_songs": int(len(np.unique(track_ids)))}}
+    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
+    t0 = time.perf_counter()
+    res = fit(model, X, train_cfg, track_ids, cond=cond, run_dir=run_dir)
+    device = next(model.parameters()).device
+    save_checkpoint(model, run_dir / "checkpoint.pt")
+    atomic_to_csv(res.history, run_dir / "history.csv")
+    atomic_save_npz(run_dir / "latents.npz", mu=res.latents, track_ids=track_ids, **res.extra_latents)
+    _, val = split_by_song(track_ids, train_cfg.val_fraction, train_cfg.seed)
+    rows = np.flatnonzero(val if val.any() else ~val)[: train_cfg.n_recon_examples]
+    c = encode_condition(model, cond, len(track_ids))
+    atomic_save_npz(run_dir / "reconstructions.npz", track_ids=track_ids[rows], rows=rows,
+                    **_reconstructions(model, X, c, rows, device))
+    best = res.history.loc[res.history["best"]].iloc[0]
+    done = {"run_id": run_id, "best_epoch": res.best_epoch, "epochs_run": len(res.history),
+            "best_val_elbo_loss": float(best["val_elbo_loss"]), "active_units": int(best["active_units"]),
+            "seconds": time.perf_counter() - t0}
+    atomic_write_text(run_dir / "done.json", json.dumps(done, indent=2))
+    res.run_dir, res.config = run_dir, config
+    return res
+
+
+def throughput(kind: str, model_cfg: dict, input_shape, batch_size: int = 64, n_batches: int = 20,
+               device: str = "auto", seed: int = 0) -> float:
+    """Training speed in samples/s (forward + backward + Adam step) on random data.
+
+    Parameters
+    ----------
+    kind, model_cfg : as in ``build_model``; missing input sizes are taken from ``input_shape``
+    input_shape : per-sample shape, e.g. ``(d,)`` or ``(1, n_mels, frames)``; for
+        ``multimodal_vae`` ``(audio_dim, lyrics_dim)``
+    """
+    seed_everything(seed)
+    cfg = dict(model_cfg)
+    input_shape = tuple(int(s) for s in input_shape)
+    if kind == "multimodal_vae":
+        cfg.setdefault("audio_dim", input_shape[0])
+        cfg.setdefault("lyrics_dim", input_shape[1])
+    elif kind == "conv_vae" or (kind == "ae" and len(input_shape) > 1):
+        cfg.setdefault("input_shape", input_shape)
+    else:
+        cfg.setdefault("input_dim", input_shape[-1])
+    dev = pick_device(device)
+    model = build_model(kind, **cfg).to(dev).train()
+    if kind == "multimodal_vae":
+        ones = torch.ones(batch_size, dtype=torch.bool, device=dev)
+        x = {"audio": torch.randn(batch_size, cfg["audio_dim"], device=dev),
+             "lyrics": torch.randn(batch_size, cfg["lyrics_dim"], device=dev), "mask_audio": ones, "mask_lyrics": ones}
+    else:
+        x = torch.randn(batch_size, *input_shape, device=dev)
+    c = None
+    if model.config.get("n_classes"):
+        c = torch.nn.functional.one_hot(torch.arange(batch_size, device=dev) % model.config["n_classes"],
+                                        model.config["n_classes"]).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        out = model(x, c)
+        loss = model.loss(x, out)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up (allocations, lazy init) is not timed
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n_batches):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return batch_size * n_batches / (time.perf_counter() - t0)
