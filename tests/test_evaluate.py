@@ -186,3 +186,11 @@ def test_evaluate_representations_exclude_per_rep():
                                      exclude_columns_per_rep={"baseline": ["genre"]})
     assert df.set_index("rep").loc["baseline", "status"] == "skipped"
     assert df.set_index("rep").loc["cvae", "status"] == "ok"
+
+
+def test_silhouette_subsampled_above_limit(monkeypatch):
+    X, y = make_blobs(300, centers=3, random_state=0)
+    monkeypatch.setattr(ev, "SILHOUETTE_MAX_N", 100)
+    m = ev.internal_metrics(X, y, seed=0)
+    assert m["silhouette_n"] == 100
+    assert m["silhouette"] == pytest.approx(silhouette_score(X, y), abs=0.05)

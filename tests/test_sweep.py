@@ -113,3 +113,13 @@ def test_duplicate_configs_refused(tmp_path):
     c = sweep.grid({"i": [1], "b": 1})
     with pytest.raises(ValueError, match="more than once"):
         sweep.run_sweep(c + c, Counter(tmp_path / "l"), tmp_path / "d.csv")
+
+
+def test_dask_scheduler(tmp_path):
+    from distributed import LocalCluster
+
+    configs = sweep.grid({"i": [0, 1, 2], "b": 1})
+    log = tmp_path / "calls.txt"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as lc:
+        df = sweep.run_sweep(configs, Counter(log, fail_on={0}), tmp_path / "d.csv", scheduler=lc.scheduler_address)
+    assert len(_calls(log)) == 3 and list(df.status) == ["error", "ok", "ok"]

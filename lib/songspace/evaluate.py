@@ -38,7 +38,10 @@ def _degenerate(labels: np.ndarray) -> str | None:
     return None
 
 
-def internal_metrics(X: np.ndarray, labels: np.ndarray) -> dict:
+SILHOUETTE_MAX_N = 10_000  # silhouette is O(n^2): above this, a seeded random subsample is used
+
+
+def internal_metrics(X: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin on the non-noise points.
 
     Parameters
@@ -46,10 +49,11 @@ def internal_metrics(X: np.ndarray, labels: np.ndarray) -> dict:
     X : np.ndarray, shape (n, d)
         The space the clustering was made in.
     labels : np.ndarray, shape (n,) int, -1 = noise.
+    seed : int  for the silhouette subsample (only above ``SILHOUETTE_MAX_N`` non-noise points).
 
     Returns
     -------
-    dict with ``silhouette`` (higher better, in [-1, 1]), ``calinski_harabasz`` (higher better),
+    dict with ``silhouette`` (higher better, in [-1, 1]; ``silhouette_n`` points used), ``calinski_harabasz`` (higher better),
     ``davies_bouldin`` (lower better), ``n_clusters`` (noise excluded), ``noise_fraction``,
     ``degenerate_reason`` (None or why the metrics are NaN).
     """
@@ -63,7 +67,10 @@ def internal_metrics(X: np.ndarray, labels: np.ndarray) -> dict:
     if out["degenerate_reason"]:
         return {**dict.fromkeys(INTERNAL, np.nan), **out}
     Xk, lk = X[keep], labels[keep]
-    out["silhouette"] = float(silhouette_score(Xk, lk))
+    n_sil = min(len(lk), SILHOUETTE_MAX_N)
+    out["silhouette"] = float(silhouette_score(Xk, lk, sample_size=n_sil if n_sil < len(lk) else None,
+                                               random_state=seed))
+    out["silhouette_n"] = n_sil
     out["calinski_harabasz"] = float(calinski_harabasz_score(Xk, lk))
     out["davies_bouldin"] = float(davies_bouldin_score(Xk, lk))
     return out
@@ -175,7 +182,7 @@ def evaluate_clustering(X: np.ndarray | None, labels, y_true_by_column: dict | N
     """
     labels = np.asarray(labels).astype(int)
     if X is not None:
-        out = internal_metrics(X, labels)
+        out = internal_metrics(X, labels, seed)
     else:
         out = {**dict.fromkeys(INTERNAL, np.nan), "n_clusters": int(len(np.unique(labels[labels >= 0]))),
                "noise_fraction": float(np.mean(labels < 0)), "degenerate_reason": _degenerate(labels)}
@@ -307,7 +314,7 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
             for seed in seeds:
                 labels, info = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False,
                                                    return_info=True, **cluster_kw)
-                internal = internal_metrics(Xp, labels)
+                internal = internal_metrics(Xp, labels, seed)
                 base = {"rep": name, "space": name, "dim": Xp.shape[1], "dim_raw": X.shape[1],
                         "pca_dim": pinfo["pca_dim"], "n_items": len(common), "method": method,
                         "algorithm": info["algorithm"], "seed": seed, "k": info["k"],

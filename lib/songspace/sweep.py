@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from songspace.cache import atomic_to_csv, atomic_write_text, params_hash
+from songspace.parallel import map_tracks
 
 RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
 
@@ -116,20 +117,6 @@ def _read_part(path: Path) -> dict | None:
         return None
 
 
-def _map(fn, items, n_jobs: int, scheduler: str | None):
-    """Run ``fn`` over ``items``: in-process, joblib (loky) or dask.distributed."""
-    if scheduler:
-        from dask.distributed import Client
-
-        with Client(scheduler) as client:
-            return client.gather(client.map(fn, items, pure=False))
-    if n_jobs == 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(x) for x in items)
-
-
 class _Job:
     """Picklable closure for the workers."""
 
@@ -164,7 +151,6 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     out_csv = Path(out_csv)
     parts_dir = Path(f"{out_csv}.parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
-    scheduler = scheduler or os.environ.get("SONGSPACE_DASK_SCHEDULER") or None
     hashes = [_hash_of(c) for c in configs]
     dup = {h for h in hashes if hashes.count(h) > 1}
     if dup:
@@ -175,7 +161,8 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
         part = _read_part(parts_dir / f"{h}.json")
         if part is None or (retry_failed and part.get("status") != "ok"):
             todo.append(cfg)
-    _map(_Job(run_one, parts_dir), todo, n_jobs, scheduler)
+    for _ in map_tracks(_Job(run_one, parts_dir), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs"):
+        pass  # each worker writes its own part as soon as its configuration finishes
 
     rows = [_read_part(parts_dir / f"{h}.json") for h in hashes]
     lost = [h for h, r in zip(hashes, rows) if r is None]
