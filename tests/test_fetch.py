@@ -40,7 +40,7 @@ def _same_content(a: Path, b: Path, rels) -> bool:
     return all((a / r).read_bytes() == (b / r).read_bytes() for r in rels)
 
 
-def test_local_fetch_complete_idempotent_and_resumes(small_src, tmp_path):
+def test_local_fetch_complete_idempotent_and_resumes(small_src, tmp_path, jamendo_src):
     before = _snapshot(small_src)
     dest = tmp_path / "dest"
     res = fetch_jamendo(small_src, dest)
@@ -70,6 +70,12 @@ def test_local_fetch_complete_idempotent_and_resumes(small_src, tmp_path):
     assert fetch_jamendo(small_src, dest)["copied"] == ["JamendoLyrics.csv"]
     assert not list(dest.rglob("*.part"))
     assert _snapshot(small_src) == before  # src never modified
+
+    # audio added to the source later is picked up once .complete is removed
+    shutil.copy(jamendo_src / "mp3" / "Fantasma_-_Los_Rombos.mp3", small_src / "mp3")
+    (dest / ".complete").unlink()
+    assert "mp3/Fantasma_-_Los_Rombos.mp3" in fetch_jamendo(small_src, dest)["copied"]
+    assert load_dataset(dest)["has_audio"].sum() == 3
 
 
 @pytest.fixture

@@ -374,8 +374,12 @@ def fetch_jamendo(src: str | os.PathLike, dest: str | os.PathLike, verbose: bool
     """Copy JamendoLyrics (csv, lyrics, mp3s where present) from a folder or URL; verified and resumable.
 
     Every copied file goes through a temp file and ``os.replace``; ``dest/.manifest.json`` records
-    each file's size and sha256 and ``dest/.complete`` is written last. A re-run re-checks the copy
-    against the manifest and copies only what is missing or differs. ``src`` is only read.
+    each file's size and sha256 (``{"source", "files": {relpath: {"size", "sha256"}}, "absent"}``) and
+    ``dest/.complete`` is written last. A re-run of a complete copy re-hashes it against the manifest and
+    copies nothing if all is well; otherwise (or without ``.complete``) it copies only what is missing
+    or differs, and asks the source again for files it lacked. ``src`` is only read. Copied: the CSV,
+    ``lyrics/<stem>.txt``, ``mp3/<Filepath>`` where the source has it, and README/ATTRIBUTION/LICENSE
+    files; not the word lists or time annotations.
 
     Parameters
     ----------
@@ -425,8 +429,6 @@ def fetch_jamendo(src: str | os.PathLike, dest: str | os.PathLike, verbose: bool
     for rel, required in wanted:
         if _verified(dest, rel, files.get(rel)):
             kept.append(rel)
-            continue
-        if rel in absent and not required:  # known absent in this source: don't ask again
             continue
         stream = _open_src(src, rel)
         if stream is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +142,6 @@ def make_synthetic(out_dir, n_per_cell: int = 6, genres=("drone", "fourfloor", "
     if done.is_file() and json.loads(done.read_text()) == params and (out / "manifest.csv").is_file():
         return out / "manifest.csv"
     done.unlink(missing_ok=True)
-    for sub in ("audio", "lyrics"):  # stale tracks of other parameters would linger otherwise
-        shutil.rmtree(out / sub, ignore_errors=True)
 
     rows = []
     for gi, genre in enumerate(genres):
