@@ -466,8 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.cmd == "fetch":
             res = fetch_jamendo(a.src, a.dest, verbose=True)
-            print(f"fetch {a.src} -> {a.dest}: copied {len(res['copied'])}, already verified {len(res['kept'])}, "
-                  f"absent in source {len(res['absent'])} (mp3s not in every copy)")
+            n_mp3 = sum(r.startswith("mp3/") for r in res["absent"])
+            print(f"fetch {a.src} -> {a.dest}: copied {len(res['copied'])}, already verified {len(res['kept'])}; "
+                  f"absent in source: {n_mp3} mp3s (not every copy has audio), {len(res['absent']) - n_mp3} optional files")
         else:
             df, report = validate(load_dataset(a.src), min_duration_s=a.min_duration)
             paths = write_interim(df, report, a.out)
