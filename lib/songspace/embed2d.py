@@ -1,0 +1,112 @@
+"""2-D maps of a latent matrix (UMAP, t-SNE), computed once and cached by content + parameters.
+
+The report reads the cached maps instead of recomputing them: UMAP is slow to import and
+not bit-identical across machines even with a seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from songspace.cache import NpzCache, params_hash
+
+METHODS = ("umap", "tsne", "pca")
+MIN_N = 5  # below this, neighbourhood methods are meaningless: fall back to PCA and say so
+
+
+def array_hash(X: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (hex)."""
+    X = np.ascontiguousarray(X)
+    h = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
+    h.update(X.tobytes())
+    return h.hexdigest()
+
+
+def _pca(X, seed):
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=seed).fit_transform(X)
+
+
+def _compute(X: np.ndarray, method: str, seed: int, params: dict) -> np.ndarray:
+    n = X.shape[0]
+    if method == "pca":
+        return _pca(X, seed)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(n_components=2, perplexity=params["perplexity"], init="pca",
+                    random_state=seed).fit_transform(X)
+    if method == "umap":
+        import umap  # first import ~19 s: only when actually needed
+
+        return umap.UMAP(n_components=2, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
+                         metric=params["metric"], random_state=seed, n_jobs=1).fit_transform(X)
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str | os.PathLike | None = None,
+             perplexity: float = 30.0, n_neighbors: int = 15, min_dist: float = 0.1,
+             metric: str = "euclidean") -> tuple[np.ndarray, dict]:
+    """Project a latent matrix to 2-D with UMAP, t-SNE or PCA.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d)
+        Latent vectors (one row per window, track or song), finite, ``d >= 2``.
+    method : {"umap", "tsne", "pca"}
+    seed : int
+        Random state of the projection.
+    cache_path : path, optional
+        Folder of an :class:`songspace.cache.NpzCache`; the entry is keyed by the hash of ``X``
+        and of every parameter, so a second call with the same input is read, not recomputed.
+    perplexity : float
+        t-SNE perplexity; capped at ``(n - 1) / 3`` for small ``n``.
+    n_neighbors, min_dist, metric
+        UMAP parameters; ``n_neighbors`` is capped at ``n - 1``.
+
+    Returns
+    -------
+    coords : np.ndarray, shape (n, 2), float32
+    info : dict
+        ``method`` (asked), ``method_used`` (what ran), ``reason`` (why they differ, or ""),
+        ``params`` (effective parameters), ``cache_hit`` (bool), ``key`` (cache key).
+        For ``n < 5`` the method used is PCA, never silently: ``method_used == "pca"`` and
+        ``reason`` says so.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise ValueError(f"X must have shape (n, d) with d >= 2, got {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"X has {int((~np.isfinite(X)).sum())} non-finite values (NaN/inf)")
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError(f"need at least 2 rows to embed, got {n}")
+
+    used, reason, params = method, "", {}
+    if method != "pca" and n < MIN_N:
+        used, reason = "pca", f"n={n} < {MIN_N} points: {method} is meaningless, used PCA instead"
+    if used == "tsne":
+        params["perplexity"] = float(min(perplexity, (n - 1) / 3))
+    elif used == "umap":
+        params.update(n_neighbors=int(min(n_neighbors, n - 1)), min_dist=float(min_dist), metric=metric)
+
+    info = {"method": method, "method_used": used, "reason": reason, "params": params, "seed": int(seed)}
+    key = f"{used}-{array_hash(X)[:16]}-{params_hash({'params': params, 'seed': int(seed)})}"
+    info["key"] = key
+
+    cache = NpzCache(cache_path) if cache_path is not None else None
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None and hit.get("coords", np.empty(0)).shape == (n, 2):
+            return hit["coords"], {**info, "cache_hit": True}
+
+    coords = np.asarray(_compute(X, used, int(seed), params), dtype=np.float32)
+    if cache is not None:
+        cache.put(key, coords=coords, info=np.array(json.dumps(info)))
+    return coords, {**info, "cache_hit": False}
