@@ -194,3 +194,9 @@ def test_silhouette_subsampled_above_limit(monkeypatch):
     m = ev.internal_metrics(X, y, seed=0)
     assert m["silhouette_n"] == 100
     assert m["silhouette"] == pytest.approx(silhouette_score(X, y), abs=0.05)
+
+
+def test_evaluate_representations_records_failed_clustering():
+    reps, labels_df = _reps()
+    df = ev.evaluate_representations(reps, labels_df, ["genre"], k=100, seeds=[0], n_perm=0)
+    assert (df.status == "error").all() and df.skip_reason.str.contains("k must be").all()

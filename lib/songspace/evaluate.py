@@ -272,7 +272,7 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     pd.DataFrame, one row per representation x method x seed x label column: ``rep``, ``space``
     (= rep: internal metrics are in that space and not comparable across spaces), ``dim`` (after PCA),
     ``dim_raw``, ``n_items``, ``method``, ``algorithm``, ``seed``, ``k``, ``k_criterion``, ``label_column``,
-    ``status`` (``ok`` / ``skipped``), ``skip_reason``, internal metrics, external metrics and their
+    ``status`` (``ok`` / ``skipped`` / ``error`` when clustering failed), ``skip_reason``, internal metrics, external metrics and their
     ``*_chance`` / ``*_chance_p95``, ``degenerate_reason``. Only items present in every representation
     and in ``labels_df`` are used, so all rows are on the same tracks.
     """
@@ -312,8 +312,14 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
         refused = _condition_columns(meta) | set(exclude.get(name, []))
         for method in methods:
             for seed in seeds:
-                labels, info = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False,
-                                                   return_info=True, **cluster_kw)
+                try:
+                    labels, info = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False,
+                                                       return_info=True, **cluster_kw)
+                except ValueError as e:  # e.g. k >= n: recorded as a failed row, the table goes on
+                    rows += [{"rep": name, "space": name, "dim": Xp.shape[1], "dim_raw": X.shape[1],
+                              "n_items": len(common), "method": method, "seed": seed, "k": k,
+                              "label_column": col, "status": "error", "skip_reason": str(e)} for col in columns]
+                    continue
                 internal = internal_metrics(Xp, labels, seed)
                 base = {"rep": name, "space": name, "dim": Xp.shape[1], "dim_raw": X.shape[1],
                         "pca_dim": pinfo["pca_dim"], "n_items": len(common), "method": method,
