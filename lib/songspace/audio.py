@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass
 
 import librosa
@@ -88,10 +89,10 @@ def decode(path, sr: int = 22050) -> np.ndarray:
     AudioError
         ``missing_file`` or ``unreadable_audio``, naming the file.
     """
+    if not os.path.isfile(path):
+        raise AudioError(path, "missing_file", "no such file")
     try:
         y, sr_in = sf.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError as e:
-        raise AudioError(path, "missing_file", str(e)) from e
     except Exception as e:  # libsndfile reports corrupt/unsupported files with several types
         raise AudioError(path, "unreadable_audio", f"{type(e).__name__}: {e}") from e
     if y.size == 0:

@@ -1,0 +1,86 @@
+"""Decode, windows and frame-level descriptors on tiny generated WAVs."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from songspace import audio
+from songspace.audio import AudioError, AudioParams
+
+
+def tone(seconds, sr=22050, f0=440.0, amp=0.3, seed=0):
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(seed)
+    pulse = (np.sin(2 * np.pi * 2.0 * t) > 0.9).astype(float)  # 120 bpm clicks
+    return (amp * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(len(t)) + 0.3 * pulse * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_decode_mono_resampled(tmp_path):
+    y = np.stack([tone(2.0, sr=16000), tone(2.0, sr=16000, f0=220)], axis=1)
+    sf.write(tmp_path / "st.wav", y, 16000)
+    out = audio.decode(tmp_path / "st.wav", sr=22050)
+    assert out.dtype == np.float32 and out.ndim == 1
+    assert abs(len(out) - 2.0 * 22050) <= 2
+
+
+def test_decode_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00garbage" * 10)
+    with pytest.raises(AudioError, match="bad.wav") as e:
+        audio.decode(bad)
+    assert e.value.problem == "unreadable_audio"
+    with pytest.raises(AudioError) as e:
+        audio.decode(tmp_path / "nope.wav")
+    assert e.value.problem == "missing_file"
+
+
+@pytest.mark.parametrize("seconds, expected", [(7.0, [0.0, 1.5, 3.0]), (6.0, [0.0, 1.5, 3.0]), (3.0, [0.0]), (2.9, [])])
+def test_window_starts_drop_partial_last_window(seconds, expected):
+    sr = 22050
+    starts = audio.window_starts(int(seconds * sr), sr, 3.0, 1.5)
+    np.testing.assert_allclose(starts / sr, expected)
+
+
+def test_silent_and_short_are_refused():
+    p = AudioParams()
+    with pytest.raises(AudioError) as e:
+        audio.check_usable(np.zeros(5 * p.sr, np.float32), "x.wav", p)
+    assert e.value.problem == "silent_audio"
+    with pytest.raises(AudioError) as e:
+        audio.check_usable(tone(2.0), "x.wav", p)
+    assert e.value.problem == "too_short"
+
+
+def test_descriptors_named_shaped_finite():
+    p = AudioParams(n_mfcc=13)
+    y = tone(6.0)
+    y[: int(3.5 * p.sr)] = 0.0  # a silent stretch must not produce NaN
+    starts = audio.check_usable(y, "x.wav", p)
+    S = audio._power_spec(y, p)
+    F, tg = audio.frame_descriptors(y, p, S)
+    D = audio.pool_windows(F, tg, starts, p)
+    d = audio.pool_track(F, tg, p)
+    names = audio.descriptor_names(p)
+    assert len(set(names)) == len(names) == D.shape[1] == d.shape[0]
+    assert D.shape[0] == len(starts) == 3
+    for n in ["mfcc03_mean", "dmfcc13_std", "centroid_std", "contrast07_mean", "chroma_A_mean", "tempo_bpm"]:
+        assert n in names
+    assert np.isfinite(D).all() and np.isfinite(d).all()
+    # the first window is silent, the last is not: energy must say so
+    rms = names.index("rms_mean")
+    assert D[0, rms] < 1e-3 < D[-1, rms]
+    # the 440 Hz tone dominates chroma of the sounding window
+    chroma = [names.index(f"chroma_{q}_mean") for q in audio.PITCHES]
+    assert audio.PITCHES[int(np.argmax(D[-1, chroma]))] == "A"
+    assert 30 < d[-1] < 320
+
+
+def test_logmel_patch_i_starts_at_window_i():
+    p = AudioParams(n_mels=32, patch_frames=64)
+    y = tone(6.0)
+    y[int(1.5 * p.sr):] *= 0.0  # loud first 1.5 s, silent after
+    y[-p.sr:] = tone(1.0, amp=0.5)
+    starts = audio.window_starts(len(y), p.sr, p.window_s, p.hop_s)
+    P = audio.logmel_patches(audio._power_spec(y, p), starts, p)
+    assert P.shape == (len(starts), 32, 64) and P.dtype == np.float32
+    # window 0 starts loud; window 1 (from 1.5 s) starts in silence
+    assert P[0, :, :10].mean() > P[1, :, 5:15].mean() + 20
