@@ -470,8 +470,9 @@ def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) 
         Entry (a, b) = mean cosine over pairs of distinct tracks with languages a and b
         (the diagonal is the within-language mean, self-pairs excluded; NaN if no pair).
         ``attrs["within"]`` / ``attrs["between"]``: means over all same-/different-language
-        pairs, and ``attrs["gap"]`` their difference. Cosine scales differ between models
-        (E5 runs high), so compare the gap, not the raw levels.
+        pairs, ``attrs["gap"]`` their difference and ``attrs["gap_std"]`` the gap in units of
+        the std of all pair cosines. Cosine scales differ between models (E5 runs high), so
+        compare ``gap_std`` across models, not raw levels.
     """
     mask = np.asarray(mask, bool)
     lang = np.asarray(pd.Series(list(languages), dtype=object).fillna("NA").astype(str))[mask]
@@ -491,4 +492,6 @@ def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) 
     M.attrs["within"] = float(S[same].mean()) if same.any() else float("nan")
     M.attrs["between"] = float(S[diff].mean()) if diff.any() else float("nan")
     M.attrs["gap"] = M.attrs["within"] - M.attrs["between"]
+    sd = float(S[off].std()) if off.any() else float("nan")
+    M.attrs["gap_std"] = M.attrs["gap"] / sd if sd > 0 else float("nan")
     return M
