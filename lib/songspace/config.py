@@ -51,3 +51,40 @@ def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: P
         "processed": d / "processed" / name,
         "results": r,
     }
+
+
+# Per-stage parameters of each profile. "tiny" is what tests and the smoke run use; "full" is `make all`.
+# Notebooks read ``PROFILES[profile]`` in their parameters cell and may override any entry.
+PROFILES: dict[str, dict] = {
+    "full": {
+        "audio": {"sr": 22050, "window_s": 3.0, "hop_s": 1.5, "n_mels": 64, "patch_frames": 128},
+        "lyrics_backends": ["e5", "minilm", "tfidf"],
+        "lyrics_backend": "e5",
+        "mlp_train": {"epochs": 400, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 50, "patience": 60},
+        "conv_train": {"epochs": 25, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 5, "patience": 6},
+        "latent_dim": 8,
+        "seeds": [0, 1, 2, 3, 4],
+        "n_perm": 200,
+        "sweep": "default",
+    },
+    "tiny": {
+        "audio": {"sr": 16000, "window_s": 1.0, "hop_s": 1.0, "n_mels": 16, "patch_frames": 32},
+        "lyrics_backends": ["tfidf"],
+        "lyrics_backend": "tfidf",
+        "mlp_train": {"epochs": 30, "batch_size": 16, "lr": 3e-3, "warmup_epochs": 5, "patience": 30},
+        "conv_train": {"epochs": 3, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1, "patience": 3},
+        "latent_dim": 4,
+        "seeds": [0, 1],
+        "n_perm": 20,
+        "sweep": "tiny",
+    },
+}
+
+
+def profile(name: str) -> dict:
+    """Parameters of a named profile ("full" or "tiny"); a clear error for anything else."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    import copy
+
+    return copy.deepcopy(PROFILES[name])
