@@ -1,0 +1,105 @@
+"""Sentences written from the numbers: what the tables of 05 say, with the seed spread and chance level.
+
+Every statement is derived from a summary table (``experiments.summarise``); nothing here is a fixed
+claim. Verdicts: a gap counts only when it exceeds the larger of the two seed standard deviations.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import format_pm
+
+
+def _pm(row, m="ami"):
+    return format_pm(row[f"{m}_mean"], row[f"{m}_std"])
+
+
+def _best(df: pd.DataFrame, metric: str = "ami_mean"):
+    df = df[np.isfinite(df[metric])]
+    return None if df.empty else df.sort_values(metric, ascending=False).iloc[0]
+
+
+def verdict(a: pd.Series, b: pd.Series, metric: str = "ami") -> tuple[str, float, float]:
+    """Compare a over b: ("beats" | "loses to" | "ties with", gap, spread) where spread = max seed std."""
+    gap = float(a[f"{metric}_mean"] - b[f"{metric}_mean"])
+    spread = float(np.nanmax([a[f"{metric}_std"], b[f"{metric}_std"], 0.0]))
+    if gap > spread:
+        return "beats", gap, spread
+    if gap < -spread:
+        return "loses to", gap, spread
+    return "ties with", gap, spread
+
+
+def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
+    """One sentence per label column: the best model representation against the best baseline (AMI)."""
+    lines = []
+    s = summary[summary["method"] == method]
+    for col, g in s.groupby("label_column", sort=True):
+        model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
+        if model is None or base is None:
+            continue
+        word, gap, spread = verdict(model, base)
+        chance = float(g["ami_chance_p95_mean"].max()) if "ami_chance_p95_mean" in g else float("nan")
+        lines.append(
+            f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}): the best model, "
+            f"`{model['rep']}` (AMI {_pm(model)}), **{word}** the best baseline `{base['rep']}` (AMI {_pm(base)}); "
+            f"gap {gap:+.3f} against a seed spread of {spread:.3f}"
+            + (f" — {'larger' if abs(gap) > spread else 'not larger'} than seed-to-seed variation" if spread > 0 else "")
+            + f". 95% of label permutations stay below AMI {chance:.3f}."
+        )
+    return lines
+
+
+def modality_contribution(summary: pd.DataFrame, reps: dict[str, str], song_set: str, method: str = "kmeans") -> list[str]:
+    """AMI of each modality's representation against each label, e.g. reps = {"lyrics": "lyrics_only", ...}."""
+    lines = []
+    s = summary[(summary["method"] == method) & summary["rep"].isin(reps.values())]
+    for col, g in s.groupby("label_column", sort=True):
+        parts = []
+        for modality, rep in reps.items():
+            r = g[g["rep"] == rep]
+            if len(r):
+                parts.append(f"{modality} `{rep}` {_pm(r.iloc[0])}")
+        if parts:
+            best = _best(g)
+            lines.append(f"- against **{col}** ({song_set}): " + "; ".join(parts)
+                         + f". Most informative: `{best['rep']}`.")
+    return lines
+
+
+def chance_check(summary: pd.DataFrame) -> list[str]:
+    """Representations whose AMI does not clear the permutation 95th percentile, per label."""
+    lines = []
+    s = summary[summary["method"] == "kmeans"]
+    for col, g in s.groupby("label_column", sort=True):
+        below = g[g["ami_mean"] <= g["ami_chance_p95_mean"]]["rep"].tolist()
+        if below:
+            lines.append(f"- against **{col}**, {len(below)} of {len(g)} representations do not clear the "
+                         f"permutation 95th percentile: {', '.join(f'`{b}`' for b in below)}.")
+    return lines
+
+
+def nmi_inflation(summary: pd.DataFrame) -> list[str]:
+    """How much NMI exceeds AMI at chance: why AMI is the number to read."""
+    lines = []
+    s = summary[summary["method"] == "kmeans"]
+    for col, g in s.groupby("label_column", sort=True):
+        if "nmi_chance_mean" in g:
+            lines.append(f"- against **{col}** (k={int(g['k'].iloc[0])}, {int(g['n_items'].iloc[0])} songs), random "
+                         f"clusters of the same sizes score NMI {g['nmi_chance_mean'].mean():.3f} but AMI "
+                         f"{g['ami_chance_mean'].mean():+.3f} on average.")
+    return lines
+
+
+def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns) -> str:
+    """What can and cannot be concluded at this size, from the counts."""
+    audio = tracks[tracks["has_audio"]]
+    per = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in audio[c].value_counts().items()) for c in columns)
+    smallest = min(int(audio[c].value_counts().min()) for c in columns) if len(audio) else 0
+    return (f"Only **{n_audio} of {n_songs}** songs have audio ({per}). Audio-based scores rest on "
+            f"{n_audio} points clustered into as many groups as there are classes; the smallest class has "
+            f"{smallest} song(s), so one song changing cluster moves ARI/AMI by a large step, and seed spreads "
+            f"are wide. Differences between audio representations that do not clear both the seed spread and "
+            f"the permutation 95th percentile are not evidence. Lyrics-based results use all {n_songs} songs "
+            f"and are the firmer ones.")

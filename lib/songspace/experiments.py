@@ -1,0 +1,315 @@
+"""The experiments the notebooks run: which models, on which inputs, over which seeds, scored how.
+
+02/03 train the model family over seeds (``train_family``, ``train_conv``) and write an index of runs;
+04 sweeps configurations (``SweepJob``); 05 turns baselines and runs into song-level representations
+(``representations``) and scores them all the same way (``score``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import evaluate, represent
+from .cache import atomic_to_csv
+
+# Vector models of 02_mlp_vae. ``input``: which view of the data; ``condition_column``: CVAE label.
+MLP_FAMILY = {
+    "mlp_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 1.0},
+    "beta_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 4.0},
+    "cvae_language": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": "language"},
+    "ae": {"kind": "ae", "input": "hybrid", "beta": 0.0},
+    "multimodal_vae": {"kind": "multimodal_vae", "input": "multimodal", "beta": 1.0},
+}
+
+
+def _train_cfg(train_kw: dict, seed: int, beta: float):
+    from .train import TrainConfig
+
+    return TrainConfig(**{**train_kw, "seed": seed, "beta": beta, "progress": False})
+
+
+def train_family(inputs: dict, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
+                 specs: dict | None = None, hidden=(128, 64)) -> pd.DataFrame:
+    """Train every vector model of ``specs`` once per seed (finished runs are loaded, not retrained).
+
+    Parameters
+    ----------
+    inputs : from ``represent.model_inputs``.
+    tracks : tracks table (for CVAE conditions), same row order as ``inputs``.
+    latent_dim : int
+    train_kw : dict of ``TrainConfig`` fields (epochs, lr, ...).
+    seeds : iterable of int
+    runs_root : folder of run folders.
+
+    Returns
+    -------
+    DataFrame, one row per (model, seed): ``model``, ``kind``, ``seed``, ``run_dir``, ``condition_column``,
+    ``best_epoch``, ``cached``.
+    """
+    from .train import run
+
+    specs = specs or MLP_FAMILY
+    ids = tracks["track_id"].astype(str).to_numpy()
+    rows = []
+    for name, spec in specs.items():
+        for seed in seeds:
+            cond_col = spec.get("condition_column")
+            cond = None
+            if spec["input"] == "multimodal":
+                X = inputs["multimodal"]
+                cfg = {"audio_dim": X["audio"].shape[1], "lyrics_dim": X["lyrics"].shape[1]}
+            else:
+                X = inputs["hybrid"]
+                cfg = {"input_dim": X.shape[1]}
+            cfg.update(latent_dim=latent_dim, hidden=list(hidden))
+            if cond_col:
+                classes = sorted(tracks[cond_col].dropna().astype(str).unique())
+                cfg.update(n_classes=len(classes), classes=classes, condition_column=cond_col)
+                cond = tracks[cond_col].astype(object).where(tracks[cond_col].notna(), None).to_numpy()
+            res = run(spec["kind"], cfg, X, ids, _train_cfg(train_kw, seed, spec["beta"]), runs_root,
+                      cond=cond, name=f"{name}-s{seed}")
+            rows.append({"model": name, "kind": spec["kind"], "seed": seed, "run_dir": str(res.run_dir),
+                         "condition_column": cond_col, "best_epoch": res.best_epoch, "cached": res.cached})
+    return pd.DataFrame(rows)
+
+
+def train_conv(conv: dict, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
+               beta: float = 1.0, kind: str = "conv_vae") -> pd.DataFrame:
+    """Train a ConvVAE on log-mel patches once per seed; same index table as ``train_family``."""
+    from .train import run
+
+    rows = []
+    cfg = {"input_shape": list(conv["X"].shape[1:]), **model_cfg}
+    for seed in seeds:
+        res = run(kind, cfg, conv["X"], conv["track_ids"], _train_cfg(train_kw, seed, beta), runs_root,
+                  name=f"{name}-s{seed}")
+        rows.append({"model": name, "kind": kind, "seed": seed, "run_dir": str(res.run_dir),
+                     "condition_column": None, "best_epoch": res.best_epoch, "cached": res.cached})
+    return pd.DataFrame(rows)
+
+
+def write_index(df: pd.DataFrame, path) -> Path:
+    """Save a runs index (the artifact later notebooks read)."""
+    return atomic_to_csv(df, path)
+
+
+def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, dict]:
+    """Song-level latents of every run, grouped by seed: ``{seed: {rep_name: (X, meta)}}``.
+
+    Window-level runs (ConvVAE) keep their window rows; ``evaluate`` averages them per song.
+    The multimodal VAE gives three representations: joint, audio-only and lyrics-only latents, each on
+    the songs that have what it uses.
+    """
+    has = dict(zip(blocks.track_ids, zip(blocks.mask_audio, blocks.mask_lyrics)))
+    out: dict[int, dict] = {}
+    for r in index.itertuples():
+        reps = out.setdefault(int(r.seed), {})
+        cond = r.condition_column if isinstance(r.condition_column, str) and r.condition_column else None
+        meta = {"family": "model", "kind": r.kind, "run_dir": r.run_dir, "condition_column": cond}
+        if r.kind == "multimodal_vae":
+            for key, rep, need in (("mu", "multimodal_joint", None), ("mu_audio", "multimodal_audio", 0),
+                                   ("mu_lyrics", "multimodal_lyrics", 1)):
+                Z, ids = represent.latents(r.run_dir, key)
+                keep = np.ones(len(ids), bool) if need is None else np.array([has[t][need] for t in ids])
+                reps[rep] = (Z[keep], {**meta, "track_ids": ids[keep],
+                                       "modality": {None: "hybrid", 0: "audio", 1: "lyrics"}[need]})
+        else:
+            Z, ids = represent.latents(r.run_dir)
+            modality = "audio" if r.kind == "conv_vae" else "hybrid"
+            reps[r.model] = (Z, {**meta, "track_ids": ids, "modality": modality})
+    return out
+
+
+def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame, columns, songs,
+          methods=("kmeans",), n_perm: int = 200, seeds=None) -> pd.DataFrame:
+    """Score baselines and model latents on the same songs, with k = number of classes of each label.
+
+    Model representations are scored once per model seed (clustering seed = model seed), baselines once
+    per seed in ``seeds`` (default: the model seeds), so every row of the mean ± std spans the same seeds.
+
+    Parameters
+    ----------
+    model_reps : from ``representations``.
+    baseline_reps : from ``represent.baselines``.
+    tracks : tracks table with the label columns.
+    columns : label columns to score against (e.g. ``["language", "genre"]``).
+    songs : array of track ids to score on (e.g. songs with audio); representations lacking some are dropped.
+
+    Returns
+    -------
+    long DataFrame as ``evaluate.evaluate_representations`` plus ``family`` and ``modality``.
+    """
+    songs = pd.Index(np.asarray(songs).astype(str))
+    labels = tracks[tracks["track_id"].astype(str).isin(songs)]
+    seeds = list(seeds if seeds is not None else sorted(model_reps))
+
+    def covering(reps):
+        keep = {}
+        for name, (X, meta) in reps.items():
+            ids = np.asarray(meta["track_ids"]).astype(str)
+            if songs.isin(ids).all():
+                sel = np.isin(ids, songs)
+                keep[name] = (np.asarray(X)[sel], {**meta, "track_ids": ids[sel]})
+        return keep
+
+    frames = []
+    for col in columns:
+        y = labels[col].dropna()
+        lab = labels.loc[y.index]
+        k = int(y.nunique())
+        if k < 2 or len(lab) <= k:
+            continue
+        jobs = [(covering(baseline_reps), seeds)] + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)]
+        for reps, rep_seeds in jobs:
+            if not reps:
+                continue
+            df = evaluate.evaluate_representations(reps, lab, [col], k=k, methods=methods, seeds=rep_seeds,
+                                                   n_perm=n_perm)
+            df["family"] = df["rep"].map(lambda n: reps[n][1].get("family", "model"))
+            df["modality"] = df["rep"].map(lambda n: reps[n][1].get("modality", ""))
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+METRICS = ["ari", "nmi", "ami", "purity", "silhouette", "calinski_harabasz", "davies_bouldin",
+           "ari_chance", "nmi_chance", "ami_chance", "purity_chance", "ami_chance_p95"]
+
+
+def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
+    """Mean ± std over seeds of every metric, one row per representation x method x label."""
+    ok = long[long["status"] == "ok"]
+    metrics = [m for m in METRICS if m in ok.columns]
+    return evaluate.aggregate_seeds(ok, list(by), metrics)
+
+
+class SweepJob:
+    """Runs one sweep configuration: train over seeds, score song-level K-Means, return mean/std metrics.
+
+    A configuration is a dict with ``model`` ("conv_vae" or "mlp_vae"), model settings (``latent_dim``,
+    ``first_channels``, ``hidden_channels``, ``kernel_size``, ``n_layers``, ``hidden``), training settings
+    (``epochs``, ``lr``, ``beta``, ``batch_size``, ``warmup_epochs``, ``patience``). Picklable, so the
+    sweep runner can send it to worker processes or a Dask cluster.
+    """
+
+    MODEL_KEYS = ("latent_dim", "first_channels", "hidden_channels", "kernel_size", "n_layers", "hidden")
+    TRAIN_KEYS = ("epochs", "lr", "batch_size", "warmup_epochs", "patience", "free_bits", "val_fraction")
+
+    def __init__(self, interim_dir, processed_dir, runs_root, seeds, columns, lyrics_backend, n_perm=100):
+        self.interim_dir, self.processed_dir, self.runs_root = str(interim_dir), str(processed_dir), str(runs_root)
+        self.seeds, self.columns, self.lyrics_backend, self.n_perm = list(seeds), list(columns), lyrics_backend, n_perm
+
+    def __call__(self, cfg: dict) -> dict:
+        import torch
+
+        from .data import read_tracks
+
+        torch.set_num_threads(1)  # one configuration per core; threads would only fight
+        tracks = read_tracks(self.interim_dir)
+        blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend)
+        model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
+        train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}
+        name = f"sweep-{cfg['run_name']}"
+        if cfg["model"] == "conv_vae":
+            conv = represent.conv_inputs(self.processed_dir)
+            index = train_conv(conv, model_cfg, train_kw, self.seeds, self.runs_root, name=name,
+                               beta=cfg.get("beta", 1.0))
+            songs = np.unique(conv["track_ids"])
+        else:
+            inputs = represent.model_inputs(blocks)
+            spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
+            index = train_family(inputs, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
+                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)))
+            songs = blocks.track_ids
+        index["model"] = "run"
+        long = score(representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
+        summary = summarise(long, by=("label_column",))
+        out = {"n_songs": int(len(songs)), "n_seeds": len(self.seeds),
+               "best_epoch_mean": float(index["best_epoch"].mean()), "run_dirs": ";".join(index["run_dir"])}
+        internal = summary.iloc[0]
+        for m in ("silhouette", "calinski_harabasz", "davies_bouldin"):
+            out[f"{m}_mean"], out[f"{m}_std"] = float(internal[f"{m}_mean"]), float(internal[f"{m}_std"])
+        for row in summary.itertuples():
+            for m in ("ari", "nmi", "ami", "purity", "ami_chance"):
+                out[f"{row.label_column}_{m}_mean"] = float(getattr(row, f"{m}_mean"))
+                out[f"{row.label_column}_{m}_std"] = float(getattr(row, f"{m}_std"))
+        return out
+
+
+# Sweep grids per profile (a notebook parameter may replace them). Lists are swept, scalars fixed.
+SWEEPS = {
+    "default": [
+        {"model": "conv_vae", "first_channels": [16, 32, 64], "hidden_channels": [16, 32], "kernel_size": 3,
+         "n_layers": 3, "latent_dim": 8, "lr": 1e-3, "epochs": 15, "batch_size": 64, "warmup_epochs": 3,
+         "patience": 5, "beta": 1.0},
+        {"model": "conv_vae", "first_channels": 32, "hidden_channels": 32, "kernel_size": [5], "n_layers": 3,
+         "latent_dim": 8, "lr": [1e-3, 5e-4], "epochs": 15, "batch_size": 64, "warmup_epochs": 3, "patience": 5,
+         "beta": 1.0},
+        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": [4, 8, 16], "epochs": 400, "lr": 1e-3,
+         "batch_size": 32, "warmup_epochs": 50, "patience": 60},
+    ],
+    "tiny": [
+        {"model": "conv_vae", "first_channels": [8, 16], "hidden_channels": 8, "kernel_size": 3, "n_layers": 2,
+         "latent_dim": 4, "lr": 1e-3, "epochs": 2, "batch_size": 32, "warmup_epochs": 1, "patience": 2, "beta": 1.0},
+        {"model": "mlp_vae", "beta": [1.0, 4.0], "latent_dim": 4, "epochs": 20, "lr": 3e-3, "batch_size": 16,
+         "warmup_epochs": 5, "patience": 20},
+    ],
+}
+
+
+def sweep_configs(name_or_specs) -> list[dict]:
+    """Configurations of a named sweep (``SWEEPS``) or of a list of grid specs; duplicates removed."""
+    from .sweep import grid
+
+    specs = SWEEPS[name_or_specs] if isinstance(name_or_specs, str) else name_or_specs
+    seen, out = set(), []
+    for spec in specs:
+        for cfg in grid(spec):
+            if cfg["config_hash"] not in seen:
+                seen.add(cfg["config_hash"])
+                out.append(cfg)
+    return out
+
+
+def best_from_sweep(summary: pd.DataFrame, model: str, columns, seeds) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Runs index of the sweep configuration of ``model`` with the highest AMI averaged over ``columns``.
+
+    The choice is made on the same songs it is later scored on, so its score is optimistic; the notebook
+    says so. Returns (index with one row per seed, the chosen summary row) or (empty, None).
+    """
+    ok = summary[(summary["status"] == "ok") & (summary["model"] == model)].copy()
+    cols = [f"{c}_ami_mean" for c in columns if f"{c}_ami_mean" in ok]
+    if ok.empty or not cols:
+        return pd.DataFrame(), None
+    ok["_score"] = ok[cols].mean(axis=1)
+    best = ok.sort_values("_score", ascending=False).iloc[0]
+    dirs = str(best["run_dirs"]).split(";")
+    kind = "conv_vae" if model == "conv_vae" else "mlp_vae"
+    index = pd.DataFrame({"model": f"best_{model}_sweep", "kind": kind, "seed": list(seeds)[: len(dirs)],
+                          "run_dir": dirs, "condition_column": None})
+    return index, best
+
+
+def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int = 100) -> pd.DataFrame:
+    """Score window latents (no song averaging) against the song's labels, per seed, k = number of classes.
+
+    Windows of one song share its labels, so window-level scores mostly measure how consistently a song's
+    windows land together; the song-level table is the one to compare models on.
+    """
+    frames = []
+    lab = tracks.set_index(tracks["track_id"].astype(str))
+    for r in index.itertuples():
+        Z, ids = represent.latents(r.run_dir)
+        uid = np.array([f"{t}#{i}" for i, t in enumerate(ids)])
+        labels = lab.loc[ids, list(columns)].reset_index(drop=True)
+        labels.insert(0, "track_id", uid)
+        for col in columns:
+            y = labels[col].dropna()
+            k = int(y.nunique())
+            if k < 2:
+                continue
+            df = evaluate.evaluate_representations({f"{r.model}[windows]": (Z, {"track_ids": uid})},
+                                                   labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm)
+            frames.append(df.assign(family="model", modality="audio"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
