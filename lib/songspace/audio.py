@@ -130,6 +130,11 @@ def _power_spec(y: np.ndarray, p: AudioParams) -> np.ndarray:
     return np.abs(librosa.stft(y, n_fft=p.n_fft, hop_length=p.hop_length)) ** 2
 
 
+def _mel(S_pow: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    # the STFT is frame-contiguous (Fortran order): this product order is the fast one for BLAS
+    return (S_pow.T @ basis.T).T
+
+
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
@@ -169,7 +174,7 @@ def frame_descriptors(y: np.ndarray, p: AudioParams, S_pow: np.ndarray | None = 
         S_pow = _power_spec(y, p)
     n = S_pow.shape[1]
     S_mag = np.sqrt(S_pow)
-    mel_db = librosa.power_to_db(_mel_basis(p.sr, p.n_fft, p.mfcc_n_mels) @ S_pow, ref=1.0, amin=1e-10, top_db=None)
+    mel_db = librosa.power_to_db(_mel(S_pow, _mel_basis(p.sr, p.n_fft, p.mfcc_n_mels)), ref=1.0, amin=1e-10, top_db=None)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=p.n_mfcc)
     dmfcc = librosa.feature.delta(mfcc)
 
@@ -243,7 +248,7 @@ def logmel_patches(S_pow: np.ndarray, starts: np.ndarray, p: AudioParams) -> np.
     P : np.ndarray, shape (n_windows, n_mels, patch_frames), float32
         Frames past the end of the track are filled with ``DB_FLOOR``.
     """
-    mel = _mel_basis(p.sr, p.n_fft, p.n_mels, p.fmin, p.fmax) @ S_pow
+    mel = _mel(S_pow, _mel_basis(p.sr, p.n_fft, p.n_mels, p.fmin, p.fmax))
     mel_db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
     mel_db = np.pad(mel_db, ((0, 0), (0, p.patch_frames)), constant_values=DB_FLOOR)
     f0, _ = frame_ranges(starts, p)
