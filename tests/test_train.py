@@ -230,15 +230,18 @@ def test_unfinished_run_is_not_loaded(tmp_path):
 
 def test_conv_run_saves_spectrogram_reconstructions(tmp_path):
     rng = np.random.default_rng(0)
-    ids = np.repeat([f"s{i}" for i in range(10)], 2)
-    X = rng.normal(size=(20, 1, 16, 32)).astype(np.float32)
+    ids = np.repeat([f"s{i}" for i in range(20)], 2)
+    patterns = rng.normal(size=(2, 1, 16, 32))  # two planted spectrogram shapes + noise
+    X = (patterns[np.arange(40) % 2] + 0.3 * rng.normal(size=(40, 1, 16, 32))).astype(np.float32)
     mcfg = {"input_shape": [1, 16, 32], "latent_dim": 4, "n_layers": 2, "first_channels": 4, "hidden_channels": 4}
-    res = run("conv_vae", mcfg, X, ids, TrainConfig.tiny(epochs=2, batch_size=8, n_recon_examples=3), tmp_path)
+    cfg = TrainConfig.tiny(epochs=10, batch_size=8, lr=3e-3, patience=100, n_recon_examples=3)
+    res = run("conv_vae", mcfg, X, ids, cfg, tmp_path)
     with np.load(res.run_dir / "reconstructions.npz") as z:
         assert z["x_in"].shape == z["x_out"].shape == (3, 1, 16, 32)
-    assert res.latents.shape == (20, 4)
-    assert run("conv_vae", mcfg, X, ids, TrainConfig.tiny(epochs=2, batch_size=8, n_recon_examples=3),
-               tmp_path).cached
+    assert res.latents.shape == (40, 4)
+    h = res.history
+    assert h["val_recon"].iloc[-1] < 0.95 * h["val_recon"].iloc[0] and h["active_units"].iloc[-1] >= 1
+    assert run("conv_vae", mcfg, X, ids, cfg, tmp_path).cached
 
 
 def test_cvae_run_records_condition_and_checks_it(tmp_path):
