@@ -1,0 +1,404 @@
+"""Every figure of the project: static ones with matplotlib/seaborn, interactive ones with plotly.
+
+Static functions build a ``matplotlib.figure.Figure`` without pyplot, so a figure shows once
+in a notebook (after :func:`setup_notebook`) and nothing piles up in pyplot's figure list.
+``path=...`` also saves it (PNG, atomically). Inputs are plain numpy arrays and DataFrames.
+"""
+from __future__ import annotations
+
+import io
+import os
+import random
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from songspace.cache import atomic_write_bytes, atomic_write_text
+
+STYLE = {"style": "whitegrid", "context": "notebook", "palette": "colorblind"}
+SPEC_CMAP = "magma"
+HOVER = ("artist", "title", "language", "genre", "cluster")
+
+
+def setup_notebook(seed: int = 0) -> None:
+    """Fix the look and the randomness of a notebook; call it in the first cell.
+
+    Sets plotly's renderer to ``"notebook"`` (plotly.js embedded once, so the exported HTML works
+    offline; the default mimetype renderer is silently dropped by nbconvert), the seaborn theme,
+    PNG display of matplotlib figures, and seeds ``random`` and ``numpy``.
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = "notebook"
+    sns.set_theme(**STYLE)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        if get_ipython() is not None:
+            set_matplotlib_formats("png")  # also displays pyplot-free Figure objects
+    except ImportError:
+        pass
+
+
+def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw) -> tuple[Figure, np.ndarray]:
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig = Figure(figsize=figsize, layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 150):
+    """Save a matplotlib figure as PNG or a plotly figure as self-contained HTML, atomically."""
+    if hasattr(fig, "to_html"):  # plotly
+        atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
+    else:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        atomic_write_bytes(path, buf.getvalue())
+    return fig
+
+
+def _finish(fig, path):
+    return save_figure(fig, path) if path is not None else fig
+
+
+def _check_coords(coords, df):
+    coords = np.asarray(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"coords must have shape (n, 2), got {coords.shape}")
+    if len(df) != len(coords):
+        raise ValueError(f"coords has {len(coords)} rows but df has {len(df)}")
+    return coords
+
+
+def _categories(s: pd.Series) -> pd.Series:
+    """Labels as strings for discrete colours; NA -> "NA", DBSCAN noise -1 stays "-1"."""
+    return s.astype("string").fillna("NA").astype(str)
+
+
+# ---- latent maps ----
+
+def scatter_latent(coords: np.ndarray, df: pd.DataFrame, color: str = "cluster", hover: Sequence[str] = HOVER,
+                   title: str | None = None, path=None):
+    """Interactive 2-D map of the latent space (plotly), one point per row of ``df``.
+
+    Parameters
+    ----------
+    coords : np.ndarray, shape (n, 2)
+        UMAP / t-SNE / PCA coordinates (arbitrary units).
+    df : pd.DataFrame, n rows
+        Track or song table aligned with ``coords``.
+    color : str
+        Column coloured as discrete categories.
+    hover : sequence of str
+        Columns shown on hover; absent ones are skipped.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.express as px
+
+    coords = _check_coords(coords, df)
+    if color not in df.columns:
+        raise KeyError(f"color column {color!r} not in df (columns: {list(df.columns)})")
+    d = df.reset_index(drop=True).copy()
+    d["dim 1"], d["dim 2"] = coords[:, 0], coords[:, 1]
+    d[color] = _categories(d[color])
+    hover_cols = [c for c in hover if c in d.columns]
+    fig = px.scatter(d, x="dim 1", y="dim 2", color=color, hover_data=hover_cols, title=title,
+                     category_orders={color: sorted(d[color].unique())},
+                     color_discrete_sequence=px.colors.qualitative.Safe + px.colors.qualitative.Dark24)
+    fig.update_traces(marker={"size": 7, "opacity": 0.8})
+    fig.update_layout(template="plotly_white", legend_title_text=color, height=500)
+    return _finish(fig, path)
+
+
+def scatter_latent_static(coords: np.ndarray, df: pd.DataFrame, color: str = "cluster",
+                          title: str | None = None, ax=None, path=None) -> Figure:
+    """Static twin of :func:`scatter_latent` (for the PDF): points coloured by ``df[color]``."""
+    coords = _check_coords(coords, df)
+    if color not in df.columns:
+        raise KeyError(f"color column {color!r} not in df (columns: {list(df.columns)})")
+    if ax is None:
+        fig, axes = _figure(figsize=(6.5, 5))
+        ax = axes[0, 0]
+    fig = ax.figure
+    hue = _categories(df[color]).to_numpy()
+    order = sorted(set(hue))
+    sns.scatterplot(x=coords[:, 0], y=coords[:, 1], hue=hue, hue_order=order, ax=ax, s=25, alpha=0.8,
+                    palette=sns.color_palette("tab20" if len(order) > 10 else STYLE["palette"], len(order)),
+                    linewidth=0)
+    ax.set(xlabel="dim 1 (a.u.)", ylabel="dim 2 (a.u.)", title=title or f"latent map coloured by {color}")
+    if len(order) > 20:
+        ax.get_legend().remove()
+    else:
+        ax.legend(title=color, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", frameon=False)
+    return _finish(fig, path)
+
+
+# ---- results across runs ----
+
+def metric_across_runs(summary_df: pd.DataFrame, metric: str | Sequence[str] = ("silhouette", "ami"),
+                       group: str = "run_name", path=None) -> Figure:
+    """Mean ± std over seeds of one or more metrics per run, side by side (the report's Figure 1).
+
+    Parameters
+    ----------
+    summary_df : pd.DataFrame
+        One row per ``group`` with columns ``<m>_mean`` and, when there were several seeds,
+        ``<m>_std``; optional ``<m>_chance`` (drawn as a grey tick) and ``n_seeds``.
+    metric : str or sequence of str
+        Metric names, e.g. ``"silhouette"`` (unitless, -1..1), ``"ami"`` (unitless, 0 = chance).
+    group : str
+        Column naming the run.
+
+    Returns
+    -------
+    Figure with one panel per metric; error bars are ±1 std over seeds.
+    """
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    if group not in summary_df.columns:
+        raise KeyError(f"group column {group!r} not in summary_df (columns: {list(summary_df.columns)})")
+    missing = [f"{m}_mean" for m in metrics if f"{m}_mean" not in summary_df.columns]
+    if missing:
+        raise KeyError(f"summary_df lacks {missing} (columns: {list(summary_df.columns)})")
+    runs = summary_df[group].astype(str).to_numpy()
+    y = np.arange(len(runs))
+    fig, axes = _figure(1, len(metrics), figsize=(3.8 * len(metrics) + 1.5, 0.45 * len(runs) + 1.6), sharey=True)
+    for ax, m in zip(axes[0], metrics):
+        mean = summary_df[f"{m}_mean"].to_numpy(float)
+        std = summary_df[f"{m}_std"].to_numpy(float) if f"{m}_std" in summary_df else np.full(len(mean), np.nan)
+        ax.errorbar(mean, y, xerr=np.nan_to_num(std), fmt="o", color="C0", ecolor="C0", capsize=3)
+        if f"{m}_chance" in summary_df:
+            ax.plot(summary_df[f"{m}_chance"].to_numpy(float), y, "|", color="0.5", markersize=12,
+                    label="chance")
+            ax.legend(loc="lower right", fontsize="small")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set(xlabel=f"{m} (mean ± std over seeds)", yticks=y, yticklabels=runs)
+    axes[0, 0].set_ylabel(group)
+    axes[0, 0].invert_yaxis()
+    if "n_seeds" in summary_df:
+        fig.suptitle(f"seeds per run: {', '.join(map(str, sorted(set(summary_df['n_seeds']))))}", fontsize="small")
+    return _finish(fig, path)
+
+
+# ---- reconstructions ----
+
+def _pick(x_in, x_out, n):
+    x_in, x_out = np.asarray(x_in), np.asarray(x_out)
+    if x_in.shape != x_out.shape:
+        raise ValueError(f"x_in {x_in.shape} and x_out {x_out.shape} differ in shape")
+    n = min(n, len(x_in))
+    if n < 1:
+        raise ValueError("no examples to plot")
+    return x_in[:n], x_out[:n], n
+
+
+def reconstructions_spectrogram(x_in: np.ndarray, x_out: np.ndarray, n: int = 4, units: str = "dB",
+                                path=None) -> Figure:
+    """Original (top row) vs reconstructed (bottom row) log-mel patches.
+
+    Parameters
+    ----------
+    x_in, x_out : np.ndarray, shape (m, n_mels, frames)
+        Input patches and the model's reconstructions (same scale, e.g. dB or standardised).
+    n : int
+        Number of examples shown (the first ``n``).
+    units : str
+        Colour-bar label of the values.
+    """
+    x_in, x_out, n = _pick(x_in, x_out, n)
+    if x_in.ndim != 3:
+        raise ValueError(f"expected shape (m, n_mels, frames), got {x_in.shape}")
+    vmin, vmax = np.percentile(np.concatenate([x_in, x_out]), [1, 99])
+    fig, axes = _figure(2, n, figsize=(2.6 * n + 1, 4.6), sharex=True, sharey=True)
+    for j in range(n):
+        for i, (x, name) in enumerate([(x_in[j], "original"), (x_out[j], "reconstruction")]):
+            im = axes[i, j].imshow(x, origin="lower", aspect="auto", cmap=SPEC_CMAP, vmin=vmin, vmax=vmax)
+            axes[i, j].grid(False)
+            mse = float(np.mean((x_in[j] - x_out[j]) ** 2))
+            axes[i, j].set_title(f"#{j} {name}" + (f"\nMSE {mse:.3g}" if i else ""), fontsize="small")
+        axes[1, j].set_xlabel("frame")
+    for i in range(2):
+        axes[i, 0].set_ylabel("mel bin")
+    fig.colorbar(im, ax=axes, label=f"log-mel ({units})", shrink=0.8)
+    return _finish(fig, path)
+
+
+def reconstructions_vector(x_in: np.ndarray, x_out: np.ndarray, n: int = 4,
+                           feature_names: Sequence[str] | None = None, path=None) -> Figure:
+    """Original vs reconstructed feature vectors, one panel per example.
+
+    Parameters
+    ----------
+    x_in, x_out : np.ndarray, shape (m, d)
+        Input vectors (e.g. standardised descriptors or lyrics embeddings) and reconstructions.
+    """
+    x_in, x_out, n = _pick(x_in, x_out, n)
+    if x_in.ndim != 2:
+        raise ValueError(f"expected shape (m, d), got {x_in.shape}")
+    d = x_in.shape[1]
+    fig, axes = _figure(n, 1, figsize=(min(12, 3 + 0.12 * d), 1.8 * n + 0.6), sharex=True)
+    idx = np.arange(d)
+    for j in range(n):
+        ax = axes[j, 0]
+        ax.plot(idx, x_in[j], "-o", ms=2.5, lw=1, label="original")
+        ax.plot(idx, x_out[j], "-o", ms=2.5, lw=1, label="reconstruction")
+        mse = float(np.mean((x_in[j] - x_out[j]) ** 2))
+        ax.set(ylabel="value (input units)", title=f"#{j}  MSE {mse:.3g}")
+    axes[0, 0].legend(loc="upper right", fontsize="small")
+    ax = axes[-1, 0]
+    ax.set_xlabel("feature")
+    if feature_names is not None and len(feature_names) == d and d <= 40:
+        ax.set_xticks(idx, list(feature_names), rotation=90, fontsize="x-small")
+    return _finish(fig, path)
+
+
+# ---- cluster composition ----
+
+def composition_table(clusters: np.ndarray, labels: np.ndarray, normalize: bool = False) -> pd.DataFrame:
+    """Cluster × label counts, or with ``normalize=True`` each cluster's shares (rows sum to 1).
+
+    Cluster ``-1`` (DBSCAN noise) is named ``"noise"``; missing labels are ``"NA"``.
+    """
+    clusters, labels = np.asarray(clusters), np.asarray(labels, dtype=object)
+    if clusters.shape != labels.shape or clusters.ndim != 1:
+        raise ValueError(f"clusters {clusters.shape} and labels {labels.shape} must be the same 1-D length")
+    c = pd.Series(clusters).map(lambda v: "noise" if v == -1 else str(v))
+    y = _categories(pd.Series(labels))
+    tab = pd.crosstab(c.rename("cluster"), y.rename("label"))
+    order = sorted(tab.index, key=lambda s: (s == "noise", int(s) if s.lstrip("-").isdigit() else 0, s))
+    tab = tab.loc[order]
+    return tab.div(tab.sum(axis=1), axis=0) if normalize else tab
+
+
+def composition_heatmap(clusters: np.ndarray, labels: np.ndarray, normalize: bool = False,
+                        label_name: str = "label", path=None) -> Figure:
+    """Heatmap of :func:`composition_table`: which languages / genres each cluster holds.
+
+    Parameters
+    ----------
+    clusters : np.ndarray, shape (n,), int
+        Cluster of each item (-1 = noise).
+    labels : np.ndarray, shape (n,)
+        Known label of each item (language, genre, ...), used only to describe the clusters.
+    normalize : bool
+        False: counts (items); True: share of each cluster (0..1).
+    """
+    tab = composition_table(clusters, labels, normalize)
+    fig, axes = _figure(figsize=(1.0 + 0.7 * tab.shape[1] + 1.5, 0.5 * tab.shape[0] + 1.5))
+    ax = axes[0, 0]
+    sns.heatmap(tab, annot=tab.shape[0] * tab.shape[1] <= 400, fmt=".2f" if normalize else "d", cmap="Blues",
+                vmin=0, vmax=1 if normalize else None, ax=ax,
+                cbar_kws={"label": "share of cluster" if normalize else "count (items)"})
+    ax.set(xlabel=label_name, ylabel="cluster")
+    return _finish(fig, path)
+
+
+# ---- training ----
+
+_CURVES = [("loss", "loss (per item)"), ("recon", "reconstruction loss (per item)"),
+           ("kl", "KL (nats per item)"), ("active_units", "active units (count)")]
+
+
+def training_curves(history_df: pd.DataFrame, path=None) -> Figure:
+    """Loss, reconstruction, KL and active units over epochs; panels without data are left out.
+
+    Parameters
+    ----------
+    history_df : pd.DataFrame
+        One row per epoch with any of ``epoch, train_loss, val_loss, train_recon, val_recon,
+        train_kl, val_kl, active_units`` (``epoch`` defaults to the row number).
+    """
+    h = history_df.reset_index(drop=True)
+    x = h["epoch"].to_numpy() if "epoch" in h else np.arange(1, len(h) + 1)
+    panels = []
+    for key, ylabel in _CURVES:
+        cols = [c for c in (f"train_{key}", f"val_{key}", key) if c in h and h[c].notna().any()]
+        if cols:
+            panels.append((cols, ylabel))
+    if not panels:
+        raise ValueError(f"history has none of the known columns {[k for k, _ in _CURVES]} "
+                         f"(columns: {list(h.columns)})")
+    fig, axes = _figure(1, len(panels), figsize=(3.6 * len(panels), 3.2), sharex=True)
+    for ax, (cols, ylabel) in zip(axes[0], panels):
+        for c in cols:
+            ax.plot(x, h[c].to_numpy(float), "-o", ms=2.5, label=c.split("_")[0] if c.startswith(("train_", "val_")) else c)
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        if len(cols) > 1:
+            ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def most_active_dims(mu: np.ndarray, k: int = 4, threshold: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Latent dimensions ranked by the variance of their posterior mean over the data.
+
+    Parameters
+    ----------
+    mu : np.ndarray, shape (n, d)
+        Posterior means.
+    k : int
+        How many dimensions to return.
+    threshold : float
+        A dimension is "active" when Var(mu) > threshold (Burda et al. 2016).
+
+    Returns
+    -------
+    dims : np.ndarray (<= k,) int, most active first; only active ones
+    var : np.ndarray (d,) variance of each dimension
+    """
+    var = np.var(np.asarray(mu, dtype=np.float64), axis=0)
+    order = np.argsort(-var)
+    return order[var[order] > threshold][:k], var
+
+
+def latent_traversal(decode_fn: Callable[[np.ndarray], np.ndarray], z_base: np.ndarray, dims: Sequence[int],
+                     values: Sequence[float] = (-2, -1, 0, 1, 2), units: str = "dB", path=None) -> Figure:
+    """Decoded spectrograms while one latent dimension moves and the others stay at ``z_base``.
+
+    Parameters
+    ----------
+    decode_fn : callable
+        ``(m, d) float32 -> (m, n_mels, frames)`` numpy (e.g. a wrapped ``model.decode``).
+    z_base : np.ndarray, shape (d,)
+        Starting latent point (e.g. the mean of the posterior means).
+    dims : sequence of int
+        Dimensions to traverse, one row each (see :func:`most_active_dims`).
+    values : sequence of float
+        Values set on the traversed dimension (in latent units; the prior has std 1).
+    """
+    z_base = np.asarray(z_base, dtype=np.float32).ravel()
+    dims, values = list(dims), np.asarray(values, dtype=np.float32)
+    if not dims or len(values) == 0:
+        raise ValueError("need at least one dimension and one value")
+    bad = [d for d in dims if not 0 <= d < len(z_base)]
+    if bad:
+        raise ValueError(f"dims {bad} outside 0..{len(z_base) - 1}")
+    Z = np.repeat(z_base[None, None, :], len(dims), 0).repeat(len(values), 1)  # (dims, values, d)
+    for i, d in enumerate(dims):
+        Z[i, :, d] = values
+    out = np.asarray(decode_fn(Z.reshape(-1, len(z_base))))
+    if out.ndim != 3 or out.shape[0] != Z.shape[0] * Z.shape[1]:
+        raise ValueError(f"decode_fn must return (m, n_mels, frames) with m={Z.shape[0] * Z.shape[1]}, got {out.shape}")
+    out = out.reshape(len(dims), len(values), *out.shape[1:])
+    vmin, vmax = np.percentile(out, [1, 99])
+    fig, axes = _figure(len(dims), len(values), figsize=(2.2 * len(values) + 1, 2.0 * len(dims) + 0.6),
+                        sharex=True, sharey=True)
+    for i, d in enumerate(dims):
+        for j, v in enumerate(values):
+            ax = axes[i, j]
+            im = ax.imshow(out[i, j], origin="lower", aspect="auto", cmap=SPEC_CMAP, vmin=vmin, vmax=vmax)
+            ax.grid(False)
+            ax.set_title(f"z[{d}] = {v:+.1f}", fontsize="small")
+        axes[i, 0].set_ylabel("mel bin")
+    for j in range(len(values)):
+        axes[-1, j].set_xlabel("frame")
+    fig.colorbar(im, ax=axes, label=f"decoded log-mel ({units})", shrink=0.8)
+    return _finish(fig, path)

@@ -1,0 +1,163 @@
+"""Each figure builds on tiny arrays; embed_2d caches and says when it falls back."""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from matplotlib.figure import Figure
+
+from songspace import embed2d, plots
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tracks(rng):
+    n = 12
+    return pd.DataFrame({
+        "artist": [f"a{i % 3}" for i in range(n)], "title": [f"t{i}" for i in range(n)],
+        "language": ["en", "fr", "de", "es"] * 3, "genre": ["pop", None, "rock"] * 4,
+        "cluster": [0, 1, -1] * 4,
+    })
+
+
+def test_scatter_latent_interactive_has_hover_and_one_trace_per_category(rng, tracks):
+    fig = plots.scatter_latent(rng.normal(size=(12, 2)), tracks, color="language")
+    assert isinstance(fig, go.Figure)
+    assert sorted(t.name for t in fig.data) == ["de", "en", "es", "fr"]
+    assert sum(len(t.x) for t in fig.data) == 12
+    hover = fig.data[0].hovertemplate
+    for col in ("artist", "title", "genre", "cluster"):
+        assert col in hover
+
+
+def test_scatter_latent_rejects_misaligned_or_unknown_column(rng, tracks):
+    with pytest.raises(ValueError, match="rows"):
+        plots.scatter_latent(rng.normal(size=(11, 2)), tracks)
+    with pytest.raises(KeyError, match="nope"):
+        plots.scatter_latent(rng.normal(size=(12, 2)), tracks, color="nope")
+
+
+def test_scatter_latent_static_saves_png(rng, tracks, tmp_path):
+    fig = plots.scatter_latent_static(rng.normal(size=(12, 2)), tracks, color="genre", path=tmp_path / "s.png")
+    assert isinstance(fig, Figure)
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "NA" in labels  # missing genre shown, not dropped
+
+
+def test_metric_across_runs_side_by_side_with_error_bars():
+    df = pd.DataFrame({"run_name": ["vae", "ae", "pca"], "silhouette_mean": [0.2, 0.1, 0.05],
+                       "silhouette_std": [0.02, 0.01, np.nan], "ami_mean": [0.3, 0.2, 0.1],
+                       "ami_std": [0.05, 0.04, 0.0], "n_seeds": [3, 3, 1]})
+    fig = plots.metric_across_runs(df)
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["vae", "ae", "pca"]
+    assert "silhouette" in fig.axes[0].get_xlabel() and "ami" in fig.axes[1].get_xlabel()
+    with pytest.raises(KeyError, match="nmi_mean"):
+        plots.metric_across_runs(df, metric="nmi")
+
+
+def test_reconstructions(rng, tmp_path):
+    x = rng.normal(size=(5, 16, 24)).astype(np.float32)
+    fig = plots.reconstructions_spectrogram(x, x + 0.1, n=3, path=tmp_path / "r.png")
+    assert len([a for a in fig.axes if a.images]) == 6
+    assert (tmp_path / "r.png").exists()
+    v = rng.normal(size=(4, 10))
+    assert len(plots.reconstructions_vector(v, v * 0.9, n=2).axes) == 2
+    with pytest.raises(ValueError, match="shape"):
+        plots.reconstructions_spectrogram(x, x[:, :8])
+
+
+def test_composition_table_counts_and_shares():
+    clusters = np.array([0, 0, 1, 1, 1, -1])
+    langs = np.array(["en", "fr", "en", "en", "de", "fr"], dtype=object)
+    counts = plots.composition_table(clusters, langs)
+    assert list(counts.index) == ["0", "1", "noise"]
+    assert counts.loc["1", "en"] == 2 and counts.to_numpy().sum() == 6
+    shares = plots.composition_table(clusters, langs, normalize=True)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    fig = plots.composition_heatmap(clusters, langs, normalize=True, label_name="language")
+    assert fig.axes[0].get_xlabel() == "language"
+
+
+def test_training_curves_skips_missing_columns():
+    h = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.5], "val_loss": [3.1, 2.2, 1.9],
+                      "train_kl": [0.1, 0.5, 0.7]})
+    fig = plots.training_curves(h)
+    assert len(fig.axes) == 2  # loss and KL; no recon / active units columns
+    with pytest.raises(ValueError, match="known columns"):
+        plots.training_curves(pd.DataFrame({"epoch": [1]}))
+
+
+def test_latent_traversal_moves_only_the_chosen_dim(rng):
+    W = rng.normal(size=(4, 8 * 6)).astype(np.float32)
+    seen = []
+
+    def decode(Z):
+        seen.append(Z.copy())
+        return (Z @ W).reshape(len(Z), 8, 6)
+
+    mu = rng.normal(size=(50, 4)) * np.array([2.0, 0.001, 1.0, 0.5])
+    dims, var = plots.most_active_dims(mu, k=2)
+    assert list(dims) == [0, 2] and var.shape == (4,)
+    fig = plots.latent_traversal(decode, np.zeros(4), dims, values=[-1, 0, 1])
+    assert len([a for a in fig.axes if a.images]) == 6
+    Z = seen[0]
+    assert Z.shape == (6, 4)
+    np.testing.assert_array_equal(Z[:3, 0], [-1, 0, 1])
+    assert np.all(Z[:3, 1:] == 0)
+    with pytest.raises(ValueError, match="outside"):
+        plots.latent_traversal(decode, np.zeros(4), [7])
+
+
+def test_setup_notebook_sets_offline_plotly_renderer_and_seed():
+    import plotly.io as pio
+
+    plots.setup_notebook(seed=3)
+    assert pio.renderers.default == "notebook"
+    a = np.random.rand()
+    plots.setup_notebook(seed=3)
+    assert np.random.rand() == a
+
+
+def test_embed_2d_cache_hit_does_not_recompute(rng, tmp_path, monkeypatch):
+    calls = []
+    real = embed2d._compute
+    monkeypatch.setattr(embed2d, "_compute", lambda *a: calls.append(a[1]) or real(*a))
+    X = rng.normal(size=(40, 6)).astype(np.float32)
+    c1, i1 = embed2d.embed_2d(X, "tsne", seed=0, cache_path=tmp_path)
+    c2, i2 = embed2d.embed_2d(X, "tsne", seed=0, cache_path=tmp_path)
+    assert calls == ["tsne"]
+    assert (i1["cache_hit"], i2["cache_hit"]) == (False, True)
+    np.testing.assert_array_equal(c1, c2)
+    assert c1.shape == (40, 2) and i1["method_used"] == "tsne"
+    assert i1["params"]["perplexity"] == 13.0  # capped at (n - 1) / 3
+    embed2d.embed_2d(X + 1e-3, "tsne", seed=0, cache_path=tmp_path)  # other content: recomputed
+    embed2d.embed_2d(X, "tsne", seed=1, cache_path=tmp_path)  # other seed: recomputed
+    assert calls == ["tsne"] * 3
+
+
+def test_embed_2d_tiny_input_falls_back_to_pca_and_says_so(rng):
+    coords, info = embed2d.embed_2d(rng.normal(size=(4, 3)), "umap")
+    assert coords.shape == (4, 2)
+    assert info["method"] == "umap" and info["method_used"] == "pca" and "n=4" in info["reason"]
+
+
+def test_embed_2d_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-finite"):
+        embed2d.embed_2d(np.array([[0.0, np.nan]] * 6), "pca")
+    with pytest.raises(ValueError, match="unknown method"):
+        embed2d.embed_2d(np.zeros((6, 2)), "mds")
+
+
+@pytest.mark.slow
+def test_embed_2d_umap_runs_and_separates_two_blobs(rng):
+    X = np.concatenate([rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 8]).astype(np.float32)
+    coords, info = embed2d.embed_2d(X, "umap", seed=0)
+    assert info["method_used"] == "umap" and coords.shape == (60, 2)
+    a, b = coords[:30].mean(0), coords[30:].mean(0)
+    spread = max(coords[:30].std(0).max(), coords[30:].std(0).max())
+    assert np.linalg.norm(a - b) > 3 * spread
