@@ -1,0 +1,290 @@
+"""Executed notebook -> self-contained HTML (code hidden) -> PDF through headless Chromium.
+
+Two renderings of the same executed notebook:
+
+- ``variant="html"`` (results/report.html): everything, interactive plotly figures included
+  (plotly.js embedded once by the ``"notebook"`` renderer, see ``plots.setup_notebook``).
+- ``variant="pdf"``: what prints well. Interactive figures print badly, so the notebook shows each
+  interactive figure next to a static matplotlib twin and this variant drops the interactive one.
+
+Cell tags that steer the two variants:
+
+- ``interactive``: the cell's outputs are dropped from the PDF (plotly outputs are dropped from the
+  PDF even without the tag);
+- ``pdf-only``: the cell is dropped from the HTML (e.g. a static twin the HTML does not need);
+- ``remove``: the cell is dropped from both.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+
+from songspace.cache import atomic_write_bytes, atomic_write_text
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+INTERACTIVE_TAG, PDF_ONLY_TAG, REMOVE_TAG = "interactive", "pdf-only", "remove"
+CHROMIUM_HINT = "chromium not installed: run scripts/install_chromium.sh (apt-get install chromium)"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw",
+                  "--virtual-time-budget=10000"]
+_PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v\d")
+_CDN_PLOTLY = re.compile(r"<script[^>]*\bsrc=[\"'][^\"']*(cdn\.plot\.ly|plotly[^\"'/]*\.js)", re.I)
+
+
+class ReportError(RuntimeError):
+    """The notebook or the rendering cannot give an honest report; the message says why."""
+
+
+class ChromiumNotFound(ReportError):
+    pass
+
+
+# ---- notebook checks and the PDF preprocessor ----
+
+def _html_of(out) -> str:
+    html = out.get("data", {}).get("text/html", "")
+    return "".join(html) if isinstance(html, list) else html
+
+
+def is_plotly_output(out) -> bool:
+    """True for a plotly figure (any renderer) or the embedded plotly.js bundle output."""
+    if PLOTLY_MIME in out.get("data", {}):
+        return True
+    html = _html_of(out)
+    return "Plotly.newPlot" in html or bool(_PLOTLYJS.search(html[:2000]))
+
+
+class DropInteractivePreprocessor(Preprocessor):
+    """Drop plotly outputs, and all outputs of cells tagged ``interactive`` (the PDF variant)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            if INTERACTIVE_TAG in cell.metadata.get("tags", []):
+                cell.outputs = []
+            else:
+                cell.outputs = [o for o in cell.outputs if not is_plotly_output(o)]
+        return cell, resources
+
+
+def check_notebook(nb, path="notebook") -> None:
+    """Refuse notebooks whose report would hide a failure.
+
+    Raises :class:`ReportError` for error outputs (tracebacks) and for plotly figures rendered
+    only as the plotly mimetype, which nbconvert drops without a word.
+    """
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"cell {i}: error output {out.get('ename')}: {out.get('evalue')}")
+            data = out.get("data", {})
+            if PLOTLY_MIME in data and "text/html" not in data:
+                problems.append(f"cell {i}: plotly figure has only the {PLOTLY_MIME} output, which the HTML "
+                                "would drop; call songspace.plots.setup_notebook() in the first cell")
+    if problems:
+        raise ReportError(f"{path}: " + "; ".join(problems))
+
+
+def assert_self_contained(html: str | os.PathLike, require_plotly: bool = True) -> None:
+    """Check that the report's figures work offline.
+
+    Parameters
+    ----------
+    html : str or path
+        HTML text, or a path to an HTML file.
+    require_plotly : bool
+        Also require at least one plotly figure (the report has some).
+
+    Raises
+    ------
+    AssertionError
+        when plotly figures are present but plotly.js is not embedded, when a plotly.js script is
+        loaded from a CDN, or (``require_plotly``) when there is no plotly figure at all.
+    """
+    if isinstance(html, os.PathLike) or "<" not in html:  # a path, not HTML text
+        html = Path(html).read_text(encoding="utf-8")
+    n_figs = html.count("Plotly.newPlot(")
+    embedded = bool(_PLOTLYJS.search(html))
+    cdn = _CDN_PLOTLY.search(html)
+    if cdn:
+        raise AssertionError(f"HTML loads plotly.js from the network ({cdn.group(0)[:120]}...): blank offline")
+    if require_plotly and n_figs == 0:
+        raise AssertionError("HTML has no plotly figure (no 'Plotly.newPlot'): were they dropped by nbconvert? "
+                             "call songspace.plots.setup_notebook() before plotting")
+    if n_figs and not embedded:
+        raise AssertionError(f"HTML has {n_figs} plotly figure(s) but no embedded plotly.js: they render blank")
+
+
+# ---- HTML ----
+
+def render_html(executed_ipynb: str | os.PathLike, out_html: str | os.PathLike, hide_code: bool = True,
+                variant: str = "html") -> Path:
+    """Export an executed notebook to one HTML file (code hidden by default), atomically.
+
+    Parameters
+    ----------
+    executed_ipynb : path
+        Notebook executed by papermill/nbclient, plotting after ``plots.setup_notebook()``.
+    out_html : path
+        Output file.
+    hide_code : bool
+        Leave code inputs and prompts out (``exclude_input=True``).
+    variant : {"html", "pdf"}
+        ``"html"``: interactive figures kept, checked with :func:`assert_self_contained`;
+        ``"pdf"``: interactive outputs dropped (see the module docstring for the cell tags).
+
+    Returns
+    -------
+    Path of the written HTML.
+    """
+    if variant not in ("html", "pdf"):
+        raise ValueError(f"variant must be 'html' or 'pdf', got {variant!r}")
+    executed_ipynb = Path(executed_ipynb)
+    if not executed_ipynb.is_file():
+        raise FileNotFoundError(f"{executed_ipynb}: executed notebook not found")
+    nb = nbformat.read(executed_ipynb, as_version=4)
+    check_notebook(nb, executed_ipynb)
+    nb = copy.deepcopy(nb)
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=hide_code, exclude_input_prompt=hide_code,
+                            exclude_output_prompt=hide_code)
+    remove = {REMOVE_TAG, PDF_ONLY_TAG} if variant == "html" else {REMOVE_TAG}
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=remove, enabled=True), enabled=True)
+    if variant == "pdf":
+        exporter.register_preprocessor(DropInteractivePreprocessor(enabled=True), enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed_ipynb.stem}})
+
+    if variant == "html":
+        assert_self_contained(body, require_plotly=False)
+        kept = [c for c in nb.cells if not remove & set(c.metadata.get("tags", []))]
+        if "Plotly.newPlot(" not in body and any("Plotly.newPlot" in _html_of(o)
+                                                 for c in kept for o in c.get("outputs", [])):
+            raise ReportError(f"{executed_ipynb}: plotly figures were lost in the HTML export")
+    elif "Plotly.newPlot(" in body:
+        raise ReportError(f"{executed_ipynb}: a plotly figure survived in the PDF variant")
+    return atomic_write_text(out_html, body)
+
+
+# ---- Chromium: PDF and screenshots ----
+
+def find_chromium() -> str | None:
+    """Path of a Chromium/Chrome binary (``$SONGSPACE_CHROMIUM`` first), or None."""
+    env = os.environ.get("SONGSPACE_CHROMIUM")
+    if env:
+        return env
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if p := shutil.which(name):
+            return p
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+def _chromium(args: list[str], out: Path, timeout: float) -> None:
+    exe = find_chromium()
+    if exe is None:
+        raise ChromiumNotFound(CHROMIUM_HINT)
+    # Headless Chromium very occasionally hangs on start-up (seen once in ~20 runs): one retry.
+    for attempt in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="songspace-chromium-") as profile:
+            cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+                break
+            except subprocess.TimeoutExpired:
+                if attempt == 2:
+                    raise ReportError(f"chromium did not finish within {timeout:.0f} s (twice) writing {out}") from None
+                print(f"warning: chromium timed out after {timeout:.0f} s writing {out}; retrying once", file=sys.stderr)
+    if r.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        raise ReportError(f"chromium failed to write {out} (exit {r.returncode}):\n{r.stderr[-2000:]}")
+
+
+def html_to_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float = 60) -> Path:
+    """Print an HTML file to PDF with headless Chromium (offline), atomically.
+
+    Raises :class:`ChromiumNotFound` ("chromium not installed: run scripts/install_chromium.sh")
+    when no browser is found, :class:`ReportError` when printing fails.
+    """
+    html, pdf = Path(html).resolve(), Path(pdf).resolve()
+    if not html.is_file():
+        raise FileNotFoundError(f"{html}: HTML to print not found")
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=pdf.parent, prefix=".pdf-") as tmp:
+        part = Path(tmp) / "out.pdf"
+        _chromium([f"--print-to-pdf={part}", html.as_uri()], part, timeout)
+        data = part.read_bytes()
+    if not data.startswith(b"%PDF"):
+        raise ReportError(f"chromium wrote something that is not a PDF for {html}")
+    return atomic_write_bytes(pdf, data)
+
+
+def screenshot(html: str | os.PathLike, png: str | os.PathLike, width: int = 1280, height: int = 1600,
+               timeout: float = 60) -> Path:
+    """PNG screenshot (``width`` x ``height`` px, top of the page) of an HTML file in headless Chromium."""
+    html, png = Path(html).resolve(), Path(png).resolve()
+    if not html.is_file():
+        raise FileNotFoundError(f"{html}: HTML to screenshot not found")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=png.parent, prefix=".png-") as tmp:
+        part = Path(tmp) / "shot.png"
+        _chromium([f"--screenshot={part}", f"--window-size={width},{height}", "--hide-scrollbars",
+                   html.as_uri()], part, timeout)
+        data = part.read_bytes()
+    return atomic_write_bytes(png, data)
+
+
+# ---- CLI ----
+
+def build_report(executed: str | os.PathLike, out_dir: str | os.PathLike, pdf: bool = True,
+                 pdf_optional: bool = False) -> dict[str, Path | None]:
+    """``out_dir/report.html`` (interactive) and ``out_dir/report.pdf`` (static variant).
+
+    The HTML is always written first. Without Chromium, raises :class:`ChromiumNotFound`
+    unless ``pdf_optional`` (then a warning is printed and ``pdf`` is None).
+    """
+    out_dir = Path(out_dir)
+    html = render_html(executed, out_dir / "report.html", variant="html")
+    result = {"html": html, "pdf": None}
+    if not pdf:
+        return result
+    try:
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".report-print-") as tmp:
+            printable = render_html(executed, Path(tmp) / "report_print.html", variant="pdf")
+            result["pdf"] = html_to_pdf(printable, out_dir / "report.pdf")
+    except ChromiumNotFound as e:
+        if not pdf_optional:
+            raise
+        print(f"warning: PDF skipped: {e}", file=sys.stderr)
+    return result
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m songspace.report", description=__doc__.splitlines()[0])
+    ap.add_argument("--executed", required=True, help="executed notebook, e.g. results/notebooks/06_report.ipynb")
+    ap.add_argument("--out-dir", required=True, help="folder for report.html and report.pdf")
+    ap.add_argument("--no-pdf", action="store_true", help="write the HTML only")
+    ap.add_argument("--pdf-optional", action="store_true",
+                    help="without chromium, warn and exit 0 instead of failing")
+    a = ap.parse_args(argv)
+    try:
+        out = build_report(a.executed, a.out_dir, pdf=not a.no_pdf, pdf_optional=a.pdf_optional)
+    except (ReportError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for k, v in out.items():
+        if v is not None:
+            print(f"wrote {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""HTML report keeps figures and hides code; the PDF and a screenshot come from headless Chromium."""
+import re
+
+import numpy as np
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from songspace import report
+
+NO_CHROMIUM = ("chromium not installed (run scripts/install_chromium.sh); CI installs it, "
+               "so this skip must not happen there")
+needs_chromium = pytest.mark.skipif(report.find_chromium() is None, reason=NO_CHROMIUM)
+
+CELLS = [
+    ("from songspace import plots\nimport numpy as np, pandas as pd\nplots.setup_notebook(seed=0)", []),
+    ("# A tiny report\nText that interprets the numbers.", "md"),
+    ("rng = np.random.default_rng(0)\ncoords = rng.normal(size=(20, 2))\n"
+     "df = pd.DataFrame({'language': ['en', 'fr'] * 10, 'artist': ['x'] * 20})", []),
+    ("plots.scatter_latent(coords, df, color='language')", ["interactive"]),
+    ("plots.scatter_latent_static(coords, df, color='language')", []),
+    ("print('STATIC_TWIN_ONLY_IN_PDF')", ["pdf-only"]),
+]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    from nbclient import NotebookClient
+
+    nb = new_notebook()
+    for src, tags in CELLS:
+        cell = new_markdown_cell(src) if tags == "md" else new_code_cell(src, metadata={"tags": tags})
+        nb.cells.append(cell)
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    path = tmp_path_factory.mktemp("nb") / "tiny_report.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _cells(tmp_path, outputs):
+    nb = new_notebook(cells=[new_code_cell("x", outputs=outputs)])
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_html_has_static_and_interactive_figures_and_no_code(executed, tmp_path):
+    out = report.render_html(executed, tmp_path / "r.html")
+    html = out.read_text()
+    assert "data:image/png;base64" in html
+    assert "Plotly.newPlot(" in html
+    report.assert_self_contained(html)
+    assert "A tiny report" in html
+    visible = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)  # plotly.js and CSS say "Error" too
+    assert "A tiny report" in visible and "jupyter.stderr" not in visible
+    for needle in ("Traceback", "Error", "plots.scatter_latent", "setup_notebook", "STATIC_TWIN_ONLY_IN_PDF"):
+        assert needle not in visible, needle
+
+
+def test_pdf_variant_drops_interactive_keeps_static(executed, tmp_path):
+    html = report.render_html(executed, tmp_path / "p.html", variant="pdf").read_text()
+    assert "Plotly.newPlot(" not in html and "plotly.js v" not in html
+    assert "data:image/png;base64" in html and "STATIC_TWIN_ONLY_IN_PDF" in html
+
+
+def test_assert_self_contained_catches_missing_or_cdn_plotly():
+    fig_div = "<div id='a'></div><script>Plotly.newPlot('a', [], {})</script>"
+    with pytest.raises(AssertionError, match="no embedded plotly.js"):
+        report.assert_self_contained("<html>" + fig_div + "</html>")
+    with pytest.raises(AssertionError, match="network"):
+        report.assert_self_contained('<script src="https://cdn.plot.ly/plotly-3.0.1.min.js"></script>' + fig_div)
+    with pytest.raises(AssertionError, match="no plotly figure"):
+        report.assert_self_contained("<html><p>nothing</p></html>")
+    report.assert_self_contained("<html><p>nothing</p></html>", require_plotly=False)
+
+
+def test_refuses_dropped_plotly_mimetype_and_error_outputs(tmp_path):
+    mime_only = new_output("display_data", data={report.PLOTLY_MIME: {"data": []}, "text/plain": "Figure"})
+    with pytest.raises(report.ReportError, match="setup_notebook"):
+        report.render_html(_cells(tmp_path, [mime_only]), tmp_path / "x.html")
+    err = new_output("error", ename="ValueError", evalue="boom", traceback=[])
+    with pytest.raises(report.ReportError, match="bad.ipynb.*ValueError: boom"):
+        report.render_html(_cells(tmp_path, [err]), tmp_path / "x.html")
+    assert not (tmp_path / "x.html").exists()
+
+
+@needs_chromium
+def test_html_to_pdf(executed, tmp_path):
+    html = report.render_html(executed, tmp_path / "p.html", variant="pdf")
+    pdf = report.html_to_pdf(html, tmp_path / "r.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 5000
+
+
+@needs_chromium
+def test_screenshot_of_report_is_not_blank(executed, tmp_path):
+    from PIL import Image
+
+    html = report.render_html(executed, tmp_path / "r.html")
+    png = report.screenshot(html, tmp_path / "r.png", width=900, height=1200)
+    px = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert px.shape == (1200, 900)
+    assert px.std() > 5
+    assert (px < 250).mean() > 0.01  # some ink, not a white page
+
+
+@needs_chromium
+def test_cli_writes_html_and_pdf(executed, tmp_path):
+    assert report.main(["--executed", str(executed), "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "report.pdf").read_bytes()[:4] == b"%PDF"
+    report.assert_self_contained(tmp_path / "report.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.pdf"]
+
+
+def test_cli_without_chromium_fails_clearly_unless_pdf_optional(executed, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(report, "find_chromium", lambda: None)
+    assert report.main(["--executed", str(executed), "--out-dir", str(tmp_path)]) == 2
+    assert "install_chromium.sh" in capsys.readouterr().err
+    assert (tmp_path / "report.html").exists() and not (tmp_path / "report.pdf").exists()
+    assert report.main(["--executed", str(executed), "--out-dir", str(tmp_path), "--pdf-optional"]) == 0
+    assert "PDF skipped" in capsys.readouterr().err
+    assert report.main(["--executed", str(tmp_path / "missing.ipynb"), "--out-dir", str(tmp_path)]) == 2
