@@ -52,7 +52,10 @@ def test_dask_features_bit_identical_to_local(tmp_path, cluster, monkeypatch):
     st = extract_audio(tracks, p, tmp_path / "dask", scheduler=cluster.scheduler_address, cache_dir=False,
                        progress=False)
     assert st["n_ok"] == 4 and st["decoded"] == 4
-    a, b = load_audio_features(tmp_path / "local"), load_audio_features(tmp_path / "dask")
-    for k in ["windows", "descriptors_windows", "descriptors_tracks"]:
-        pd.testing.assert_frame_equal(a[k], b[k], check_exact=True)
-    np.testing.assert_array_equal(np.asarray(a["logmel"]), np.asarray(b["logmel"]))
+    extract_audio(tracks, p, tmp_path / "loky", n_jobs=2, cache_dir=False, progress=False)
+    a = load_audio_features(tmp_path / "local")
+    for other in ["dask", "loky"]:
+        b = load_audio_features(tmp_path / other)
+        for k in ["windows", "descriptors_windows", "descriptors_tracks"]:
+            pd.testing.assert_frame_equal(a[k], b[k], check_exact=True)
+        np.testing.assert_array_equal(np.asarray(a["logmel"]), np.asarray(b["logmel"]))

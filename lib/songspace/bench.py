@@ -82,7 +82,15 @@ def _jamendo_tracks(folder: Path) -> pd.DataFrame | None:
     return pd.DataFrame(dict(track_id=[p.stem for p in mp3], audio_path=[str(p) for p in mp3], has_audio=True))
 
 
+def _stop_local_workers() -> None:
+    """End joblib's reusable loky pool so idle workers do not count in the next phase's memory."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
 def _features_one(corpus: str, tracks: pd.DataFrame, n_jobs: int, p: audio.AudioParams, work: Path) -> dict:
+    _stop_local_workers()
     paths = tracks["audio_path"].tolist()
     fn = functools.partial(decode_seconds, sr=p.sr)
     # start and warm the worker pool (numba compilation happens once per worker, not per file)
@@ -97,12 +105,14 @@ def _features_one(corpus: str, tracks: pd.DataFrame, n_jobs: int, p: audio.Audio
         t0 = time.perf_counter()
         st = extract_audio(tracks, p, work / f"out{n_jobs}", n_jobs=n_jobs, cache_dir=False)
         full_s = time.perf_counter() - t0
+    _stop_local_workers()
     assert st["n_failed"] == 0, f"{corpus}: {st['n_failed']} tracks failed; see {work / f'out{n_jobs}'}"
     return dict(corpus=corpus, n_tracks=len(tracks), audio_s=round(audio_s, 1), n_windows=st["n_windows"],
                 n_jobs=n_jobs, decode_s=round(decode_s, 2), decode_x_realtime=round(audio_s / decode_s, 1),
                 full_s=round(full_s, 2), full_x_realtime=round(audio_s / full_s, 1),
                 full_x_realtime_per_core=round(audio_s / full_s / n_jobs, 1),
                 full_over_decode=round(full_s / decode_s, 2),
+                # sum of RSS over parent + workers (shared library pages counted once per process)
                 peak_rss_mb_decode=round(mem_d.peak), peak_rss_mb_full=round(mem_f.peak))
 
 
@@ -129,9 +139,9 @@ def bench_features(args) -> pd.DataFrame:
                 rows.append(_features_one(name, tracks, n_jobs, p, tmp / f"{name}"))
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    df["ru_maxrss_mb_self"], df["ru_maxrss_mb_children"] = round(self_mb), round(child_mb)
+    # whole-run maxima (kernel's ru_maxrss): the parent, and the largest single ended worker
+    df["ru_maxrss_mb_parent_run"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    df["ru_maxrss_mb_worker_run"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     return df
 
 

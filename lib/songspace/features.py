@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits  # via scikit-learn
 
 from songspace import audio
 from songspace.audio import AudioError, AudioParams
 from songspace.cache import NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash
-from songspace.parallel import map_tracks
+from songspace.parallel import map_tracks, scheduler_address
 
 FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
+_LIMITS = None  # threadpool limits held by a worker process
 _WARM = False  # per process: librosa/numba compiled functions warmed up once, not per file
 
 
@@ -36,6 +38,33 @@ def _warm_up(p: AudioParams) -> None:
     audio.pool_track(F, tg, p)
     audio.logmel_patches(S, starts, p)
     _WARM = True
+
+
+def _limit_worker_threads() -> None:
+    """One BLAS/OpenMP thread for the rest of this worker's life (a context manager would race
+    between the threads of a threaded Dask worker)."""
+    global _LIMITS
+    if _LIMITS is None:
+        _LIMITS = threadpool_limits(limits=1)
+
+
+def _compute(path, p: AudioParams, cache, key_d, key_l, d, lm):
+    """Decode once and compute (and cache) whichever of descriptors ``d`` / log-mel ``lm`` is None."""
+    _warm_up(p)
+    y = audio.decode(path, p.sr)
+    starts = audio.check_usable(y, path, p)
+    S = audio._power_spec(y, p)
+    if d is None:
+        F, tg = audio.frame_descriptors(y, p, S)
+        d = dict(starts=starts, n_samples=np.int64(len(y)),
+                 desc_windows=audio.pool_windows(F, tg, starts, p), desc_track=audio.pool_track(F, tg, p))
+        if cache:
+            cache.put(key_d, **d)
+    if lm is None:
+        lm = dict(logmel=audio.logmel_patches(S, starts, p))
+        if cache:
+            cache.put(key_l, **lm)
+    return d, lm
 
 
 def track_features(job: dict) -> dict:
@@ -66,21 +95,15 @@ def track_features(job: dict) -> dict:
         lm = cache.get(key_l) if cache else None
         out["desc_cached"], out["logmel_cached"] = d is not None, lm is not None
         if d is None or lm is None:  # decode is shared by whichever part missed
-            _warm_up(p)
-            y = audio.decode(path, p.sr)
             out["decoded"] = True
-            starts = audio.check_usable(y, path, p)
-            S = audio._power_spec(y, p)
-            if d is None:
-                F, tg = audio.frame_descriptors(y, p, S)
-                d = dict(starts=starts, n_samples=np.int64(len(y)),
-                         desc_windows=audio.pool_windows(F, tg, starts, p), desc_track=audio.pool_track(F, tg, p))
-                if cache:
-                    cache.put(key_d, **d)
-            if lm is None:
-                lm = dict(logmel=audio.logmel_patches(S, starts, p))
-                if cache:
-                    cache.put(key_l, **lm)
+            # parallel across tracks: BLAS threads would only oversubscribe, and 1 thread everywhere
+            # keeps results bit-identical between local and Dask runs
+            if job.get("in_worker"):
+                _limit_worker_threads()
+                d, lm = _compute(path, p, cache, key_d, key_l, d, lm)
+            else:
+                with threadpool_limits(limits=1):
+                    d, lm = _compute(path, p, cache, key_d, key_l, d, lm)
         out.update(d, logmel=lm["logmel"])
     except AudioError as e:
         out.update(problem=e.problem, detail=e.detail)
@@ -106,6 +129,8 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         Local worker processes (-1 = all cores).
     scheduler : str, optional
         dask.distributed scheduler address (else ``$SONGSPACE_DASK_SCHEDULER``, else local).
+        Workers run BLAS/OpenMP on one thread (with an in-process ``LocalCluster(processes=False)``
+        that limit stays on in this process).
     cache_dir : path, optional
         Per-track cache (default ``out_dir/cache``); ``False`` disables caching.
 
@@ -122,8 +147,9 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     if cache_dir is None:
         cache_dir = out_dir / "cache"
     rows = tracks[tracks["has_audio"].astype(bool)]
-    jobs = [dict(track_id=str(t), path=str(a), params=p.as_dict(), cache_dir=str(cache_dir) if cache_dir else None)
-            for t, a in zip(rows["track_id"], rows["audio_path"])]
+    in_worker = n_jobs != 1 or scheduler_address(scheduler) is not None
+    jobs = [dict(track_id=str(t), path=str(a), params=p.as_dict(), cache_dir=str(cache_dir) if cache_dir else None,
+                 in_worker=in_worker) for t, a in zip(rows["track_id"], rows["audio_path"])]
     names = audio.descriptor_names(p)
     stats = dict(n_tracks=len(jobs), n_ok=0, n_failed=0, n_windows=0, decoded=0, desc_computed=0, desc_cached=0,
                  logmel_computed=0, logmel_cached=0, audio_s=0.0)
