@@ -50,9 +50,9 @@ def test_standardise_blocks_fits_on_train_rows_and_weighs_blocks_equally():
     fit_rows = train & (np.arange(len(audio)) >= 5)
     np.testing.assert_allclose(stats["lyrics"]["mean"], lyrics[fit_rows].mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stats["audio"]["mean"], audio[train].mean(0), rtol=1e-5)
-    # each block has total variance ~1 on the training rows, whatever its width and units
-    assert X[train, :24].var(0).sum() == pytest.approx(1.0, rel=1e-3)
-    assert X[fit_rows, 24:].var(0).sum() == pytest.approx(1.0, rel=1e-3)
+    # each block has the same total variance (half of the 40 columns' worth) whatever its width and units
+    assert X[train, :24].var(0).sum() == pytest.approx(20.0, rel=1e-3)
+    assert X[fit_rows, 24:].var(0).sum() == pytest.approx(20.0, rel=1e-3)
     # validation rows do not move the statistics
     audio2 = audio.copy()
     audio2[~train] += 1e4
@@ -153,9 +153,9 @@ def test_kmeans_on_mlp_vae_latents_recovers_planted_genre():
     audio, lyrics, genre, lang, ids = planted()
     train = np.ones(len(ids), bool)
     X, _ = standardise_blocks({"audio": audio}, train)
-    # block scaling leaves a total variance of ~1, so beta = 1 would collapse the posterior; 0.1 keeps it alive
+    # blocks keep the total variance of a z-scored vector, so the usual beta = 1 keeps latents in use
     seed_everything(0)
-    res = fit(mlp(X), X, TrainConfig.tiny(epochs=60, patience=10, beta=0.1), ids)
+    res = fit(mlp(X), X, TrainConfig.tiny(epochs=60, patience=10, beta=1.0), ids)
     assert res.history["active_units"].iloc[-1] >= 1
     labels = KMeans(3, n_init=10, random_state=0).fit_predict(res.latents)
     assert adjusted_rand_score(genre, labels) >= 0.9

@@ -109,8 +109,11 @@ def standardise_blocks(blocks: dict[str, np.ndarray], train_mask, masks: dict[st
     """Concatenate feature blocks so that each modality weighs the same.
 
     Each block is z-scored with mean/std fitted on training rows that have the modality, then
-    scaled by 1/sqrt(block_dim), so every block contributes a total variance of about 1 whatever
-    its width or units. Rows without the modality stay all zeros in that block.
+    scaled by sqrt(D / (n_blocks * block_dim)) (D = total width), so every block contributes the same
+    total variance, D / n_blocks, whatever its width or units, and the whole vector keeps the total
+    variance D of a plain z-scored vector. The latter matters: a total variance of ~1 (scaling by
+    1/sqrt(block_dim)) makes reconstruction worth about one nat and collapses the posterior at beta = 1.
+    Rows without the modality stay all zeros in that block.
 
     Parameters
     ----------
@@ -133,6 +136,7 @@ def standardise_blocks(blocks: dict[str, np.ndarray], train_mask, masks: dict[st
     fit = stats is None
     stats = {} if fit else stats
     out, start = [], 0
+    total = sum(np.shape(B)[1] for B in blocks.values())
     for name, B in blocks.items():
         B = np.asarray(B, dtype=np.float64)
         if B.ndim != 2 or B.shape[0] != n:
@@ -145,7 +149,7 @@ def standardise_blocks(blocks: dict[str, np.ndarray], train_mask, masks: dict[st
                 raise ValueError(f"block {name!r} has no training row with the modality present")
             mean, std = B[rows].mean(0), B[rows].std(0)
             std = np.where(std > 1e-8, std, 1.0)  # constant columns: centre only
-            stats[name] = {"mean": mean, "std": std, "scale": 1.0 / np.sqrt(B.shape[1]),
+            stats[name] = {"mean": mean, "std": std, "scale": np.sqrt(total / (len(blocks) * B.shape[1])),
                            "start": start, "stop": start + B.shape[1]}
         s = stats[name]
         Z = np.zeros_like(B)
