@@ -112,6 +112,8 @@ def test_bad_tracks_recorded_batch_goes_on(tmp_path):
     assert f.loc["short", "problem"] == "too_short"
     assert f.loc["gone", "problem"] == "missing_file"
     assert (r["failures"]["modality"] == "audio").all()
+    with pytest.raises(ValueError, match="has_audio"):
+        extract_audio(tr.drop(columns="has_audio"), P, tmp_path / "out2", n_jobs=1, progress=False)
 
 
 def test_split_by_song_on_windows_and_train_only_stats(tracks, tmp_path):

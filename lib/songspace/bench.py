@@ -93,9 +93,11 @@ def _features_one(corpus: str, tracks: pd.DataFrame, n_jobs: int, p: audio.Audio
     _stop_local_workers()
     paths = tracks["audio_path"].tolist()
     fn = functools.partial(decode_seconds, sr=p.sr)
-    # start and warm the worker pool (numba compilation happens once per worker, not per file)
-    list(map_tracks(fn, paths[:n_jobs], n_jobs=n_jobs, progress=False))
+    # start and warm the worker pool (numba compilation happens once per worker, not per file).
+    # Features first: loky takes a worker's memory after its first task as the reference and
+    # restarts a worker that grows 300 MB beyond it, which librosa's warm-up would trigger.
     extract_audio(tracks.iloc[:n_jobs], p, work / "warm", n_jobs=n_jobs, cache_dir=False, progress=False)
+    list(map_tracks(fn, paths[:n_jobs], n_jobs=n_jobs, progress=False))
 
     with PeakRSS() as mem_d:
         t0 = time.perf_counter()
@@ -139,9 +141,8 @@ def bench_features(args) -> pd.DataFrame:
                 rows.append(_features_one(name, tracks, n_jobs, p, tmp / f"{name}"))
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    # whole-run maxima (kernel's ru_maxrss): the parent, and the largest single ended worker
+    # whole-run maximum of the parent alone (kernel's ru_maxrss); workers are in the sampled peaks
     df["ru_maxrss_mb_parent_run"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    df["ru_maxrss_mb_worker_run"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     return df
 
 

@@ -146,6 +146,9 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     out_dir.mkdir(parents=True, exist_ok=True)
     if cache_dir is None:
         cache_dir = out_dir / "cache"
+    missing = {"track_id", "audio_path", "has_audio"} - set(tracks.columns)
+    if missing:
+        raise ValueError(f"tracks table lacks column(s) {sorted(missing)}")
     rows = tracks[tracks["has_audio"].astype(bool)]
     in_worker = n_jobs != 1 or scheduler_address(scheduler) is not None
     jobs = [dict(track_id=str(t), path=str(a), params=p.as_dict(), cache_dir=str(cache_dir) if cache_dir else None,
