@@ -211,6 +211,10 @@ def frame_ranges(starts: np.ndarray, p: AudioParams) -> tuple[np.ndarray, int]:
 def pool_windows(F: np.ndarray, tg: np.ndarray, starts: np.ndarray, p: AudioParams) -> np.ndarray:
     """Mean and std of every frame feature per window, plus the window's tempo (vectorised).
 
+    ``tempo_bpm`` is librosa's prior-weighted tempo of the window's mean local tempogram; each
+    tempogram column looks at 8 s of onsets centred on its frame, so a 3 s window's tempo also
+    hears up to ~4 s around it (a tempo from 3 s alone would rest on a handful of beats).
+
     Returns
     -------
     D : np.ndarray, shape (n_windows, len(descriptor_names(p))), float32
@@ -220,7 +224,6 @@ def pool_windows(F: np.ndarray, tg: np.ndarray, starts: np.ndarray, p: AudioPara
     X = F[:, idx]  # (n_rows, n_win, k)
     stats = np.stack([X.mean(axis=2), X.std(axis=2)], axis=2)  # (n_rows, n_win, 2)
     stats = stats.transpose(1, 0, 2).reshape(len(starts), -1)
-    # tempo of a window: librosa's prior-weighted argmax over its mean local tempogram
     t0 = -(-f0 // TEMPO_STEP)  # first tempogram column inside the window
     kt = max(1, k // TEMPO_STEP)
     tg_win = tg[:, np.minimum(t0[:, None] + np.arange(kt), tg.shape[1] - 1)].mean(axis=2)  # (lags, n_win)
