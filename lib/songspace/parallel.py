@@ -9,7 +9,7 @@ import collections
 import os
 from typing import Any, Callable, Iterable, Iterator
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
 ENV_SCHEDULER = "SONGSPACE_DASK_SCHEDULER"
 
