@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,40 @@ def _train_cfg(train_kw: dict, seed: int, beta: float):
     return TrainConfig(**{**train_kw, "seed": seed, "beta": beta, "progress": False})
 
 
+def _train_job(job: dict) -> dict:
+    """Train (or load) one run in a worker; module-level so joblib/Dask can pickle it.
+
+    ``job["X"]`` is the data, or the processed folder for ConvVAE jobs: the worker then opens the
+    memory-mapped patches itself instead of receiving a pickled copy.
+    """
+    import torch
+
+    from .train import run
+
+    torch.set_num_threads(job.get("threads", 1))  # small models: one thread per worker beats two fighting
+    X, ids = job["X"], job["track_ids"]
+    if isinstance(X, str):
+        conv = represent.conv_inputs(X)
+        X, ids = conv["X"], conv["track_ids"]
+        job["model_cfg"] = {"input_shape": list(X.shape[1:]), **job["model_cfg"]}
+    res = run(job["kind"], job["model_cfg"], X, ids, _train_cfg(job["train_kw"], job["seed"], job["beta"]),
+              job["runs_root"], cond=job.get("cond"), name=job["name"])
+    return {"model": job["model"], "kind": job["kind"], "seed": job["seed"], "run_dir": str(res.run_dir),
+            "condition_column": job.get("condition_column"), "best_epoch": res.best_epoch, "cached": res.cached}
+
+
+def _run_jobs(jobs: list[dict], n_jobs: int, scheduler: str | None, threads: int | None = None) -> pd.DataFrame:
+    from .parallel import map_tracks
+
+    if threads is None:  # in this process alone: use the cores; in parallel workers: one thread each
+        threads = (os.cpu_count() or 1) if n_jobs == 1 and not scheduler else 1
+    jobs = [{**j, "threads": threads} for j in jobs]
+    return pd.DataFrame(list(map_tracks(_train_job, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="runs")))
+
+
 def train_family(inputs: dict, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
-                 specs: dict | None = None, hidden=(128, 64)) -> pd.DataFrame:
+                 specs: dict | None = None, hidden=(128, 64), n_jobs: int = 1, scheduler: str | None = None,
+                 threads: int | None = None) -> pd.DataFrame:
     """Train every vector model of ``specs`` once per seed (finished runs are loaded, not retrained).
 
     Parameters
@@ -42,52 +75,45 @@ def train_family(inputs: dict, tracks: pd.DataFrame, latent_dim: int, train_kw: 
     train_kw : dict of ``TrainConfig`` fields (epochs, lr, ...).
     seeds : iterable of int
     runs_root : folder of run folders.
+    n_jobs, scheduler : runs in parallel on local processes or a Dask cluster (``parallel.map_tracks``).
 
     Returns
     -------
     DataFrame, one row per (model, seed): ``model``, ``kind``, ``seed``, ``run_dir``, ``condition_column``,
     ``best_epoch``, ``cached``.
     """
-    from .train import run
-
     specs = specs or MLP_FAMILY
     ids = tracks["track_id"].astype(str).to_numpy()
-    rows = []
+    jobs = []
     for name, spec in specs.items():
+        cond_col = spec.get("condition_column")
+        cond = None
+        if spec["input"] == "multimodal":
+            X = inputs["multimodal"]
+            cfg = {"audio_dim": X["audio"].shape[1], "lyrics_dim": X["lyrics"].shape[1]}
+        else:
+            X = inputs["hybrid"]
+            cfg = {"input_dim": X.shape[1]}
+        cfg.update(latent_dim=latent_dim, hidden=list(hidden))
+        if cond_col:
+            classes = sorted(tracks[cond_col].dropna().astype(str).unique())
+            cfg.update(n_classes=len(classes), classes=classes, condition_column=cond_col)
+            cond = tracks[cond_col].astype(object).where(tracks[cond_col].notna(), None).to_numpy()
         for seed in seeds:
-            cond_col = spec.get("condition_column")
-            cond = None
-            if spec["input"] == "multimodal":
-                X = inputs["multimodal"]
-                cfg = {"audio_dim": X["audio"].shape[1], "lyrics_dim": X["lyrics"].shape[1]}
-            else:
-                X = inputs["hybrid"]
-                cfg = {"input_dim": X.shape[1]}
-            cfg.update(latent_dim=latent_dim, hidden=list(hidden))
-            if cond_col:
-                classes = sorted(tracks[cond_col].dropna().astype(str).unique())
-                cfg.update(n_classes=len(classes), classes=classes, condition_column=cond_col)
-                cond = tracks[cond_col].astype(object).where(tracks[cond_col].notna(), None).to_numpy()
-            res = run(spec["kind"], cfg, X, ids, _train_cfg(train_kw, seed, spec["beta"]), runs_root,
-                      cond=cond, name=f"{name}-s{seed}")
-            rows.append({"model": name, "kind": spec["kind"], "seed": seed, "run_dir": str(res.run_dir),
-                         "condition_column": cond_col, "best_epoch": res.best_epoch, "cached": res.cached})
-    return pd.DataFrame(rows)
+            jobs.append({"model": name, "kind": spec["kind"], "seed": int(seed), "X": X, "track_ids": ids,
+                         "model_cfg": cfg, "train_kw": train_kw, "beta": spec["beta"], "cond": cond,
+                         "condition_column": cond_col, "runs_root": str(runs_root), "name": f"{name}-s{seed}"})
+    return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
-def train_conv(conv: dict, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
-               beta: float = 1.0, kind: str = "conv_vae") -> pd.DataFrame:
-    """Train a ConvVAE on log-mel patches once per seed; same index table as ``train_family``."""
-    from .train import run
-
-    rows = []
-    cfg = {"input_shape": list(conv["X"].shape[1:]), **model_cfg}
-    for seed in seeds:
-        res = run(kind, cfg, conv["X"], conv["track_ids"], _train_cfg(train_kw, seed, beta), runs_root,
-                  name=f"{name}-s{seed}")
-        rows.append({"model": name, "kind": kind, "seed": seed, "run_dir": str(res.run_dir),
-                     "condition_column": None, "best_epoch": res.best_epoch, "cached": res.cached})
-    return pd.DataFrame(rows)
+def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
+               beta: float = 1.0, kind: str = "conv_vae", n_jobs: int = 1, scheduler: str | None = None,
+               threads: int | None = None) -> pd.DataFrame:
+    """Train a ConvVAE on the log-mel patches of ``processed_dir`` once per seed; same index as ``train_family``."""
+    jobs = [{"model": name, "kind": kind, "seed": int(seed), "X": str(processed_dir), "track_ids": None,
+             "model_cfg": dict(model_cfg), "train_kw": train_kw, "beta": beta, "runs_root": str(runs_root),
+             "name": f"{name}-s{seed}"} for seed in seeds]
+    return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
 def write_index(df: pd.DataFrame, path) -> Path:
@@ -201,26 +227,22 @@ class SweepJob:
         self.seeds, self.columns, self.lyrics_backend, self.n_perm = list(seeds), list(columns), lyrics_backend, n_perm
 
     def __call__(self, cfg: dict) -> dict:
-        import torch
-
         from .data import read_tracks
 
-        torch.set_num_threads(1)  # one configuration per core; threads would only fight
         tracks = read_tracks(self.interim_dir)
         blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend)
         model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
         train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}
         name = f"sweep-{cfg['run_name']}"
         if cfg["model"] == "conv_vae":
-            conv = represent.conv_inputs(self.processed_dir)
-            index = train_conv(conv, model_cfg, train_kw, self.seeds, self.runs_root, name=name,
-                               beta=cfg.get("beta", 1.0))
-            songs = np.unique(conv["track_ids"])
+            index = train_conv(self.processed_dir, model_cfg, train_kw, self.seeds, self.runs_root, name=name,
+                               beta=cfg.get("beta", 1.0), threads=1)
+            songs = np.unique(represent.latents(index["run_dir"].iloc[0])[1])
         else:
             inputs = represent.model_inputs(blocks)
             spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
             index = train_family(inputs, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
-                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)))
+                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)), threads=1)
             songs = blocks.track_ids
         index["model"] = "run"
         long = score(representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
@@ -240,14 +262,18 @@ class SweepJob:
 # Sweep grids per profile (a notebook parameter may replace them). Lists are swept, scalars fixed.
 SWEEPS = {
     "default": [
+        # the seed report's grid: first-layer channels x hidden channels, then kernel 5 and lr 5e-4
         {"model": "conv_vae", "first_channels": [16, 32, 64], "hidden_channels": [16, 32], "kernel_size": 3,
-         "n_layers": 3, "latent_dim": 8, "lr": 1e-3, "epochs": 15, "batch_size": 64, "warmup_epochs": 3,
-         "patience": 5, "beta": 1.0},
-        {"model": "conv_vae", "first_channels": 32, "hidden_channels": 32, "kernel_size": [5], "n_layers": 3,
-         "latent_dim": 8, "lr": [1e-3, 5e-4], "epochs": 15, "batch_size": 64, "warmup_epochs": 3, "patience": 5,
+         "n_layers": 3, "latent_dim": 8, "lr": 1e-3, "epochs": 8, "batch_size": 64, "warmup_epochs": 2,
+         "patience": 3, "beta": 1.0},
+        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": [3, 5], "n_layers": 3,
+         "latent_dim": 8, "lr": [5e-4], "epochs": 8, "batch_size": 64, "warmup_epochs": 2, "patience": 3,
          "beta": 1.0},
-        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": [4, 8, 16], "epochs": 400, "lr": 1e-3,
-         "batch_size": 32, "warmup_epochs": 50, "patience": 60},
+        # beta and latent size on the MLP VAE (cheap), the same training as 02
+        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": 8, "epochs": 300, "lr": 1e-3,
+         "batch_size": 32, "warmup_epochs": 30, "patience": 40},
+        {"model": "mlp_vae", "beta": 1.0, "latent_dim": [4, 16], "epochs": 300, "lr": 1e-3,
+         "batch_size": 32, "warmup_epochs": 30, "patience": 40},
     ],
     "tiny": [
         {"model": "conv_vae", "first_channels": [8, 16], "hidden_channels": 8, "kernel_size": 3, "n_layers": 2,

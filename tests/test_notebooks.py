@@ -1,0 +1,75 @@
+"""Smoke test: every notebook executes headless with papermill on a tiny synthetic dataset, in order,
+each reading only what the one before wrote; then the report renders."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["00_data", "01_features", "02_mlp_vae", "03_conv_vae", "04_sweeps", "05_clustering", "06_report"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    import papermill as pm
+
+    from songspace import synthetic
+
+    base = tmp_path_factory.mktemp("smoke")
+    data_root, results_root = base / "data", base / "results"
+    synthetic.make_synthetic(data_root / "raw" / "smoke", n_per_cell=2, duration_s=4.0, sr=16000, seed=0)
+    out = {}
+    env_before = dict(os.environ)
+    for name in ORDER:
+        dest = results_root / "notebooks" / f"{name}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / f"{name}.ipynb"), str(dest), kernel_name="python3",
+            cwd=str(ROOT / "notebooks"), progress_bar=False,
+            parameters={"dataset": "smoke", "data_root": str(data_root), "results_root": str(results_root), "profile": "tiny"},
+        )
+        out[name] = dest
+    assert dict(os.environ) == env_before
+    return {"notebooks": out, "data_root": data_root, "results_root": results_root}
+
+
+def _errors(nb_path):
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    bad = []
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                bad.append(o.get("ename"))
+            if o.get("name") == "stderr" and "Traceback" in "".join(o.get("text", "")):
+                bad.append("traceback on stderr")
+    return bad
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_notebook_runs_clean(executed, name):
+    assert executed["notebooks"][name].exists()
+    assert not _errors(executed["notebooks"][name])
+
+
+def test_pipeline_artifacts(executed):
+    d, r = executed["data_root"], executed["results_root"]
+    assert (d / "interim" / "smoke" / "tracks.parquet").exists()
+    assert (d / "interim" / "smoke" / "validation.csv").exists()
+    assert (d / "processed" / "smoke" / "windows.parquet").exists()
+    assert (r / "metrics_summary.csv").exists()
+    assert (r / "cluster_comparison.csv").exists()
+    assert any((r / "runs").glob("*/done.json"))
+
+
+def test_report_renders(executed, tmp_path):
+    from songspace import report
+
+    html = tmp_path / "report.html"
+    report.render_html(executed["notebooks"]["06_report"], html)
+    text = html.read_text(encoding="utf-8")
+    assert "data:image/png;base64" in text
+    assert "Traceback" not in text
+    report.assert_self_contained(text)
