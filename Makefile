@@ -28,7 +28,7 @@ export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all env data demo-data notebooks report demo test bench lab strip clean help
+.PHONY: all env data demo-data notebooks report demo test bench lab strip clean help chromium
 
 help:
 	@echo "make all    - environment, data, every notebook, report (results/report.html, .pdf)"
@@ -44,7 +44,7 @@ $(ENV_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
-	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
+	-$(BIN)/nbstripout --install  # git filter: notebooks are committed without outputs
 	touch $@
 
 # ---- data ----
@@ -73,8 +73,12 @@ $(NB_OUT)/%.ipynb: | $(ENV_STAMP)
 EXISTING := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 notebooks: $(foreach n,$(filter $(EXISTING),$(NOTEBOOKS)),$(NB_OUT)/$(n).ipynb)
 
+# Debian's chromium prints the PDF (and the tests' screenshots); installed only when missing.
+chromium:
+	bash scripts/install_chromium.sh
+
 report: $(RESULTS)/report.html
-$(RESULTS)/report.html: $(NB_OUT)/06_report.ipynb
+$(RESULTS)/report.html: $(NB_OUT)/06_report.ipynb | chromium
 	$(BIN)/python -m songspace.report --executed $< --out-dir $(RESULTS)
 
 all: env data notebooks $(if $(filter 06_report,$(EXISTING)),report)
@@ -83,7 +87,7 @@ demo:
 	$(MAKE) all DATASET=demo RESULTS=$(CURDIR)/results/demo PROFILE=tiny
 
 # ---- checks ----
-test: $(ENV_STAMP)
+test: $(ENV_STAMP) chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: $(ENV_STAMP)

@@ -63,7 +63,7 @@ PROFILES: dict[str, dict] = {
         "lyrics_backends": ["e5", "minilm", "tfidf"],
         "lyrics_backend": "e5",
         "mlp_train": {"epochs": 300, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 30, "patience": 40},
-        "conv_train": {"epochs": 12, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 4},
+        "conv_train": {"epochs": 30, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5},
         "latent_dim": 8,
         "seeds": [0, 1, 2, 3, 4],
         "n_perm": 200,

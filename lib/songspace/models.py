@@ -34,6 +34,11 @@ def _mlp(sizes: list[int], act_last: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _clamp(logvar: torch.Tensor) -> torch.Tensor:
+    """Keep log-variances in [-10, 10]: one exploding exp(logvar) otherwise derails a whole run."""
+    return logvar.clamp(-10.0, 10.0)
+
+
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) per latent dimension, averaged over the batch.
 
@@ -155,7 +160,7 @@ class MLPVAE(BaseVAE):
 
     def encode(self, x, c=None):
         h = self.encoder(self._cat(x, c))
-        return self.fc_mu(h), (self.fc_logvar(h) if self.variational else None)
+        return self.fc_mu(h), (_clamp(self.fc_logvar(h)) if self.variational else None)
 
     def decode(self, z, c=None):
         return self.decoder(self._cat(z, c))
@@ -215,7 +220,7 @@ class ConvVAE(BaseVAE):
 
     def encode(self, x, c=None):
         h = self.encoder(x).flatten(1)
-        return self.fc_mu(h), (self.fc_logvar(h) if self.variational else None)
+        return self.fc_mu(h), (_clamp(self.fc_logvar(h)) if self.variational else None)
 
     def decode(self, z, c=None):
         y = self.decoder(self.fc_dec(z).view(-1, *self.feat_shape))
@@ -272,7 +277,7 @@ class MultimodalVAE(BaseVAE):
             if x.get(m) is None:
                 continue
             mu, logvar = self.heads[m](self.enc[m](x[m])).chunk(2, dim=1)
-            logvar = logvar.clamp(-10, 10)
+            logvar = _clamp(logvar)
             w = use.to(mu.dtype).unsqueeze(1)
             mus.append(mu)
             precs.append(w * torch.exp(-logvar))

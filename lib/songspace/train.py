@@ -49,6 +49,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    grad_clip: float | None = None  # max gradient norm (None: no clipping); losses are sums, so norms run large
     n_recon_examples: int = 8
     progress: bool = True
 
@@ -258,7 +259,7 @@ def _embed(model, xb, cb):
     return model.embed(xb) if cb.numel() == 0 else model.embed(xb, cb)
 
 
-def _epoch(model, loader, device, beta, free_bits, opt=None):
+def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None):
     """One pass; returns mean loss terms and the posterior means of the pass."""
     model.train(opt is not None)
     sums, n, mus = {"loss": 0.0, "recon": 0.0, "kl": 0.0}, 0, []
@@ -270,6 +271,8 @@ def _epoch(model, loader, device, beta, free_bits, opt=None):
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
                 parts["loss"].backward()
+                if grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 opt.step()
             b = out["mu"].shape[0]
             for k in sums:
@@ -341,7 +344,7 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None)
     for epoch in bar:
         t0 = time.perf_counter()
         beta = cfg.beta * min(1.0, (epoch + 1) / cfg.warmup_epochs) if cfg.warmup_epochs > 0 else cfg.beta
-        trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt)
+        trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt, cfg.grad_clip)
         if va is not None:
             vam, va_mu = _epoch(model, va, device, beta, cfg.free_bits)
         else:
