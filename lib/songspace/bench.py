@@ -1,14 +1,23 @@
-"""Speed and memory benchmarks: ``python -m songspace.bench --out results/bench [--only features]``.
+"""Speed and memory benchmarks: ``python -m songspace.bench --out results/bench [--only features,memory]``.
 
 Each section is a function ``(args) -> DataFrame`` registered in ``SECTIONS``; its table is printed
-and written to ``<out>/<section>.csv``. Add training throughput, clustering, ... the same way.
+and written to ``<out>/<section>.csv``, and ``<out>/summary.md`` gathers every section's table
+(markdown) with its notes. Every figure stands beside the plain alternative a user would write
+(a sequential librosa loop, full-batch KMeans, full Ward, sklearn t-SNE, an in-RAM array), as a ratio.
+Sections: ``features`` (x realtime), ``memory`` (peak RSS vs corpus size, fresh process per size),
+``training`` (samples/s; a ``train.fit`` epoch streamed from a memmap), ``clustering`` (wall time vs
+number of songs, each size capped by a time budget and extrapolated past it).
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import os
+import json
+import math
 import resource
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,16 +35,23 @@ from songspace.parallel import map_tracks
 
 
 class PeakRSS:
-    """Peak resident memory (MB) of this process plus all its children, sampled every ``every`` s."""
+    """Peak resident memory (MB) of a process (default: this one) plus all its children, sampled every ``every`` s."""
 
-    def __init__(self, every: float = 0.05):
-        self.every, self.peak, self._stop = every, 0.0, threading.Event()
+    def __init__(self, every: float = 0.05, pid: int | None = None):
+        self.every, self.peak, self.pid, self._stop = every, 0.0, pid, threading.Event()
 
     def _sample(self):
-        me = psutil.Process()
+        try:
+            me = psutil.Process(self.pid)
+        except psutil.Error:
+            return
         while True:
             rss = 0
-            for p in [me, *me.children(recursive=True)]:
+            try:
+                procs = [me, *me.children(recursive=True)]
+            except psutil.Error:  # the watched process has ended
+                procs = []
+            for p in procs:
                 try:
                     rss += p.memory_info().rss
                 except psutil.Error:
@@ -45,6 +61,42 @@ class PeakRSS:
                 return
 
     def __enter__(self):
+        self._t = threading.Thread(target=self._sample, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+class PeakAnon:
+    """Peak growth (MB) of this process's anonymous memory (``RssAnon``: heap, not file pages of a memmap).
+
+    ``peak`` is NaN where /proc is missing (not Linux).
+    """
+
+    def __init__(self, every: float = 0.02):
+        self.every, self.peak, self._stop = every, float("nan"), threading.Event()
+
+    @staticmethod
+    def anon_mb() -> float:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+    def _sample(self):
+        while True:
+            self.peak = max(self.peak, self.anon_mb() - self.base) if self.peak == self.peak else self.anon_mb() - self.base
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self):
+        self.base = self.anon_mb()
         self._t = threading.Thread(target=self._sample, daemon=True)
         self._t.start()
         return self
@@ -73,6 +125,42 @@ def make_synth_corpus(out_dir: Path, n: int, seconds: float, sr: int = 44100, se
         sf.write(path, (y / np.abs(y).max() * 0.8).astype(np.float32), sr, subtype="PCM_16")
         rows.append(dict(track_id=f"synth{i:04d}", audio_path=str(path), has_audio=True))
     return pd.DataFrame(rows)
+
+
+def plain_librosa_features(path: str, sr: int = 22050) -> np.ndarray:
+    """The loop a user would write per file: librosa.load + MFCC, spectral descriptors, chroma, tempo.
+
+    Returns mean and std over the track of each frame descriptor, plus the tempo: shape (n_desc,).
+    """
+    import librosa
+
+    y, sr = librosa.load(path, sr=sr)
+    frames = [librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20), librosa.feature.spectral_centroid(y=y, sr=sr),
+              librosa.feature.spectral_bandwidth(y=y, sr=sr), librosa.feature.spectral_rolloff(y=y, sr=sr),
+              librosa.feature.spectral_contrast(y=y, sr=sr), librosa.feature.spectral_flatness(y=y),
+              librosa.feature.zero_crossing_rate(y), librosa.feature.rms(y=y), librosa.feature.chroma_stft(y=y, sr=sr)]
+    tempo = np.atleast_1d(librosa.feature.tempo(y=y, sr=sr))
+    return np.concatenate([np.r_[f.mean(1), f.std(1)] for f in frames] + [tempo])
+
+
+def _duration_s(path: str, sr: int) -> float:
+    try:
+        return float(sf.info(path).duration)
+    except Exception:  # a format libsndfile cannot read: decode it
+        return decode_seconds(path, sr)
+
+
+def _plain_loop(tracks: pd.DataFrame, sr: int) -> dict:
+    """Sequential plain librosa loop over the tracks (one warm-up file first, not timed)."""
+    paths = tracks["audio_path"].tolist()
+    plain_librosa_features(paths[0], sr)
+    t0 = time.perf_counter()
+    for path in paths:
+        plain_librosa_features(path, sr)
+    wall = time.perf_counter() - t0
+    audio_s = sum(_duration_s(x, sr) for x in paths)
+    return dict(plain_tracks=len(paths), plain_audio_s=round(audio_s, 1), plain_s=round(wall, 2),
+                plain_x_realtime=round(audio_s / wall, 1))
 
 
 def _jamendo_tracks(folder: Path) -> pd.DataFrame | None:
@@ -118,54 +206,397 @@ def _features_one(corpus: str, tracks: pd.DataFrame, n_jobs: int, p: audio.Audio
                 peak_rss_mb_decode=round(mem_d.peak), peak_rss_mb_full=round(mem_f.peak))
 
 
+def _synth_corpus(args, n: int) -> pd.DataFrame:
+    """The first ``n`` tracks of this run's synthetic corpus (generated once, in the run's work folder)."""
+    folder = Path(args.work) / f"synth_{args.synth_seconds:g}s"
+    have = getattr(args, "_synth", None)
+    if have is None or len(have) < n:
+        folder.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        args._synth = make_synth_corpus(folder, n, args.synth_seconds)
+        print(f"[bench] generated {n} synthetic {args.synth_seconds:g}-s tracks in {time.perf_counter() - t0:.1f} s")
+    return args._synth.iloc[:n].reset_index(drop=True)
+
+
+def _jobs(args) -> list[int]:
+    return sorted({1, min(os.cpu_count() or 1, args.max_jobs)})
+
+
 def bench_features(args) -> pd.DataFrame:
-    """Decode-only vs full extraction, 1 worker vs all cores, on the real mp3s and a synthetic corpus."""
+    """Decode-only vs full extraction, 1 worker vs all cores, on the real mp3s and a synthetic corpus,
+    beside a sequential plain librosa loop over the same files (on the first ``--plain-max`` of them)."""
     p = audio.AudioParams()
-    cores = os.cpu_count() or 1
     rows = []
-    with tempfile.TemporaryDirectory(prefix="songspace-bench-") as tmp:
-        tmp = Path(tmp)
-        corpora = []
-        jam = _jamendo_tracks(Path(args.jamendo))
-        if jam is None:
-            print(f"[bench] no mp3 under {args.jamendo}/mp3: real-audio rows skipped")
-        else:
-            corpora.append(("jamendolyrics_mp3", jam))
-        if args.n_synth > 0:
-            (tmp / "synth").mkdir()
-            t0 = time.perf_counter()
-            corpora.append((f"synthetic_wav44k_{args.synth_seconds:g}s", make_synth_corpus(tmp / "synth", args.n_synth, args.synth_seconds)))
-            print(f"[bench] generated {args.n_synth} synthetic tracks in {time.perf_counter() - t0:.1f} s")
-        for name, tracks in corpora:
-            for n_jobs in sorted({1, cores}):
-                rows.append(_features_one(name, tracks, n_jobs, p, tmp / f"{name}"))
-                print(rows[-1], flush=True)
+    work = Path(args.work) / "features"
+    corpora = []
+    jam = _jamendo_tracks(Path(args.jamendo))
+    if jam is None:
+        print(f"[bench] no mp3 under {args.jamendo}/mp3: real-audio rows skipped")
+    else:
+        corpora.append(("jamendolyrics_mp3", jam))
+    if args.n_synth > 0:
+        corpora.append((f"synthetic_wav44k_{args.synth_seconds:g}s", _synth_corpus(args, args.n_synth)))
+    for name, tracks in corpora:
+        plain = _plain_loop(tracks.iloc[:args.plain_max], p.sr)
+        print(f"[bench] {name}: plain librosa loop {plain}", flush=True)
+        for n_jobs in _jobs(args):
+            r = _features_one(name, tracks, n_jobs, p, work / name)
+            r.update(plain, full_vs_plain=round(r["full_x_realtime"] / plain["plain_x_realtime"], 2))
+            rows.append(r)
+            print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     # whole-run maximum of the parent alone (kernel's ru_maxrss); workers are in the sampled peaks
     df["ru_maxrss_mb_parent_run"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    df.attrs["notes"] = [
+        "x_realtime = seconds of audio per second of wall time. full = `extract_audio` (decode, per-window "
+        "descriptors, pooled track descriptors, log-mel patches, written to disk); decode = decoding alone.",
+        "plain = a sequential loop of librosa.load + mfcc, spectral_*, flatness, zcr, rms, chroma_stft, tempo per "
+        f"file (track-level means/stds only: less output than `full`), timed on the first `plain_tracks` "
+        "tracks of the same corpus; full_vs_plain = full_x_realtime / plain_x_realtime.",
+        "peak_rss_* = sampled sum of RSS of the parent and its worker processes.",
+    ]
     return df
 
 
-SECTIONS = {"features": bench_features}
+_CHILD = """
+import json, resource, sys
+import pandas as pd
+from songspace.features import extract_audio
+tracks = pd.read_csv(sys.argv[1], dtype={"track_id": str})
+st = extract_audio(tracks, out_dir=sys.argv[2], n_jobs=int(sys.argv[3]), cache_dir=False, progress=False)
+print(json.dumps(dict(st, parent_maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+"""
+
+
+def bench_memory(args) -> pd.DataFrame:
+    """Peak memory of feature extraction as the corpus grows, each size in a fresh Python process."""
+    sizes = sorted(int(x) for x in args.memory_sizes.split(","))
+    n_jobs = max(_jobs(args))
+    tracks = _synth_corpus(args, max(sizes))
+    rows = []
+    for n in sizes:
+        d = Path(args.work) / f"memory_{n}"
+        d.mkdir(parents=True, exist_ok=True)
+        tracks.iloc[:n].to_csv(d / "tracks.csv", index=False)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(d / "tracks.csv"), str(d / "out"), str(n_jobs)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with PeakRSS(pid=proc.pid) as mem:
+            out, err = proc.communicate()
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"memory bench: extraction of {n} tracks failed:\n{err[-2000:]}")
+        st = json.loads(out.strip().splitlines()[-1])
+        logmel_mb = (d / "out" / "logmel.npy").stat().st_size / 2**20
+        rows.append(dict(n_tracks=n, n_jobs=n_jobs, audio_s=round(st["audio_s"], 1), n_windows=st["n_windows"],
+                         process_wall_s=round(wall, 1), extract_x_realtime=round(st["x_realtime"], 1),
+                         peak_rss_mb_tree=round(mem.peak), parent_maxrss_mb=round(st["parent_maxrss_mb"]),
+                         logmel_npy_mb=round(logmel_mb, 1)))
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    base = df.iloc[0]
+    df["corpus_ratio"] = (df["n_tracks"] / base["n_tracks"]).round(2)
+    df["peak_rss_ratio"] = (df["peak_rss_mb_tree"] / base["peak_rss_mb_tree"]).round(2)
+    df.attrs["notes"] = [
+        "Each size runs `extract_audio` in a fresh `python -c` process; peak_rss_mb_tree is the sampled sum of "
+        "RSS over that process and its workers, parent_maxrss_mb the kernel's ru_maxrss of its main process.",
+        "Bounded memory means peak_rss_ratio stays near 1 while corpus_ratio grows; log-mel patches stream to "
+        "disk (logmel_npy_mb grows with the corpus, RAM does not).",
+    ]
+    return df
+
+
+def _fit_epoch(X, ids, kind: str, model_cfg: dict, batch_size: int) -> dict:
+    from songspace.models import build_model
+    from songspace.train import TrainConfig, fit, seed_everything
+
+    seed_everything(0)
+    model = build_model(kind, **model_cfg)
+    cfg = TrainConfig(epochs=1, batch_size=batch_size, patience=1, progress=False, device="auto", seed=0)
+    with PeakAnon() as mem:
+        t0 = time.perf_counter()
+        res = fit(model, X, cfg, ids)
+        wall = time.perf_counter() - t0
+    return dict(wall=wall, epoch_s=float(res.history["seconds"].iloc[0]), anon=mem.peak)
+
+
+def bench_training(args) -> pd.DataFrame:
+    """Training samples/s (``train.throughput``, device "auto") and one ``train.fit`` epoch streamed
+    from a memory-mapped log-mel array beside the same epoch on an in-RAM array."""
+    import torch
+
+    from songspace.train import pick_device, throughput
+
+    dev = str(pick_device("auto"))
+    rows = []
+    conv_shape = (1, 32, 64)
+    cases = [("conv_vae", dict(first_channels=16, latent_dim=8), conv_shape),
+             ("conv_vae", dict(first_channels=32, latent_dim=8), conv_shape),
+             ("mlp_vae", dict(latent_dim=8), (args.mlp_dim,))]
+    for kind, cfg, shape in cases:
+        sps = throughput(kind, cfg, shape, batch_size=64, n_batches=args.train_batches, device="auto")
+        rows.append(dict(measure="throughput", kind=kind, config=json.dumps(cfg), input_shape=str(shape), device=dev,
+                         torch_threads=torch.get_num_threads(), batch_size=64, n_rows=64 * args.train_batches,
+                         samples_per_s=round(sps, 1)))
+        print(rows[-1], flush=True)
+
+    n, cfg = args.train_windows, dict(first_channels=16, latent_dim=8, input_shape=list(conv_shape))
+    path = Path(args.work) / "train_logmel.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, *conv_shape))
+    rng = np.random.default_rng(0)
+    for i in range(0, n, 4096):
+        mm[i:i + 4096] = rng.standard_normal((min(4096, n - i), *conv_shape), dtype=np.float32)
+    mm.flush()
+    del mm
+    ids = np.repeat(np.arange(math.ceil(n / 20)), 20)[:n].astype(str)  # 20 windows per song
+    array_mb = n * int(np.prod(conv_shape)) * 4 / 2**20
+    X_mm = np.load(path, mmap_mode="r")
+    stream = _fit_epoch(X_mm, ids, "conv_vae", cfg, 64)
+    X_ram = np.array(X_mm)  # the plain alternative: the whole array in memory
+    ram = _fit_epoch(X_ram, ids, "conv_vae", cfg, 64)
+    del X_ram, X_mm
+    for name, r in (("fit_epoch_memmap", stream), ("fit_epoch_in_ram", ram)):
+        rows.append(dict(measure=name, kind="conv_vae", config=json.dumps({k: cfg[k] for k in ("first_channels", "latent_dim")}),
+                         input_shape=str(conv_shape), device=dev, torch_threads=torch.get_num_threads(), batch_size=64,
+                         n_rows=n, samples_per_s=round(n / r["epoch_s"], 1), epoch_s=round(r["epoch_s"], 2),
+                         fit_wall_s=round(r["wall"], 2), array_mb=round(array_mb, 1),
+                         peak_anon_growth_mb=round(r["anon"], 1)))
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    df["memmap_vs_in_ram"] = np.nan
+    df.loc[df["measure"] == "fit_epoch_memmap", "memmap_vs_in_ram"] = round(ram["epoch_s"] / stream["epoch_s"], 2)
+    path.unlink(missing_ok=True)
+    df.attrs["notes"] = [
+        f"device picked by `train.pick_device('auto')`: {dev} (a GPU is used without code changes when present).",
+        "throughput = forward + backward + Adam step on random batches (`songspace.train.throughput`).",
+        "fit_epoch_* = one `train.fit` epoch (training rows / epoch seconds, validation pass included) on "
+        f"{n} windows of shape {conv_shape}: memmap (np.lib.format.open_memmap, read per batch) vs the same "
+        "array loaded in RAM; memmap_vs_in_ram = in-RAM epoch time / memmap epoch time (1 = no streaming cost). "
+        "peak_anon_growth_mb = growth of anonymous memory (RssAnon) during fit: with the memmap it stays far "
+        "below array_mb, the batches stream from disk.",
+    ]
+    return df
+
+
+# ---------------------------------------------------------------- clustering and 2-D maps
+
+PRIOR_EXPONENT = {"kmeans": 1.0, "minibatch": 1.0, "agglomerative": 2.0, "umap": 1.2, "tsne": 1.3}
+
+
+def predict_seconds(sizes: list[int], seconds: list[float], n: int, prior: float) -> tuple[float, float]:
+    """Extrapolate wall time to ``n`` rows with a power law ``t ~ n**b``.
+
+    ``b`` is fitted on the last two measured sizes when both took at least 0.05 s (clamped to [1, 3]),
+    else ``prior``. Returns (seconds, b).
+    """
+    b = prior
+    if len(sizes) >= 2 and min(seconds[-2:]) >= 0.05:
+        b = float(np.clip(math.log(seconds[-1] / seconds[-2]) / math.log(sizes[-1] / sizes[-2]), 1.0, 3.0))
+    return seconds[-1] * (n / sizes[-1]) ** b, b
+
+
+def scaled_runs(fn, sizes, budget: float, prior: float) -> list[dict]:
+    """Run ``fn(n) -> (seconds, extra dict)`` for growing sizes; a size whose time, extrapolated from the
+    smaller ones, exceeds ``budget`` seconds is not run: its row says ``skipped: >budget`` and gives the
+    extrapolated seconds."""
+    done_n, done_t, rows = [], [], []
+    for n in sorted(sizes):
+        if done_n:
+            pred, b = predict_seconds(done_n, done_t, n, prior)
+            if pred > budget:
+                rows.append(dict(n=n, seconds=round(pred, 1), status=f"skipped: >{budget:g}s budget",
+                                 value="extrapolated", exponent=round(b, 2)))
+                continue
+        t, extra = fn(n)
+        done_n.append(n)
+        done_t.append(t)
+        rows.append(dict(n=n, seconds=round(t, 3), status="ok", value="measured", **extra))
+    return rows
+
+
+def planted_blobs(n: int, dim: int = 16, k: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` latent-like vectors (n, dim) float32 around ``k`` planted centres, and their labels (n,)."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=n, n_features=dim, centers=k, cluster_std=2.0, random_state=seed)
+    return X.astype(np.float32), y
+
+
+def bench_clustering(args) -> pd.DataFrame:
+    """Wall time of clustering and 2-D maps as the number of songs grows, songspace's choice beside the
+    plain alternative, each size capped by ``--budget`` seconds."""
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+    from sklearn.manifold import TSNE
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.preprocessing import StandardScaler
+
+    from songspace import cluster, embed2d
+
+    k, dim = 8, args.latent_dim
+    data = {}
+
+    def blobs(n):
+        if n not in data:
+            data[n] = planted_blobs(n, dim, k)
+        return data[n]
+
+    def ours(method):
+        def run(n):
+            X, y = blobs(n)
+            t0 = time.perf_counter()
+            labels, info = cluster.fit_predict(X, method, k=k, seed=0, return_info=True)
+            return time.perf_counter() - t0, dict(algorithm=info["algorithm"], ari=round(adjusted_rand_score(y, labels), 3))
+        return run
+
+    def plain_kmeans(n):
+        X, y = blobs(n)
+        t0 = time.perf_counter()
+        labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(StandardScaler().fit_transform(X))
+        return time.perf_counter() - t0, dict(algorithm="sklearn KMeans (full batch)", ari=round(adjusted_rand_score(y, labels), 3))
+
+    def plain_ward(n):
+        X, y = blobs(n)
+        t0 = time.perf_counter()
+        labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(StandardScaler().fit_transform(X))
+        return time.perf_counter() - t0, dict(algorithm="sklearn Ward (all rows)", ari=round(adjusted_rand_score(y, labels), 3))
+
+    def umap_map(n):
+        X, _ = blobs(n)
+        t0 = time.perf_counter()
+        embed2d.embed_2d(X, "umap", seed=0)
+        return time.perf_counter() - t0, dict(algorithm="umap-learn via embed2d (n_jobs=1)")
+
+    def tsne_map(n):
+        X, _ = blobs(n)
+        t0 = time.perf_counter()
+        TSNE(n_components=2, perplexity=30.0, init="pca", random_state=0).fit_transform(X)
+        return time.perf_counter() - t0, dict(algorithm="sklearn TSNE (Barnes-Hut)")
+
+    sizes = [int(x) for x in args.cluster_sizes.split(",")]
+    embed_sizes = [int(x) for x in args.embed_sizes.split(",")]
+    pairs = [("kmeans", sizes, ours("kmeans"), "kmeans", plain_kmeans, "kmeans", "sklearn KMeans (full batch)"),
+             ("agglomerative", sizes, ours("agglomerative"), "agglomerative", plain_ward, "agglomerative",
+              "sklearn Ward (all rows)")]
+    methods = [m.strip() for m in args.embed_methods.split(",") if m.strip()]
+    notes = []
+    if "umap" in methods:
+        t0 = time.perf_counter()
+        embed2d.embed_2d(blobs(200)[0], "umap", seed=0)  # import (~20 s) and numba compilation, not timed
+        notes.append(f"UMAP's first call (import + numba compilation) took {time.perf_counter() - t0:.0f} s; "
+                     "not in the table.")
+        pairs.append(("2d_map", embed_sizes, umap_map, "umap", tsne_map if "tsne" in methods else None, "tsne",
+                      "sklearn TSNE (Barnes-Hut)"))
+    elif "tsne" in methods:
+        pairs.append(("2d_map", embed_sizes, tsne_map, "tsne", None, "tsne", ""))
+    rows = []
+    for task, sz, fn, prior, plain_fn, plain_prior, plain_name in pairs:
+        mine = scaled_runs(fn, sz, args.budget, PRIOR_EXPONENT[prior])
+        plain = scaled_runs(plain_fn, sz, args.budget, PRIOR_EXPONENT[plain_prior]) if plain_fn else [{}] * len(mine)
+        for a, b in zip(mine, plain):
+            r = dict(task=task, n_songs=a["n"], dim=dim, k=k, songspace=a.get("algorithm", prior), seconds=a["seconds"],
+                     value=a["value"], status=a["status"], ari=a.get("ari", np.nan))
+            if b:
+                r.update(plain=b.get("algorithm", plain_name),
+                         plain_seconds=b["seconds"], plain_value=b["value"], plain_status=b["status"],
+                         plain_ari=b.get("ari", np.nan), speedup_vs_plain=round(b["seconds"] / max(a["seconds"], 1e-6), 2))
+            rows.append(r)
+            print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    for m, fill in (("plain", ""), ("plain_value", ""), ("plain_status", "")):
+        if m in df:
+            df[m] = df[m].fillna(fill)
+    notes += [
+        f"{dim}-dim latent-like vectors with {k} planted blobs; ari = adjusted Rand index against the planted labels.",
+        f"songspace.cluster switches KMeans -> MiniBatchKMeans above {cluster.MINIBATCH_ABOVE:,} rows and fits "
+        f"agglomerative (Ward) on a {cluster.SUBSAMPLE_ABOVE:,}-row subsample + nearest centroid above "
+        f"{cluster.SUBSAMPLE_ABOVE:,} rows: the `songspace` column names what actually ran.",
+        f"A size is skipped when a power-law fit of the smaller sizes extrapolates beyond the {args.budget:g} s "
+        "budget; its seconds are then extrapolated (value = extrapolated), not measured.",
+        "speedup_vs_plain = plain seconds / songspace seconds (for 2d_map: sklearn t-SNE time / UMAP time).",
+    ]
+    df.attrs["notes"] = notes
+    return df
+
+
+SECTIONS = {"features": bench_features, "memory": bench_memory, "training": bench_training,
+            "clustering": bench_clustering}
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A pipe table (no tabulate dependency)."""
+    def cell(v):
+        if isinstance(v, float):
+            return "" if v != v else f"{v:g}"
+        return str(v).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_summary(out: Path, tables: dict, run_info: dict) -> Path:
+    """``out/summary.md``: every section's table (this run's, else the CSV already in ``out``) and notes."""
+    parts = ["# songspace benchmarks", "",
+             f"Run {run_info['date']}, {run_info['cores']} cores, sections timed: "
+             + ", ".join(f"{k} {v:.0f} s" for k, v in run_info["section_s"].items())
+             + f"; total {run_info['total_s']:.0f} s. Load average (1 min) at start/end: "
+             f"{run_info['load_start']:.2f} / {run_info['load_end']:.2f}: other work on the machine slows "
+             "every figure, the ratios measured side by side less so.", ""]
+    for name in SECTIONS:
+        if name in tables:
+            df = tables[name]
+        elif (out / f"{name}.csv").exists():
+            df = pd.read_csv(out / f"{name}.csv")
+            df.attrs["notes"] = ["(from an earlier run)"]
+        else:
+            continue
+        parts += [f"## {name}", "", to_markdown(df), ""]
+        parts += [f"- {n}" for n in df.attrs.get("notes", [])] + [""]
+    from songspace.cache import atomic_write_text
+
+    return atomic_write_text(out / "summary.md", "\n".join(parts))
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(config.RESULTS / "bench"))
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {sorted(SECTIONS)}")
     ap.add_argument("--jamendo", default=str(config.ROOT.parent / "shared" / "data" / "jamendolyrics"))
-    ap.add_argument("--n-synth", type=int, default=500)
-    ap.add_argument("--synth-seconds", type=float, default=10.0)
+    ap.add_argument("--n-synth", type=int, default=2000, help="synthetic tracks for the features section")
+    ap.add_argument("--synth-seconds", type=float, default=5.0)
+    ap.add_argument("--plain-max", type=int, default=300, help="tracks per corpus timed with the plain librosa loop")
+    ap.add_argument("--max-jobs", type=int, default=os.cpu_count() or 1, help="cap on worker processes")
+    ap.add_argument("--memory-sizes", default="500,2000")
+    ap.add_argument("--train-batches", type=int, default=30, help="batches timed per throughput figure")
+    ap.add_argument("--train-windows", type=int, default=20000, help="rows of the memmapped fit epoch")
+    ap.add_argument("--mlp-dim", type=int, default=515, help="MLP VAE input (131 audio descriptors + 384 lyrics)")
+    ap.add_argument("--cluster-sizes", default="500,2000,10000,30000")
+    ap.add_argument("--embed-sizes", default="500,2000,10000")
+    ap.add_argument("--embed-methods", default="umap,tsne")
+    ap.add_argument("--latent-dim", type=int, default=16)
+    ap.add_argument("--budget", type=float, default=60.0, help="seconds: a size extrapolated beyond it is skipped")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    for name in [s.strip() for s in args.only.split(",") if s.strip()]:
+    names = [s.strip() for s in args.only.split(",") if s.strip()]
+    for name in names:
         if name not in SECTIONS:
             raise SystemExit(f"unknown section {name!r}; choose from {sorted(SECTIONS)}")
-        df = SECTIONS[name](args)
-        with pd.option_context("display.width", 200, "display.max_columns", 50):
-            print(f"\n== {name} ==\n{df.to_string(index=False)}")
-        atomic_to_csv(df, out / f"{name}.csv")
-        print(f"[bench] wrote {out / f'{name}.csv'}")
+    t_start, load_start = time.perf_counter(), os.getloadavg()[0]
+    tables, section_s = {}, {}
+    with tempfile.TemporaryDirectory(prefix="songspace-bench-") as work:
+        args.work = work
+        for name in names:
+            t0 = time.perf_counter()
+            df = SECTIONS[name](args)
+            section_s[name] = time.perf_counter() - t0
+            tables[name] = df
+            with pd.option_context("display.width", 250, "display.max_columns", 60):
+                print(f"\n== {name} ({section_s[name]:.0f} s) ==\n{df.to_string(index=False)}")
+            atomic_to_csv(df, out / f"{name}.csv")
+            print(f"[bench] wrote {out / f'{name}.csv'}", flush=True)
+    info = dict(date=time.strftime("%Y-%m-%d %H:%M"), cores=os.cpu_count(), section_s=section_s,
+                total_s=time.perf_counter() - t_start, load_start=load_start, load_end=os.getloadavg()[0])
+    path = write_summary(out, tables, info)
+    print(f"[bench] total {info['total_s']:.0f} s; wrote {path}")
 
 
 if __name__ == "__main__":
