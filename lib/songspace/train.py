@@ -28,6 +28,10 @@ from .models import BaseVAE, build_model
 from .split import split_by_song
 
 
+# Part of every run id: bump when a change to models or training makes old runs stale.
+TRAIN_VERSION = 2
+
+
 @dataclass
 class TrainConfig:
     """Training parameters (a papermill cell can build one from a dict: ``TrainConfig(**d)``).
@@ -451,7 +455,8 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     tcfg = dataclasses.asdict(train_cfg)
     tcfg_key = {k: v for k, v in tcfg.items() if k not in ("progress", "num_workers", "device")}
     fp = data_fingerprint(X, track_ids, cond)
-    run_id = f"{name or kind}-{params_hash({'kind': kind, 'model': model_cfg, 'train': tcfg_key, 'data': fp})}"
+    key = {'kind': kind, 'model': model_cfg, 'train': tcfg_key, 'data': fp, 'code': TRAIN_VERSION}
+    run_id = f"{name or kind}-{params_hash(key)}"
     run_dir = Path(runs_root) / run_id
     if (run_dir / "done.json").exists() and not force:
         return load_run(run_dir)
