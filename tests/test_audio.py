@@ -84,3 +84,67 @@ def test_logmel_patch_i_starts_at_window_i():
     assert P.shape == (len(starts), 32, 64) and P.dtype == np.float32
     # window 0 starts loud; window 1 (from 1.5 s) starts in silence
     assert P[0, :, :10].mean() > P[1, :, 5:15].mean() + 20
+
+
+def test_decode_mixes_channels_to_their_mean(tmp_path):
+    y = np.stack([tone(1.0), tone(1.0, f0=220, seed=1)], axis=1)
+    sf.write(tmp_path / "st.wav", y, 22050, subtype="FLOAT")
+    np.testing.assert_allclose(audio.decode(tmp_path / "st.wav"), y.mean(axis=1), atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    """A test signal, its power spectrogram from librosa (the reference) and from ``_power_spec``."""
+    import librosa
+
+    p = AudioParams()
+    y = tone(6.0)
+    y[: p.sr] *= 0.01  # a quiet second: contrast valleys and roll-off of a soft passage too
+    ref = np.abs(librosa.stft(y, n_fft=p.n_fft, hop_length=p.hop_length)) ** 2
+    return p, y, ref, audio._power_spec(y, p)
+
+
+def test_power_spec_matches_librosa_stft(spec):
+    p, y, ref, S = spec
+    assert S.shape == ref.shape and S.dtype == np.float32 and S.flags["F_CONTIGUOUS"]
+    np.testing.assert_allclose(S, ref, rtol=1e-5, atol=1e-6 * ref.max())
+
+
+@pytest.mark.parametrize("n_mels, fmin, fmax", [(128, 0.0, None), (64, 0.0, None), (40, 50.0, 8000.0)])
+def test_banded_mel_matches_librosa(spec, n_mels, fmin, fmax):
+    import librosa
+
+    p, y, _, S = spec
+    ref = librosa.feature.melspectrogram(S=S, sr=p.sr, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_allclose(audio._mel(S, p.sr, p.n_fft, n_mels, fmin, fmax), ref, rtol=1e-4, atol=1e-6 * ref.max())
+
+
+def test_fast_descriptors_match_librosa(spec):
+    import librosa
+
+    p, y, _, S = spec
+    S_mag = np.sqrt(S)
+    freqs = librosa.fft_frequencies(sr=p.sr, n_fft=p.n_fft)
+    np.testing.assert_allclose(audio._contrast(S_mag, p), librosa.feature.spectral_contrast(S=S_mag, sr=p.sr),
+                               atol=1e-3)
+    roll, roll_ref = audio._rolloff(S_mag, freqs), librosa.feature.spectral_rolloff(S=S_mag, sr=p.sr)[0]
+    assert np.mean(roll == roll_ref) > 0.99  # a frame may tip over the 85 % threshold by rounding
+    chroma = librosa.feature.chroma_stft(S=S, sr=p.sr, tuning=0.0)
+    F, tg = audio.frame_descriptors(y, p, S)
+    names = [n[:-5] for n in audio.descriptor_names(p)[:-1:2]]  # frame rows, in order
+    row = {n: F[i] for i, n in enumerate(names)}
+    np.testing.assert_allclose(np.stack([row[f"chroma_{q}"] for q in audio.PITCHES]), chroma, atol=1e-5)
+    np.testing.assert_allclose(row["flatness"], librosa.feature.spectral_flatness(S=S_mag, power=2.0)[0], rtol=1e-4)
+    np.testing.assert_allclose(row["centroid"], librosa.feature.spectral_centroid(S=S_mag, sr=p.sr)[0], rtol=1e-4)
+    np.testing.assert_allclose(row["rolloff"], roll)
+    # zero-crossing rate: sign changes inside each centred n_fft frame, counted naively
+    change = np.concatenate([[False], np.signbit(y[1:]) != np.signbit(y[:-1])])
+    naive = [change[max(c - p.n_fft // 2, 0) + 1:min(c + p.n_fft // 2, len(y) - 1) + 1].sum() / p.n_fft
+             for c in np.arange(S.shape[1]) * p.hop_length]
+    np.testing.assert_allclose(row["zcr"], naive)
+    # tempogram: librosa's, every TEMPO_STEP-th column
+    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=S, sr=p.sr, n_mels=p.mfcc_n_mels), top_db=None)
+    onset = librosa.onset.onset_strength(S=mel_db, sr=p.sr)
+    tg_ref = librosa.feature.tempogram(onset_envelope=onset, sr=p.sr, hop_length=p.hop_length,
+                                       win_length=int(round(8.0 * p.sr / p.hop_length)))[:, ::audio.TEMPO_STEP]
+    np.testing.assert_allclose(tg, tg_ref, atol=1e-5)
