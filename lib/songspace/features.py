@@ -88,11 +88,12 @@ def track_features(job: dict) -> dict:
         if not os.path.isfile(path):
             raise AudioError(path, "missing_file", "no such file")
         cache = NpzCache(cache_dir) if cache_dir else None
-        h = file_hash(path)[:32]
-        key_d = f"desc-{h}-{params_hash(p.descriptor_key())}"
-        key_l = f"logmel-{h}-{params_hash(p.logmel_key())}"
-        d = cache.get(key_d) if cache else None
-        lm = cache.get(key_l) if cache else None
+        key_d = key_l = d = lm = None
+        if cache:  # hashing reads the whole file: only worth it when there is a cache to key
+            h = file_hash(path)[:32]
+            key_d = f"desc-{h}-{params_hash(p.descriptor_key())}"
+            key_l = f"logmel-{h}-{params_hash(p.logmel_key())}"
+            d, lm = cache.get(key_d), cache.get(key_l)
         out["desc_cached"], out["logmel_cached"] = d is not None, lm is not None
         if d is None or lm is None:  # decode is shared by whichever part missed
             out["decoded"] = True
