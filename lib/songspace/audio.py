@@ -177,8 +177,8 @@ def _mel_bands(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float 
 
 @functools.lru_cache(maxsize=4)
 def _chroma_basis(sr: int, n_fft: int) -> np.ndarray:
-    """Transposed chroma filterbank, shape (1 + n_fft // 2, 12), float32."""
-    return np.ascontiguousarray(librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0).T)
+    """Chroma filterbank, shape (12, 1 + n_fft // 2), float32."""
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0)
 
 
 def _mel(S_pow: np.ndarray, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
@@ -315,7 +315,7 @@ def frame_descriptors(y: np.ndarray, p: AudioParams, S_pow: np.ndarray | None = 
     contrast = _contrast(S_mag, p)
     # librosa.feature.chroma_stft(S=S_pow, tuning=0.0) with its filterbank built once per process;
     # tuning=0 skips librosa's pitch-tracking tuning estimate, the slowest step by far
-    chroma = librosa.util.normalize((S_pow.T @ _chroma_basis(p.sr, p.n_fft)).T, norm=np.inf, axis=0)
+    chroma = librosa.util.normalize(_chroma_basis(p.sr, p.n_fft) @ S_pow, norm=np.inf, axis=0)
     F = np.vstack([mfcc, dmfcc, centroid, bandwidth, rolloff, flatness, zcr, rms, contrast, chroma]).astype(np.float64)
     onset = librosa.onset.onset_strength(S=mel_db, sr=p.sr)
     return np.nan_to_num(F), _tempogram(onset, p)
