@@ -136,6 +136,8 @@ def test_fast_descriptors_match_librosa(spec):
     np.testing.assert_allclose(np.stack([row[f"chroma_{q}"] for q in audio.PITCHES]), chroma, atol=1e-5)
     np.testing.assert_allclose(row["flatness"], librosa.feature.spectral_flatness(S=S_mag, power=2.0)[0], rtol=1e-4)
     np.testing.assert_allclose(row["centroid"], librosa.feature.spectral_centroid(S=S_mag, sr=p.sr)[0], rtol=1e-4)
+    np.testing.assert_allclose(row["bandwidth"], librosa.feature.spectral_bandwidth(S=S_mag, sr=p.sr)[0], rtol=1e-3)
+    np.testing.assert_allclose(row["rms"], librosa.feature.rms(S=S_mag, frame_length=p.n_fft)[0], rtol=1e-4)
     np.testing.assert_allclose(row["rolloff"], roll)
     # zero-crossing rate: sign changes inside each centred n_fft frame, counted naively
     change = np.concatenate([[False], np.signbit(y[1:]) != np.signbit(y[:-1])])

@@ -277,8 +277,9 @@ def _zcr(y: np.ndarray, n_frames: int, p: AudioParams) -> np.ndarray:
 def frame_descriptors(y: np.ndarray, p: AudioParams, S_pow: np.ndarray | None = None):
     """Frame-level descriptors of one track and its local tempogram, all from one power spectrogram.
 
-    Centroid, bandwidth, roll-off (85 %), flatness and ZCR are computed here in plain numpy with
-    librosa's definitions (librosa's own versions normalise a copy of the spectrogram per call).
+    Centroid, bandwidth, roll-off (85 %), flatness, ZCR, contrast and chroma are computed here in
+    plain numpy with librosa's definitions (librosa's own versions copy or normalise the spectrogram
+    per call); tests check them against librosa's functions.
 
     Parameters
     ----------
@@ -303,14 +304,15 @@ def frame_descriptors(y: np.ndarray, p: AudioParams, S_pow: np.ndarray | None = 
     dmfcc = librosa.feature.delta(mfcc)
 
     freqs = librosa.fft_frequencies(sr=p.sr, n_fft=p.n_fft).astype(np.float32)
-    total = S_mag.sum(axis=0) + 1e-12
+    mean_w = np.full(len(freqs), 1 / len(freqs), dtype=np.float32)  # sums over bins as BLAS products: ~2x faster
+    total = mean_w @ S_mag * len(freqs) + 1e-12
     centroid = (freqs @ S_mag) / total
     bandwidth = np.sqrt(np.maximum(((freqs / 1000) ** 2 @ S_mag) / total * 1e6 - centroid ** 2, 0.0))
     rolloff = _rolloff(S_mag, freqs)
     S_floor = np.maximum(S_pow, np.float32(1e-10))
-    arith = S_floor.mean(axis=0)
-    flatness = np.exp(np.log(S_floor, out=S_floor).mean(axis=0)) / arith
-    rms = np.sqrt(np.maximum(2 * S_pow.sum(axis=0) - S_pow[0] - S_pow[-1], 0) / p.n_fft ** 2)
+    arith = mean_w @ S_floor
+    flatness = np.exp(mean_w @ np.log(S_floor, out=S_floor)) / arith
+    rms = np.sqrt(np.maximum(2 * len(freqs) * (mean_w @ S_pow) - S_pow[0] - S_pow[-1], 0) / p.n_fft ** 2)
     zcr = _zcr(y, n, p)
     contrast = _contrast(S_mag, p)
     # librosa.feature.chroma_stft(S=S_pow, tuning=0.0) with its filterbank built once per process;
