@@ -161,3 +161,9 @@ def test_real_jamendolyrics_copy(jamendo_src):
     assert s.loc[f"missing_file ({data.NOT_IN_COPY})", "audio"] == 69
     summ = summarize(clean).set_index(["by", "value"])
     assert summ.loc[("all", "all"), "audio"] == 10 and summ.loc[("language", "French"), "tracks"] == 19
+
+
+def test_validation_and_feature_extraction_share_one_silence_threshold():
+    from songspace.audio import AudioParams
+
+    assert data.SILENCE_DB == AudioParams().silence_db

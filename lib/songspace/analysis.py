@@ -20,6 +20,18 @@ def _best(df: pd.DataFrame, metric: str = "ami_mean"):
     return None if df.empty else df.sort_values(metric, ascending=False).iloc[0]
 
 
+def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nmi_chance", "ari", "purity",
+                                                 "purity_chance", "silhouette")) -> pd.DataFrame:
+    """The summary as a readable table: one "mean ± std" string per metric, sorted by song set and label."""
+    ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "method", "dim", "n_items", "k")
+           if c in summary.columns]
+    out = summary[ids].copy()
+    for m in metrics:
+        if f"{m}_mean" in summary:
+            out[m] = [format_pm(a, b) for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
+    return out.sort_values([c for c in ("song_set", "label_column", "family", "rep") if c in out]).reset_index(drop=True)
+
+
 def verdict(a: pd.Series, b: pd.Series, metric: str = "ami") -> tuple[str, float, float]:
     """Compare a over b: ("beats" | "loses to" | "ties with", gap, spread) where spread = max seed std."""
     gap = float(a[f"{metric}_mean"] - b[f"{metric}_mean"])

@@ -35,7 +35,8 @@ MANIFEST_CSV = "manifest.csv"
 BASE_COLUMNS = ["track_id", "artist", "title", "language", "genre", "audio_path", "lyrics", "has_audio", "has_lyrics"]
 REPORT_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
 NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
-SILENCE_PEAK = 1e-4
+SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
+SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
 FETCH_HELP = ("Set JAMENDO_SRC to a local JamendoLyrics folder or an http(s) URL holding one, e.g. "
               "`make data JAMENDO_SRC=/path/to/jamendolyrics`, or run `make demo` to use the synthetic dataset.")
 # JamendoLyrics columns -> ours; the ones past `genre` are kept as extra labels.
@@ -180,7 +181,7 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
     if duration < min_duration_s:
         return "too_short", f"{duration:.2f} s < {min_duration_s} s"
     if check_silence and peak < SILENCE_PEAK:
-        return "silent_audio", f"peak {peak:.2e} < {SILENCE_PEAK:.0e} over {duration:.1f} s"
+        return "silent_audio", f"peak {peak:.2e} < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
     return None
 
 

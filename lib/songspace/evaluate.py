@@ -348,9 +348,14 @@ def rank_by_silhouette(df: pd.DataFrame) -> pd.DataFrame:
 
     Silhouette is measured in each representation's own space and tends to grow as dimension
     shrinks, so a ranking without ``dim`` beside it misleads. Input: the table of
-    :func:`evaluate_representations`. Output: one row per (space, method, dim) with
-    ``silhouette_mean``, ``silhouette_std``, ``n_seeds``, best first.
+    :func:`evaluate_representations` (optionally with ``song_set``). Output: one row per (song set, k,
+    space, method, dim) with ``n_items``, ``silhouette_mean``, ``silhouette_std``, ``n_seeds``, best
+    first within each song set and k: silhouette depends on k and on the songs, so it is only ranked
+    among rows that share both.
     """
-    per_seed = df.drop_duplicates(["space", "method", "seed"])
-    out = aggregate_seeds(per_seed, ["space", "method", "dim"], ["silhouette"])
-    return out.sort_values("silhouette_mean", ascending=False, na_position="last").reset_index(drop=True)
+    keys = [c for c in ("song_set", "k", "n_items") if c in df.columns]
+    per_seed = df.drop_duplicates([*keys, "space", "method", "seed"])
+    out = aggregate_seeds(per_seed, [*keys, "space", "method", "dim"], ["silhouette"])
+    order = [c for c in ("song_set", "k") if c in out.columns]
+    return out.sort_values([*order, "silhouette_mean"], ascending=[True] * len(order) + [False],
+                           na_position="last").reset_index(drop=True)

@@ -43,10 +43,13 @@ def _train_job(job: dict) -> dict:
 
     torch.set_num_threads(job.get("threads", 1))  # small models: one thread per worker beats two fighting
     X, ids = job["X"], job["track_ids"]
-    if isinstance(X, str):
-        conv = represent.conv_inputs(X)
+    val_fraction = job["train_kw"].get("val_fraction", 0.2)
+    if isinstance(X, str):  # patch statistics from this run's own training songs
+        conv = represent.conv_inputs(X, val_fraction=val_fraction, seed=job["seed"])
         X, ids = conv["X"], conv["track_ids"]
         job["model_cfg"] = {"input_shape": list(X.shape[1:]), **job["model_cfg"]}
+    elif isinstance(X, represent.Blocks):  # block statistics from this run's own training songs
+        X = represent.model_inputs(X, val_fraction=val_fraction, seed=job["seed"])[job["input"]]
     res = run(job["kind"], job["model_cfg"], X, ids, _train_cfg(job["train_kw"], job["seed"], job["beta"]),
               job["runs_root"], cond=job.get("cond"), name=job["name"])
     return {"model": job["model"], "kind": job["kind"], "seed": job["seed"], "run_dir": str(res.run_dir),
@@ -62,15 +65,18 @@ def _run_jobs(jobs: list[dict], n_jobs: int, scheduler: str | None, threads: int
     return pd.DataFrame(list(map_tracks(_train_job, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="runs")))
 
 
-def train_family(inputs: dict, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
+def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
                  specs: dict | None = None, hidden=(128, 64), n_jobs: int = 1, scheduler: str | None = None,
                  threads: int | None = None) -> pd.DataFrame:
     """Train every vector model of ``specs`` once per seed (finished runs are loaded, not retrained).
 
+    Each run standardises the blocks with statistics of its own training songs (the by-song split of
+    its seed), so no validation song ever shapes its inputs.
+
     Parameters
     ----------
-    inputs : from ``represent.model_inputs``.
-    tracks : tracks table (for CVAE conditions), same row order as ``inputs``.
+    blocks : from ``represent.load_blocks``, in the row order of ``tracks``.
+    tracks : tracks table (for CVAE conditions).
     latent_dim : int
     train_kw : dict of ``TrainConfig`` fields (epochs, lr, ...).
     seeds : iterable of int
@@ -84,25 +90,27 @@ def train_family(inputs: dict, tracks: pd.DataFrame, latent_dim: int, train_kw: 
     """
     specs = specs or MLP_FAMILY
     ids = tracks["track_id"].astype(str).to_numpy()
+    if not np.array_equal(ids, blocks.track_ids):
+        raise ValueError("train_family: blocks and tracks are not in the same song order")
+    da, dl = blocks.audio.shape[1], blocks.lyrics.shape[1]
     jobs = []
     for name, spec in specs.items():
         cond_col = spec.get("condition_column")
         cond = None
         if spec["input"] == "multimodal":
-            X = inputs["multimodal"]
-            cfg = {"audio_dim": X["audio"].shape[1], "lyrics_dim": X["lyrics"].shape[1]}
+            cfg = {"audio_dim": da, "lyrics_dim": dl}
         else:
-            X = inputs["hybrid"]
-            cfg = {"input_dim": X.shape[1]}
+            cfg = {"input_dim": da + dl}
         cfg.update(latent_dim=latent_dim, hidden=list(hidden))
         if cond_col:
             classes = sorted(tracks[cond_col].dropna().astype(str).unique())
             cfg.update(n_classes=len(classes), classes=classes, condition_column=cond_col)
             cond = tracks[cond_col].astype(object).where(tracks[cond_col].notna(), None).to_numpy()
         for seed in seeds:
-            jobs.append({"model": name, "kind": spec["kind"], "seed": int(seed), "X": X, "track_ids": ids,
-                         "model_cfg": cfg, "train_kw": train_kw, "beta": spec["beta"], "cond": cond,
-                         "condition_column": cond_col, "runs_root": str(runs_root), "name": f"{name}-s{seed}"})
+            jobs.append({"model": name, "kind": spec["kind"], "seed": int(seed), "X": blocks, "input": spec["input"],
+                         "track_ids": ids, "model_cfg": cfg, "train_kw": train_kw, "beta": spec["beta"],
+                         "cond": cond, "condition_column": cond_col, "runs_root": str(runs_root),
+                         "name": f"{name}-s{seed}"})
     return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
@@ -133,7 +141,9 @@ def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, 
     for r in index.itertuples():
         reps = out.setdefault(int(r.seed), {})
         cond = r.condition_column if isinstance(r.condition_column, str) and r.condition_column else None
-        meta = {"family": "model", "kind": r.kind, "run_dir": r.run_dir, "condition_column": cond}
+        # the deterministic autoencoder is the "AE + K-Means" baseline, not one of the VAEs
+        family = "baseline" if r.kind == "ae" else "model"
+        meta = {"family": family, "kind": r.kind, "run_dir": r.run_dir, "condition_column": cond}
         if r.kind == "multimodal_vae":
             for key, rep, need in (("mu", "multimodal_joint", None), ("mu_audio", "multimodal_audio", 0),
                                    ("mu_lyrics", "multimodal_lyrics", 1)):
@@ -171,6 +181,8 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
     labels = tracks[tracks["track_id"].astype(str).isin(songs)]
     seeds = list(seeds if seeds is not None else sorted(model_reps))
 
+    skipped = []
+
     def covering(reps):
         keep = {}
         for name, (X, meta) in reps.items():
@@ -178,6 +190,10 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
             if songs.isin(ids).all():
                 sel = np.isin(ids, songs)
                 keep[name] = (np.asarray(X)[sel], {**meta, "track_ids": ids[sel]})
+            else:
+                skipped.append({"rep": name, "family": meta.get("family", "model"), "modality": meta.get("modality", ""),
+                                "status": "skipped", "n_items": len(songs),
+                                "skip_reason": f"lacks {int((~songs.isin(ids)).sum())} of {len(songs)} songs"})
         return keep
 
     frames = []
@@ -186,6 +202,8 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
         lab = labels.loc[y.index]
         k = int(y.nunique())
         if k < 2 or len(lab) <= k:
+            skipped.append({"label_column": col, "status": "skipped", "n_items": len(lab),
+                            "skip_reason": f"{k} classes on {len(lab)} songs: nothing to cluster against"})
             continue
         jobs = [(covering(baseline_reps), seeds)] + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)]
         for reps, rep_seeds in jobs:
@@ -196,11 +214,13 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
             df["family"] = df["rep"].map(lambda n: reps[n][1].get("family", "model"))
             df["modality"] = df["rep"].map(lambda n: reps[n][1].get("modality", ""))
             frames.append(df)
+    if skipped:  # one row per representation (and label) left out, with the reason
+        frames.append(pd.DataFrame(skipped).drop_duplicates())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 METRICS = ["ari", "nmi", "ami", "purity", "silhouette", "calinski_harabasz", "davies_bouldin",
-           "ari_chance", "nmi_chance", "ami_chance", "purity_chance", "ami_chance_p95"]
+           "ari_chance", "nmi_chance", "ami_chance", "purity_chance", "ami_chance_p95", "n_clusters", "noise_fraction"]
 
 
 def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
@@ -239,24 +259,37 @@ class SweepJob:
                                beta=cfg.get("beta", 1.0), threads=1)
             songs = np.unique(represent.latents(index["run_dir"].iloc[0])[1])
         else:
-            inputs = represent.model_inputs(blocks)
             spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
-            index = train_family(inputs, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
+            index = train_family(blocks, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
                                  self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)), threads=1)
             songs = blocks.track_ids
         index["model"] = "run"
         long = score(representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
-        summary = summarise(long, by=("label_column",))
+        summary = summarise(long, by=("label_column", "k"))
         out = {"n_songs": int(len(songs)), "n_seeds": len(self.seeds),
                "best_epoch_mean": float(index["best_epoch"].mean()), "run_dirs": ";".join(index["run_dir"])}
-        internal = summary.iloc[0]
-        for m in ("silhouette", "calinski_harabasz", "davies_bouldin"):
-            out[f"{m}_mean"], out[f"{m}_std"] = float(internal[f"{m}_mean"]), float(internal[f"{m}_std"])
+        # internal metrics depend on k, which is the label's number of classes: one set per label
         for row in summary.itertuples():
-            for m in ("ari", "nmi", "ami", "purity", "ami_chance"):
+            out[f"{row.label_column}_k"] = int(row.k)
+            for m in ("silhouette", "ari", "nmi", "ami", "purity", "ami_chance"):
                 out[f"{row.label_column}_{m}_mean"] = float(getattr(row, f"{m}_mean"))
                 out[f"{row.label_column}_{m}_std"] = float(getattr(row, f"{m}_std"))
         return out
+
+    def context(self) -> dict:
+        """What a sweep result depends on besides its settings: data, seeds, labels, code version.
+
+        Added to every configuration's hash, so a finished configuration is reused only when all of
+        these are unchanged (a resumed sweep), never after the data or the library changed.
+        """
+        from .cache import file_hash
+        from .train import TRAIN_VERSION
+
+        processed = Path(self.processed_dir)
+        files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",
+                 processed / "descriptors_tracks.parquet", processed / f"lyrics_{self.lyrics_backend}.npy"]
+        return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
+                "train_version": TRAIN_VERSION, "data": {f.name: file_hash(f) for f in files if f.exists()}}
 
 
 # Sweep grids per profile (a notebook parameter may replace them). Lists are swept, scalars fixed.
@@ -289,8 +322,13 @@ SWEEPS = {
 }
 
 
-def sweep_configs(name_or_specs) -> list[dict]:
-    """Configurations of a named sweep (``SWEEPS``) or of a list of grid specs; duplicates removed."""
+def sweep_configs(name_or_specs, context: dict | None = None) -> list[dict]:
+    """Configurations of a named sweep (``SWEEPS``) or of a list of grid specs; duplicates removed.
+
+    ``context`` (e.g. ``SweepJob.context()``) is folded into each ``config_hash``, so results saved
+    under another dataset, seed list or code version are never reused.
+    """
+    from .cache import params_hash
     from .sweep import grid
 
     specs = SWEEPS[name_or_specs] if isinstance(name_or_specs, str) else name_or_specs
@@ -299,7 +337,8 @@ def sweep_configs(name_or_specs) -> list[dict]:
         for cfg in grid(spec):
             if cfg["config_hash"] not in seen:
                 seen.add(cfg["config_hash"])
-                out.append({**cfg, "run_name": f"{cfg['model']}-{cfg['run_name']}"})
+                h = params_hash({"settings": cfg["config_hash"], "context": context}) if context else cfg["config_hash"]
+                out.append({**cfg, "config_hash": h, "run_name": f"{cfg['model']}-{cfg['run_name']}"})
     return out
 
 

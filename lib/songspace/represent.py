@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from . import features, lyrics
+from . import cluster, features, lyrics
 from .split import split_by_song
 
 
@@ -75,12 +74,6 @@ def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
     return {"hybrid": X, "multimodal": multimodal, "train_mask": train, "stats": stats}
 
 
-def _pca(X: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
-    Xs = StandardScaler().fit_transform(X)
-    dim = max(1, min(dim, X.shape[0] - 1, X.shape[1]))
-    return PCA(dim, random_state=seed).fit_transform(Xs)
-
-
 def baselines(b: Blocks, pca_dim: int = 8) -> dict:
     """Representations without a learned model, as ``name -> (X, meta)`` for ``evaluate``.
 
@@ -97,13 +90,13 @@ def baselines(b: Blocks, pca_dim: int = 8) -> dict:
     if a.sum() >= 2:
         Xa = StandardScaler().fit_transform(b.audio[a])
         out["audio_raw"] = (Xa, {"track_ids": b.track_ids[a], "modality": "audio", "family": "baseline"})
-        out["audio_pca"] = (_pca(b.audio[a], pca_dim), {"track_ids": b.track_ids[a], "modality": "audio", "family": "baseline"})
+        out["audio_pca"] = (cluster.preprocess(b.audio[a], pca_dim)[0], {"track_ids": b.track_ids[a], "modality": "audio", "family": "baseline"})
     if l.sum() >= 2:
         out["lyrics_only"] = (b.lyrics[l], {"track_ids": b.track_ids[l], "modality": "lyrics", "family": "baseline"})
     if both.sum() >= 2:
         Xh, _ = standardise_blocks({"audio": b.audio[both], "lyrics": b.lyrics[both]}, np.ones(both.sum(), bool))
         out["hybrid_raw"] = (Xh, {"track_ids": b.track_ids[both], "modality": "hybrid", "family": "baseline"})
-        out["hybrid_pca"] = (_pca(Xh, pca_dim), {"track_ids": b.track_ids[both], "modality": "hybrid", "family": "baseline"})
+        out["hybrid_pca"] = (cluster.preprocess(Xh, pca_dim)[0], {"track_ids": b.track_ids[both], "modality": "hybrid", "family": "baseline"})
     return out
 
 

@@ -1,0 +1,107 @@
+"""The glue of notebooks 02-05: per-seed inputs, representations, scoring and sweep identity."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from songspace import analysis, experiments, represent, train
+from songspace.split import split_by_song
+
+
+def planted_blocks(n_per=6, seed=0):
+    rng = np.random.default_rng(seed)
+    langs, genres = np.repeat(["en", "fr", "de"], n_per), np.tile(["pop", "rock"], 3 * n_per // 2)
+    n = len(langs)
+    audio = rng.normal(size=(n, 10)) + 3 * (genres == "pop")[:, None]
+    lyrics = rng.normal(size=(n, 6)) + 3 * np.stack([langs == l for l in ("en", "fr", "de")], 1).repeat(2, 1)
+    mask_audio = np.arange(n) % 3 != 0  # a third of the songs lack audio
+    audio[~mask_audio] = 0
+    ids = np.array([f"t{i:02d}" for i in range(n)])
+    tracks = pd.DataFrame({"track_id": ids, "language": langs, "genre": genres,
+                           "has_audio": mask_audio, "has_lyrics": True})
+    blocks = represent.Blocks(ids, audio.astype(np.float32), lyrics.astype(np.float32), mask_audio,
+                              np.ones(n, bool), [f"a{i}" for i in range(10)], "test")
+    return tracks, blocks
+
+
+TRAIN = {"epochs": 3, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 1, "patience": 3}
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    tracks, blocks = planted_blocks()
+    runs = tmp_path_factory.mktemp("runs")
+    index = experiments.train_family(blocks, tracks, 2, TRAIN, [0, 1], runs, n_jobs=1, threads=1)
+    return tracks, blocks, index
+
+
+def test_each_seed_standardises_on_its_own_training_songs(family):
+    tracks, blocks, _ = family
+    for seed in (0, 1):
+        X = represent.model_inputs(blocks, seed=seed)["hybrid"]
+        train_rows, _ = split_by_song(blocks.track_ids, 0.2, seed)
+        rows = train_rows & blocks.mask_audio
+        # the audio block is centred on exactly this seed's training songs that have audio
+        np.testing.assert_allclose(X[rows, :10].mean(0), 0, atol=1e-5)
+    a0 = represent.model_inputs(blocks, seed=0)["hybrid"]
+    a1 = represent.model_inputs(blocks, seed=1)["hybrid"]
+    assert not np.allclose(a0, a1)
+
+
+def test_run_inputs_match_the_run_split(family):
+    tracks, blocks, index = family
+    r = index[(index["model"] == "mlp_vae") & (index["seed"] == 1)].iloc[0]
+    res = train.load_run(r["run_dir"])
+    X = represent.model_inputs(blocks, seed=1)["hybrid"]
+    z = train.encode_all(res.model, X)
+    np.testing.assert_allclose(z, res.latents, atol=1e-5)  # the run was trained on seed 1's standardisation
+
+
+def test_representations_label_the_autoencoder_a_baseline_and_restrict_multimodal_views(family):
+    tracks, blocks, index = family
+    reps = experiments.representations(index, blocks)
+    assert set(reps) == {0, 1}
+    r0 = reps[0]
+    assert r0["ae"][1]["family"] == "baseline" and r0["mlp_vae"][1]["family"] == "model"
+    assert r0["cvae_language"][1]["condition_column"] == "language"
+    assert len(r0["multimodal_audio"][1]["track_ids"]) == int(blocks.mask_audio.sum())
+    assert len(r0["multimodal_lyrics"][1]["track_ids"]) == len(tracks)
+
+
+def test_score_same_songs_k_from_classes_skips_with_reasons(family):
+    tracks, blocks, index = family
+    model_reps = experiments.representations(index, blocks)
+    base = represent.baselines(blocks, pca_dim=2)
+    long = experiments.score(model_reps, base, tracks, ["language", "genre"], blocks.track_ids, n_perm=5)
+    ok = long[long["status"] == "ok"]
+    assert set(ok.loc[ok["label_column"] == "language", "k"]) == {3}
+    assert set(ok.loc[ok["label_column"] == "genre", "k"]) == {2}
+    assert (ok["n_items"] == len(tracks)).all()
+    # the CVAE is never scored against the column it was conditioned on
+    cv = long[(long["rep"] == "cvae_language") & (long["label_column"] == "language")]
+    assert len(cv) and (cv["status"] == "skipped").all()
+    # audio-only representations lack songs: skipped with a reason, not dropped silently
+    audio = long[long["rep"] == "audio_raw"]
+    assert (audio["status"] == "skipped").all() and audio["skip_reason"].str.contains("lacks").all()
+    summary = experiments.summarise(long)
+    assert {"ami_mean", "ami_std", "ami_chance_mean", "noise_fraction_mean", "n_seeds"} <= set(summary.columns)
+    assert (summary.loc[summary["family"] == "model", "n_seeds"] == 2).all()
+
+
+def test_sweep_hash_changes_with_context():
+    spec = [{"model": "mlp_vae", "beta": [1.0, 4.0], "latent_dim": 4}]
+    a = experiments.sweep_configs(spec, context={"seeds": [0, 1], "data": "x"})
+    b = experiments.sweep_configs(spec, context={"seeds": [0, 1], "data": "y"})
+    c = experiments.sweep_configs(spec, context={"seeds": [0, 1], "data": "x"})
+    assert [x["config_hash"] for x in a] == [x["config_hash"] for x in c]
+    assert not set(x["config_hash"] for x in a) & set(x["config_hash"] for x in b)
+    assert all(x["run_name"].startswith("mlp_vae-") for x in a)
+
+
+def test_verdict_needs_a_gap_beyond_seed_spread():
+    a = pd.Series({"ami_mean": 0.50, "ami_std": 0.05})
+    assert analysis.verdict(a, pd.Series({"ami_mean": 0.40, "ami_std": 0.02}))[0] == "beats"
+    assert analysis.verdict(a, pd.Series({"ami_mean": 0.47, "ami_std": 0.01}))[0] == "ties with"
+    assert analysis.verdict(a, pd.Series({"ami_mean": 0.70, "ami_std": 0.01}))[0] == "loses to"
