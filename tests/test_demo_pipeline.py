@@ -23,6 +23,12 @@ def demo(tmp_path_factory):
 
 
 def test_mlp_vae_latents_recover_planted_genre(demo):
+    """Genre is planted in the audio, so the MLP VAE here sees the audio descriptors.
+
+    On the hybrid audio + lyrics vector the planted languages compete with the genres, and K-Means
+    with k = 3 finds genre with ARI between 0.4 and 1.0 depending on the seed: that is a property of
+    the data (two crossed structures), reported in the notebooks, not something to assert.
+    """
     tracks, blocks = demo
     assert blocks.mask_audio.all() and blocks.mask_lyrics.all()
     X, _ = train.standardise_blocks({"audio": blocks.audio}, np.ones(len(tracks), bool))
