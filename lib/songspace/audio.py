@@ -256,6 +256,19 @@ def _contrast(S_mag: np.ndarray, p: AudioParams, n_bands: int = 6, fmin: float =
     return librosa.power_to_db(peak) - librosa.power_to_db(valley)
 
 
+def _flatness(S_pow: np.ndarray, mean_w: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """librosa's spectral flatness (power 2, amin 1e-10), shape (n_frames,); ``mean_w`` = 1/n_bins weights.
+
+    Chunks of frames keep the floored and logged copy in cache instead of a full-size temporary.
+    """
+    out = np.empty(S_pow.shape[1], dtype=np.float32)
+    for i in range(0, S_pow.shape[1], chunk):
+        s = np.maximum(S_pow[:, i:i + chunk], np.float32(1e-10))
+        arith = mean_w @ s
+        out[i:i + chunk] = np.exp(mean_w @ np.log(s, out=s)) / arith
+    return out
+
+
 def _zcr(y: np.ndarray, n_frames: int, p: AudioParams) -> np.ndarray:
     """Zero crossings per sample in each centred frame of ``n_fft`` samples, shape (n_frames,).
 
@@ -309,9 +322,7 @@ def frame_descriptors(y: np.ndarray, p: AudioParams, S_pow: np.ndarray | None = 
     centroid = (freqs @ S_mag) / total
     bandwidth = np.sqrt(np.maximum(((freqs / 1000) ** 2 @ S_mag) / total * 1e6 - centroid ** 2, 0.0))
     rolloff = _rolloff(S_mag, freqs)
-    S_floor = np.maximum(S_pow, np.float32(1e-10))
-    arith = mean_w @ S_floor
-    flatness = np.exp(mean_w @ np.log(S_floor, out=S_floor)) / arith
+    flatness = _flatness(S_pow, mean_w)
     rms = np.sqrt(np.maximum(2 * len(freqs) * (mean_w @ S_pow) - S_pow[0] - S_pow[-1], 0) / p.n_fft ** 2)
     zcr = _zcr(y, n, p)
     contrast = _contrast(S_mag, p)
