@@ -150,3 +150,14 @@ def test_fast_descriptors_match_librosa(spec):
     tg_ref = librosa.feature.tempogram(onset_envelope=onset, sr=p.sr, hop_length=p.hop_length,
                                        win_length=int(round(8.0 * p.sr / p.hop_length)))[:, ::audio.TEMPO_STEP]
     np.testing.assert_allclose(tg, tg_ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_fft, hop", [(2048, 512), (2048, 384), (1024, 512)])
+def test_zcr_block_and_per_sample_counts_agree(n_fft, hop):
+    p = AudioParams(n_fft=n_fft, hop_length=hop)
+    y = tone(2.0, seed=3)
+    n = 1 + len(y) // hop
+    change = np.concatenate([[False], np.signbit(y[1:]) != np.signbit(y[:-1])])
+    naive = [change[max(c - n_fft // 2, 0) + 1:min(c + n_fft // 2, len(y) - 1) + 1].sum() / n_fft
+             for c in np.arange(n) * hop]
+    np.testing.assert_allclose(audio._zcr(y, n, p), naive)
