@@ -26,6 +26,9 @@ def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nm
     ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "method", "dim", "n_items", "k")
            if c in summary.columns]
     out = summary[ids].copy()
+    for c in ("dim", "n_items", "k"):
+        if c in out:
+            out[c] = out[c].astype("Int64")
     for m in metrics:
         if f"{m}_mean" in summary:
             out[m] = [format_pm(a, b) for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
@@ -80,15 +83,18 @@ def modality_contribution(summary: pd.DataFrame, reps: dict[str, str], song_set:
     return lines
 
 
-def chance_check(summary: pd.DataFrame) -> list[str]:
+def chance_check(summary: pd.DataFrame, song_set: str = "") -> list[str]:
     """Representations whose AMI does not clear the permutation 95th percentile, per label."""
     lines = []
     s = summary[summary["method"] == "kmeans"]
+    where = f" ({song_set})" if song_set else ""
     for col, g in s.groupby("label_column", sort=True):
         below = g[g["ami_mean"] <= g["ami_chance_p95_mean"]]["rep"].tolist()
         if below:
-            lines.append(f"- against **{col}**, {len(below)} of {len(g)} representations do not clear the "
+            lines.append(f"- against **{col}**{where}, {len(below)} of {len(g)} representations do not clear the "
                          f"permutation 95th percentile: {', '.join(f'`{b}`' for b in below)}.")
+        else:
+            lines.append(f"- against **{col}**{where}, every representation clears the permutation 95th percentile.")
     return lines
 
 
@@ -98,7 +104,7 @@ def nmi_inflation(summary: pd.DataFrame) -> list[str]:
     s = summary[summary["method"] == "kmeans"]
     for col, g in s.groupby("label_column", sort=True):
         if "nmi_chance_mean" in g:
-            lines.append(f"- against **{col}** (k={int(g['k'].iloc[0])}, {int(g['n_items'].iloc[0])} songs), random "
+            lines.append(f"- against **{col}** (k={int(g['k'].iloc[0])}, {int(g['n_items'].iloc[0])} songs): random "
                          f"clusters of the same sizes score NMI {g['nmi_chance_mean'].mean():.3f} but AMI "
                          f"{g['ami_chance_mean'].mean():+.3f} on average.")
     return lines
