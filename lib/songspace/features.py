@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -157,11 +158,14 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     names = audio.descriptor_names(p)
     stats = dict(n_tracks=len(jobs), n_ok=0, n_failed=0, n_windows=0, decoded=0, desc_computed=0, desc_cached=0,
                  logmel_computed=0, logmel_cached=0, audio_s=0.0)
-    windows, dwin, dtrack, fails = [], [], [], []
-    spool_fd, spool = tempfile.mkstemp(dir=out_dir, prefix=".logmel.", suffix=".spool")
-    tmp_npy = None
+    dtrack, fails = [], []
+    # Per-window tables and log-mel patches go to disk track by track (parquet row groups, a raw
+    # spool), so memory does not grow with the corpus; the final files appear only at the end.
+    tmp = {name: _tmp_path(out_dir, name) for name in ("windows.parquet", "descriptors_windows.parquet", "logmel.npy")}
+    spool = _tmp_path(out_dir, "logmel.spool")
+    writers = {}
     try:
-        with os.fdopen(spool_fd, "wb") as f:
+        with open(spool, "wb") as f:
             for r in map_tracks(track_features, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="audio features",
                                 progress=progress):
                 stats["decoded"] += r["decoded"]
@@ -177,43 +181,57 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
                 stats["n_windows"] += n
                 stats["audio_s"] += float(r["n_samples"]) / p.sr
                 start_s = r["starts"] / p.sr
-                windows.append(pd.DataFrame(dict(track_id=r["track_id"], window=np.arange(n),
-                                                 start_s=start_s, end_s=start_s + p.window_s)))
-                dwin.append(r["desc_windows"])
+                win = pd.DataFrame(dict(track_id=r["track_id"], window=np.arange(n), start_s=start_s,
+                                        end_s=start_s + p.window_s))
+                desc = pd.concat([win[["track_id", "window"]], pd.DataFrame(r["desc_windows"], columns=names)], axis=1)
+                _append(writers, "windows.parquet", tmp, win)
+                _append(writers, "descriptors_windows.parquet", tmp, desc)
                 dtrack.append(dict(track_id=r["track_id"], duration_s=float(r["n_samples"]) / p.sr, n_windows=n,
                                    **dict(zip(names, r["desc_track"].tolist()))))
                 f.write(np.ascontiguousarray(r["logmel"], dtype=np.float32).tobytes())
+        for w in writers.values():
+            w.close()
         failures = pd.DataFrame(fails, columns=FAILURE_COLUMNS)
         atomic_to_csv(failures, out_dir / "audio_failures.csv")
-        if not windows:
+        if not stats["n_ok"]:
             raise ValueError(f"no track gave audio features ({stats['n_failed']} failed, "
                              f"see {out_dir / 'audio_failures.csv'})")
-        win = pd.concat(windows, ignore_index=True)
-        desc_w = pd.concat([win[["track_id", "window"]], pd.DataFrame(np.vstack(dwin), columns=names)], axis=1)
-        # logmel.npy: copy the spool into a memory-mapped .npy in chunks, then rename into place
-        shape = (len(win), p.n_mels, p.patch_frames)
-        fd, tmp_npy = tempfile.mkstemp(dir=out_dir, prefix=".logmel.npy.", suffix=".tmp")
-        os.close(fd)
-        src = np.memmap(spool, dtype=np.float32, mode="r", shape=shape)
-        dst = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=shape)
-        for i in range(0, shape[0], 2048):
-            dst[i:i + 2048] = src[i:i + 2048]
-        dst.flush()
-        del src, dst
-        atomic_to_parquet(win, out_dir / "windows.parquet")
-        atomic_to_parquet(desc_w, out_dir / "descriptors_windows.parquet")
+        # logmel.npy = an .npy header + the spool's bytes, copied with plain reads (no memmap page cache)
+        shape = (stats["n_windows"], p.n_mels, p.patch_frames)
+        with open(tmp["logmel.npy"], "wb") as out, open(spool, "rb") as src:
+            np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                       "fortran_order": False, "shape": shape})
+            shutil.copyfileobj(src, out, 1 << 24)
         atomic_to_parquet(pd.DataFrame(dtrack), out_dir / "descriptors_tracks.parquet")
-        os.replace(tmp_npy, out_dir / "logmel.npy")
-        tmp_npy = None
+        for name, path in tmp.items():
+            os.replace(path, out_dir / name)
         stats["wall_s"] = time.perf_counter() - t_start
         stats["x_realtime"] = stats["audio_s"] / stats["wall_s"]
         atomic_write_text(out_dir / "features.json",
                           json.dumps(dict(params=p.as_dict(), descriptors=names, stats=stats), indent=1))
     finally:
-        Path(spool).unlink(missing_ok=True)
-        if tmp_npy:
-            Path(tmp_npy).unlink(missing_ok=True)
+        for w in writers.values():
+            w.close()
+        for path in [spool, *tmp.values()]:
+            Path(path).unlink(missing_ok=True)
     return stats
+
+
+def _tmp_path(out_dir: Path, name: str) -> Path:
+    fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(path)
+
+
+def _append(writers: dict, name: str, tmp: dict, df: pd.DataFrame) -> None:
+    """Append one track's rows to a parquet file as a row group (opened on first use)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if name not in writers:
+        writers[name] = pq.ParquetWriter(tmp[name], table.schema)
+    writers[name].write_table(table)
 
 
 def load_audio_features(out_dir) -> dict:
