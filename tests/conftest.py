@@ -1,4 +1,5 @@
 """Shared fixtures: where the real JamendoLyrics copy lives (beside the checkout, never skipped)."""
+import os
 from pathlib import Path
 
 import pytest
@@ -8,5 +9,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def jamendo_src() -> Path:
-    """The shared JamendoLyrics copy (79 songs, 10 mp3s); tests using it fail if it is missing."""
+    """The shared JamendoLyrics copy (79 songs, 10 mp3s), or a local folder named by $JAMENDO_SRC.
+
+    Tests using it fail if it is missing: they are never skipped.
+    """
+    src = os.environ.get("JAMENDO_SRC")
+    if src and Path(src).is_dir():
+        return Path(src)
     return ROOT.parent / "shared" / "data" / "jamendolyrics"
