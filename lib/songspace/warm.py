@@ -1,0 +1,35 @@
+"""Compile the numba-backed code once per environment, before parallel workers race to build its cache.
+
+librosa and umap-learn compile numba functions on first use and cache them in site-packages. Two
+processes compiling the same function at once (pytest-xdist workers, joblib workers on a fresh
+``.venv``) can leave a half-written cache entry, and loading it crashed a worker with a segmentation
+fault here. ``make env`` runs this once, serially, so every later process only loads the cache.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    import soundfile as sf
+
+    from songspace import audio, bench, features
+
+    features._warm_up(audio.AudioParams())  # the extraction path of songspace.features
+    with tempfile.TemporaryDirectory() as d:  # the plain librosa loop that `make bench` compares against
+        path = Path(d) / "noise.wav"
+        sf.write(path, np.random.default_rng(0).standard_normal(22050 * 4).astype(np.float32) * 0.1, 22050)
+        bench.plain_librosa_features(str(path))
+    import umap  # noqa: F401  (pynndescent and umap compile on import and on the first fit)
+
+    umap.UMAP(n_neighbors=5, random_state=0, n_jobs=1).fit_transform(np.random.default_rng(0).normal(size=(40, 4)))
+    print(f"numba caches warm ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
