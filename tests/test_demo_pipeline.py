@@ -1,6 +1,7 @@
 """End to end on the synthetic demo: features -> MLP VAE -> K-Means recovers the planted genre."""
 import numpy as np
 import pytest
+import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.xdist_group("demo")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
-    manifest = synthetic.make_synthetic(base / "raw", n_per_cell=4, duration_s=6.0, sr=16000, seed=0)
+    manifest = synthetic.make_synthetic(base / "raw", n_per_cell=6, duration_s=6.0, sr=16000, seed=0)
     tracks, report = data.validate(data.load_dataset(manifest), min_duration_s=1.0)
     assert report.empty, report
     params = audio.AudioParams(sr=16000, window_s=1.0, hop_s=1.0, n_mels=16, patch_frames=16)
@@ -31,15 +32,19 @@ def test_mlp_vae_latents_recover_planted_genre(demo):
     """
     tracks, blocks = demo
     assert blocks.mask_audio.all() and blocks.mask_lyrics.all()
+    torch.set_num_threads(1)  # the same float path on every machine
     X, _ = train.standardise_blocks({"audio": blocks.audio}, np.ones(len(tracks), bool))
-    res = train.fit(train.build_model("mlp_vae", input_dim=X.shape[1], latent_dim=4, hidden=[64, 32]), X,
-                    train.TrainConfig(epochs=150, batch_size=16, lr=2e-3, warmup_epochs=20, patience=40, seed=0,
-                                      progress=False), blocks.track_ids)
-    labels = KMeans(tracks["genre"].nunique(), n_init=10, random_state=0).fit_predict(res.latents)
-    ari = adjusted_rand_score(tracks["genre"], labels)
-    assert ari >= 0.9, f"genre ARI {ari:.3f}"
+    aris, aris_language = [], []
+    for seed in range(3):  # like every result here: over seeds, not one lucky run
+        res = train.fit(train.build_model("mlp_vae", input_dim=X.shape[1], latent_dim=4, hidden=[64, 32]), X,
+                        train.TrainConfig(epochs=200, batch_size=16, lr=2e-3, warmup_epochs=20, patience=40,
+                                          seed=seed, progress=False), blocks.track_ids)
+        labels = KMeans(tracks["genre"].nunique(), n_init=10, random_state=0).fit_predict(res.latents)
+        aris.append(adjusted_rand_score(tracks["genre"], labels))
+        aris_language.append(adjusted_rand_score(tracks["language"], labels))
+    assert np.mean(aris) >= 0.9, f"genre ARI over seeds {np.round(aris, 3)}"
     # the planted language lives in the lyrics, not in the audio: the audio latents must not find it
-    assert adjusted_rand_score(tracks["language"], labels) < 0.2
+    assert max(aris_language) < 0.2, f"language ARI over seeds {np.round(aris_language, 3)}"
 
 
 def test_multimodal_vae_embeds_songs_missing_a_modality(demo):
