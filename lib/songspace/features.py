@@ -163,7 +163,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     # spool), so memory does not grow with the corpus; the final files appear only at the end.
     tmp = {name: _tmp_path(out_dir, name) for name in ("windows.parquet", "descriptors_windows.parquet", "logmel.npy")}
     spool = _tmp_path(out_dir, "logmel.spool")
-    writers = {}
+    writers, buffer, buffered = {}, [], 0
     try:
         with open(spool, "wb") as f:
             for r in map_tracks(track_features, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="audio features",
@@ -181,14 +181,15 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
                 stats["n_windows"] += n
                 stats["audio_s"] += float(r["n_samples"]) / p.sr
                 start_s = r["starts"] / p.sr
-                win = pd.DataFrame(dict(track_id=r["track_id"], window=np.arange(n), start_s=start_s,
-                                        end_s=start_s + p.window_s))
-                desc = pd.concat([win[["track_id", "window"]], pd.DataFrame(r["desc_windows"], columns=names)], axis=1)
-                _append(writers, "windows.parquet", tmp, win)
-                _append(writers, "descriptors_windows.parquet", tmp, desc)
+                buffer.append((r["track_id"], start_s, r["desc_windows"]))
+                buffered += n
+                if buffered >= FLUSH_WINDOWS:
+                    _flush(buffer, writers, tmp, names, p)
+                    buffered = 0
                 dtrack.append(dict(track_id=r["track_id"], duration_s=float(r["n_samples"]) / p.sr, n_windows=n,
                                    **dict(zip(names, r["desc_track"].tolist()))))
                 f.write(np.ascontiguousarray(r["logmel"], dtype=np.float32).tobytes())
+        _flush(buffer, writers, tmp, names, p)
         for w in writers.values():
             w.close()
         failures = pd.DataFrame(fails, columns=FAILURE_COLUMNS)
@@ -221,6 +222,24 @@ def _tmp_path(out_dir: Path, name: str) -> Path:
     fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
     os.close(fd)
     return Path(path)
+
+
+FLUSH_WINDOWS = 20_000  # windows buffered before a parquet row group is written (~20 MB of descriptors)
+
+
+def _flush(buffer: list, writers: dict, tmp: dict, names: list, p: AudioParams) -> None:
+    """Write the buffered tracks' windows and descriptors as one row group each, then empty the buffer."""
+    if not buffer:
+        return
+    ids = np.concatenate([np.full(len(s), t, dtype=object) for t, s, _ in buffer])
+    window = np.concatenate([np.arange(len(s)) for _, s, _ in buffer])
+    start_s = np.concatenate([s for _, s, _ in buffer])
+    win = pd.DataFrame(dict(track_id=ids, window=window, start_s=start_s, end_s=start_s + p.window_s))
+    desc = pd.concat([win[["track_id", "window"]],
+                      pd.DataFrame(np.vstack([d for _, _, d in buffer]), columns=names)], axis=1)
+    _append(writers, "windows.parquet", tmp, win)
+    _append(writers, "descriptors_windows.parquet", tmp, desc)
+    buffer.clear()
 
 
 def _append(writers: dict, name: str, tmp: dict, df: pd.DataFrame) -> None:
