@@ -64,12 +64,27 @@ def test_pipeline_artifacts(executed):
     assert any((r / "runs").glob("*/done.json"))
 
 
-def test_report_renders(executed, tmp_path):
+def test_report_renders_every_figure_and_shows_in_chromium(executed, tmp_path):
+    import numpy as np
+    from PIL import Image
+
     from songspace import report
 
+    nb_path = executed["notebooks"]["06_report"]
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    n_png = sum("image/png" in o.get("data", {}) for o in outputs)
+    n_plotly = sum(report.is_plotly_output(o) for o in outputs)
+    assert n_png >= 5 and n_plotly >= 1, (n_png, n_plotly)
+
+    paths = report.build_report(nb_path, tmp_path)  # report.html and report.pdf, as `make all` does
     html = tmp_path / "report.html"
-    report.render_html(executed["notebooks"]["06_report"], html)
     text = html.read_text(encoding="utf-8")
-    assert "data:image/png;base64" in text
+    assert text.count("data:image/png;base64") >= n_png  # every static figure made it into the HTML
     assert "Traceback" not in text
-    report.assert_self_contained(text)
+    report.assert_self_contained(text)  # plotly.js embedded, no CDN: figures render offline
+    assert (tmp_path / "report.pdf").read_bytes()[:4] == b"%PDF"
+
+    png = report.screenshot(html, tmp_path / "report.png", width=1200, height=2400)
+    px = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert px.std() > 5 and (px < 250).mean() > 0.01  # a rendered page, not a blank one
