@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from songspace.cache import atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash
+from songspace.cache import atomic_open, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash
 
 JAMENDO_CSV = "JamendoLyrics.csv"
 MANIFEST_CSV = "manifest.csv"
@@ -345,24 +344,15 @@ def _open_src(src: str, rel: str):
 
 def _copy_stream(stream, dest: Path) -> dict:
     """Copy to a temp file beside ``dest`` then ``os.replace``: never a half file under the real name."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     h, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f, stream:
-            while block := stream.read(1 << 20):
-                f.write(block)
-                h.update(block)
-                size += len(block)
-            expected = stream.headers.get("Content-Length") if hasattr(stream, "headers") else None
-            if expected is not None and int(expected) != size:
-                raise DatasetError(f"{dest.name}: got {size} bytes, server announced {expected}")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(dest, suffix=".part") as f, stream:
+        while block := stream.read(1 << 20):
+            f.write(block)
+            h.update(block)
+            size += len(block)
+        expected = stream.headers.get("Content-Length") if hasattr(stream, "headers") else None
+        if expected is not None and int(expected) != size:
+            raise DatasetError(f"{dest.name}: got {size} bytes, server announced {expected}")
     return {"size": size, "sha256": h.hexdigest()}
 
 
