@@ -28,6 +28,10 @@ def params_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: os.umask can only be read by setting it
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[BinaryIO]:
     """A binary file to write ``path`` through: a temp file beside it, fsynced and renamed into place
@@ -40,6 +44,7 @@ def atomic_open(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Binar
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
