@@ -34,29 +34,18 @@ from songspace.features import extract_audio
 from songspace.parallel import map_tracks
 
 
-class PeakRSS:
-    """Peak resident memory (MB) of a process (default: this one) plus all its children, sampled every ``every`` s."""
+class _PeakSampler:
+    """Samples ``_measure()`` (MB) on a thread every ``every`` s while the ``with`` block runs; ``peak`` is the maximum."""
 
-    def __init__(self, every: float = 0.05, pid: int | None = None):
-        self.every, self.peak, self.pid, self._stop = every, 0.0, pid, threading.Event()
+    def __init__(self, every: float, initial: float):
+        self.every, self.peak, self._stop = every, initial, threading.Event()
+
+    def _measure(self) -> float:
+        raise NotImplementedError
 
     def _sample(self):
-        try:
-            me = psutil.Process(self.pid)
-        except psutil.Error:
-            return
         while True:
-            rss = 0
-            try:
-                procs = [me, *me.children(recursive=True)]
-            except psutil.Error:  # the watched process has ended
-                procs = []
-            for p in procs:
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, rss / 2**20)
+            self.peak = float(np.fmax(self.peak, self._measure()))  # fmax: a NaN start gives way to a number
             if self._stop.wait(self.every):
                 return
 
@@ -70,14 +59,36 @@ class PeakRSS:
         self._t.join()
 
 
-class PeakAnon:
+class PeakRSS(_PeakSampler):
+    """Peak resident memory (MB) of a process (default: this one) plus all its children, sampled every ``every`` s."""
+
+    def __init__(self, every: float = 0.05, pid: int | None = None):
+        super().__init__(every, 0.0)
+        self.pid = pid
+
+    def _measure(self) -> float:
+        try:
+            me = psutil.Process(self.pid)
+            procs = [me, *me.children(recursive=True)]
+        except psutil.Error:  # the watched process has ended
+            return 0.0
+        rss = 0
+        for p in procs:
+            try:
+                rss += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return rss / 2**20
+
+
+class PeakAnon(_PeakSampler):
     """Peak growth (MB) of this process's anonymous memory (``RssAnon``: heap, not file pages of a memmap).
 
     ``peak`` is NaN where /proc is missing (not Linux).
     """
 
     def __init__(self, every: float = 0.02):
-        self.every, self.peak, self._stop = every, float("nan"), threading.Event()
+        super().__init__(every, float("nan"))
 
     @staticmethod
     def anon_mb() -> float:
@@ -89,21 +100,12 @@ class PeakAnon:
             pass
         return float("nan")
 
-    def _sample(self):
-        while True:
-            self.peak = max(self.peak, self.anon_mb() - self.base) if self.peak == self.peak else self.anon_mb() - self.base
-            if self._stop.wait(self.every):
-                return
+    def _measure(self) -> float:
+        return self.anon_mb() - self.base
 
     def __enter__(self):
         self.base = self.anon_mb()
-        self._t = threading.Thread(target=self._sample, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
+        return super().__enter__()
 
 
 def decode_seconds(path: str, sr: int) -> float:

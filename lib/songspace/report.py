@@ -208,6 +208,17 @@ def _chromium(args: list[str], out: Path, timeout: float) -> None:
         raise ReportError(f"chromium failed to write {out} (exit {r.returncode}):\n{r.stderr[-2000:]}")
 
 
+def _render(html: Path, out: Path, args, timeout: float) -> bytes:
+    """Bytes Chromium writes for ``html`` with ``args(part_path)``, via a temp folder beside ``out``."""
+    if not html.is_file():
+        raise FileNotFoundError(f"{html}: HTML to render not found")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.suffix.lstrip('.')}-") as tmp:
+        part = Path(tmp) / f"out{out.suffix}"
+        _chromium(args(part), part, timeout)
+        return part.read_bytes()
+
+
 def html_to_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float = 60) -> Path:
     """Print an HTML file to PDF with headless Chromium (offline), atomically.
 
@@ -215,13 +226,7 @@ def html_to_pdf(html: str | os.PathLike, pdf: str | os.PathLike, timeout: float 
     when no browser is found, :class:`ReportError` when printing fails.
     """
     html, pdf = Path(html).resolve(), Path(pdf).resolve()
-    if not html.is_file():
-        raise FileNotFoundError(f"{html}: HTML to print not found")
-    pdf.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=pdf.parent, prefix=".pdf-") as tmp:
-        part = Path(tmp) / "out.pdf"
-        _chromium([f"--print-to-pdf={part}", html.as_uri()], part, timeout)
-        data = part.read_bytes()
+    data = _render(html, pdf, lambda part: [f"--print-to-pdf={part}", html.as_uri()], timeout)
     if not data.startswith(b"%PDF"):
         raise ReportError(f"chromium wrote something that is not a PDF for {html}")
     return atomic_write_bytes(pdf, data)
@@ -231,14 +236,8 @@ def screenshot(html: str | os.PathLike, png: str | os.PathLike, width: int = 128
                timeout: float = 60) -> Path:
     """PNG screenshot (``width`` x ``height`` px, top of the page) of an HTML file in headless Chromium."""
     html, png = Path(html).resolve(), Path(png).resolve()
-    if not html.is_file():
-        raise FileNotFoundError(f"{html}: HTML to screenshot not found")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=png.parent, prefix=".png-") as tmp:
-        part = Path(tmp) / "shot.png"
-        _chromium([f"--screenshot={part}", f"--window-size={width},{height}", "--hide-scrollbars",
-                   html.as_uri()], part, timeout)
-        data = part.read_bytes()
+    data = _render(html, png, lambda part: [f"--screenshot={part}", f"--window-size={width},{height}",
+                                            "--hide-scrollbars", html.as_uri()], timeout)
     return atomic_write_bytes(png, data)
 
 
