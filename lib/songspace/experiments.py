@@ -383,3 +383,34 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
                                                    labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm)
             frames.append(df.assign(family="model", modality="audio"))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column: str = "language",
+              methods=("umap", "tsne")) -> list[Path]:
+    """2-D maps of song-level latents for the report, computed once (``embed2d`` caches them).
+
+    For each ``name -> (X, meta)`` (None entries skipped): average per song, K-Means with k = number of
+    ``k_column`` classes among those songs, then one map per method, written atomically as
+    ``out_dir/<name>_<method>.parquet`` (track_id, x, y, cluster, method_used).
+    """
+    from . import cluster, embed2d
+    from .cache import atomic_to_parquet
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels_of = tracks.set_index(tracks["track_id"].astype(str))[k_column]
+    written = []
+    for name, rep in reps.items():
+        if rep is None:
+            continue
+        X, meta = rep
+        Xs, ids = cluster.aggregate_by_song(np.asarray(X), meta["track_ids"])
+        k = max(int(labels_of.loc[ids].nunique()), 2)
+        labels = cluster.fit_predict(Xs, "kmeans", k=k, seed=seed)
+        for method in methods:
+            coords, info = embed2d.embed_2d(Xs, method=method, seed=seed, cache_path=out_dir / f"{name}_{method}.npz")
+            path = out_dir / f"{name}_{method}.parquet"
+            atomic_to_parquet(pd.DataFrame({"track_id": ids, "x": coords[:, 0], "y": coords[:, 1], "cluster": labels,
+                                            "method_used": info["method_used"]}), path)
+            written.append(path)
+    return written
