@@ -129,3 +129,43 @@ def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
             found.append(col)
     first = [c for c in ("language", "genre", "artist") if c in found]
     return first + [c for c in found if c not in first]
+
+
+def write_if_changed(path: str | os.PathLike, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically only when it differs, so the file's mtime moves only
+    when its content does (what ``make`` compares). Returns whether it wrote."""
+    from songspace.cache import atomic_write_text
+
+    p = Path(path)
+    if p.is_file() and p.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(p, text)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m songspace.collection stamp SOURCE OUT``: the make stamp of a collection's file list."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m songspace.collection", description=main.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("stamp", help="write SOURCE's file listing to OUT when it changed")
+    st.add_argument("source")
+    st.add_argument("out")
+    st.add_argument("--extra", default="", help="more text that should re-run the stage when it changes")
+    a = ap.parse_args(argv)
+    src = Path(a.source)
+    if not src.exists():
+        print(f"songspace: error: {src}: no such collection folder or manifest file. Point DATASET_PATH at a "
+              "folder of audio files (or one with manifest.csv), or put it under data/raw/<name>/ and pass "
+              "DATASET=<name>.", file=sys.stderr)
+        return 2
+    text = (f"# {a.extra}\n" if a.extra else "") + listing(src)
+    changed = write_if_changed(a.out, text)
+    print(f"{src}: {text.count(chr(10)) - 1 - bool(a.extra)} files listed ({'changed' if changed else 'unchanged'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

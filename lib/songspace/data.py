@@ -424,8 +424,15 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     return out, report
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Track counts per language and per genre, split by modality.
+def summarize(df: pd.DataFrame, by=None, max_classes: int = 30) -> pd.DataFrame:
+    """Track counts per class of each label column, split by modality.
+
+    Parameters
+    ----------
+    df : validated tracks table.
+    by : list of str, optional
+        Columns to count by; default the table's label columns with at most ``max_classes`` classes
+        (an artist column of a large collection would fill pages).
 
     Returns
     -------
@@ -435,10 +442,12 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         return pd.Series({"tracks": len(g), "audio": int(g["has_audio"].sum()), "lyrics": int(g["has_lyrics"].sum()),
                           "both": int((g["has_audio"] & g["has_lyrics"]).sum())})
 
+    if by is None:
+        by = [c for c in df.attrs.get("label_columns", []) if c in df and df[c].nunique() <= max_classes]
     parts = [pd.DataFrame([{"by": "all", "value": "all", **counts(df)}])]
-    for by in ["language", "genre"]:
-        key = df[by].astype(object).where(df[by].notna(), "<missing>")
-        t = pd.DataFrame([{"by": by, "value": v, **counts(g)} for v, g in df.groupby(key, sort=True)])
+    for col in by:
+        key = df[col].astype(object).where(df[col].notna(), "<missing>")
+        t = pd.DataFrame([{"by": col, "value": v, **counts(g)} for v, g in df.groupby(key, sort=True)])
         parts.append(t)
     return pd.concat(parts, ignore_index=True)
 

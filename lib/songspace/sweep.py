@@ -168,7 +168,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     lost = [h for h, r in zip(hashes, rows) if r is None]
     if lost:
         raise RuntimeError(f"run_sweep: parts missing after the run for {len(lost)} configurations in {parts_dir}")
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_name", "status", "model", "error"])
     front = [c for c in ("run_name", "status") if c in df.columns]
     df = df[front + [c for c in df.columns if c not in front]]
     atomic_to_csv(df, out_csv)
@@ -177,5 +177,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
 
 def summarize(df: pd.DataFrame) -> str:
     """One line: how many configurations ran ok and how many failed."""
+    if df.empty:
+        return "no configurations to run"
     n_ok = int((df["status"] == "ok").sum())
     return f"{n_ok}/{len(df)} configurations ok, {len(df) - n_ok} failed"
