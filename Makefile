@@ -23,19 +23,20 @@ SOURCE_DIR := $(if $(wildcard $(SOURCE)/.),$(SOURCE),$(patsubst %/,%,$(dir $(SOU
 DATASET  ?= $(notdir $(SOURCE_DIR))
 else
 DATASET  ?= jamendolyrics
-SOURCE   := $(CURDIR)/data/raw/$(DATASET)
+SOURCE   := $(DATA)/raw/$(DATASET)
 endif
+DATA     ?= $(CURDIR)/data# raw -> interim -> processed (a test points it elsewhere)
 RESULTS  ?= $(CURDIR)/results
 PROFILE  ?= full
 LABELS   ?=# comma-separated label columns to score (default: every label-like column)
 ALLOW_OUTSIDE ?= False# True lets manifest paths point outside the collection folder
 NB_OUT   := $(RESULTS)/notebooks
-LISTING  := data/interim/$(DATASET)/source.listing
+LISTING  := $(DATA)/interim/$(DATASET)/source.listing
 RUN_STAMP := $(RESULTS)/.run
 LIB_SRC  := $(wildcard lib/songspace/*.py)
 NOTEBOOKS := 00_data 01_features 02_mlp_vae 03_conv_vae 04_sweeps 05_clustering 06_report
 PAPERMILL = $(BIN)/papermill -k python3 --cwd notebooks --log-output --no-progress-bar \
-            -p dataset $(DATASET) -p data_root $(CURDIR)/data -p results_root $(RESULTS) -p profile $(PROFILE)
+            -p dataset $(DATASET) -p data_root $(DATA) -p results_root $(RESULTS) -p profile $(PROFILE)
 NBCONVERT = $(BIN)/jupyter nbconvert --to html --log-level WARN
 
 export PYTHONHASHSEED := 0
@@ -69,16 +70,16 @@ $(ENV_STAMP): pyproject.toml requirements.lock
 # ---- data ----
 # The shipped corpus and the demo are made here; any other collection is only read. The listing
 # stamp changes when a file of the collection (or its manifest) does, so 00 re-runs then and only then.
-FETCHED := $(if $(strip $(DATASET_PATH)),,$(filter data/raw/jamendolyrics/.complete data/raw/demo/.complete,data/raw/$(DATASET)/.complete))
+FETCHED := $(if $(strip $(DATASET_PATH)),,$(filter %/raw/jamendolyrics/.complete %/raw/demo/.complete,$(DATA)/raw/$(DATASET)/.complete))
 data: $(LISTING)
 $(LISTING): FORCE $(FETCHED) | $(ENV_STAMP)
 	@mkdir -p $(@D)
 	@$(BIN)/python -m songspace.collection stamp "$(SOURCE)" $@
-data/raw/jamendolyrics/.complete: | $(ENV_STAMP)
-	$(BIN)/python -m songspace.data fetch --src "$(JAMENDO_SRC)" --dest data/raw/jamendolyrics
-data/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
-	$(BIN)/python -m songspace.synthetic --out data/raw/demo
-demo-data: data/raw/demo/.complete
+$(DATA)/raw/jamendolyrics/.complete: | $(ENV_STAMP)
+	$(BIN)/python -m songspace.data fetch --src "$(JAMENDO_SRC)" --dest $(DATA)/raw/jamendolyrics
+$(DATA)/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
+	$(BIN)/python -m songspace.synthetic --out $(DATA)/raw/demo
+demo-data: $(DATA)/raw/demo/.complete
 
 # ---- notebooks: each executed copy depends on its source, the library and the stage before ----
 # What the run is of: a change of dataset, source, profile or labels re-runs everything after it.

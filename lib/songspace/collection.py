@@ -67,7 +67,8 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
             rows.append(dict(track_id=rel.with_suffix("").as_posix(), audio_path=rel.as_posix(),
                              lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=stem,
                              folder=rel.parts[0] if len(rel.parts) > 1 else None))
-    return pd.DataFrame(rows, columns=["track_id", "audio_path", "lyrics_path", "title", "folder"])
+    df = pd.DataFrame(rows, columns=["track_id", "audio_path", "lyrics_path", "title", "folder"])
+    return df.sort_values("audio_path", ignore_index=True)
 
 
 def listing(source: str | os.PathLike) -> str:

@@ -33,7 +33,7 @@ import soundfile as sf
 
 from songspace import audio
 from songspace.collection import AUDIO_SUFFIXES, detect_label_columns, scan_folder, strip_lrc
-from songspace.cache import atomic_open, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash
+from songspace.cache import atomic_open, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, remove_stale_temps
 
 JAMENDO_CSV = "JamendoLyrics.csv"
 MANIFEST_CSV = "manifest.csv"
@@ -467,6 +467,7 @@ def write_interim(df: pd.DataFrame, report: pd.DataFrame, out_dir: str | os.Path
     """Write ``tracks.parquet`` and ``validation.csv`` atomically into ``out_dir``; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     return {"tracks": atomic_to_parquet(df, out / "tracks.parquet"),
             "validation": atomic_to_csv(report, out / "validation.csv")}
 

@@ -19,7 +19,8 @@ from threadpoolctl import threadpool_limits  # via scikit-learn
 
 from songspace import audio
 from songspace.audio import AudioError, AudioParams
-from songspace.cache import NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash
+from songspace.cache import (NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash,
+                             remove_stale_temps, temp_prefix)
 from songspace.parallel import map_tracks, scheduler_address
 
 FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
@@ -146,6 +147,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     p = params or AudioParams()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir)  # a killed run's half-written spool and tables
     if cache_dir is None:
         cache_dir = out_dir / "cache"
     missing = {"track_id", "audio_path", "has_audio"} - set(tracks.columns)
@@ -219,7 +221,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
 
 
 def _tmp_path(out_dir: Path, name: str) -> Path:
-    fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+    fd, path = tempfile.mkstemp(dir=out_dir, prefix=temp_prefix(name), suffix=".tmp")
     os.close(fd)
     return Path(path)
 

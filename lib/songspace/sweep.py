@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from songspace.cache import atomic_to_csv, atomic_write_text, params_hash
+from songspace.cache import atomic_to_csv, atomic_write_text, params_hash, remove_stale_temps
 from songspace.parallel import map_tracks
 
 RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
@@ -151,6 +151,8 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     out_csv = Path(out_csv)
     parts_dir = Path(f"{out_csv}.parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (parts_dir, out_csv.parent):
+        remove_stale_temps(folder)
     hashes = [_hash_of(c) for c in configs]
     dup = {h for h in hashes if hashes.count(h) > 1}
     if dup:

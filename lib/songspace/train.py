@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
-from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash
+from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash, remove_stale_temps
 from .models import BaseVAE, build_model
 from .split import split_by_song
 
@@ -461,6 +461,7 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     if (run_dir / "done.json").exists() and not force:
         return load_run(run_dir)
     (run_dir / "done.json").unlink(missing_ok=True)
+    remove_stale_temps(run_dir)  # an interrupted attempt's half-written files
     seed_everything(train_cfg.seed)  # weights are initialised from the run's seed
     model = build_model(kind, **model_cfg)
     config = {"run_id": run_id, "kind": kind, "model_config": model.config, "train_config": tcfg,
