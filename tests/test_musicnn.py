@@ -11,10 +11,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from songspace import musicnn, tfbundle
+from songspace.audio import AudioParams
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("musicnn") is None,
                                 reason="musicnn not installed (pip install --no-deps musicnn==0.1.0)")
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # a 20x margin over the rounding while a wrong layer, padding, BN epsilon or flatten order moves
 # these values by 1e-2 or more, and the clips themselves differ by ~1e-1.
 ATOL = 1e-3
+P = AudioParams(n_mfcc=8, n_mels=16, patch_frames=32)  # small descriptors for the backend tests
 
 
 def _reference_tool():
@@ -205,3 +208,85 @@ def test_corrupt_checkpoint_files(tmp_path, monkeypatch):
                         lambda n_classes=50: {**want, "dense/kernel": (1506, 201)})
     with pytest.raises(tfbundle.CheckpointError, match=r"wrong shape.*dense/kernel"):
         musicnn.read_weights(musicnn.checkpoint_prefix("MSD_musicnn"))
+
+
+# ---------------------------------------------------------------- as an extract_audio backend
+
+def _wavs(d, specs, sr=22050):
+    """specs: (track_id, seconds, f0); harmonic tone + noise, so every track gets different tags."""
+    import soundfile as sf
+
+    d.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (tid, seconds, f0) in enumerate(specs):
+        t = np.arange(int(seconds * sr)) / sr
+        y = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 6)) * 0.2
+        y += 0.05 * np.random.default_rng(i).standard_normal(len(t)) * (1 + np.sin(2 * np.pi * 2 * t))
+        sf.write(d / f"{tid}.wav", y.astype(np.float32), sr)
+        rows.append(dict(track_id=tid, audio_path=str(d / f"{tid}.wav"), has_audio=True))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def tracks(tmp_path):
+    t = _wavs(tmp_path / "audio", [("a", 4.0, 110), ("b", 6.5, 440), ("c", 5.0, 1760)])
+    broken = dict(track_id="x", audio_path=str(tmp_path / "audio" / "gone.wav"), has_audio=True)
+    return pd.concat([t.iloc[:2], pd.DataFrame([broken]), t.iloc[2:]], ignore_index=True)
+
+
+def test_backend_outputs_align_with_tracks(tracks, tmp_path):
+    from songspace import audio
+    from songspace.features import _to_16k, extract_audio, load_audio_features, load_backend
+
+    out = tmp_path / "out"
+    st = extract_audio(tracks, P, out, n_jobs=1, progress=False, audio_backends=("descriptors", "musicnn-msd"))
+    assert st["decoded"] == 3 and st["musicnn-msd_computed"] == 3 and st["n_failed"] == 1
+    r = load_backend(out, "musicnn-msd")
+    # 16 kHz frames 1 + n // 256, whole 187-frame patches: 4 s -> 1, 6.5 s -> 2, 5 s -> 1
+    assert r["windows"]["track_id"].tolist() == ["a", "b", "b", "c"] and r["windows"]["patch"].tolist() == [0, 0, 1, 0]
+    assert r["X"].shape == (4, 250) and r["X"].dtype == np.float32 and st["musicnn-msd_patches"] == 4
+    assert r["tracks"]["track_id"].tolist() == load_audio_features(out)["descriptors_tracks"]["track_id"].tolist()
+    assert r["columns"][:2] == ["emb_000", "emb_001"] and r["columns"][200] == "tag_rock"
+    assert "tag_female_vocalists" in r["columns"] and "tag_hip_hop" in r["columns"]
+    np.testing.assert_allclose(r["tracks"].iloc[1, 1:].to_numpy(float), r["X"][1:3].mean(axis=0), rtol=1e-6)
+    fails = pd.read_csv(out / "audio_failures.csv")
+    assert fails["track_id"].tolist() == ["x"] and fails["problem"].tolist() == ["missing_file"]
+    # the rows are musicnn on the decoded signal resampled to 16 kHz (decoded once, at P.sr)
+    y16 = _to_16k(audio.decode(tracks["audio_path"][1], P.sr), P.sr)
+    e = musicnn.load("MSD_musicnn").embed(y16)
+    np.testing.assert_allclose(r["X"][1:3, :200], e["penultimate"], atol=1e-5)
+    np.testing.assert_allclose(r["X"][1:3, 200:], e["tags"], atol=1e-6)
+    np.testing.assert_allclose(r["windows"]["start_s"][1:3], e["patch_starts_s"])
+    assert np.abs(r["X"][0, 200:] - r["X"][3, 200:]).max() > 0.05  # different sounds, different tags
+
+
+def test_backend_cache_and_decode_once(tracks, tmp_path, monkeypatch):
+    from songspace import audio
+    from songspace.features import extract_audio, load_backend
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    calls = []
+    decode = audio.decode
+    monkeypatch.setattr(audio, "decode", lambda path, sr: calls.append(sr) or decode(path, sr))
+    first = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False,
+                          audio_backends=("musicnn-msd", "musicnn-mtt"))
+    assert first["decoded"] == 3 and calls == [P.sr] * 3  # one decode per track for both models
+    assert not (out / "windows.parquet").exists()  # descriptors not asked for
+    X = np.array(load_backend(out, "musicnn-mtt")["X"])
+    calls.clear()
+    again = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False,
+                          audio_backends=("musicnn-msd", "musicnn-mtt"))
+    assert again["decoded"] == 0 and again["musicnn-mtt_cached"] == 3 and calls == []
+    np.testing.assert_array_equal(load_backend(out, "musicnn-mtt")["X"], X)
+    both = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False,
+                         audio_backends=("descriptors", "musicnn-mtt"))
+    assert both["decoded"] == 3 and both["musicnn-mtt_cached"] == 3 and both["desc_computed"] == 3
+
+
+def test_unknown_backend(tracks, tmp_path):
+    from songspace.features import extract_audio, load_backend
+
+    with pytest.raises(ValueError, match="unknown audio backend"):
+        extract_audio(tracks, P, tmp_path, n_jobs=1, progress=False, audio_backends=("openl3",))
+    with pytest.raises(FileNotFoundError, match="audio_musicnn-msd_tracks.parquet"):
+        load_backend(tmp_path, "musicnn-msd")
