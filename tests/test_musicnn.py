@@ -290,3 +290,16 @@ def test_unknown_backend(tracks, tmp_path):
         extract_audio(tracks, P, tmp_path, n_jobs=1, progress=False, audio_backends=("openl3",))
     with pytest.raises(FileNotFoundError, match="audio_musicnn-msd_tracks.parquet"):
         load_backend(tmp_path, "musicnn-msd")
+
+
+def test_fft_tiled_timbral_convs_match_plain_convolutions():
+    """The timbral convs run as FFT tiles (tile_transforms); the plain convolution is the reference."""
+    B, G, A = musicnn.tile_transforms()
+    x, w = np.random.default_rng(4).standard_normal((2, 16)), np.random.default_rng(5).standard_normal(7)
+    np.testing.assert_allclose(A @ ((G @ w) * (B @ x[0])), np.correlate(x[0], w, mode="valid"), atol=1e-12)
+    weights = musicnn.read_weights(musicnn.checkpoint_prefix("MSD_musicnn"))
+    fast, plain = musicnn.MusicnnNet(weights), musicnn.MusicnnNet(weights, fast_timbral=False)
+    X = torch.from_numpy(np.random.default_rng(6).uniform(0, 4, (2, 200, 96)).astype(np.float32))  # any length
+    with torch.no_grad():
+        np.testing.assert_allclose(fast.frontend(X), plain.frontend(X), atol=1e-4)
+        np.testing.assert_allclose(fast(X)[1], plain(X)[1], atol=1e-5)
