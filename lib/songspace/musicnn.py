@@ -363,6 +363,8 @@ class MusicnnModel:
     """
 
     def __init__(self, model: str = "MSD_musicnn", prefix=None):
+        if model not in TAGS:
+            raise ValueError(f"unknown musicnn model {model!r}; expected one of {MODELS}")
         self.name = model
         self.tags = list(TAGS[model])
         self.prefix = str(prefix) if prefix is not None else checkpoint_prefix(model)
