@@ -63,6 +63,7 @@ $(ENV_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	$(BIN)/python -m songspace.warm
 	-$(BIN)/nbstripout --install  # git filter: notebooks are committed without outputs
 	touch $@
