@@ -41,6 +41,13 @@ class VaDE(MLPVAE):
     autoencoder_mode : bool
         While True, ``encode`` returns no log-variance: z is the mean and the loss is the
         reconstruction only (the pretraining phase). Not saved; off after construction.
+
+    Notes
+    -----
+    The clusters are about as good as the mixture fitted after pretraining: ELBO training sharpens
+    the latent but seldom moves a component from one cluster to another. On the 54-track synthetic
+    audio descriptors, ``predict`` matched the planted genre with ARI 0.74 +- 0.23 over 10 seeds,
+    while K-Means on the same latents got 0.90 +- 0.17; compare both before trusting ``predict``.
     """
 
     def __init__(self, input_dim: int, latent_dim: int = 8, hidden=(128, 64), n_clusters: int = 10,
