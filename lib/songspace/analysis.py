@@ -23,7 +23,7 @@ def _best(df: pd.DataFrame, metric: str = "ami_mean"):
 def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nmi_chance", "ari", "purity",
                                                  "purity_chance", "silhouette")) -> pd.DataFrame:
     """The summary as a readable table: one "mean ± std" string per metric, sorted by song set and label."""
-    ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "method", "dim", "n_items", "k")
+    ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "norm", "method", "dim", "n_items", "k")
            if c in summary.columns]
     out = summary[ids].copy()
     for c in ("dim", "n_items", "k"):
@@ -63,6 +63,21 @@ def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans
             + (f" — {'larger' if abs(gap) > spread else 'not larger'} than seed-to-seed variation" if spread > 0 else "")
             + f". 95% of label permutations stay below AMI {chance:.3f}."
         )
+    return lines
+
+
+def own_vs_kmeans(summary: pd.DataFrame, song_set: str) -> list[str]:
+    """One sentence per label: a clustering-native model's own clusters against K-Means on its latents."""
+    lines = []
+    own = summary[summary["method"] == "own"]
+    for r in own.itertuples():
+        model = r.rep.removesuffix("[own]")
+        km = summary[(summary["rep"] == model) & (summary["method"] == "kmeans") & (summary["label_column"] == r.label_column)]
+        if len(km):
+            a, b = pd.Series(r._asdict()), km.iloc[0]
+            word, gap, spread = verdict(a, b)
+            lines.append(f"- **{r.label_column}** ({song_set}): `{model}`'s own clusters (AMI {_pm(a)}) **{word}** "
+                         f"K-Means on its latent means (AMI {_pm(b)}).")
     return lines
 
 
@@ -126,8 +141,9 @@ def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns)
 
 
 # Representations compared by modality in the findings, when the run has them.
-MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "hybrid": "hybrid_raw", "VAE (hybrid)": "mlp_vae",
-                 "multimodal VAE": "multimodal_joint"}
+MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "audio descriptors": "audio_descriptors",
+                 "hybrid": "hybrid_raw", "VAE (hybrid)": "mlp_vae", "window VAE (audio)": "audio_window_vae",
+                 "multimodal VAE": "multimodal_joint", "VaDE": "vade"}
 
 
 def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None) -> str:
@@ -154,6 +170,9 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     text = ["### Does the VAE beat its baselines?"]
     for set_name, s in summaries.items():
         text += vae_vs_baselines(s, set_name) or [f"- {set_name}: no model and baseline to compare."]
+    own = [line for set_name, s in summaries.items() for line in own_vs_kmeans(s, set_name)]
+    if own:
+        text += ["", "### A clustering-native VAE: its own clusters or K-Means on its latents?"] + own
     text += ["", "### What each modality contributes"]
     for set_name, s in summaries.items():
         text += modality_contribution(s, MODALITY_REPS, set_name)

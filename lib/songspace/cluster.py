@@ -24,8 +24,12 @@ SUBSAMPLE_ABOVE = 5_000  # rows: agglomerative/spectral fit on a subsample, rest
 SILHOUETTE_SAMPLE = 5_000  # rows used for silhouette when choosing k on large data
 
 
-def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = True) -> tuple[np.ndarray, dict]:
-    """Standardise each column, then optionally project on the first principal components.
+NORMS = ("zscore", "l2", "none")
+
+
+def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = True,
+               norm: str | None = None) -> tuple[np.ndarray, dict]:
+    """Normalise a representation as its kind wants, then optionally project on the first principal components.
 
     Parameters
     ----------
@@ -33,24 +37,34 @@ def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = Tr
     pca_dim : int, optional
         Number of components; capped by ``min(n - 1, d)``. ``None`` keeps all columns.
     standardize : bool
-        Z-score each column first (constant columns stay 0).
+        Shorthand for ``norm="zscore"`` (True) or ``"none"`` (False) when ``norm`` is not given.
+    norm : {"zscore", "l2", "none"}, optional
+        ``zscore``: each column to zero mean and unit variance (constant columns stay 0), for blocks of
+        heterogeneous descriptors. ``l2``: each row to unit length, for embeddings whose geometry is
+        in their angles. ``none``: as given (PCA/SVD outputs, latent means, blocks already scaled).
 
     Returns
     -------
     Xp : np.ndarray, shape (n, d') float64
-    info : dict with ``pca_dim`` (the dimension used, or None) and ``explained_variance``.
+    info : dict with ``norm``, ``pca_dim`` (the dimension used, or None) and ``explained_variance``.
     """
     X = _check_X(X)
-    if standardize:
+    norm = norm or ("zscore" if standardize else "none")
+    if norm == "zscore":
         X = StandardScaler().fit_transform(X)
-    info: dict = {"pca_dim": None, "explained_variance": None}
+    elif norm == "l2":
+        length = np.linalg.norm(X, axis=1, keepdims=True)
+        X = X / np.where(length > 0, length, 1.0)
+    elif norm != "none":
+        raise ValueError(f"unknown norm {norm!r}; choose one of {NORMS}")
+    info: dict = {"norm": norm, "pca_dim": None, "explained_variance": None}
     if pca_dim is not None:
         dim = int(min(pca_dim, X.shape[0] - 1, X.shape[1]))
         if dim < 1:
             raise ValueError(f"pca_dim={pca_dim} impossible with X of shape {X.shape}")
         pca = PCA(n_components=dim, svd_solver="full")  # full SVD: deterministic, no seed needed
         X = pca.fit_transform(X)
-        info = {"pca_dim": dim, "explained_variance": float(pca.explained_variance_ratio_.sum())}
+        info.update(pca_dim=dim, explained_variance=float(pca.explained_variance_ratio_.sum()))
     return X, info
 
 

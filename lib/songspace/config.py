@@ -65,6 +65,10 @@ PROFILES: dict[str, dict] = {
         # 32 mel bands x 64 frames (1.5 s) keeps ConvVAE training and its sweep inside the 20-minute
         # budget of `make all` on 2 cores (64 x 128 trains ~8x slower); raise both on a bigger machine.
         "audio": {"sr": 22050, "window_s": 3.0, "hop_s": 1.5, "n_mels": 32, "patch_frames": 64},
+        # musicnn's pretrained embedding is the default audio input: on real 10-genre audio it clusters
+        # genre far better than hand-made descriptors (stack notes: AMI 0.87 vs 0.56); both are scored
+        "audio_backends": ["descriptors", "musicnn-msd"],
+        "audio_backend": "musicnn-msd",
         "lyrics_backends": ["e5", "minilm", "tfidf"],
         "lyrics_backend": "e5",
         "mlp_train": {"epochs": 300, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 30, "patience": 40},
@@ -76,6 +80,8 @@ PROFILES: dict[str, dict] = {
     },
     "tiny": {
         "audio": {"sr": 16000, "window_s": 1.0, "hop_s": 1.0, "n_mels": 16, "patch_frames": 16},
+        "audio_backends": ["descriptors", "musicnn-msd"],
+        "audio_backend": "musicnn-msd",
         "lyrics_backends": ["tfidf"],
         "lyrics_backend": "tfidf",
         "mlp_train": {"epochs": 30, "batch_size": 16, "lr": 3e-3, "warmup_epochs": 5, "patience": 30},

@@ -256,8 +256,9 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     Parameters
     ----------
     reps : dict, name -> (X, meta)
-        X : np.ndarray (n_items, d); meta : dict with ``track_ids`` (n_items,) and optionally
-        ``condition_column`` (str or list: the label a conditional model saw, never scored against).
+        X : np.ndarray (n_items, d); meta : dict with ``track_ids`` (n_items,), optionally ``norm``
+        (how this kind of representation is normalised before clustering: ``cluster.preprocess``;
+        default ``zscore``) and ``condition_column`` (str or list: the label a conditional model saw, never scored against).
         Window-level X (repeated track ids) is averaged per song first (:func:`cluster.aggregate_by_song`).
     labels_df : pd.DataFrame with ``id_column`` and the label columns.
     columns : list of str  label columns to score against; empty: one row per representation x method x
@@ -310,7 +311,7 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
 
     rows = []
     for name, (X, ids, meta) in songs.items():
-        Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim)
+        Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim, norm=meta.get("norm", "zscore"))
         refused = _condition_columns(meta) | set(exclude.get(name, []))
         for method in methods:
             for seed in seeds:
@@ -324,7 +325,7 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
                     continue
                 internal = internal_metrics(Xp, labels, seed)
                 base = {"rep": name, "space": name, "dim": Xp.shape[1], "dim_raw": X.shape[1],
-                        "pca_dim": pinfo["pca_dim"], "n_items": len(common), "method": method,
+                        "norm": pinfo["norm"], "pca_dim": pinfo["pca_dim"], "n_items": len(common), "method": method,
                         "algorithm": info["algorithm"], "seed": seed, "k": info["k"],
                         "k_criterion": info["k_criterion"], **internal}
                 if not columns:  # no labels: the internal metrics are the whole score

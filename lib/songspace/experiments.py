@@ -17,13 +17,19 @@ from .evaluate import NO_LABEL
 from .cache import atomic_to_csv
 
 # Vector models of 02_mlp_vae. ``input``: which view of the data; ``condition_column``: CVAE label
-# (``family`` fills in the notebook's ``cvae_condition``).
+# (``family`` replaces it by the notebook's ``cvae_condition``).
+# ``audio_windows``: trained on every window of every training song (20-100x more samples than one
+# vector per song), a song embedded as the mean of its windows' posterior means.
+# ``vade``: mixture prior whose components are the clusters, pretrained as an AE (``pretrain_epochs``).
 MLP_FAMILY = {
     "mlp_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 1.0},
     "beta_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 4.0},
-    "cvae": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": None},
+    "cvae_language": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": "language"},
     "ae": {"kind": "ae", "input": "hybrid", "beta": 0.0},
     "multimodal_vae": {"kind": "multimodal_vae", "input": "multimodal", "beta": 1.0},
+    "audio_window_vae": {"kind": "mlp_vae", "input": "audio_windows", "beta": 1.0, "epochs_share": 0.2,
+                         "batch_size": 128},
+    "vade": {"kind": "vade", "input": "hybrid", "beta": 1.0, "pretrain_share": 0.2},
 }
 
 
@@ -45,11 +51,12 @@ def family(plan, cvae_condition: str | None = "language", models=None) -> tuple[
     for name, spec in MLP_FAMILY.items():
         if models is not None and name not in models:
             continue
-        need = {"cvae": "cvae", "multimodal_vae": "multimodal_vae"}.get(name, "models")
+        need = {"cvae": "cvae", "multimodal_vae": "multimodal_vae", "audio_window_vae": "audio"}.get(spec["kind"], "models")
+        need = "audio" if spec["input"] == "audio_windows" else need
         if not plan.runs(need) or not plan.runs("models"):
             skipped[name] = plan.skipped.get("models") or plan.skipped[need]
             continue
-        if name == "cvae":
+        if spec["kind"] == "cvae":
             specs[f"cvae_{cvae_condition}"] = {**spec, "condition_column": cvae_condition}
         else:
             specs[name] = spec
@@ -79,6 +86,10 @@ def _train_job(job: dict) -> dict:
         conv = represent.conv_inputs(X, val_fraction=val_fraction, seed=job["seed"])
         X, ids = conv["X"], conv["track_ids"]
         job["model_cfg"] = {"input_shape": list(X.shape[1:]), **job["model_cfg"]}
+    elif job.get("input") == "audio_windows":  # window statistics from this run's own training songs
+        win = represent.window_inputs(job["processed_dir"], X.audio_backend, val_fraction, job["seed"])
+        X, ids = win["X"], win["track_ids"]
+        job["model_cfg"] = {**job["model_cfg"], "input_dim": int(X.shape[1])}
     elif isinstance(X, represent.Blocks):  # block statistics from this run's own training songs
         X = represent.model_inputs(X, val_fraction=val_fraction, seed=job["seed"])[job["input"]]
     res = run(job["kind"], job["model_cfg"], X, ids, _train_cfg(job["train_kw"], job["seed"], job["beta"]),
@@ -98,7 +109,7 @@ def _run_jobs(jobs: list[dict], n_jobs: int, scheduler: str | None, threads: int
 
 def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
                  specs: dict | None = None, hidden=(128, 64), n_jobs: int = 1, scheduler: str | None = None,
-                 threads: int | None = None) -> pd.DataFrame:
+                 threads: int | None = None, processed_dir=None, n_clusters: int | None = None) -> pd.DataFrame:
     """Train every vector model of ``specs`` once per seed (finished runs are loaded, not retrained).
 
     Each run standardises the blocks with statistics of its own training songs (the by-song split of
@@ -113,13 +124,16 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     seeds : iterable of int
     runs_root : folder of run folders.
     n_jobs, scheduler : runs in parallel on local processes or a Dask cluster (``parallel.map_tracks``).
+    processed_dir : features folder, for window-level models (``input`` ``audio_windows``).
+    n_clusters : mixture components of a ``vade`` spec (default: ``default_k(tracks)``).
 
     Returns
     -------
     DataFrame, one row per (model, seed): ``model``, ``kind``, ``seed``, ``run_dir``, ``condition_column``,
     ``best_epoch``, ``cached``.
     """
-    specs = specs or MLP_FAMILY
+    if specs is None:  # the whole family; window-level models only when there is a features folder
+        specs = {k: v for k, v in MLP_FAMILY.items() if v["input"] != "audio_windows" or processed_dir}
     ids = tracks["track_id"].astype(str).to_numpy()
     if not np.array_equal(ids, blocks.track_ids):
         raise ValueError("train_family: blocks and tracks are not in the same song order")
@@ -128,21 +142,43 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     for name, spec in specs.items():
         cond_col = spec.get("condition_column")
         cond = None
+        kw = dict(train_kw)
         if spec["input"] == "multimodal":
             cfg = {"audio_dim": widths["audio"], "lyrics_dim": widths["lyrics"]}
+        elif spec["input"] == "audio_windows":  # input_dim is set by the worker from the window table
+            cfg = {"input_dim": widths["audio"]}
+            # ~20-100 windows per song: a fifth of the epochs sees as many samples as the song models
+            share = spec.get("epochs_share", 1.0)
+            kw.update({k: max(1, int(round(share * kw[k]))) for k in ("epochs", "warmup_epochs", "patience") if k in kw})
+            kw["batch_size"] = spec.get("batch_size", kw.get("batch_size", 64))
         else:
             cfg = {"input_dim": sum(widths.values())}
         cfg.update(latent_dim=latent_dim, hidden=list(hidden))
+        if spec["kind"] == "vade":
+            cfg["n_clusters"] = int(n_clusters or default_k(tracks))
+            kw["pretrain_epochs"] = max(1, int(spec.get("pretrain_share", 0.2) * kw.get("epochs", 100)))
         if cond_col:
             classes = sorted(tracks[cond_col].dropna().astype(str).unique())
             cfg.update(n_classes=len(classes), classes=classes, condition_column=cond_col)
             cond = tracks[cond_col].astype(object).where(tracks[cond_col].notna(), None).to_numpy()
         for seed in seeds:
             jobs.append({"model": name, "kind": spec["kind"], "seed": int(seed), "X": blocks, "input": spec["input"],
-                         "track_ids": ids, "model_cfg": cfg, "train_kw": train_kw, "beta": spec["beta"],
+                         "track_ids": ids, "model_cfg": cfg, "train_kw": kw, "beta": spec["beta"],
+                         "processed_dir": str(processed_dir) if processed_dir else None,
                          "cond": cond, "condition_column": cond_col, "runs_root": str(runs_root),
                          "name": f"{name}-s{seed}"})
     return _run_jobs(jobs, n_jobs, scheduler, threads)
+
+
+def default_k(tracks: pd.DataFrame, labels=None) -> int:
+    """Clusters to ask for when a model must fix them before training (VaDE): the number of classes of
+    the first label column (what K-Means gets when scored against it), else round(sqrt(n / 2)) in [2, 10]."""
+    from .plan import label_columns
+
+    cols = label_columns(tracks, labels)
+    if cols:
+        return max(2, int(tracks[cols[0]].dropna().astype(str).nunique()))
+    return int(np.clip(round(np.sqrt(len(tracks) / 2)), 2, 10))
 
 
 def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
@@ -184,7 +220,8 @@ def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, 
         cond = r.condition_column if isinstance(r.condition_column, str) and r.condition_column else None
         # the deterministic autoencoder is the "AE + K-Means" baseline, not one of the VAEs
         family = "baseline" if r.kind == "ae" else "model"
-        meta = {"family": family, "kind": r.kind, "run_dir": r.run_dir, "condition_column": cond}
+        # latent means keep their geometry: z-scoring would blow collapsed dimensions up to full weight
+        meta = {"family": family, "kind": r.kind, "run_dir": r.run_dir, "condition_column": cond, "norm": "none"}
         if r.kind == "multimodal_vae":
             for key, rep, need in (("mu", "multimodal_joint", None), ("mu_audio", "multimodal_audio", 0),
                                    ("mu_lyrics", "multimodal_lyrics", 1)):
@@ -194,7 +231,7 @@ def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, 
                                        "modality": {None: "hybrid", 0: "audio", 1: "lyrics"}[need]})
         else:
             Z, ids = represent.latents(r.run_dir)
-            modality = "audio" if r.kind == "conv_vae" else "hybrid"
+            modality = "audio" if r.kind == "conv_vae" or r.model == "audio_window_vae" else "hybrid"
             reps[r.model] = (Z, {**meta, "track_ids": ids, "modality": modality})
     return out
 
@@ -266,11 +303,43 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def own_clusters(index: pd.DataFrame, tracks: pd.DataFrame, columns, songs, n_perm: int = 100) -> pd.DataFrame:
+    """Score the clusters a clustering-native model assigns itself (VaDE's ``predict``), per seed.
+
+    A song's cluster is the most frequent one among its rows. Rows as ``score`` (``method`` "own",
+    ``rep`` "<model>[own]"), on the songs of ``songs`` that the run covers; internal metrics are in
+    the model's latent space. Nothing when the index has no VaDE run or there is no label.
+    """
+    from . import cluster
+
+    rows = []
+    lab = tracks.set_index(tracks["track_id"].astype(str))
+    songs = set(np.asarray(songs).astype(str))
+    for r in index[index["kind"] == "vade"].itertuples():
+        with np.load(Path(r.run_dir) / "latents.npz", allow_pickle=False) as z:
+            mu, ids, assigned = z["mu"], z["track_ids"].astype(str), z["cluster"]
+        keep = np.isin(ids, list(songs))
+        Z, song_ids = cluster.aggregate_by_song(mu[keep], ids[keep])
+        votes = pd.Series(assigned[keep]).groupby(ids[keep]).agg(lambda v: v.value_counts().index[0])
+        labels = votes.loc[song_ids].to_numpy()
+        base = {"rep": f"{r.model}[own]", "family": "model", "modality": "hybrid", "norm": "none", "method": "own",
+                "seed": int(r.seed), "k": int(len(np.unique(labels))), "dim": Z.shape[1], "n_items": len(song_ids),
+                "status": "ok", **evaluate.internal_metrics(Z, labels, int(r.seed))}
+        for col in columns:
+            y = lab.loc[song_ids, col].to_numpy()
+            has = pd.notna(y)
+            ext = evaluate.external_metrics(y[has], labels[has])
+            ext.pop("degenerate_reason", None)
+            rows.append({**base, "label_column": col, "n_items": int(has.sum()), **ext,
+                         **evaluate.chance_level(y[has], labels[has], n_perm, int(r.seed))})
+    return pd.DataFrame(rows)
+
+
 METRICS = ["ari", "nmi", "ami", "purity", "silhouette", "calinski_harabasz", "davies_bouldin",
            "ari_chance", "nmi_chance", "ami_chance", "purity_chance", "ami_chance_p95", "n_clusters", "noise_fraction"]
 
 
-def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
+def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "norm", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
     """Mean ± std over seeds of every metric, one row per representation x method x label."""
     ok = long[long["status"] == "ok"] if "status" in long else long
     if ok.empty:
@@ -291,15 +360,17 @@ class SweepJob:
     MODEL_KEYS = ("latent_dim", "first_channels", "hidden_channels", "kernel_size", "n_layers", "hidden")
     TRAIN_KEYS = ("epochs", "lr", "batch_size", "warmup_epochs", "patience", "free_bits", "val_fraction")
 
-    def __init__(self, interim_dir, processed_dir, runs_root, seeds, columns, lyrics_backend, n_perm=100):
+    def __init__(self, interim_dir, processed_dir, runs_root, seeds, columns, lyrics_backend, n_perm=100,
+                 audio_backend="descriptors"):
         self.interim_dir, self.processed_dir, self.runs_root = str(interim_dir), str(processed_dir), str(runs_root)
         self.seeds, self.columns, self.lyrics_backend, self.n_perm = list(seeds), list(columns), lyrics_backend, n_perm
+        self.audio_backend = audio_backend
 
     def __call__(self, cfg: dict) -> dict:
         from .data import read_tracks
 
         tracks = read_tracks(self.interim_dir)
-        blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend)
+        blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend, self.audio_backend)
         model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
         train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}
         name = f"sweep-{cfg['run_name']}"
@@ -338,8 +409,10 @@ class SweepJob:
 
         processed = Path(self.processed_dir)
         files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",
-                 processed / "descriptors_tracks.parquet", processed / f"lyrics_{self.lyrics_backend}.npy"]
+                 processed / "descriptors_tracks.parquet", processed / f"audio_{self.audio_backend}_tracks.parquet",
+                 processed / f"lyrics_{self.lyrics_backend}.npy"]
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
+                "audio": self.audio_backend,
                 "train_version": TRAIN_VERSION, "data": {f.name: file_hash(f) for f in files if f.exists()}}
 
 
@@ -432,7 +505,7 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
             k = int(y.nunique())
             if k < 2:
                 continue
-            df = evaluate.evaluate_representations({f"{r.model}[windows]": (Z, {"track_ids": uid})},
+            df = evaluate.evaluate_representations({f"{r.model}[windows]": (Z, {"track_ids": uid, "norm": "none"})},
                                                    labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm)
             frames.append(df.assign(family="model", modality="audio"))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

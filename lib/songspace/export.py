@@ -37,6 +37,11 @@ def recommend(table: pd.DataFrame, method: str = "kmeans") -> dict:
     t = t[t["song_set"] == widest]
     labelled = t[t["label_column"] != NO_LABEL]
     if len(labelled) and "ami_mean" in labelled:
+        # only representations scored on every label: a conditional model, never scored against its
+        # condition (whose information it was built to remove), cannot win on the labels left
+        n_labels = labelled["label_column"].nunique()
+        complete = labelled.groupby("rep")["label_column"].nunique() == n_labels
+        labelled = labelled[labelled["rep"].isin(complete[complete].index)]
         mean = labelled.groupby("rep")["ami_mean"].mean().sort_values(ascending=False)
         rep = str(mean.index[0])
         best = labelled[labelled["rep"] == rep].sort_values("ami_mean", ascending=False).iloc[0]

@@ -30,11 +30,54 @@ class Blocks:
     mask_audio: np.ndarray
     mask_lyrics: np.ndarray
     audio_names: list
-    lyrics_backend: str
+    lyrics_backend: str | None
+    audio_backend: str = "descriptors"
+
+    @property
+    def modes(self) -> dict[str, str]:
+        """How each block is scaled (``train.standardise_blocks``): descriptors column by column,
+        embeddings (musicnn, lyrics models, TF-IDF SVD) as rows of unit length, geometry kept."""
+        return {"audio": block_norm(self.audio_backend), "lyrics": "l2"}
 
 
-def load_blocks(tracks: pd.DataFrame, processed_dir, lyrics_backend: str | None) -> Blocks:
-    """Align the pooled audio descriptors and one lyrics embedding to ``tracks``.
+def block_norm(backend: str | None) -> str:
+    """``zscore`` for the heterogeneous descriptor block, ``l2`` for every embedding."""
+    return "zscore" if backend in (None, "descriptors") else "l2"
+
+
+def load_audio_block(tracks: pd.DataFrame, processed_dir, audio_backend: str | None = "descriptors"):
+    """(X (n, d) float32 zeros where absent, mask (n,), column names) of one audio backend, in tracks order.
+
+    ``descriptors``: the pooled named descriptors. A musicnn backend: the song mean of the 200-d
+    penultimate layer (its tags are kept for the report, not used as input). Missing outputs (01 skipped
+    audio) give a zero-width block.
+    """
+    ids = tracks["track_id"].astype(str).to_numpy()
+    processed_dir = Path(processed_dir)
+    has = tracks["has_audio"].to_numpy(bool)
+    empty = np.zeros((len(ids), 0), np.float32), np.zeros(len(ids), bool), []
+    if audio_backend is None or not has.any():
+        return empty
+    if audio_backend == "descriptors":
+        if not (processed_dir / "descriptors_tracks.parquet").exists():
+            return empty
+        table = pd.read_parquet(processed_dir / "descriptors_tracks.parquet")
+        names = [c for c in table.columns if c != "track_id"]
+    else:
+        if not (processed_dir / f"audio_{audio_backend}_tracks.parquet").exists():
+            return empty
+        table = features.load_backend(processed_dir, audio_backend)["tracks"]
+        names = [c for c in table.columns if c.startswith("emb_")]
+    table = table.set_index(table["track_id"].astype(str))
+    mask = np.isin(ids, table.index) & has
+    X = np.zeros((len(ids), len(names)), dtype=np.float32)
+    X[mask] = table.loc[ids[mask], names].to_numpy(np.float32)
+    return X, mask, names
+
+
+def load_blocks(tracks: pd.DataFrame, processed_dir, lyrics_backend: str | None,
+                audio_backend: str | None = "descriptors") -> Blocks:
+    """Align one audio backend's song vectors and one lyrics embedding to ``tracks``.
 
     A modality the collection lacks (01 skipped it) becomes a zero-width block with an all-False mask,
     so audio-only and lyrics-only collections flow through the same code.
@@ -44,19 +87,10 @@ def load_blocks(tracks: pd.DataFrame, processed_dir, lyrics_backend: str | None)
     tracks : DataFrame with ``track_id`` and ``has_audio`` (from ``data.read_tracks``).
     processed_dir : folder written by ``features.extract_audio`` and ``lyrics.extract_lyrics``.
     lyrics_backend : which lyrics embedding to use (e.g. ``"e5"``); None for none.
+    audio_backend : ``"descriptors"`` or a musicnn backend (``"musicnn-msd"``).
     """
     ids = tracks["track_id"].astype(str).to_numpy()
-    processed_dir = Path(processed_dir)
-    names: list = []
-    audio = np.zeros((len(ids), 0), dtype=np.float32)
-    mask_audio = np.zeros(len(ids), dtype=bool)
-    if (processed_dir / "descriptors_tracks.parquet").exists() and tracks["has_audio"].any():
-        desc = features.load_audio_features(processed_dir)["descriptors_tracks"]
-        names = [c for c in desc.columns if c != "track_id"]
-        desc = desc.set_index(desc["track_id"].astype(str))
-        mask_audio = np.isin(ids, desc.index) & tracks["has_audio"].to_numpy(bool)
-        audio = np.zeros((len(ids), len(names)), dtype=np.float32)
-        audio[mask_audio] = desc.loc[ids[mask_audio], names].to_numpy(np.float32)
+    audio, mask_audio, names = load_audio_block(tracks, processed_dir, audio_backend)
     lyr_emb = np.zeros((len(ids), 0), dtype=np.float32)
     mask_lyrics = np.zeros(len(ids), dtype=bool)
     if lyrics_backend:
@@ -65,7 +99,7 @@ def load_blocks(tracks: pd.DataFrame, processed_dir, lyrics_backend: str | None)
         if (pos < 0).any():
             raise ValueError(f"{processed_dir}: lyrics_{lyrics_backend} lacks {int((pos < 0).sum())} tracks; re-run 01_features")
         lyr_emb, mask_lyrics = lyr["emb"][pos].astype(np.float32), lyr["mask"][pos]
-    return Blocks(ids, audio, lyr_emb, mask_audio, mask_lyrics, names, lyrics_backend)
+    return Blocks(ids, audio, lyr_emb, mask_audio, mask_lyrics, names, lyrics_backend, audio_backend)
 
 
 def present_blocks(b: Blocks) -> dict[str, np.ndarray]:
@@ -87,7 +121,7 @@ def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
     train, _ = split_by_song(b.track_ids, val_fraction, seed)
     blocks = present_blocks(b)
     masks = {"audio": b.mask_audio, "lyrics": b.mask_lyrics}
-    X, stats = standardise_blocks(blocks, train, masks)
+    X, stats = standardise_blocks(blocks, train, masks, modes=b.modes)
     da = b.audio.shape[1] if "audio" in blocks else 0
     multimodal = {"audio": X[:, :da], "lyrics": X[:, da:], "mask_audio": b.mask_audio, "mask_lyrics": b.mask_lyrics}
     return {"hybrid": X, "multimodal": multimodal, "train_mask": train, "stats": stats}
@@ -96,27 +130,89 @@ def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
 def baselines(b: Blocks, pca_dim: int = 8) -> dict:
     """Representations without a learned model, as ``name -> (X, meta)`` for ``evaluate``.
 
-    ``audio_raw`` / ``audio_pca``: pooled descriptors (songs with audio only).
-    ``lyrics_only``: the lyrics embedding. ``hybrid_raw`` / ``hybrid_pca``: both blocks standardised and
-    weighted equally (songs with both modalities). PCA uses ``pca_dim`` components, the latent size of
-    the VAEs it is compared with.
+    ``audio_raw`` / ``audio_pca``: the audio block (songs with audio only). ``lyrics_only``: the lyrics
+    embedding. ``hybrid_raw`` / ``hybrid_pca``: both blocks scaled as the models see them and weighted
+    equally (songs with both modalities). PCA uses ``pca_dim`` components, the latent size of the VAEs
+    it is compared with. ``meta["norm"]`` says how each is normalised before clustering: the audio block
+    by its kind (``block_norm``), embeddings to unit length, PCA outputs and scaled blocks as they are.
     """
     from .train import standardise_blocks
 
     a, l = b.mask_audio, b.mask_lyrics
     both = a & l
     out = {}
-    if a.sum() >= 2:
-        Xa = StandardScaler().fit_transform(b.audio[a])
-        out["audio_raw"] = (Xa, {"track_ids": b.track_ids[a], "modality": "audio", "family": "baseline"})
-        out["audio_pca"] = (cluster.preprocess(b.audio[a], pca_dim)[0], {"track_ids": b.track_ids[a], "modality": "audio", "family": "baseline"})
-    if l.sum() >= 2:
-        out["lyrics_only"] = (b.lyrics[l], {"track_ids": b.track_ids[l], "modality": "lyrics", "family": "baseline"})
-    if both.sum() >= 2:
-        Xh, _ = standardise_blocks({"audio": b.audio[both], "lyrics": b.lyrics[both]}, np.ones(both.sum(), bool))
-        out["hybrid_raw"] = (Xh, {"track_ids": b.track_ids[both], "modality": "hybrid", "family": "baseline"})
-        out["hybrid_pca"] = (cluster.preprocess(Xh, pca_dim)[0], {"track_ids": b.track_ids[both], "modality": "hybrid", "family": "baseline"})
+
+    def meta(ids, modality, norm):
+        return {"track_ids": ids, "modality": modality, "family": "baseline", "norm": norm,
+                "backend": b.audio_backend if modality == "audio" else b.lyrics_backend if modality == "lyrics" else None}
+
+    if a.sum() >= 2 and b.audio.shape[1]:
+        norm = block_norm(b.audio_backend)
+        out["audio_raw"] = (b.audio[a], meta(b.track_ids[a], "audio", norm))
+        out["audio_pca"] = (cluster.preprocess(b.audio[a], pca_dim, norm=norm)[0], meta(b.track_ids[a], "audio", "none"))
+    if l.sum() >= 2 and b.lyrics.shape[1]:
+        out["lyrics_only"] = (b.lyrics[l], meta(b.track_ids[l], "lyrics", "l2"))
+    if both.sum() >= 2 and b.audio.shape[1] and b.lyrics.shape[1]:
+        Xh, _ = standardise_blocks({"audio": b.audio[both], "lyrics": b.lyrics[both]}, np.ones(both.sum(), bool),
+                                   modes=b.modes)
+        out["hybrid_raw"] = (Xh, meta(b.track_ids[both], "hybrid", "none"))
+        out["hybrid_pca"] = (cluster.preprocess(Xh, pca_dim, norm="none")[0], meta(b.track_ids[both], "hybrid", "none"))
     return out
+
+
+def extra_baselines(tracks: pd.DataFrame, processed_dir, audio_backends=(), lyrics_backends=(),
+                    skip=(None, None)) -> dict:
+    """The other backends' song vectors as baselines ``audio_<backend>`` / ``lyrics_<backend>``
+    (``skip`` = the (audio, lyrics) backends already in ``baselines``), normalised by kind."""
+    out = {}
+    for backend in audio_backends:
+        if backend != skip[0]:
+            X, mask, _ = load_audio_block(tracks, processed_dir, backend)
+            if mask.sum() >= 2 and X.shape[1]:
+                out[f"audio_{backend}"] = (X[mask], {"track_ids": tracks["track_id"].astype(str).to_numpy()[mask],
+                                                     "modality": "audio", "family": "baseline",
+                                                     "norm": block_norm(backend), "backend": backend})
+    for backend in lyrics_backends:
+        if backend != skip[1]:
+            other = load_blocks(tracks, processed_dir, backend, audio_backend=None)
+            m = other.mask_lyrics
+            out[f"lyrics_{backend}"] = (other.lyrics[m], {"track_ids": other.track_ids[m], "modality": "lyrics",
+                                                          "family": "baseline", "norm": "l2", "backend": backend})
+    return out
+
+
+def audio_windows(processed_dir, audio_backend: str = "descriptors") -> tuple[np.ndarray, np.ndarray]:
+    """Every window's audio vector and its song: (X (n_windows, d) float32, track_ids (n_windows,)).
+
+    ``descriptors``: the per-window pooled descriptors; a musicnn backend: the penultimate layer of
+    every 3-s patch.
+    """
+    if audio_backend == "descriptors":
+        table = features.load_audio_features(processed_dir)["descriptors_windows"]
+        names = [c for c in table.columns if c not in ("track_id", "window")]
+        return table[names].to_numpy(np.float32), table["track_id"].astype(str).to_numpy()
+    out = features.load_backend(processed_dir, audio_backend)
+    n_emb = sum(c.startswith("emb_") for c in out["columns"])
+    return np.asarray(out["X"][:, :n_emb], dtype=np.float32), out["windows"]["track_id"].astype(str).to_numpy()
+
+
+def window_inputs(processed_dir, audio_backend: str, val_fraction: float = 0.2, seed: int = 0) -> dict:
+    """Window-level inputs of an audio model: every window of every song, scaled as the backend's kind
+    wants with statistics of the training songs' windows only (split by song, as everywhere).
+
+    Returns
+    -------
+    dict: ``X`` (n_windows, d) float32, ``track_ids`` (n_windows,), ``train_mask`` (n_windows,).
+    """
+    from .train import standardise_blocks
+
+    X, ids = audio_windows(processed_dir, audio_backend)
+    if len(ids) == 0:
+        raise ValueError(f"{processed_dir}: no {audio_backend} windows; a window model needs songs with audio")
+    train, _ = split_by_song(ids, val_fraction, seed)
+    Xs, _ = standardise_blocks({"audio": X}, train, {"audio": np.ones(len(ids), bool)},
+                               modes={"audio": block_norm(audio_backend)})
+    return {"X": Xs, "track_ids": ids, "train_mask": train}
 
 
 class NormalisedPatches:
