@@ -3,7 +3,8 @@
 Two renderings of the same executed notebook:
 
 - ``variant="html"`` (results/report.html): everything, interactive plotly figures included
-  (plotly.js embedded once by the ``"notebook"`` renderer, see ``plots.setup_notebook``).
+  (plotly.js embedded once by the ``"notebook"`` half of the ``"plotly_mimetype+notebook"``
+  renderer, see ``plots.setup_notebook``).
 - ``variant="pdf"``: what prints well. Interactive figures print badly, so the notebook shows each
   interactive figure next to a static matplotlib twin and this variant drops the interactive one.
 
