@@ -44,7 +44,8 @@ help:
 # Extras installed by `make env`: tests (dev), the Dask executor (dask), JupyterLab (lab).
 EXTRAS ?= dev,dask,lab
 # Where torch comes from. Empty: the default index (pip's configuration), which here gives the
-# CPU wheel; elsewhere on Linux PyPI's torch is a CUDA build. CPU-only anywhere:
+# CPU wheel; elsewhere on Linux PyPI's torch is a CUDA build. Set, it is an extra index: its
+# 2.x.y+cpu / +cuXXX build outranks PyPI's 2.x.y of the locked version. CPU-only anywhere:
 #   make env TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # A given CUDA version: TORCH_INDEX=https://download.pytorch.org/whl/cu126 (say).
 TORCH_INDEX ?=
@@ -54,7 +55,7 @@ env: $(ENV_STAMP)
 $(ENV_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_REQ)'
+	$(BIN)/python -m pip install --quiet -c requirements.lock $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) '$(TORCH_REQ)'
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[$(EXTRAS)]'
 	@$(BIN)/python -c "import torch; print(f'torch {torch.__version__} (CUDA {torch.version.cuda or \"none: CPU build\"}) installed')"
 	$(BIN)/python -m songspace.warm
