@@ -135,3 +135,12 @@ def test_module_entry_points_delegate(tmp_path):
     r = subprocess.run([sys.executable, "-m", "songspace.report", "--executed", str(tmp_path / "x.ipynb"),
                         "--out-dir", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "x.ipynb" in r.stderr
+
+
+def test_python_m_module_logs_reach_the_terminal(tmp_path):
+    """Under `python -m songspace.bench` the module is `__main__`: its INFO lines must still show."""
+    r = subprocess.run([sys.executable, "-m", "songspace.bench", "--out", str(tmp_path), "--only", "training",
+                        "--train-batches", "1", "--train-windows", "64", "--mlp-dim", "16"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "[bench] wrote" in r.stderr and "== training" in r.stdout

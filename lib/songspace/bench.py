@@ -34,7 +34,7 @@ from songspace.cache import atomic_to_csv
 from songspace.features import extract_audio
 from songspace.parallel import map_tracks
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("songspace.bench")  # not __name__: "__main__" under python -m
 
 
 class _PeakSampler:

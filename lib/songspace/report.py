@@ -33,7 +33,7 @@ from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 from songspace.cache import atomic_write_bytes, atomic_write_text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("songspace.report")  # not __name__: "__main__" under python -m
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 INTERACTIVE_TAG, PDF_ONLY_TAG, REMOVE_TAG = "interactive", "pdf-only", "remove"

@@ -20,7 +20,7 @@ import soundfile as sf
 
 from songspace.cache import atomic_to_csv, atomic_write_bytes, atomic_write_text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("songspace.synthetic")  # not __name__: "__main__" under python -m
 
 # tempo (bpm), pulse: beat positions (in beats, within a bar of 4) of kick and click,
 # midi range of the notes, notes per beat, harmonic amplitude law, noise colour (spectral slope).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("songspace.warm")  # not __name__: "__main__" under python -m
 
 def main() -> None:
     t0 = time.perf_counter()
