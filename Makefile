@@ -14,24 +14,43 @@ SHARED_JAMENDO := $(abspath ../shared/data/jamendolyrics)
 JAMENDO_UPSTREAM := https://raw.githubusercontent.com/f90/jamendolyrics/master
 JAMENDO_SRC ?= $(if $(wildcard $(SHARED_JAMENDO)/JamendoLyrics.csv),$(SHARED_JAMENDO),$(JAMENDO_UPSTREAM))
 
+# Which collection: DATASET_PATH=/any/folder (read only, never written; a folder of audio files, or one
+# holding manifest.csv) or a manifest file; else data/raw/$(DATASET)/. The name defaults to the folder's.
+DATASET_PATH ?=
+ifneq ($(strip $(DATASET_PATH)),)
+SOURCE   := $(abspath $(DATASET_PATH))
+SOURCE_DIR := $(if $(wildcard $(SOURCE)/.),$(SOURCE),$(patsubst %/,%,$(dir $(SOURCE))))
+DATASET  ?= $(notdir $(SOURCE_DIR))
+else
 DATASET  ?= jamendolyrics
+SOURCE   := $(DATA)/raw/$(DATASET)
+endif
+DATA     ?= $(CURDIR)/data# raw -> interim -> processed (a test points it elsewhere)
 RESULTS  ?= $(CURDIR)/results
 PROFILE  ?= full
+LABELS   ?=# comma-separated label columns to score (default: every label-like column)
+ALLOW_OUTSIDE ?= False# True lets manifest paths point outside the collection folder
 NB_OUT   := $(RESULTS)/notebooks
+LISTING  := $(DATA)/interim/$(DATASET)/source.listing
+RUN_STAMP := $(RESULTS)/.run
 LIB_SRC  := $(wildcard lib/songspace/*.py)
 NOTEBOOKS := 00_data 01_features 02_mlp_vae 03_conv_vae 04_sweeps 05_clustering 06_report
 PAPERMILL = $(BIN)/papermill -k python3 --cwd notebooks --log-output --no-progress-bar \
-            -p dataset $(DATASET) -p data_root $(CURDIR)/data -p results_root $(RESULTS) -p profile $(PROFILE)
+            -p dataset $(DATASET) -p data_root $(DATA) -p results_root $(RESULTS) -p profile $(PROFILE)
 NBCONVERT = $(BIN)/jupyter nbconvert --to html --log-level WARN
 
 export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all env lock data demo-data notebooks report demo test bench lab strip clean help chromium
+.PHONY: all env lock data demo-data notebooks report demo test bench lab strip clean help chromium FORCE
 
 help:
 	@echo "make all    - environment, data, every notebook, report (results/report.html, .pdf)"
+	@echo "              DATASET_PATH=/your/music  any folder of audio files or with manifest.csv (read only)"
+	@echo "              DATASET=name  a collection under data/raw/name/ (default jamendolyrics)"
+	@echo "              RESULTS=dir  where results go (default results/); PROFILE=tiny for a quick look"
+	@echo "              LABELS=genre,artist  label columns to score (default: every label-like column)"
 	@echo "make test   - the test suite"
 	@echo "make demo   - whole pipeline on the synthetic dataset (results/demo/)"
 	@echo "make bench  - speed and memory benchmarks (results/bench/)"
@@ -57,6 +76,7 @@ $(ENV_STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) '$(TORCH_REQ)'
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	@$(BIN)/python -c "import torch; print(f'torch {torch.__version__} (CUDA {torch.version.cuda or \"none: CPU build\"}) installed')"
 	$(BIN)/python -m songspace.warm
 	-$(BIN)/nbstripout --install  # git filter: notebooks are committed without outputs
@@ -80,15 +100,28 @@ lock:
 	rm -f requirements.lock.part
 
 # ---- data ----
-data: data/raw/$(DATASET)/.complete
-data/raw/jamendolyrics/.complete: | $(ENV_STAMP)
-	$(BIN)/python -m songspace.data fetch --src "$(JAMENDO_SRC)" --dest data/raw/jamendolyrics
-data/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
-	$(BIN)/python -m songspace.synthetic --out data/raw/demo
-demo-data: data/raw/demo/.complete
+# The shipped corpus and the demo are made here; any other collection is only read. The listing
+# stamp changes when a file of the collection (or its manifest) does, so 00 re-runs then and only then.
+FETCHED := $(if $(strip $(DATASET_PATH)),,$(filter %/raw/jamendolyrics/.complete %/raw/demo/.complete,$(DATA)/raw/$(DATASET)/.complete))
+data: $(LISTING)
+$(LISTING): FORCE $(FETCHED) | $(ENV_STAMP)
+	@mkdir -p $(@D)
+	@$(BIN)/python -m songspace.collection stamp "$(SOURCE)" $@
+$(DATA)/raw/jamendolyrics/.complete: | $(ENV_STAMP)
+	$(BIN)/python -m songspace.data fetch --src "$(JAMENDO_SRC)" --dest $(DATA)/raw/jamendolyrics
+$(DATA)/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
+	$(BIN)/python -m songspace.synthetic --out $(DATA)/raw/demo
+demo-data: $(DATA)/raw/demo/.complete
 
 # ---- notebooks: each executed copy depends on its source, the library and the stage before ----
-$(NB_OUT)/00_data.ipynb: notebooks/00_data.ipynb data/raw/$(DATASET)/.complete $(LIB_SRC) $(ENV_STAMP)
+# What the run is of: a change of dataset, source, profile or labels re-runs everything after it.
+$(RUN_STAMP): FORCE | $(ENV_STAMP)
+	@mkdir -p $(@D)
+	@$(BIN)/python -c 'import sys; from songspace.collection import write_if_changed; write_if_changed(sys.argv[1], sys.argv[2])' \
+	  $@ "dataset=$(DATASET) source=$(SOURCE) profile=$(PROFILE) labels=$(LABELS) allow_outside=$(ALLOW_OUTSIDE)"
+
+$(NB_OUT)/00_data.ipynb: NB_PARAMS = -p source "$(SOURCE)" -p allow_outside $(ALLOW_OUTSIDE) -p label_columns "$(LABELS)"
+$(NB_OUT)/00_data.ipynb: notebooks/00_data.ipynb $(LISTING) $(RUN_STAMP) $(LIB_SRC) $(ENV_STAMP)
 $(NB_OUT)/01_features.ipynb: notebooks/01_features.ipynb $(NB_OUT)/00_data.ipynb
 $(NB_OUT)/02_mlp_vae.ipynb: notebooks/02_mlp_vae.ipynb $(NB_OUT)/01_features.ipynb
 $(NB_OUT)/03_conv_vae.ipynb: notebooks/03_conv_vae.ipynb $(NB_OUT)/01_features.ipynb
@@ -98,7 +131,7 @@ $(NB_OUT)/06_report.ipynb: notebooks/06_report.ipynb $(NB_OUT)/05_clustering.ipy
 
 $(NB_OUT)/%.ipynb: | $(ENV_STAMP)
 	@mkdir -p $(NB_OUT)
-	$(PAPERMILL) notebooks/$*.ipynb $@.part.ipynb
+	$(PAPERMILL) $(NB_PARAMS) notebooks/$*.ipynb $@.part.ipynb
 	mv $@.part.ipynb $@
 	$(NBCONVERT) $@ --output-dir $(NB_OUT)
 

@@ -61,8 +61,10 @@ def test_manifest_every_problem_reported_and_batch_goes_on(messy):
     assert pd.isna(df.set_index("track_id").loc["lyrics_only", "audio_path"])
 
     clean, report = validate(df, min_duration_s=3.0)
-    assert list(report.columns) == ["track_id", "modality", "problem", "detail", "path"]
-    got = {(r.track_id, r.modality, r.problem) for r in report.itertuples()}
+    assert list(report.columns) == ["track_id", "modality", "problem", "detail", "path", "kept"]
+    notes = report[report["problem"] == "low_sample_rate"]  # the 8 kHz test files: kept, with a note
+    assert len(notes) and notes["kept"].all() and notes["detail"].str.contains("8000 Hz").all()
+    got = {(r.track_id, r.modality, r.problem) for r in report.drop(notes.index).itertuples()}
     assert got == {
         ("good", "track", "duplicate_id"),
         ("corrupt_wav", "audio", "unreadable_audio"),
@@ -94,26 +96,42 @@ def test_check_silence_off_skips_decoding(messy):
     assert "silent_audio" not in set(report["problem"])
 
 
-@pytest.mark.parametrize("drop", ["track_id", "audio_path", "lyrics_path"])
-def test_manifest_missing_required_column_names_file_and_column(tmp_path, drop):
+@pytest.mark.parametrize("drop, named", [(["track_id"], "'track_id'"), (["audio_path", "lyrics_path"], "'audio_path'")])
+def test_manifest_missing_required_column_names_file_and_column(tmp_path, drop, named):
     cols = {"track_id": ["a"], "audio_path": ["a.wav"], "lyrics_path": ["a.txt"], "genre": ["x"]}
-    del cols[drop]
+    for c in drop:
+        del cols[c]
     csv = tmp_path / "my_manifest.csv"
     pd.DataFrame(cols).to_csv(csv, index=False)
-    with pytest.raises(DatasetError, match=rf"my_manifest\.csv.*'{drop}'"):
+    with pytest.raises(DatasetError, match=rf"my_manifest\.csv.*{named}"):
         load_dataset(csv)
+
+
+@pytest.mark.parametrize("keep", ["audio_path", "lyrics_path"])
+def test_manifest_with_one_modality_loads(tmp_path, keep):
+    _wav(tmp_path / "audio" / "a.wav", 4)
+    _txt(tmp_path / "lyrics" / "a.txt", b"la la")
+    cols = {"track_id": ["a"], "audio_path": ["audio/a.wav"], "lyrics_path": ["lyrics/a.txt"]}
+    pd.DataFrame({"track_id": cols["track_id"], keep: cols[keep]}).to_csv(tmp_path / "m.csv", index=False)
+    clean, _ = validate(load_dataset(tmp_path / "m.csv"))
+    assert clean["has_audio"].tolist() == [keep == "audio_path"] and clean["has_lyrics"].tolist() == [keep == "lyrics_path"]
 
 
 def test_inline_lyrics_and_extra_labels(tmp_path):
     _wav(tmp_path / "audio" / "x.wav", 4)
-    pd.DataFrame({"track_id": ["x", "y"], "audio_path": ["audio/x.wav", ""], "lyrics": ["ein Lied", ""],
-                  "mood": ["calm", "NA"], "language": ["de", "de"]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"track_id": ["x", "y", "z", "w"], "audio_path": ["audio/x.wav", "", "", ""],
+                  "lyrics": ["ein Lied", "", "", ""], "mood": ["calm", "NA", "NA", "calm"],
+                  "language": ["de", "de", "fr", "fr"], "title": ["A", "B", "B", "C"],
+                  "year": ["1999", "2001", "1987", "1975"]}).to_csv(tmp_path / "m.csv", index=False)
     df = load_dataset(tmp_path / "m.csv")
+    # year is unique per song and title is never a label: neither groups songs
     assert df.attrs["label_columns"] == ["language", "mood"]
-    assert df.set_index("track_id")["mood"].tolist() == ["calm", "NA"]  # the string "NA" is a label, not missing
+    assert df.set_index("track_id")["mood"].tolist() == ["calm", "NA", "NA", "calm"]  # the string "NA" is a label
     clean, report = validate(df)
-    assert report.empty  # y has no audio and no lyrics by design: absent, not a problem
-    assert clean["has_audio"].tolist() == [True, False] and clean["has_lyrics"].tolist() == [True, False]
+    # y, z, w have no audio and no lyrics by design: absent, not a problem; x is an 8 kHz file: a note
+    assert report[["track_id", "problem", "kept"]].values.tolist() == [["x", "low_sample_rate", True]]
+    assert clean["has_audio"].tolist() == [True, False, False, False]
+    assert clean["has_lyrics"].tolist() == [True, False, False, False]
 
 
 def test_no_usable_track_names_the_dataset(tmp_path):
@@ -124,7 +142,7 @@ def test_no_usable_track_names_the_dataset(tmp_path):
 
 
 def test_not_a_dataset(tmp_path):
-    with pytest.raises(DatasetError, match="neither"):
+    with pytest.raises(DatasetError, match="no audio files"):
         load_dataset(tmp_path)
     with pytest.raises(DatasetError, match="no such"):
         load_dataset(tmp_path / "nope")
@@ -148,7 +166,9 @@ def test_real_jamendolyrics_copy(jamendo_src):
     assert len(df) == 79 and df["track_id"].is_unique
     assert df["has_audio"].sum() == 10 and df["has_lyrics"].all()
     assert df["language"].value_counts().to_dict() == {"English": 20, "German": 20, "Spanish": 20, "French": 19}
-    assert {"license", "lyric_overlap", "polyphonic", "non_lexical"} <= set(df.attrs["label_columns"])
+    # musical groups are labels; licence and annotation flags stay columns, scored only when named
+    assert df.attrs["label_columns"] == ["language", "genre", "artist"]
+    assert {"license", "lyric_overlap", "polyphonic", "non_lexical"} <= set(df.columns)
     t = df.set_index("track_id")
     assert t.loc["Séculaire_feat._Nÿme_-_saru", "has_audio"]  # non-ASCII name built from the CSV
     assert t.loc["¡Óyeme_tiburón!_-_Corrientes", "has_lyrics"]

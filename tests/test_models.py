@@ -15,6 +15,7 @@ VECTOR_CASES = [
     ("mlp_vae", dict(input_dim=12, latent_dim=3, hidden=[16, 8])),
     ("ae", dict(input_dim=12, latent_dim=3, hidden=[16])),
     ("cvae", dict(input_dim=12, latent_dim=3, hidden=[16], n_classes=4, condition_column="language")),
+    ("vade", dict(input_dim=12, latent_dim=3, hidden=[16], n_clusters=4)),
 ]
 CONV_CASES = [
     ("conv_vae", dict(input_shape=(1, 64, 128), latent_dim=5, n_layers=3, first_channels=16, hidden_channels=16)),
@@ -104,7 +105,7 @@ def test_cvae_records_condition_column_and_requires_c():
 def test_unknown_kind_is_named():
     with pytest.raises(ValueError, match="transformer"):
         build_model("transformer")
-    assert set(KINDS) == {"mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae"}
+    assert set(KINDS) == {"mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae", "vade"}
 
 
 def _mm_batch(n=6):

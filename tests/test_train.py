@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from songspace.models import build_model
 from songspace.train import (RowBatches, TrainConfig, active_units, encode_all, fit, load_checkpoint, load_run,
-                             pick_device, run, seed_everything, standardise_blocks, throughput)
+                             pick_device, run, run_key, seed_everything, standardise_blocks, throughput)
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a shared 2-core machine
 
@@ -302,3 +302,80 @@ def test_throughput_reports_samples_per_second():
                              ("multimodal_vae", {"latent_dim": 4, "hidden": [16]}, (10, 12))]:
         sps = throughput(kind, cfg, shape, batch_size=8, n_batches=2, device="cpu")
         assert np.isfinite(sps) and sps > 0
+
+
+# ---------------------------------------------------------------- callbacks and TensorBoard
+
+def test_on_epoch_end_is_called_once_per_epoch_with_the_metrics():
+    audio, _, _, _, ids = planted()
+    calls = []
+
+    class Recorder:
+        def on_epoch_end(self, epoch, logs, model):
+            calls.append((epoch, logs, model))
+
+    seed_everything(0)
+    model = mlp(audio)
+    res = fit(model, audio, TrainConfig.tiny(epochs=5, patience=100, lr=2e-3), ids, callbacks=[Recorder()])
+    assert [e for e, _, _ in calls] == list(range(5)) and all(m is model for _, _, m in calls)
+    logs = calls[-1][1]
+    assert {"phase", "train_loss", "val_loss", "train_recon", "val_recon", "train_kl", "val_kl", "beta", "lr",
+            "seconds", "elapsed"} <= set(logs)
+    assert logs["phase"] == "elbo" and logs["lr"] == 2e-3
+    assert [l["elapsed"] for _, l, _ in calls] == sorted(l["elapsed"] for _, l, _ in calls)
+    np.testing.assert_allclose([l["val_loss"] for _, l, _ in calls], res.history["val_loss"])
+    # a plain function works too
+    seen = []
+    fit(mlp(audio), audio, TrainConfig.tiny(epochs=2), ids, callbacks=[lambda e, l, m: seen.append(e)])
+    assert seen == [0, 1]
+
+
+def _scalar_tags(tb_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(tb_dir))
+    acc.Reload()
+    return acc
+
+
+def test_tensorboard_writes_scalars_without_changing_the_run(tmp_path):
+    audio, _, _, _, ids = planted()
+    mcfg = {"input_dim": audio.shape[1], "latent_dim": 3, "hidden": [16]}
+    plain = run("mlp_vae", mcfg, audio, ids, TrainConfig.tiny(epochs=3), tmp_path / "plain")
+    logged = run("mlp_vae", mcfg, audio, ids, TrainConfig.tiny(epochs=3, tensorboard=True), tmp_path / "tb")
+    assert logged.run_dir.name == plain.run_dir.name  # the flag does not change results, so not the id
+    np.testing.assert_array_equal(logged.latents, plain.latents)
+    assert not (plain.run_dir / "tb").exists()
+    assert list((logged.run_dir / "tb").glob("events.out.tfevents.*"))
+    acc = _scalar_tags(logged.run_dir / "tb")
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "recon/train", "recon/val", "kl/train", "kl/val", "beta", "lr",
+            "elapsed"} <= tags
+    assert [s.step for s in acc.Scalars("loss/val")] == [0, 1, 2]
+    np.testing.assert_allclose([s.value for s in acc.Scalars("loss/val")], logged.history["val_loss"], rtol=1e-6)
+
+
+def test_tensorboard_logs_pretraining_under_its_own_tags(tmp_path):
+    audio, _, _, _, ids = planted()
+    mcfg = {"input_dim": audio.shape[1], "latent_dim": 3, "hidden": [16], "n_clusters": 3}
+    res = run("vade", mcfg, audio, ids, TrainConfig.tiny(epochs=2, pretrain_epochs=3, tensorboard=True), tmp_path)
+    acc = _scalar_tags(res.run_dir / "tb")
+    assert [s.step for s in acc.Scalars("pretrain/recon/train")] == [0, 1, 2]
+    assert [s.step for s in acc.Scalars("kl/train")] == [0, 1]
+
+
+def test_tensorboard_missing_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
+    audio, _, _, _, ids = planted()
+    mcfg = {"input_dim": audio.shape[1], "latent_dim": 3, "hidden": [16]}
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        run("mlp_vae", mcfg, audio, ids, TrainConfig.tiny(epochs=1, tensorboard=True), tmp_path)
+
+
+def test_new_train_fields_keep_old_run_ids():
+    """Run ids made before ``pretrain_epochs``/``tensorboard`` existed stay valid: both are left out of the key
+    at their defaults, and ``tensorboard`` always."""
+    key = run_key("mlp_vae", {}, TrainConfig(), "fp")["train"]
+    assert "pretrain_epochs" not in key and "tensorboard" not in key
+    assert run_key("vade", {}, TrainConfig(pretrain_epochs=5), "fp")["train"]["pretrain_epochs"] == 5
+    assert "tensorboard" not in run_key("mlp_vae", {}, TrainConfig(tensorboard=True), "fp")["train"]

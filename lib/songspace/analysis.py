@@ -113,11 +113,57 @@ def nmi_inflation(summary: pd.DataFrame) -> list[str]:
 def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns) -> str:
     """What can and cannot be concluded at this size, from the counts."""
     audio = tracks[tracks["has_audio"]]
-    per = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in audio[c].value_counts().items()) for c in columns)
-    smallest = min(int(audio[c].value_counts().min()) for c in columns) if len(audio) else 0
-    return (f"Only **{n_audio} of {n_songs}** songs have audio ({per}). Audio-based scores rest on "
-            f"{n_audio} points clustered into as many groups as there are classes; the smallest class has "
-            f"{smallest} song(s), so one song changing cluster moves ARI/AMI by a large step, and seed spreads "
-            f"are wide. Differences between audio representations that do not clear both the seed spread and "
-            f"the permutation 95th percentile are not evidence. Lyrics-based results use all {n_songs} songs "
-            f"and are the firmer ones.")
+    columns = [c for c in columns if c in tracks and audio[c].notna().any()]
+    per = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in audio[c].value_counts().head(12).items()) for c in columns)
+    smallest = min(int(audio[c].value_counts().min()) for c in columns) if len(audio) and columns else 0
+    text = f"**{n_audio} of {n_songs}** songs have audio" + (f" ({per})" if per else "") + ". "
+    if columns and n_audio:
+        text += (f"Audio-based scores rest on {n_audio} points clustered into as many groups as there are classes; "
+                 f"the smallest class has {smallest} song(s), so one song changing cluster moves ARI/AMI by a large "
+                 f"step when classes are small. ")
+    return text + ("Differences that do not clear both the seed spread and the permutation 95th percentile are not "
+                   "evidence.")
+
+
+# Representations compared by modality in the findings, when the run has them.
+MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "hybrid": "hybrid_raw", "VAE (hybrid)": "mlp_vae",
+                 "multimodal VAE": "multimodal_joint"}
+
+
+def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None) -> str:
+    """The findings section as Markdown, every sentence from the numbers of ``summaries``.
+
+    Parameters
+    ----------
+    summaries : dict song set name -> summary table (``experiments.summarise``).
+    tracks : tracks table (counts for the caveat).
+    columns : label columns scored (empty: internal metrics only).
+    lyrics_backends, default_backend : lyrics embeddings compared (``lyrics_<backend>`` baselines).
+    """
+    n_songs, n_audio = len(tracks), int(tracks["has_audio"].sum())
+    if not summaries:
+        return (f"The collection has {n_songs} songs with usable audio or lyrics: too few to cluster, so nothing "
+                "was scored.")
+    if not columns:
+        return ("### No labels\n\nThe collection has no label column with two or more classes, so no clustering can "
+                "be checked against known groups. Each representation was clustered with k chosen by silhouette "
+                "and scored with internal metrics (silhouette, Calinski-Harabasz, Davies-Bouldin). These are "
+                "measured in each representation's own space and do not rank representations against each other. "
+                "Add a label column (genre, artist, a folder per group) to the manifest to get external scores.\n\n"
+                + small_data_caveat(n_songs, n_audio, tracks, columns))
+    text = ["### Does the VAE beat its baselines?"]
+    for set_name, s in summaries.items():
+        text += vae_vs_baselines(s, set_name) or [f"- {set_name}: no model and baseline to compare."]
+    text += ["", "### What each modality contributes"]
+    for set_name, s in summaries.items():
+        text += modality_contribution(s, MODALITY_REPS, set_name)
+    lyr = next((k for k in summaries if k == "songs with lyrics"), None)
+    if lyr and len(lyrics_backends) > 1:
+        text += ["", "### Lyrics embeddings compared"]
+        text += modality_contribution(summaries[lyr], {b: ("lyrics_only" if b == default_backend else f"lyrics_{b}")
+                                                       for b in lyrics_backends}, lyr)
+    text += ["", "### Chance"]
+    for set_name, s in summaries.items():
+        text += nmi_inflation(s) + chance_check(s, set_name)
+    text += ["", "### What can be concluded at this size", small_data_caveat(n_songs, n_audio, tracks, columns)]
+    return "\n".join(text)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -72,13 +75,42 @@ class AudioParams:
                     fmin=self.fmin, fmax=self.fmax)
 
 
+NEEDS_FFMPEG = (".m4a", ".aac", ".mp4", ".opus", ".wma")  # libsndfile cannot read these
+
+
+def _ffmpeg_mono(path, sr: int | None) -> tuple[np.ndarray, int]:
+    """Decode with the ffmpeg program (formats libsndfile lacks) to mono float32, at ``sr`` if given."""
+    if shutil.which("ffmpeg") is None:
+        raise AudioError(path, "unsupported_format",
+                         f"{Path(path).suffix} needs the ffmpeg program to decode (e.g. apt-get install ffmpeg)")
+    rate = sr or 44100
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0 or not proc.stdout:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioError(path, "unreadable_audio", f"ffmpeg cannot decode it: {msg[-1] if msg else 'no samples'}")
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy(), rate
+
+
+def probe_ffmpeg_format(path) -> tuple[str, str] | None:
+    """(problem, detail) for a file only ffmpeg decodes, or None when it decodes to finite samples."""
+    try:
+        y, _ = _ffmpeg_mono(path, 16000)
+    except AudioError as e:
+        return e.problem, e.detail
+    if not np.isfinite(y).all():
+        return "nonfinite_samples", "NaN or infinite samples: the file is damaged"
+    return None
+
+
 def decode(path, sr: int = 22050) -> np.ndarray:
     """Decode an audio file to mono float32 at ``sr`` Hz.
 
     Parameters
     ----------
     path : path-like
-        Any format libsndfile reads (WAV, FLAC, OGG, MP3).
+        Any format libsndfile reads (WAV, FLAC, OGG, MP3); M4A/AAC/Opus/WMA through the ffmpeg
+        program where it is installed.
     sr : int
         Target sample rate in Hz (resampled with soxr).
 
@@ -89,16 +121,24 @@ def decode(path, sr: int = 22050) -> np.ndarray:
     Raises
     ------
     AudioError
-        ``missing_file`` or ``unreadable_audio``, naming the file.
+        ``missing_file``, ``unreadable_audio``, ``unsupported_format`` or ``nonfinite_samples``
+        (NaN/inf samples), naming the file.
     """
     if not os.path.isfile(path):
         raise AudioError(path, "missing_file", "no such file")
-    try:
-        y, sr_in = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # libsndfile reports corrupt/unsupported files with several types
-        raise AudioError(path, "unreadable_audio", f"{type(e).__name__}: {e}") from e
+    if Path(path).suffix.lower() in NEEDS_FFMPEG:
+        y, sr_in = _ffmpeg_mono(path, sr)
+        y = y[:, None]
+    else:
+        try:
+            y, sr_in = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as e:  # libsndfile reports corrupt/unsupported files with several types
+            raise AudioError(path, "unreadable_audio", f"not a decodable audio file ({type(e).__name__}: {e})") from e
     if y.size == 0:
         raise AudioError(path, "unreadable_audio", "no samples decoded")
+    if not np.isfinite(y).all():  # NaN/inf would poison every spectrum of the song
+        bad = int((~np.isfinite(y)).any(axis=1).sum())
+        raise AudioError(path, "nonfinite_samples", f"{bad} of {len(y)} samples are NaN or infinite: the file is damaged")
     # column sums: y.mean(axis=1) over a length-2 inner axis is ~25x slower than this on stereo
     mono = y[:, 0].copy()
     for c in range(1, y.shape[1]):

@@ -32,13 +32,50 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
 
+def temp_prefix(name: str) -> str:
+    """Prefix of this process's temp files for ``name``: ``.<name>.<pid>-``. The pid lets a later run
+    tell a killed run's leftovers from a live writer's file (``remove_stale_temps``)."""
+    return f".{name}.{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, suffixes=(".tmp", ".part")) -> list[Path]:
+    """Delete the hidden temp files a killed run left in ``folder`` (not recursive); returns them.
+
+    Only files named by ``temp_prefix`` whose writing process no longer exists are removed, so a run
+    going on beside this one keeps its files.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        if not (p.name.startswith(".") and p.name.endswith(suffixes) and p.is_file()):
+            continue
+        head = p.name.rsplit("-", 1)[0]  # .<name>.<pid>
+        pid = head.rsplit(".", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[BinaryIO]:
     """A binary file to write ``path`` through: a temp file beside it, fsynced and renamed into place
     when the block ends, removed if it raises. Readers never see a half-written ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

@@ -81,8 +81,9 @@ def _cmd_scan(a) -> int:
     src = Path(a.src)
     if not src.exists():
         raise UsageError(f"{src}: no such dataset folder or manifest file")
-    df, report = data.validate(data.load_dataset(src), min_duration_s=a.min_duration,
-                               check_silence=not a.quick)
+    labels = [c.strip() for c in a.labels.split(",") if c.strip()] if a.labels else None
+    df, report = data.validate(data.load_dataset(src, allow_outside=a.allow_outside, label_columns=labels),
+                               min_duration_s=a.min_duration, check_silence=not a.quick)
     paths = data.write_interim(df, report, a.out)
     counts = data.report_summary(report)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
@@ -197,12 +198,18 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--dest", required=True, help="target folder, e.g. data/raw/jamendolyrics")
 
     p = add("scan", _cmd_scan, "load and validate a collection; write tracks.parquet and validation.csv",
-            "Load a JamendoLyrics folder or a manifest CSV (track_id, audio_path, lyrics_path or lyrics, "
-            "label columns), check every audio and lyrics file, print track counts per language/genre and "
-            "the problem counts, and write OUT/tracks.parquet and OUT/validation.csv.")
-    p.add_argument("src", help="collection folder (JamendoLyrics.csv or manifest.csv inside) or a manifest CSV")
+            "Load a collection (a folder of audio files, a JamendoLyrics folder, or a manifest CSV with "
+            "track_id, audio_path, lyrics_path or lyrics, and label columns), check every audio and lyrics "
+            "file, print track counts per label class and the problem counts, and write OUT/tracks.parquet "
+            "and OUT/validation.csv. The collection is only read.")
+    p.add_argument("src", help="collection folder (audio files, or JamendoLyrics.csv / manifest.csv inside) "
+                               "or a manifest CSV")
     p.add_argument("--out", required=True, help="interim folder to write, e.g. data/interim/<name>")
     p.add_argument("--min-duration", type=float, default=3.0, help="seconds; shorter audio is too_short (3)")
+    p.add_argument("--labels", default=None, metavar="COL,COL",
+                   help="label columns to count and score (default: every label-like column)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let manifest paths point outside the collection folder (default: refused per row)")
     p.add_argument("--quick", action="store_true",
                    help="only open audio headers (faster; misses silent and truncated files)")
 

@@ -41,7 +41,9 @@ def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: P
 
     Returns
     -------
-    dict with keys ``raw``, ``interim``, ``processed``, ``results``.
+    dict with keys ``raw``, ``interim``, ``processed``, ``cache`` (per-track feature and embedding
+    cache, shared by datasets: keyed by content), ``results``, ``runs`` (run folders),
+    ``embeddings`` (2-D maps of the report).
     """
     d = Path(data_root) if data_root else DATA
     r = Path(results_root) if results_root else RESULTS
@@ -49,7 +51,10 @@ def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: P
         "raw": d / "raw" / name,
         "interim": d / "interim" / name,
         "processed": d / "processed" / name,
+        "cache": d / "interim" / "cache",
         "results": r,
+        "runs": r / "runs",
+        "embeddings": r / "embeddings",
     }
 
 

@@ -23,6 +23,7 @@ from sklearn.metrics.cluster import contingency_matrix
 
 EXTERNAL = ("ari", "nmi", "ami", "purity")
 INTERNAL = ("silhouette", "calinski_harabasz", "davies_bouldin")
+NO_LABEL = "none"  # label_column of rows scored without labels (internal metrics only)
 
 
 def _degenerate(labels: np.ndarray) -> str | None:
@@ -259,7 +260,8 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
         ``condition_column`` (str or list: the label a conditional model saw, never scored against).
         Window-level X (repeated track ids) is averaged per song first (:func:`cluster.aggregate_by_song`).
     labels_df : pd.DataFrame with ``id_column`` and the label columns.
-    columns : list of str  label columns to score against.
+    columns : list of str  label columns to score against; empty: one row per representation x method x
+        seed with internal metrics only (``label_column`` ``NO_LABEL``).
     k : int, optional  same k for every representation; None lets each choose (recorded in ``k_criterion``).
     methods : iterable of str  clustering methods (see :func:`songspace.cluster.fit_predict`).
     seeds : iterable of int  at least 5 for a mean ± std.
@@ -325,6 +327,8 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
                         "pca_dim": pinfo["pca_dim"], "n_items": len(common), "method": method,
                         "algorithm": info["algorithm"], "seed": seed, "k": info["k"],
                         "k_criterion": info["k_criterion"], **internal}
+                if not columns:  # no labels: the internal metrics are the whole score
+                    rows.append({**base, "label_column": NO_LABEL, "status": "ok", "skip_reason": None})
                 for col in columns:
                     row = {**base, "label_column": col, "status": "ok", "skip_reason": None}
                     if col in refused:

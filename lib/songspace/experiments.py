@@ -13,16 +13,47 @@ import numpy as np
 import pandas as pd
 
 from . import evaluate, represent
+from .evaluate import NO_LABEL
 from .cache import atomic_to_csv
 
-# Vector models of 02_mlp_vae. ``input``: which view of the data; ``condition_column``: CVAE label.
+# Vector models of 02_mlp_vae. ``input``: which view of the data; ``condition_column``: CVAE label
+# (``family`` fills in the notebook's ``cvae_condition``).
 MLP_FAMILY = {
     "mlp_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 1.0},
     "beta_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 4.0},
-    "cvae_language": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": "language"},
+    "cvae": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": None},
     "ae": {"kind": "ae", "input": "hybrid", "beta": 0.0},
     "multimodal_vae": {"kind": "multimodal_vae", "input": "multimodal", "beta": 1.0},
 }
+
+
+def family(plan, cvae_condition: str | None = "language", models=None) -> tuple[dict, dict]:
+    """The vector models of ``MLP_FAMILY`` that this collection can train, and why the others cannot.
+
+    Parameters
+    ----------
+    plan : ``songspace.plan.Plan`` of the collection.
+    cvae_condition : label column the CVAE is conditioned on (``cvae_<column>`` in the tables).
+    models : names to keep (None: all).
+
+    Returns
+    -------
+    specs : dict name -> spec, ready for ``train_family``.
+    skipped : dict name -> the reason, one sentence.
+    """
+    specs, skipped = {}, {}
+    for name, spec in MLP_FAMILY.items():
+        if models is not None and name not in models:
+            continue
+        need = {"cvae": "cvae", "multimodal_vae": "multimodal_vae"}.get(name, "models")
+        if not plan.runs(need) or not plan.runs("models"):
+            skipped[name] = plan.skipped.get("models") or plan.skipped[need]
+            continue
+        if name == "cvae":
+            specs[f"cvae_{cvae_condition}"] = {**spec, "condition_column": cvae_condition}
+        else:
+            specs[name] = spec
+    return specs, skipped
 
 
 def _train_cfg(train_kw: dict, seed: int, beta: float):
@@ -92,15 +123,15 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     ids = tracks["track_id"].astype(str).to_numpy()
     if not np.array_equal(ids, blocks.track_ids):
         raise ValueError("train_family: blocks and tracks are not in the same song order")
-    da, dl = blocks.audio.shape[1], blocks.lyrics.shape[1]
+    widths = {k: B.shape[1] for k, B in represent.present_blocks(blocks).items()}
     jobs = []
     for name, spec in specs.items():
         cond_col = spec.get("condition_column")
         cond = None
         if spec["input"] == "multimodal":
-            cfg = {"audio_dim": da, "lyrics_dim": dl}
+            cfg = {"audio_dim": widths["audio"], "lyrics_dim": widths["lyrics"]}
         else:
-            cfg = {"input_dim": da + dl}
+            cfg = {"input_dim": sum(widths.values())}
         cfg.update(latent_dim=latent_dim, hidden=list(hidden))
         if cond_col:
             classes = sorted(tracks[cond_col].dropna().astype(str).unique())
@@ -124,9 +155,19 @@ def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root,
     return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
+INDEX_COLUMNS = ["model", "kind", "seed", "run_dir", "condition_column", "best_epoch", "cached"]
+
+
 def write_index(df: pd.DataFrame, path) -> Path:
-    """Save a runs index (the artifact later notebooks read)."""
-    return atomic_to_csv(df, path)
+    """Save a runs index (the artifact later notebooks read); an empty one keeps its columns."""
+    return atomic_to_csv(df if len(df.columns) else pd.DataFrame(columns=INDEX_COLUMNS), path)
+
+
+def read_index(*paths) -> pd.DataFrame:
+    """The runs indexes written by 02/03, concatenated (missing or empty files contribute nothing)."""
+    frames = [pd.read_csv(p) for p in paths if Path(p).exists()]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
 
 
 def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, dict]:
@@ -172,6 +213,8 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
     tracks : tracks table with the label columns.
     columns : label columns to score against (e.g. ``["language", "genre"]``).
     songs : array of track ids to score on (e.g. songs with audio); representations lacking some are dropped.
+        Labels are scored on the songs that have a value. With no scorable label, every representation
+        is clustered with k chosen by silhouette and scored by internal metrics (``label_column`` "none").
 
     Returns
     -------
@@ -196,21 +239,25 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
                                 "skip_reason": f"lacks {int((~songs.isin(ids)).sum())} of {len(songs)} songs"})
         return keep
 
-    frames = []
+    scorable = []
     for col in columns:
         y = labels[col].dropna()
-        lab = labels.loc[y.index]
         k = int(y.nunique())
-        if k < 2 or len(lab) <= k:
-            skipped.append({"label_column": col, "status": "skipped", "n_items": len(lab),
-                            "skip_reason": f"{k} classes on {len(lab)} songs: nothing to cluster against"})
-            continue
+        if k < 2 or len(y) <= k:
+            skipped.append({"label_column": col, "status": "skipped", "n_items": len(y),
+                            "skip_reason": f"{k} classes on {len(y)} songs: nothing to cluster against"})
+        else:
+            scorable.append((col, labels.loc[y.index], k))
+    if not scorable:  # no labels to score against: internal metrics, k chosen per representation
+        scorable = [(NO_LABEL, labels, None)]
+    frames = []
+    for col, lab, k in scorable:
         jobs = [(covering(baseline_reps), seeds)] + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)]
         for reps, rep_seeds in jobs:
             if not reps:
                 continue
-            df = evaluate.evaluate_representations(reps, lab, [col], k=k, methods=methods, seeds=rep_seeds,
-                                                   n_perm=n_perm)
+            df = evaluate.evaluate_representations(reps, lab, [] if col == NO_LABEL else [col], k=k, methods=methods,
+                                                   seeds=rep_seeds, n_perm=n_perm)
             df["family"] = df["rep"].map(lambda n: reps[n][1].get("family", "model"))
             df["modality"] = df["rep"].map(lambda n: reps[n][1].get("modality", ""))
             frames.append(df)
@@ -225,7 +272,9 @@ METRICS = ["ari", "nmi", "ami", "purity", "silhouette", "calinski_harabasz", "da
 
 def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
     """Mean ± std over seeds of every metric, one row per representation x method x label."""
-    ok = long[long["status"] == "ok"]
+    ok = long[long["status"] == "ok"] if "status" in long else long
+    if ok.empty:
+        return pd.DataFrame(columns=list(by))
     metrics = [m for m in METRICS if m in ok.columns]
     return evaluate.aggregate_seeds(ok, list(by), metrics)
 
@@ -269,11 +318,13 @@ class SweepJob:
         out = {"n_songs": int(len(songs)), "n_seeds": len(self.seeds),
                "best_epoch_mean": float(index["best_epoch"].mean()), "run_dirs": ";".join(index["run_dir"])}
         # internal metrics depend on k, which is the label's number of classes: one set per label
-        for row in summary.itertuples():
-            out[f"{row.label_column}_k"] = int(row.k)
+        for row in summary.to_dict("records"):
+            col = row["label_column"]
+            out[f"{col}_k"] = int(row["k"]) if pd.notna(row["k"]) else None
             for m in ("silhouette", "ari", "nmi", "ami", "purity", "ami_chance"):
-                out[f"{row.label_column}_{m}_mean"] = float(getattr(row, f"{m}_mean"))
-                out[f"{row.label_column}_{m}_std"] = float(getattr(row, f"{m}_std"))
+                if f"{m}_mean" in row:  # no external metrics when there is no label
+                    out[f"{col}_{m}_mean"] = float(row[f"{m}_mean"])
+                    out[f"{col}_{m}_std"] = float(row[f"{m}_std"])
         return out
 
     def context(self) -> dict:
@@ -348,6 +399,8 @@ def best_from_sweep(summary: pd.DataFrame, model: str, columns, seeds) -> tuple[
     The choice is made on the same songs it is later scored on, so its score is optimistic; the notebook
     says so. Returns (index with one row per seed, the chosen summary row) or (empty, None).
     """
+    if summary.empty or "status" not in summary:
+        return pd.DataFrame(), None
     ok = summary[(summary["status"] == "ok") & (summary["model"] == model)].copy()
     cols = [f"{c}_ami_mean" for c in columns if f"{c}_ami_mean" in ok]
     if ok.empty or not cols:
@@ -385,27 +438,31 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column: str = "language",
+def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column: str | None = None,
               methods=("umap", "tsne")) -> list[Path]:
     """2-D maps of song-level latents for the report, computed once (``embed2d`` caches them).
 
     For each ``name -> (X, meta)`` (None entries skipped): average per song, K-Means with k = number of
-    ``k_column`` classes among those songs, then one map per method, written atomically as
-    ``out_dir/<name>_<method>.parquet`` (track_id, x, y, cluster, method_used).
+    ``k_column`` classes among those songs (no column: k chosen by silhouette), then one map per method,
+    written atomically as ``out_dir/<name>_<method>.parquet`` (track_id, x, y, cluster, method_used).
+    Representations of fewer than ``plan.MIN_SONGS`` songs are skipped.
     """
     from . import cluster, embed2d
     from .cache import atomic_to_parquet
+    from .plan import MIN_SONGS
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    labels_of = tracks.set_index(tracks["track_id"].astype(str))[k_column]
+    labels_of = tracks.set_index(tracks["track_id"].astype(str))[k_column] if k_column else None
     written = []
     for name, rep in reps.items():
         if rep is None:
             continue
         X, meta = rep
         Xs, ids = cluster.aggregate_by_song(np.asarray(X), meta["track_ids"])
-        k = max(int(labels_of.loc[ids].nunique()), 2)
+        if len(ids) < MIN_SONGS:
+            continue
+        k = max(int(labels_of.loc[ids].nunique()), 2) if labels_of is not None else None
         labels = cluster.fit_predict(Xs, "kmeans", k=k, seed=seed)
         for method in methods:
             coords, info = embed2d.embed_2d(Xs, method=method, seed=seed, cache_path=out_dir / f"{name}_{method}.npz")
@@ -413,4 +470,31 @@ def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column
             atomic_to_parquet(pd.DataFrame({"track_id": ids, "x": coords[:, 0], "y": coords[:, 1], "cluster": labels,
                                             "method_used": info["method_used"]}), path)
             written.append(path)
+    for stale in set(out_dir.glob("*.parquet")) - set(written):  # maps of an earlier run's representations
+        stale.unlink()
     return written
+
+
+def song_sets(blocks: represent.Blocks) -> dict[str, np.ndarray]:
+    """The sets of songs to score on, by what they have: lyrics, audio, both (identical sets kept once).
+
+    Returns
+    -------
+    dict name -> track ids, e.g. ``{"songs with lyrics": ..., "songs with audio": ...}``.
+    """
+    a, l = blocks.mask_audio, blocks.mask_lyrics
+    candidates = [("songs with lyrics", l), ("songs with audio", a), ("songs with audio and lyrics", a & l)]
+    out, seen = {}, []
+    for name, mask in candidates:
+        if mask.any() and not any(np.array_equal(mask, m) for m in seen):
+            out[name] = blocks.track_ids[mask]
+            seen.append(mask)
+    return out
+
+
+def runnable(configs: list[dict], plan) -> tuple[list[dict], list[str]]:
+    """Sweep configurations this collection can train, and one sentence per kind left out."""
+    need = {"conv_vae": "conv_vae"}
+    keep = [c for c in configs if plan.runs(need.get(c["model"], "models"))]
+    dropped = sorted({c["model"] for c in configs} - {c["model"] for c in keep})
+    return keep, [plan.skipped.get(need.get(m, "models"), m) for m in dropped]

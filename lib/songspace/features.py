@@ -1,13 +1,16 @@
-"""Audio feature extraction for a tracks table: windows, pooled descriptors, log-mel patches.
+"""Audio feature extraction for a tracks table: windows, pooled descriptors, log-mel patches, and
+pretrained embeddings (the musicnn backends).
 
-Each track is decoded once in a worker; descriptors and log-mel patches are cached separately,
-each keyed by the file's content hash and only the parameters it depends on. The parent streams
-results to disk in track order, so memory does not grow with the corpus.
+Each track is decoded once in a worker; descriptors, log-mel patches and each backend's embeddings are
+cached separately, each keyed by the file's content hash and only the parameters it depends on. The
+parent streams results to disk in track order, so memory does not grow with the corpus.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -15,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soxr
 from threadpoolctl import threadpool_limits  # via scikit-learn
 
 from songspace import audio
 from songspace.audio import AudioError, AudioParams
-from songspace.cache import NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash
+from songspace.cache import (NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash,
+                             remove_stale_temps, temp_prefix)
 from songspace.parallel import map_tracks, scheduler_address
 
 FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
@@ -49,23 +54,97 @@ def _limit_worker_threads() -> None:
         _LIMITS = threadpool_limits(limits=1)
 
 
-def _compute(path, p: AudioParams, cache, key_d, key_l, d, lm):
-    """Decode once and compute (and cache) whichever of descriptors ``d`` / log-mel ``lm`` is None."""
-    _warm_up(p)
+# audio_backends: "descriptors" = the descriptors + log-mel patches above; the others are pretrained
+# embeddings from the same decoded signal (musicnn's models, as ported in songspace.musicnn).
+MUSICNN_BACKENDS = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
+BACKENDS = ("descriptors", *MUSICNN_BACKENDS)
+MUSICNN_VERSION = 1  # bump when the musicnn port changes numbers: invalidates its cache entries
+MUSICNN_SR = 16000  # Hz, musicnn's input rate
+
+
+def backend_key(backend: str, p: AudioParams) -> dict:
+    """The parameters a musicnn backend's embeddings depend on (cache key): the model, the decode rate
+    and the resampling to 16 kHz (front end and patching are fixed by the model)."""
+    return dict(v=MUSICNN_VERSION, model=MUSICNN_BACKENDS[backend], decode_sr=p.sr, sr=MUSICNN_SR,
+                resampler="soxr-HQ")
+
+
+def backend_columns(backend: str) -> list[str]:
+    """Columns of a musicnn backend's vectors: ``emb_000``..``emb_199`` (penultimate layer), then one
+    ``tag_<name>`` per tag (lower case, other characters as ``_``: ``tag_female_vocalists``, ``tag_hip_hop``)."""
+    from songspace import musicnn
+
+    tags = [f"tag_{re.sub(r'[^0-9a-z]+', '_', t.lower()).strip('_')}" for t in musicnn.TAGS[MUSICNN_BACKENDS[backend]]]
+    if len(set(tags)) != len(tags):
+        raise ValueError(f"{backend}: tag names collide once made column names")
+    return [f"emb_{i:03d}" for i in range(musicnn.N_DENSE)] + tags
+
+
+def _to_16k(y: np.ndarray, sr: int) -> np.ndarray:
+    """The decoded signal resampled for musicnn, instead of decoding the file again. soxr (HQ) called
+    directly: the resampler ``audio.decode`` uses, without librosa.resample's dispatch overhead."""
+    if sr == MUSICNN_SR:
+        return y
+    return np.ascontiguousarray(soxr.resample(y, sr, MUSICNN_SR, quality="HQ"), dtype=np.float32)
+
+
+def _musicnn_part(backend: str, y16: np.ndarray, in_worker: bool) -> dict:
+    """One track's musicnn embeddings: ``pen`` (n_patches, 200), ``tags`` (n_patches, 50), ``starts_s`` (s).
+
+    Torch runs on one thread: tracks are parallel across processes. A worker keeps that setting;
+    in the caller's own process the previous one is restored."""
+    import torch
+
+    from songspace import musicnn
+
+    model = musicnn.load(MUSICNN_BACKENDS[backend])  # read once per process (module-level cache)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        e = model.embed(y16)
+    finally:
+        if not in_worker:
+            torch.set_num_threads(n)
+    return dict(pen=e["penultimate"], tags=e["tags"], starts_s=e["patch_starts_s"])
+
+
+def _parts(backends) -> list[str]:
+    """Cached parts that ``backends`` need: ``desc`` and ``logmel`` for descriptors, else the backend's name."""
+    return (["desc", "logmel"] if "descriptors" in backends else []) + [b for b in backends if b != "descriptors"]
+
+
+def _keys(path, p: AudioParams, parts: list[str]) -> dict:
+    """Cache key of each part: content hash of the file + hash of the parameters the part depends on."""
+    h = file_hash(path)[:32]
+    keys = dict(desc=f"desc-{h}-{params_hash(p.descriptor_key())}",
+                logmel=f"logmel-{h}-{params_hash(p.logmel_key())}")
+    keys.update({b: f"{b}-{h}-{params_hash(backend_key(b, p))}" for b in MUSICNN_BACKENDS})
+    return {k: keys[k] for k in parts}
+
+
+def _compute(path, p: AudioParams, cache, keys: dict, got: dict, in_worker: bool) -> dict:
+    """Decode once and compute (and cache) every part of ``got`` that is None."""
+    missing = [k for k, v in got.items() if v is None]
+    spectral = "desc" in missing or "logmel" in missing
+    if spectral:
+        _warm_up(p)
     y = audio.decode(path, p.sr)
     starts = audio.check_usable(y, path, p)
-    S = audio._power_spec(y, p)
-    if d is None:
-        F, tg = audio.frame_descriptors(y, p, S)
-        d = dict(starts=starts, n_samples=np.int64(len(y)),
-                 desc_windows=audio.pool_windows(F, tg, starts, p), desc_track=audio.pool_track(F, tg, p))
+    S = audio._power_spec(y, p) if spectral else None
+    y16 = None
+    for part in missing:
+        if part == "desc":
+            F, tg = audio.frame_descriptors(y, p, S)
+            got[part] = dict(starts=starts, n_samples=np.int64(len(y)),
+                             desc_windows=audio.pool_windows(F, tg, starts, p), desc_track=audio.pool_track(F, tg, p))
+        elif part == "logmel":
+            got[part] = dict(logmel=audio.logmel_patches(S, starts, p))
+        else:
+            y16 = _to_16k(y, p.sr) if y16 is None else y16
+            got[part] = dict(_musicnn_part(part, y16, in_worker), n_samples=np.int64(len(y)))
         if cache:
-            cache.put(key_d, **d)
-    if lm is None:
-        lm = dict(logmel=audio.logmel_patches(S, starts, p))
-        if cache:
-            cache.put(key_l, **lm)
-    return d, lm
+            cache.put(keys[part], **got[part])
+    return got
 
 
 def track_features(job: dict) -> dict:
@@ -74,39 +153,41 @@ def track_features(job: dict) -> dict:
     Parameters
     ----------
     job : dict
-        ``track_id``, ``path``, ``params`` (``AudioParams.as_dict()``), ``cache_dir`` (str or None).
+        ``track_id``, ``path``, ``params`` (``AudioParams.as_dict()``), ``cache_dir`` (str or None),
+        ``backends`` (default ``["descriptors"]``), ``in_worker`` (bool).
 
     Returns
     -------
-    dict with ``track_id``, ``path``, flags ``decoded``, ``desc_cached``, ``logmel_cached`` and either
-    ``problem``/``detail`` (unusable audio) or ``starts`` (n_windows,) samples, ``n_samples``,
-    ``desc_windows`` (n_windows, n_desc), ``desc_track`` (n_desc,), ``logmel`` (n_windows, n_mels, patch_frames).
+    dict with ``track_id``, ``path``, flag ``decoded`` and either ``problem``/``detail`` (unusable audio)
+    or, with descriptors: flags ``desc_cached``, ``logmel_cached``, ``starts`` (n_windows,) samples,
+    ``n_samples``, ``desc_windows`` (n_windows, n_desc), ``desc_track`` (n_desc,), ``logmel`` (n_windows,
+    n_mels, patch_frames); per musicnn backend ``b``: flag ``<b>_cached`` and ``<b>`` = dict(``pen``
+    (n_patches, 200), ``tags`` (n_patches, 50), ``starts_s`` (n_patches,) s, ``n_samples``).
     """
     p = AudioParams(**job["params"])
     path, cache_dir = job["path"], job.get("cache_dir")
-    out = dict(track_id=job["track_id"], path=path, decoded=False, desc_cached=False, logmel_cached=False)
+    parts = _parts(job.get("backends", ["descriptors"]))
+    out = dict(track_id=job["track_id"], path=path, decoded=False)
     try:
         if not os.path.isfile(path):
             raise AudioError(path, "missing_file", "no such file")
         cache = NpzCache(cache_dir) if cache_dir else None
-        key_d = key_l = d = lm = None
-        if cache:  # hashing reads the whole file: only worth it when there is a cache to key
-            h = file_hash(path)[:32]
-            key_d = f"desc-{h}-{params_hash(p.descriptor_key())}"
-            key_l = f"logmel-{h}-{params_hash(p.logmel_key())}"
-            d, lm = cache.get(key_d), cache.get(key_l)
-        out["desc_cached"], out["logmel_cached"] = d is not None, lm is not None
-        if d is None or lm is None:  # decode is shared by whichever part missed
+        keys = _keys(path, p, parts) if cache else {}  # hashing reads the whole file: only with a cache
+        got = {part: cache.get(keys[part]) if cache else None for part in parts}
+        out.update({f"{part}_cached": got[part] is not None for part in parts})
+        if any(v is None for v in got.values()):  # decode is shared by whichever parts missed
             out["decoded"] = True
             # parallel across tracks: BLAS threads would only oversubscribe, and 1 thread everywhere
             # keeps results bit-identical between local and Dask runs
             if job.get("in_worker"):
                 _limit_worker_threads()
-                d, lm = _compute(path, p, cache, key_d, key_l, d, lm)
+                got = _compute(path, p, cache, keys, got, True)
             else:
                 with threadpool_limits(limits=1):
-                    d, lm = _compute(path, p, cache, key_d, key_l, d, lm)
-        out.update(d, logmel=lm["logmel"])
+                    got = _compute(path, p, cache, keys, got, False)
+        if "desc" in got:
+            out.update(got["desc"], logmel=got["logmel"]["logmel"])
+        out.update({part: got[part] for part in parts if part in MUSICNN_BACKENDS})
     except AudioError as e:
         out.update(problem=e.problem, detail=e.detail)
     except Exception as e:  # a bug, not bad input: stop the batch, but say which file
@@ -114,9 +195,23 @@ def track_features(job: dict) -> dict:
     return out
 
 
+def _check_backends(audio_backends) -> list[str]:
+    backends = list(dict.fromkeys([audio_backends] if isinstance(audio_backends, str) else audio_backends))
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise ValueError(f"unknown audio backend(s) {unknown}; expected some of {list(BACKENDS)}")
+    for b in backends:
+        if b in MUSICNN_BACKENDS:  # fail here, not in every worker, when musicnn is not installed
+            from songspace import musicnn
+
+            musicnn.checkpoint_prefix(MUSICNN_BACKENDS[b])
+    return backends
+
+
 def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_dir=".", n_jobs: int = -1,
-                  scheduler: str | None = None, cache_dir=None, progress: bool = True) -> dict:
-    """Extract windows, descriptors and log-mel patches of every track with audio.
+                  scheduler: str | None = None, cache_dir=None, progress: bool = True,
+                  audio_backends=("descriptors",)) -> dict:
+    """Extract windows, descriptors and log-mel patches, and/or pretrained embeddings, of every track with audio.
 
     Parameters
     ----------
@@ -124,28 +219,44 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         Columns ``track_id``, ``audio_path``, ``has_audio`` (rows without audio are skipped).
     params : AudioParams, optional
     out_dir : path
-        Receives ``windows.parquet`` (track_id, window, start_s, end_s), ``descriptors_windows.parquet``,
-        ``descriptors_tracks.parquet``, ``logmel.npy`` (n_windows, n_mels, patch_frames) float32 dB,
-        ``audio_failures.csv`` and ``features.json`` (parameters and run stats).
+        Receives ``audio_failures.csv`` and ``features.json`` (parameters and run stats), and per backend:
+
+        - ``"descriptors"``: ``windows.parquet`` (track_id, window, start_s, end_s), ``descriptors_windows.parquet``,
+          ``descriptors_tracks.parquet``, ``logmel.npy`` (n_windows, n_mels, patch_frames) float32 dB;
+        - ``"musicnn-msd"`` / ``"musicnn-mtt"`` (see ``load_backend``): ``audio_<backend>_tracks.parquet``
+          (track_id, then the mean over the track's 3-s patches of ``emb_000``..``emb_199`` and of the 50
+          ``tag_<name>`` probabilities), ``audio_<backend>_windows.npy`` (n_patches_total, 250) float32 (the
+          same columns per patch) and ``audio_<backend>_windows.parquet`` (track_id, patch, start_s).
     n_jobs : int
         Local worker processes (-1 = all cores).
     scheduler : str, optional
         dask.distributed scheduler address (else ``$SONGSPACE_DASK_SCHEDULER``, else local).
-        Workers run BLAS/OpenMP on one thread (with an in-process ``LocalCluster(processes=False)``
+        Workers run BLAS/OpenMP and torch on one thread (with an in-process ``LocalCluster(processes=False)``
         that limit stays on in this process).
     cache_dir : path, optional
         Per-track cache (default ``out_dir/cache``); ``False`` disables caching.
+    progress : bool
+        Show a progress bar.
+    audio_backends : sequence of str
+        Any of ``"descriptors"`` (default), ``"musicnn-msd"``, ``"musicnn-mtt"``. Each track is decoded
+        once at ``params.sr``; musicnn backends resample that signal to 16 kHz. Tracks rows, windows
+        rows and failures follow the tracks table's order for every backend.
 
     Returns
     -------
     stats : dict
-        ``n_tracks``, ``n_ok``, ``n_failed``, ``n_windows``, ``decoded``, ``desc_computed``, ``desc_cached``,
-        ``logmel_computed``, ``logmel_cached``, ``audio_s`` (seconds of audio), ``wall_s``, ``x_realtime``.
+        ``n_tracks``, ``n_ok``, ``n_failed``, ``decoded``, ``audio_s`` (seconds of audio), ``wall_s``,
+        ``x_realtime``; with descriptors ``n_windows``, ``desc_computed``, ``desc_cached``,
+        ``logmel_computed``, ``logmel_cached``; per musicnn backend ``<b>_computed``, ``<b>_cached``,
+        ``<b>_patches``.
     """
     t_start = time.perf_counter()
     p = params or AudioParams()
+    backends = _check_backends(audio_backends)
+    desc_on = "descriptors" in backends
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir)  # a killed run's half-written spool and tables
     if cache_dir is None:
         cache_dir = out_dir / "cache"
     missing = {"track_id", "audio_path", "has_audio"} - set(tracks.columns)
@@ -154,18 +265,25 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     rows = tracks[tracks["has_audio"].astype(bool)]
     in_worker = n_jobs != 1 or scheduler_address(scheduler) is not None
     jobs = [dict(track_id=str(t), path=str(a), params=p.as_dict(), cache_dir=str(cache_dir) if cache_dir else None,
-                 in_worker=in_worker) for t, a in zip(rows["track_id"], rows["audio_path"])]
+                 in_worker=in_worker, backends=backends) for t, a in zip(rows["track_id"], rows["audio_path"])]
     names = audio.descriptor_names(p)
-    stats = dict(n_tracks=len(jobs), n_ok=0, n_failed=0, n_windows=0, decoded=0, desc_computed=0, desc_cached=0,
-                 logmel_computed=0, logmel_cached=0, audio_s=0.0)
+    stats = dict(n_tracks=len(jobs), n_ok=0, n_failed=0, decoded=0, audio_s=0.0)
+    if desc_on:
+        stats.update(n_windows=0, desc_computed=0, desc_cached=0, logmel_computed=0, logmel_cached=0)
+    for b in backends:
+        if b in MUSICNN_BACKENDS:
+            stats.update({f"{b}_computed": 0, f"{b}_cached": 0, f"{b}_patches": 0})
     dtrack, fails = [], []
     # Per-window tables and log-mel patches go to disk track by track (parquet row groups, a raw
     # spool), so memory does not grow with the corpus; the final files appear only at the end.
-    tmp = {name: _tmp_path(out_dir, name) for name in ("windows.parquet", "descriptors_windows.parquet", "logmel.npy")}
-    spool = _tmp_path(out_dir, "logmel.spool")
+    tmp = {name: _tmp_path(out_dir, name)
+           for name in ("windows.parquet", "descriptors_windows.parquet", "logmel.npy")} if desc_on else {}
+    spool = _tmp_path(out_dir, "logmel.spool") if desc_on else None
+    sinks = {}
     writers, buffer, buffered = {}, [], 0
     try:
-        with open(spool, "wb") as f:
+        sinks = {b: _EmbeddingSink(out_dir, b) for b in backends if b in MUSICNN_BACKENDS}
+        with open(spool, "wb") if desc_on else contextlib.nullcontext() as f:
             for r in map_tracks(track_features, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="audio features",
                                 progress=progress):
                 stats["decoded"] += r["decoded"]
@@ -175,6 +293,12 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
                                       detail=r["detail"], path=r["path"]))
                     continue
                 stats["n_ok"] += 1
+                for b, sink in sinks.items():
+                    stats[f"{b}_cached" if r[f"{b}_cached"] else f"{b}_computed"] += 1
+                    sink.add(r["track_id"], r[b])
+                if not desc_on:
+                    stats["audio_s"] += float(r[backends[0]]["n_samples"]) / p.sr
+                    continue
                 stats["desc_cached" if r["desc_cached"] else "desc_computed"] += 1
                 stats["logmel_cached" if r["logmel_cached"] else "logmel_computed"] += 1
                 n = len(r["starts"])
@@ -197,29 +321,93 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         if not stats["n_ok"]:
             raise ValueError(f"no track gave audio features ({stats['n_failed']} failed, "
                              f"see {out_dir / 'audio_failures.csv'})")
-        # logmel.npy = an .npy header + the spool's bytes, copied with plain reads (no memmap page cache)
-        shape = (stats["n_windows"], p.n_mels, p.patch_frames)
-        with open(tmp["logmel.npy"], "wb") as out, open(spool, "rb") as src:
-            np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                                                       "fortran_order": False, "shape": shape})
-            shutil.copyfileobj(src, out, 1 << 24)
-        atomic_to_parquet(pd.DataFrame(dtrack), out_dir / "descriptors_tracks.parquet")
-        for name, path in tmp.items():
-            os.replace(path, out_dir / name)
+        if desc_on:
+            _npy_from_spool(tmp["logmel.npy"], spool, (stats["n_windows"], p.n_mels, p.patch_frames))
+            atomic_to_parquet(pd.DataFrame(dtrack), out_dir / "descriptors_tracks.parquet")
+            for name, path in tmp.items():
+                os.replace(path, out_dir / name)
+        for b, sink in sinks.items():
+            stats[f"{b}_patches"] = sink.finish()
         stats["wall_s"] = time.perf_counter() - t_start
         stats["x_realtime"] = stats["audio_s"] / stats["wall_s"]
         atomic_write_text(out_dir / "features.json",
-                          json.dumps(dict(params=p.as_dict(), descriptors=names, stats=stats), indent=1))
+                          json.dumps(dict(params=p.as_dict(), audio_backends=backends, descriptors=names,
+                                          backend_keys={b: backend_key(b, p) for b in sinks}, stats=stats),
+                                     indent=1))
     finally:
         for w in writers.values():
             w.close()
+        for sink in sinks.values():
+            sink.discard()
         for path in [spool, *tmp.values()]:
-            Path(path).unlink(missing_ok=True)
+            if path is not None:
+                Path(path).unlink(missing_ok=True)
     return stats
 
 
+def _npy_from_spool(path, spool, shape: tuple) -> None:
+    """Write a float32 .npy file of ``shape``: an .npy header + the spool's raw bytes, copied with plain
+    reads (no memmap page cache)."""
+    with open(path, "wb") as out, open(spool, "rb") as src:
+        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                   "fortran_order": False, "shape": shape})
+        shutil.copyfileobj(src, out, 1 << 24)
+
+
+class _EmbeddingSink:
+    """One musicnn backend's outputs, streamed track by track to temp files in ``out_dir`` and put in
+    place by ``finish`` (``discard`` removes whatever is left)."""
+
+    def __init__(self, out_dir: Path, backend: str):
+        self.out_dir, self.backend = out_dir, backend
+        self.columns = backend_columns(backend)
+        self.final = {k: out_dir / f"audio_{backend}_{k}" for k in ("tracks.parquet", "windows.parquet", "windows.npy")}
+        self.tmp = {k: _tmp_path(out_dir, f.name) for k, f in self.final.items() if k != "tracks.parquet"}
+        self.spool_path = _tmp_path(out_dir, f"audio_{backend}_windows.spool")
+        self.spool = open(self.spool_path, "wb")
+        self.ids, self.pooled, self.buffer, self.writers, self.n = [], [], [], {}, 0
+
+    def add(self, track_id: str, e: dict) -> None:
+        """Append one track: ``e`` has ``pen`` (n, 200), ``tags`` (n, 50), ``starts_s`` (n,)."""
+        X = np.hstack([e["pen"], e["tags"]]).astype(np.float32)
+        self.spool.write(np.ascontiguousarray(X).tobytes())
+        self.ids.append(track_id)
+        self.pooled.append(X.mean(axis=0))
+        self.buffer.append(pd.DataFrame(dict(track_id=track_id, patch=np.arange(len(X)),
+                                             start_s=np.asarray(e["starts_s"], dtype=np.float64))))
+        self.n += len(X)
+        if sum(len(b) for b in self.buffer) >= FLUSH_WINDOWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            _append(self.writers, "windows.parquet", self.tmp, pd.concat(self.buffer, ignore_index=True))
+            self.buffer.clear()
+
+    def finish(self) -> int:
+        """Write the final files (at least one track was added); return the number of patches."""
+        self._flush()
+        self.spool.close()
+        for w in self.writers.values():
+            w.close()
+        _npy_from_spool(self.tmp["windows.npy"], self.spool_path, (self.n, len(self.columns)))
+        pooled = np.vstack(self.pooled) if self.pooled else np.zeros((0, len(self.columns)), np.float32)
+        atomic_to_parquet(pd.concat([pd.DataFrame(dict(track_id=self.ids)),
+                                     pd.DataFrame(pooled, columns=self.columns)], axis=1), self.final["tracks.parquet"])
+        for k, path in self.tmp.items():
+            os.replace(path, self.final[k])
+        return self.n
+
+    def discard(self) -> None:
+        self.spool.close()
+        for w in self.writers.values():
+            w.close()
+        for path in [self.spool_path, *self.tmp.values()]:
+            Path(path).unlink(missing_ok=True)
+
+
 def _tmp_path(out_dir: Path, name: str) -> Path:
-    fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+    fd, path = tempfile.mkstemp(dir=out_dir, prefix=temp_prefix(name), suffix=".tmp")
     os.close(fd)
     return Path(path)
 
@@ -280,6 +468,38 @@ def load_audio_features(out_dir) -> dict:
     if not (res["logmel"].shape[0] == len(res["descriptors_windows"]) == n == res["meta"]["stats"]["n_windows"]):
         raise ValueError(f"{out_dir}: outputs of different runs ({n} windows, logmel {res['logmel'].shape}); "
                          "re-run extract_audio")
+    return res
+
+
+def load_backend(out_dir, backend: str) -> dict:
+    """Read what ``extract_audio`` wrote for a musicnn backend.
+
+    Parameters
+    ----------
+    out_dir : path
+    backend : str
+        ``"musicnn-msd"`` or ``"musicnn-mtt"``.
+
+    Returns
+    -------
+    dict with ``tracks`` (DataFrame: track_id + per-track means of ``columns``), ``windows`` (DataFrame:
+    track_id, patch, start_s in s), ``X`` (np.memmap, shape (n_patches_total, 250), float32, rows as
+    ``windows``: 200 penultimate values then 50 tag probabilities) and ``columns`` (the 250 names).
+    """
+    if backend not in MUSICNN_BACKENDS:
+        raise ValueError(f"unknown embedding backend {backend!r}; expected one of {list(MUSICNN_BACKENDS)}")
+    out_dir = Path(out_dir)
+    paths = {k: out_dir / f"audio_{backend}_{k}" for k in ("tracks.parquet", "windows.parquet", "windows.npy")}
+    for path in paths.values():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; run extract_audio with audio_backends=[{backend!r}]")
+    res = dict(tracks=pd.read_parquet(paths["tracks.parquet"]), windows=pd.read_parquet(paths["windows.parquet"]),
+               X=np.load(paths["windows.npy"], mmap_mode="r"), columns=backend_columns(backend))
+    if (res["X"].shape != (len(res["windows"]), len(res["columns"]))
+            or list(res["tracks"].columns) != ["track_id", *res["columns"]]
+            or res["windows"]["track_id"].nunique() != len(res["tracks"])):
+        raise ValueError(f"{out_dir}: {backend} outputs of different runs (X {res['X'].shape}, "
+                         f"{len(res['windows'])} windows, {len(res['tracks'])} tracks); re-run extract_audio")
     return res
 
 

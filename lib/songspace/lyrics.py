@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
-from songspace.cache import NpzCache, atomic_save_npy, atomic_to_parquet, params_hash
+from songspace.cache import NpzCache, atomic_save_npy, atomic_to_parquet, params_hash, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -474,6 +474,7 @@ def extract_lyrics(tracks: pd.DataFrame, backend: str = "e5", out_dir: str | os.
     texts = [t if h else None for t, h in zip(tracks["lyrics"].tolist(), has)]
     emb, mask = embed_lyrics(texts, backend=backend, **kw)
     ids = tracks["track_id"].astype(str).to_numpy()
+    remove_stale_temps(out_dir)
     npy, idx = _paths(out_dir, backend)
     atomic_save_npy(npy, emb)
     atomic_to_parquet(pd.DataFrame({"track_id": ids, "has_lyrics": mask}), idx)  # last: marks done

@@ -15,6 +15,8 @@ Kinds (``build_model(kind, **cfg)``):
 - ``"multimodal_vae"`` one encoder per modality (audio, lyrics) fused by a product of experts
                        with a standard-normal prior expert; a track with one modality still gets
                        a latent.
+- ``"vade"``           MLP VAE with a Gaussian-mixture prior whose components are the clusters
+                       (``songspace.vade.VaDE``: adds ``predict``/``predict_proba``).
 
 beta-VAE is not a class: ``beta`` is an argument of ``loss``.
 """
@@ -324,7 +326,7 @@ class MultimodalVAE(BaseVAE):
         return self._experts(x, ma, ml)[0]
 
 
-KINDS = ("mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae")
+KINDS = ("mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae", "vade")
 
 
 def build_model(kind: str, **cfg) -> BaseVAE:
@@ -332,13 +334,14 @@ def build_model(kind: str, **cfg) -> BaseVAE:
 
     Parameters
     ----------
-    kind : {"mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae"}
+    kind : {"mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae", "vade"}
     **cfg
         mlp_vae: input_dim, latent_dim, hidden. conv_vae: input_shape, latent_dim, n_layers,
         first_channels | channels, hidden_channels, kernel_size. cvae: as mlp_vae plus
         n_classes, condition_column (required), classes (optional list of category names).
         ae: as mlp_vae, or as conv_vae when ``input_shape`` is given. multimodal_vae:
-        audio_dim, lyrics_dim, latent_dim, hidden, modality_dropout.
+        audio_dim, lyrics_dim, latent_dim, hidden, modality_dropout. vade: input_dim,
+        latent_dim, hidden, n_clusters.
     """
     cfg = dict(cfg)
     if kind == "mlp_vae":
@@ -359,4 +362,8 @@ def build_model(kind: str, **cfg) -> BaseVAE:
         return MLPVAE(kind=kind, variational=False, **cfg)
     if kind == "multimodal_vae":
         return MultimodalVAE(kind=kind, **cfg)
+    if kind == "vade":
+        from .vade import VaDE  # vade.py builds on this module
+
+        return VaDE(kind=kind, **cfg)
     raise ValueError(f"unknown model kind {kind!r}; choose from {KINDS}")

@@ -33,27 +33,45 @@ class Blocks:
     lyrics_backend: str
 
 
-def load_blocks(tracks: pd.DataFrame, processed_dir, lyrics_backend: str) -> Blocks:
+def load_blocks(tracks: pd.DataFrame, processed_dir, lyrics_backend: str | None) -> Blocks:
     """Align the pooled audio descriptors and one lyrics embedding to ``tracks``.
+
+    A modality the collection lacks (01 skipped it) becomes a zero-width block with an all-False mask,
+    so audio-only and lyrics-only collections flow through the same code.
 
     Parameters
     ----------
-    tracks : DataFrame with ``track_id`` (from ``data.read_tracks``).
+    tracks : DataFrame with ``track_id`` and ``has_audio`` (from ``data.read_tracks``).
     processed_dir : folder written by ``features.extract_audio`` and ``lyrics.extract_lyrics``.
-    lyrics_backend : which lyrics embedding to use (e.g. ``"e5"``).
+    lyrics_backend : which lyrics embedding to use (e.g. ``"e5"``); None for none.
     """
     ids = tracks["track_id"].astype(str).to_numpy()
-    desc = features.load_audio_features(processed_dir)["descriptors_tracks"]
-    names = [c for c in desc.columns if c != "track_id"]
-    desc = desc.set_index(desc["track_id"].astype(str))
-    mask_audio = np.isin(ids, desc.index)
-    audio = np.zeros((len(ids), len(names)), dtype=np.float32)
-    audio[mask_audio] = desc.loc[ids[mask_audio], names].to_numpy(np.float32)
-    lyr = lyrics.load_lyrics(processed_dir, lyrics_backend)
-    pos = pd.Index(lyr["track_id"]).get_indexer(ids)
-    if (pos < 0).any():
-        raise ValueError(f"{processed_dir}: lyrics_{lyrics_backend} lacks {int((pos < 0).sum())} tracks; re-run 01_features")
-    return Blocks(ids, audio, lyr["emb"][pos].astype(np.float32), mask_audio, lyr["mask"][pos], names, lyrics_backend)
+    processed_dir = Path(processed_dir)
+    names: list = []
+    audio = np.zeros((len(ids), 0), dtype=np.float32)
+    mask_audio = np.zeros(len(ids), dtype=bool)
+    if (processed_dir / "descriptors_tracks.parquet").exists() and tracks["has_audio"].any():
+        desc = features.load_audio_features(processed_dir)["descriptors_tracks"]
+        names = [c for c in desc.columns if c != "track_id"]
+        desc = desc.set_index(desc["track_id"].astype(str))
+        mask_audio = np.isin(ids, desc.index) & tracks["has_audio"].to_numpy(bool)
+        audio = np.zeros((len(ids), len(names)), dtype=np.float32)
+        audio[mask_audio] = desc.loc[ids[mask_audio], names].to_numpy(np.float32)
+    lyr_emb = np.zeros((len(ids), 0), dtype=np.float32)
+    mask_lyrics = np.zeros(len(ids), dtype=bool)
+    if lyrics_backend:
+        lyr = lyrics.load_lyrics(processed_dir, lyrics_backend)
+        pos = pd.Index(lyr["track_id"]).get_indexer(ids)
+        if (pos < 0).any():
+            raise ValueError(f"{processed_dir}: lyrics_{lyrics_backend} lacks {int((pos < 0).sum())} tracks; re-run 01_features")
+        lyr_emb, mask_lyrics = lyr["emb"][pos].astype(np.float32), lyr["mask"][pos]
+    return Blocks(ids, audio, lyr_emb, mask_audio, mask_lyrics, names, lyrics_backend)
+
+
+def present_blocks(b: Blocks) -> dict[str, np.ndarray]:
+    """The blocks the collection has (non-zero width, at least one song), in column order."""
+    return {name: B for name, B, m in (("audio", b.audio, b.mask_audio), ("lyrics", b.lyrics, b.mask_lyrics))
+            if B.shape[1] and m.any()}
 
 
 def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
@@ -61,15 +79,16 @@ def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
 
     Returns
     -------
-    dict: ``hybrid`` (n, d_a + d_l) for MLP VAE / CVAE / AE, ``multimodal`` (dict for the
-    multimodal VAE), ``train_mask`` (n,), ``stats``.
+    dict: ``hybrid`` (n, d_a + d_l) for MLP VAE / CVAE / AE (only the blocks the collection has),
+    ``multimodal`` (dict for the multimodal VAE), ``train_mask`` (n,), ``stats``.
     """
     from .train import standardise_blocks
 
     train, _ = split_by_song(b.track_ids, val_fraction, seed)
+    blocks = present_blocks(b)
     masks = {"audio": b.mask_audio, "lyrics": b.mask_lyrics}
-    X, stats = standardise_blocks({"audio": b.audio, "lyrics": b.lyrics}, train, masks)
-    da = b.audio.shape[1]
+    X, stats = standardise_blocks(blocks, train, masks)
+    da = b.audio.shape[1] if "audio" in blocks else 0
     multimodal = {"audio": X[:, :da], "lyrics": X[:, da:], "mask_audio": b.mask_audio, "mask_lyrics": b.mask_lyrics}
     return {"hybrid": X, "multimodal": multimodal, "train_mask": train, "stats": stats}
 

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from songspace.cache import atomic_to_csv, atomic_write_text, params_hash
+from songspace.cache import atomic_to_csv, atomic_write_text, params_hash, remove_stale_temps
 from songspace.parallel import map_tracks
 
 RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
@@ -153,6 +153,8 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     out_csv = Path(out_csv)
     parts_dir = Path(f"{out_csv}.parts")
     parts_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (parts_dir, out_csv.parent):
+        remove_stale_temps(folder)
     hashes = [_hash_of(c) for c in configs]
     dup = {h for h in hashes if hashes.count(h) > 1}
     if dup:
@@ -172,7 +174,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     lost = [h for h, r in zip(hashes, rows) if r is None]
     if lost:
         raise RuntimeError(f"run_sweep: parts missing after the run for {len(lost)} configurations in {parts_dir}")
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_name", "status", "model", "error"])
     failed = df.loc[df["status"] != "ok", "run_name"].tolist()
     if failed:
         log.warning("sweep %s: %d configuration(s) failed: %s", out_csv.name, len(failed), ", ".join(map(str, failed[:5])))
@@ -184,5 +186,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
 
 def summarize(df: pd.DataFrame) -> str:
     """One line: how many configurations ran ok and how many failed."""
+    if df.empty:
+        return "no configurations to run"
     n_ok = int((df["status"] == "ok").sum())
     return f"{n_ok}/{len(df)} configurations ok, {len(df) - n_ok} failed"

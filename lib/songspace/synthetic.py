@@ -165,6 +165,57 @@ def make_synthetic(out_dir, n_per_cell: int = 6, genres=("drone", "fourfloor", "
     return path
 
 
+SHAPES = ("manifest", "folder", "audio_only", "lyrics_only", "no_labels")
+
+
+def make_shape(out_dir, shape: str, n_per_cell: int = 2, duration_s: float = 4.0, sr: int = 16000,
+               seed: int = 0, **kw) -> Path:
+    """A synthetic collection in one of the shapes users have, to run the pipeline on.
+
+    Parameters
+    ----------
+    out_dir : path  the collection folder to write.
+    shape : str
+        ``manifest`` (the full layout of ``make_synthetic``); ``folder`` (no manifest: ``<genre>/<id>.wav``
+        plus an ``.lrc`` lyrics file beside every other track); ``audio_only`` (manifest ``track_id,
+        audio_path, genre``: no lyrics, no language); ``lyrics_only`` (manifest ``track_id, lyrics_path,
+        language, genre``); ``no_labels`` (manifest ``track_id, audio_path, lyrics_path``).
+    n_per_cell, duration_s, sr, seed, **kw : as ``make_synthetic``.
+
+    Returns
+    -------
+    Path of the collection folder.
+    """
+    import shutil
+
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; choose from {SHAPES}")
+    out = Path(out_dir)
+    if shape == "manifest":
+        return make_synthetic(out, n_per_cell, duration_s=duration_s, sr=sr, seed=seed, **kw).parent
+    src = out.parent / f".{out.name}.source"
+    m = pd.read_csv(make_synthetic(src, n_per_cell, duration_s=duration_s, sr=sr, seed=seed, **kw))
+    out.mkdir(parents=True, exist_ok=True)
+    if shape == "folder":
+        for i, r in enumerate(m.itertuples()):
+            (out / r.genre).mkdir(exist_ok=True)
+            shutil.copyfile(src / r.audio_path, out / r.genre / f"{r.track_id}.wav")
+            if i % 2 == 0:  # LRC time stamps must not reach the embedding
+                lines = (src / r.lyrics_path).read_text(encoding="utf-8").splitlines()
+                lrc = "[ar:synthetic]\n" + "\n".join(f"[00:{j:02d}.00]{line}" for j, line in enumerate(lines))
+                (out / r.genre / f"{r.track_id}.lrc").write_text(lrc, encoding="utf-8")
+    else:
+        cols = {"audio_only": ["track_id", "audio_path", "genre"],
+                "lyrics_only": ["track_id", "lyrics_path", "language", "genre"],
+                "no_labels": ["track_id", "audio_path", "lyrics_path"]}[shape]
+        for c in ("audio_path", "lyrics_path"):
+            if c in cols:
+                shutil.copytree(src / Path(m[c].iloc[0]).parent, out / Path(m[c].iloc[0]).parent, dirs_exist_ok=True)
+        m[cols].to_csv(out / "manifest.csv", index=False)
+    shutil.rmtree(src)
+    return out
+
+
 def add_arguments(ap) -> None:
     """The options of ``songspace synth`` (and ``python -m songspace.synthetic``)."""
     ap.add_argument("--out", required=True, help="folder to fill (audio/, lyrics/, manifest.csv)")

@@ -1,9 +1,11 @@
 """The one training loop for every model, and runs on disk.
 
-``fit`` trains a model in memory (KL warm-up, free bits, Adam, early stopping on a validation
-split made by song, best weights restored). ``run`` wraps it with a run folder
+``fit`` trains a model in memory (optional autoencoder pretraining for models that initialise
+their prior from it, KL warm-up, free bits, Adam, early stopping on a validation split made by
+song, best weights restored, ``on_epoch_end`` callbacks). ``run`` wraps it with a run folder
 ``runs_root/<name>-<hash>/`` holding config.json, checkpoint.pt, history.csv, latents.npz,
-reconstructions.npz and, written last, done.json; a finished run is loaded, not retrained.
+reconstructions.npz, optionally pretrain_history.csv and tb/ (TensorBoard events) and, written
+last, done.json; a finished run is loaded, not retrained.
 """
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import random
+import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +28,23 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
-from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash
+from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash, remove_stale_temps
 from .models import BaseVAE, build_model
 from .split import split_by_song
 
 
+logger = logging.getLogger("songspace")
+
 # Part of every run id: bump when a change to models or training makes old runs stale.
 TRAIN_VERSION = 2
+
+# TrainConfig fields that do not change what is learned, so they are not part of the run id.
+_NOT_IN_RUN_ID = ("progress", "num_workers", "device", "tensorboard")
+# Fields added after runs existed: left out of the run id at these defaults, so old run ids stay valid.
+_RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0}
+
+# A callback is an object with ``on_epoch_end(epoch, logs, model)`` or such a function itself.
+Callback = Callable[[int, dict, BaseVAE], None]
 
 
 @dataclass
@@ -40,6 +55,11 @@ class TrainConfig:
     free_bits : per-latent-dimension KL floor, nats. patience : epochs without a better validation
     ELBO before stopping (counted after warm-up). val_fraction : share of *songs* held out.
     device : "auto" (CUDA, then MPS, then CPU) or a torch device string.
+    pretrain_epochs : epochs of deterministic-autoencoder training before the ELBO, after which the
+    model initialises its prior from the training latents (``vade``; 0: none, the only choice for
+    models without ``init_from_latents``).
+    tensorboard : ``run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
+    ``tensorboard`` package; not part of the run id, since it does not change results).
     """
 
     epochs: int = 100
@@ -56,6 +76,8 @@ class TrainConfig:
     grad_clip: float | None = None  # max gradient norm (None: no clipping); losses are sums, so norms run large
     n_recon_examples: int = 8
     progress: bool = True
+    pretrain_epochs: int = 0
+    tensorboard: bool = False
 
     @classmethod
     def tiny(cls, **overrides) -> "TrainConfig":
@@ -68,7 +90,8 @@ class TrainConfig:
 class RunResult:
     """What a training run produced.
 
-    history : one row per epoch. latents : (n_rows, latent_dim) posterior means of every row, in
+    history : one row per (ELBO) epoch. pretrain_history : one row per pretraining epoch (empty when
+    none). latents : (n_rows, latent_dim) posterior means of every row, in
     input order. best_state : state_dict of the best epoch (already loaded into ``model``).
     train_mask, val_mask : (n_rows,) bool, the by-song split used (None when loaded from disk).
     cached : True when loaded from a finished run folder instead of trained.
@@ -86,6 +109,7 @@ class RunResult:
     extra_latents: dict = field(default_factory=dict, repr=False)
     train_mask: np.ndarray | None = field(default=None, repr=False)
     val_mask: np.ndarray | None = field(default=None, repr=False)
+    pretrain_history: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 # ---------------------------------------------------------------- helpers
@@ -295,20 +319,84 @@ def active_units(mu: torch.Tensor | np.ndarray, threshold: float = 0.01) -> int:
 
 
 @torch.no_grad()
-def encode_all(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu", which: str | None = None) -> np.ndarray:
-    """Posterior means of every row in input order, shape (n_rows, latent_dim), read batch by batch."""
-    model.eval()
+def _map_batches(fn, X, cond, rows, batch_size, device) -> np.ndarray:
+    """``fn(xb)`` (or ``fn(xb, cb)`` with a condition) over ``rows`` in order, batch by batch, as numpy."""
     out = []
-    for xb, cb in _loader(X, np.arange(_n_rows(X)), cond, batch_size, False, 0, 0):
+    for xb, cb in _loader(X, rows, cond, batch_size, False, 0, 0):
         xb, cb = _to(xb, device), cb.to(device)
-        mu = model.embed(xb, which=which) if which else _embed(model, xb, cb)
-        out.append(mu.cpu())
-    return torch.cat(out).numpy().astype(np.float32)
+        out.append((fn(xb) if cb.numel() == 0 else fn(xb, cb)).cpu())
+    return torch.cat(out).numpy()
+
+
+def encode_all(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu", which: str | None = None,
+               rows=None) -> np.ndarray:
+    """Posterior means of ``rows`` (default: every row) in input order, shape (n, latent_dim), read batch by batch."""
+    model.eval()
+    rows = np.arange(_n_rows(X)) if rows is None else np.sort(np.asarray(rows))
+    embed = (lambda xb: model.embed(xb, which=which)) if which else model.embed
+    return _map_batches(embed, X, cond, rows, batch_size, device).astype(np.float32)
+
+
+def predict_clusters(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu") -> dict:
+    """A clustering model's own assignments for every row: ``cluster`` (n_rows,) int64 = ``predict``
+    and ``cluster_proba`` (n_rows, K) float32 = ``predict_proba``."""
+    model.eval()
+    rows = np.arange(_n_rows(X))
+    return {"cluster": _map_batches(model.predict, X, cond, rows, batch_size, device).astype(np.int64),
+            "cluster_proba": _map_batches(model.predict_proba, X, cond, rows, batch_size, device).astype(np.float32)}
 
 
 # ---------------------------------------------------------------- fit
 
-def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None) -> RunResult:
+def _train_and_validate(model, tr, va, device, beta, cfg: TrainConfig, opt) -> tuple[dict, torch.Tensor]:
+    """One training pass and one validation pass: the epoch's metrics and the validation posterior means."""
+    t0 = time.perf_counter()
+    trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt, cfg.grad_clip)
+    if va is not None:
+        vam, va_mu = _epoch(model, va, device, beta, cfg.free_bits)
+    else:
+        vam, va_mu = {k: float("nan") for k in trm}, tr_mu
+    # Early stopping compares the target objective (full beta, no free bits), not the ramped loss.
+    ref = vam if va is not None else trm
+    logs = {"beta": beta, **{f"train_{k}": v for k, v in trm.items()}, **{f"val_{k}": v for k, v in vam.items()},
+            "val_elbo_loss": ref["recon"] + cfg.beta * ref["kl"], "active_units": active_units(va_mu),
+            "seconds": time.perf_counter() - t0, "lr": opt.param_groups[0]["lr"]}
+    return logs, va_mu
+
+
+def _notify(callbacks: Sequence, epoch: int, logs: dict, model: BaseVAE) -> None:
+    for cb in callbacks:
+        getattr(cb, "on_epoch_end", cb)(epoch, dict(logs), model)
+
+
+def _pretrain(model, X, c, tr, va, tr_rows, cfg: TrainConfig, device, callbacks, started) -> list[dict]:
+    """Train ``model`` as a deterministic autoencoder (its mean path only) for ``cfg.pretrain_epochs``,
+    then let it initialise its prior from the latent means of the training rows (VaDE's recipe).
+
+    Returns the per-epoch metrics; callbacks see them with ``phase="pretrain"``.
+    """
+    kind = model.config["kind"]
+    if not hasattr(model, "init_from_latents"):
+        raise ValueError(f"pretrain_epochs > 0 needs a model with init_from_latents (e.g. 'vade'), not {kind!r}")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    rows = []
+    model.autoencoder_mode = True
+    try:
+        for epoch in range(cfg.pretrain_epochs):
+            logs, _ = _train_and_validate(model, tr, va, device, 0.0, cfg, opt)
+            rows.append({"epoch": epoch, **logs, "elapsed": time.perf_counter() - started})
+            _notify(callbacks, epoch, {**rows[-1], "phase": "pretrain"}, model)
+    finally:
+        model.autoencoder_mode = False
+    # Validation rows stay out of the prior: they are what early stopping judges it on.
+    model.init_from_latents(encode_all(model, X, c, device=device, rows=tr_rows), seed=cfg.seed)
+    logger.info("%s: pretrained %d epochs (val recon %.4g); prior initialised from %d training rows",
+                kind, cfg.pretrain_epochs, rows[-1]["val_recon"], len(tr_rows))
+    return rows
+
+
+def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
+        callbacks: Sequence[Callback] = ()) -> RunResult:
     """Train ``model`` on rows of ``X`` with early stopping on a by-song validation split.
 
     Parameters
@@ -318,17 +406,28 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None)
         for ``multimodal_vae`` a dict with ``audio``, ``lyrics``, ``mask_audio``, ``mask_lyrics``.
         Read per batch, never copied whole into a tensor.
     cfg : TrainConfig
+        With ``pretrain_epochs > 0`` the model (``vade``) is first trained as an autoencoder, then
+        initialises its prior from the training rows' latent means, then the ELBO is trained
+        with a fresh optimiser.
     track_ids : array-like of str, shape (n_rows,)
         Song of each row; windows of one song are all on one side of the split.
     cond : array-like, shape (n_rows,) or (n_rows, n_classes), optional
         Condition for a CVAE (codes, names or one-hot).
     run_dir : path, optional
         If given, history.csv is rewritten there after every epoch (progress of long runs).
+    callbacks : sequence
+        Objects with ``on_epoch_end(epoch, logs, model)`` (or such functions), called after every
+        epoch with a copy of its metrics: ``phase`` ("pretrain" or "elbo"), ``epoch`` (counted
+        within the phase), ``beta``, ``train_``/``val_`` ``loss``, ``recon``, ``kl`` (nats, mean
+        per row), ``val_elbo_loss``, ``active_units``, ``lr``, ``seconds`` (this epoch) and
+        ``elapsed`` (seconds since ``fit`` started).
 
     Returns
     -------
-    RunResult with the best weights loaded into ``model``.
+    RunResult with the best weights loaded into ``model``; for a model with ``predict`` (``vade``),
+    ``extra_latents`` holds its ``cluster`` assignments and ``cluster_proba`` for every row.
     """
+    started = time.perf_counter()
     track_ids = np.asarray(track_ids).astype(str)
     n = _n_rows(X)
     if len(track_ids) != n:
@@ -341,25 +440,16 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None)
     tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
     tr = _loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers)
     va = _loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers) if len(va_rows) else None
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    pretrain_rows = _pretrain(model, X, c, tr, va, tr_rows, cfg, device, callbacks, started) if cfg.pretrain_epochs else []
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)  # fresh after pretraining: the objective changed
 
     rows, best, best_epoch, best_state, waited = [], float("inf"), -1, None, 0
     bar = tqdm(range(cfg.epochs), desc=model.config["kind"], disable=not cfg.progress)
     for epoch in bar:
-        t0 = time.perf_counter()
         beta = cfg.beta * min(1.0, (epoch + 1) / cfg.warmup_epochs) if cfg.warmup_epochs > 0 else cfg.beta
-        trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt, cfg.grad_clip)
-        if va is not None:
-            vam, va_mu = _epoch(model, va, device, beta, cfg.free_bits)
-        else:
-            vam, va_mu = {k: float("nan") for k in trm}, tr_mu
-        # Early stopping compares the target objective (full beta, no free bits), not the ramped loss.
-        ref = vam if va is not None else trm
-        score = ref["recon"] + cfg.beta * ref["kl"]
-        rows.append({"epoch": epoch, "beta": beta,
-                     **{f"train_{k}": v for k, v in trm.items()}, **{f"val_{k}": v for k, v in vam.items()},
-                     "val_elbo_loss": score, "active_units": active_units(va_mu),
-                     "seconds": time.perf_counter() - t0})
+        logs, _ = _train_and_validate(model, tr, va, device, beta, cfg, opt)
+        rows.append({"epoch": epoch, **logs, "elapsed": time.perf_counter() - started})
+        score = logs["val_elbo_loss"]
         if not np.isfinite(score):
             raise FloatingPointError(f"non-finite loss at epoch {epoch}: {rows[-1]}")
         if score < best:
@@ -367,7 +457,8 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None)
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         elif epoch + 1 > cfg.warmup_epochs:
             waited += 1
-        bar.set_postfix(loss=f"{trm['loss']:.3g}", val=f"{vam['loss']:.3g}", au=rows[-1]["active_units"])
+        bar.set_postfix(loss=f"{logs['train_loss']:.3g}", val=f"{logs['val_loss']:.3g}", au=logs["active_units"])
+        _notify(callbacks, epoch, {**rows[-1], "phase": "elbo"}, model)
         if run_dir is not None:
             atomic_to_csv(pd.DataFrame(rows), Path(run_dir) / "history.csv")
         if waited >= cfg.patience:
@@ -379,9 +470,11 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None)
     extra = {}
     if model.config["kind"] == "multimodal_vae":
         extra = {f"mu_{w}": encode_all(model, X, device=device, which=w) for w in ("audio", "lyrics")}
+    if hasattr(model, "predict"):
+        extra.update(predict_clusters(model, X, c, device=device))
     return RunResult(model=model, history=history, latents=latents, track_ids=track_ids, best_epoch=best_epoch,
                      best_state=best_state, run_dir=Path(run_dir) if run_dir else None, extra_latents=extra,
-                     train_mask=train, val_mask=val)
+                     train_mask=train, val_mask=val, pretrain_history=pd.DataFrame(pretrain_rows))
 
 
 # ---------------------------------------------------------------- runs on disk
@@ -428,19 +521,69 @@ def load_run(run_dir) -> RunResult:
     with np.load(run_dir / "latents.npz", allow_pickle=False) as z:
         latents, ids = z["mu"], z["track_ids"]
         extra = {k: z[k] for k in z.files if k not in ("mu", "track_ids")}
+    pre = run_dir / "pretrain_history.csv"
     return RunResult(model=model, history=pd.read_csv(run_dir / "history.csv"), latents=latents, track_ids=ids,
                      best_epoch=int(done["best_epoch"]), best_state=model.state_dict(), run_dir=run_dir,
-                     cached=True, config=config, extra_latents=extra)
+                     cached=True, config=config, extra_latents=extra,
+                     pretrain_history=pd.read_csv(pre) if pre.exists() else pd.DataFrame())
+
+
+class TensorBoardLogger:
+    """``on_epoch_end`` callback writing each epoch's numbers as TensorBoard scalars.
+
+    Tags: ``loss/train``, ``loss/val``, ``recon/...``, ``kl/...``, ``elbo_loss/val``, ``beta``, ``lr``,
+    ``active_units``, ``seconds``, ``elapsed``; pretraining epochs under ``pretrain/``. Step = epoch
+    within its phase.
+
+    Parameters
+    ----------
+    log_dir : path
+        Folder of the event files (created).
+    """
+
+    def __init__(self, log_dir):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:  # torch raises this when the tensorboard package is missing
+            raise ImportError("TrainConfig(tensorboard=True) needs the tensorboard package: "
+                              "pip install tensorboard (or install songspace with the [dev] extra)") from e
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+
+    @staticmethod
+    def tag(key: str, phase: str) -> str:
+        split, _, metric = key.partition("_")
+        name = f"{metric}/{split}" if split in ("train", "val") and metric else key
+        return f"pretrain/{name}" if phase == "pretrain" else name
+
+    def on_epoch_end(self, epoch: int, logs: dict, model) -> None:
+        phase = logs.get("phase", "elbo")
+        for key, value in logs.items():
+            if key not in ("epoch", "phase") and isinstance(value, (int, float)) and np.isfinite(value):
+                self.writer.add_scalar(self.tag(key, phase), value, epoch)
+        self.writer.flush()  # a live TensorBoard sees every epoch as it ends
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) -> dict:
+    """What a run id hashes: kind, model config, the result-changing training parameters, data, code version."""
+    tcfg = {k: v for k, v in dataclasses.asdict(train_cfg).items()
+            if k not in _NOT_IN_RUN_ID and not (k in _RUN_ID_OMITTED_DEFAULTS and v == _RUN_ID_OMITTED_DEFAULTS[k])}
+    return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION}
 
 
 def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
-        name: str | None = None, force: bool = False) -> RunResult:
+        name: str | None = None, force: bool = False, callbacks: Sequence[Callback] = ()) -> RunResult:
     """Train (or load, if already finished) one run saved under ``runs_root/<run-id>/``.
 
     run-id = ``<name or kind>-<params_hash(model cfg, train cfg, data fingerprint)>``, so a change of
     any parameter or of the data makes a new run. Files: config.json, checkpoint.pt, history.csv,
     latents.npz (``mu`` (n_rows, latent_dim), ``track_ids``; plus ``mu_audio``/``mu_lyrics`` for
-    the multimodal VAE), reconstructions.npz (a few validation rows in/out), done.json (last).
+    the multimodal VAE, ``cluster`` (n_rows,) int and ``cluster_proba`` (n_rows, K) for ``vade``),
+    reconstructions.npz (a few validation rows in/out), pretrain_history.csv (when
+    ``pretrain_epochs`` > 0), tb/ (when ``tensorboard``), done.json (last). A finished run is
+    loaded as it is: asking for ``tensorboard`` afterwards writes nothing unless ``force``.
 
     Parameters
     ----------
@@ -450,27 +593,38 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     runs_root : path, e.g. ``results/runs``
     name : readable prefix of the run id (default ``kind``)
     force : retrain even if a finished run exists
+    callbacks : passed to ``fit`` (after the TensorBoard logger, if any)
     """
     track_ids = np.asarray(track_ids).astype(str)
     tcfg = dataclasses.asdict(train_cfg)
-    tcfg_key = {k: v for k, v in tcfg.items() if k not in ("progress", "num_workers", "device")}
     fp = data_fingerprint(X, track_ids, cond)
-    key = {'kind': kind, 'model': model_cfg, 'train': tcfg_key, 'data': fp, 'code': TRAIN_VERSION}
-    run_id = f"{name or kind}-{params_hash(key)}"
+    run_id = f"{name or kind}-{params_hash(run_key(kind, model_cfg, train_cfg, fp))}"
     run_dir = Path(runs_root) / run_id
     if (run_dir / "done.json").exists() and not force:
+        if train_cfg.tensorboard and not (run_dir / "tb").is_dir():
+            logger.info("%s is finished and has no TensorBoard events; force=True retrains it with them", run_id)
         return load_run(run_dir)
     (run_dir / "done.json").unlink(missing_ok=True)
+    remove_stale_temps(run_dir)  # an interrupted attempt's half-written files
+    shutil.rmtree(run_dir / "tb", ignore_errors=True)  # events of an earlier attempt would mix with these
     seed_everything(train_cfg.seed)  # weights are initialised from the run's seed
     model = build_model(kind, **model_cfg)
     config = {"run_id": run_id, "kind": kind, "model_config": model.config, "train_config": tcfg,
               "data": {"fingerprint": fp, "n_rows": _n_rows(X), "n_songs": int(len(np.unique(track_ids)))}}
     atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
     t0 = time.perf_counter()
-    res = fit(model, X, train_cfg, track_ids, cond=cond, run_dir=run_dir)
+    tb = TensorBoardLogger(run_dir / "tb") if train_cfg.tensorboard else None
+    try:
+        res = fit(model, X, train_cfg, track_ids, cond=cond, run_dir=run_dir,
+                  callbacks=([tb] if tb else []) + list(callbacks))
+    finally:
+        if tb is not None:
+            tb.close()
     device = next(model.parameters()).device
     save_checkpoint(model, run_dir / "checkpoint.pt")
     atomic_to_csv(res.history, run_dir / "history.csv")
+    if len(res.pretrain_history):
+        atomic_to_csv(res.pretrain_history, run_dir / "pretrain_history.csv")
     atomic_save_npz(run_dir / "latents.npz", mu=res.latents, track_ids=track_ids, **res.extra_latents)
     _, val = split_by_song(track_ids, train_cfg.val_fraction, train_cfg.seed)
     rows = np.flatnonzero(val if val.any() else ~val)[: train_cfg.n_recon_examples]
