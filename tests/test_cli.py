@@ -45,9 +45,9 @@ def test_missing_dataset_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_dataset_error_is_one_line_and_exit_2(tmp_path, capsys):
-    (tmp_path / "manifest.csv").write_text("track_id,audio_path\nt1,a.wav\n")  # no lyrics column
+    (tmp_path / "manifest.csv").write_text("title,audio_path\nx,a.wav\n")  # no track_id column
     assert cli.main(["scan", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "i")]) == 2
-    assert "lyrics_path" in _one_error_line(capsys.readouterr().err)
+    assert "track_id" in _one_error_line(capsys.readouterr().err)
 
 
 def test_bad_arguments_are_one_line_and_exit_2(capsys):
