@@ -179,3 +179,75 @@ def test_language_similarity_on_planted_groups():
     assert S.loc["en", "en"] > 0.99 and S.loc["fr", "fr"] > 0.99
     assert S.loc["en", "fr"] == pytest.approx(S.loc["fr", "en"]) and S.loc["en", "fr"] < 0.2
     assert S.attrs["gap"] > 0.8 and S.attrs["gap_std"] > 1
+
+
+# ---- sentence-transformers used as documented: local_files_only and per-model document prompts
+
+class _FakeST:
+    """Stands in for a SentenceTransformer: records how ``encode`` is called, downloads nothing."""
+
+    def __init__(self, prompts=None, default_prompt_name=None):
+        self.prompts = dict(prompts or {})
+        self.default_prompt_name = default_prompt_name
+        self.max_seq_length = 64
+        self.tokenizer = None
+        self.calls = []
+
+    def get_sentence_embedding_dimension(self):
+        return 3
+
+    def encode(self, chunks, **kw):
+        self.calls.append(kw)
+        return np.tile(np.array([1.0, 0.0, 0.0], np.float32), (len(chunks), 1))
+
+
+def _st_calls(tmp_path, monkeypatch, folder, fake):
+    path = tmp_path / folder
+    path.mkdir()
+    monkeypatch.setattr(L, "_load_st", lambda name, allow_download=False: fake)
+    emb, mask = embed_lyrics(["some words here", None], backend=f"st:{path}", progress=False)
+    assert mask.tolist() == [True, False] and emb.shape == (2, 3)
+    assert fake.calls
+    return fake.calls
+
+
+def test_e5_named_model_gets_the_passage_prompt(tmp_path, monkeypatch):
+    calls = _st_calls(tmp_path, monkeypatch, "multilingual-e5-small", _FakeST())
+    assert all(kw.get("prompt") == "passage: " and "prompt_name" not in kw for kw in calls)
+
+
+def test_model_prompts_from_its_config_win(tmp_path, monkeypatch):
+    fake = _FakeST(prompts={"query": "query: ", "passage": "passage: "})
+    calls = _st_calls(tmp_path, monkeypatch, "my-retriever", fake)
+    assert all(kw.get("prompt_name") == "passage" and "prompt" not in kw for kw in calls)
+    fake = _FakeST(prompts={"query": "Represent the query: ", "document": "Represent the document: "})
+    calls = _st_calls(tmp_path, monkeypatch, "e5-but-configured", fake)
+    assert all(kw.get("prompt_name") == "document" for kw in calls)
+
+
+def test_other_models_get_no_prompt(tmp_path, monkeypatch):
+    calls = _st_calls(tmp_path, monkeypatch, "paraphrase-minilm", _FakeST())
+    assert all("prompt" not in kw and "prompt_name" not in kw for kw in calls)
+    assert not L.looks_like_e5("gte5-large") and not L.looks_like_e5("base-v2")
+    assert L.looks_like_e5("intfloat/multilingual-e5-small") and L.looks_like_e5("/m/E5_base")
+
+
+def test_prompt_counts_against_the_token_limit_and_keys_the_cache():
+    plain = L._st_encoder(_FakeST(), {"backend": "st"}, 8, name="plain")
+    e5 = L._st_encoder(_FakeST(), {"backend": "st"}, 8, name="e5-small")
+    assert e5.count("a b c") == plain.count("a b c") + 2  # "passage:" is one more word (2 tokens)
+    assert "prompt" not in plain.ident and e5.ident["prompt"] == "passage: "
+
+
+def test_models_load_with_local_files_only(monkeypatch):
+    st = pytest.importorskip("sentence_transformers")
+    seen = []
+
+    class Recorder:
+        def __init__(self, name, **kw):
+            seen.append((name, kw))
+
+    monkeypatch.setattr(st, "SentenceTransformer", Recorder)
+    L._load_st_uncached("some-org/some-model")
+    L._load_st_uncached("some-org/some-model", allow_download=True)
+    assert [kw.get("local_files_only") for _, kw in seen] == [True, False]

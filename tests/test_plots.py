@@ -117,7 +117,7 @@ def test_setup_notebook_sets_offline_plotly_renderer_and_seed():
     import plotly.io as pio
 
     plots.setup_notebook(seed=3)
-    assert pio.renderers.default == "notebook"
+    assert pio.renderers.default == "plotly_mimetype+notebook"
     a = np.random.rand()
     plots.setup_notebook(seed=3)
     assert np.random.rand() == a

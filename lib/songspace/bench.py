@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import json
+import logging
+import os
 import math
 import resource
 import subprocess
@@ -32,6 +33,8 @@ from songspace import audio, config
 from songspace.cache import atomic_to_csv
 from songspace.features import extract_audio
 from songspace.parallel import map_tracks
+
+log = logging.getLogger("songspace.bench")  # not __name__: "__main__" under python -m
 
 
 class _PeakSampler:
@@ -216,7 +219,7 @@ def _synth_corpus(args, n: int) -> pd.DataFrame:
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         args._synth = make_synth_corpus(folder, n, args.synth_seconds)
-        print(f"[bench] generated {n} synthetic {args.synth_seconds:g}-s tracks in {time.perf_counter() - t0:.1f} s")
+        log.info("[bench] generated %d synthetic %g-s tracks in %.1f s", n, args.synth_seconds, time.perf_counter() - t0)
     return args._synth.iloc[:n].reset_index(drop=True)
 
 
@@ -233,14 +236,14 @@ def bench_features(args) -> pd.DataFrame:
     corpora = []
     jam = _jamendo_tracks(Path(args.jamendo))
     if jam is None:
-        print(f"[bench] no mp3 under {args.jamendo}/mp3: real-audio rows skipped")
+        log.warning("[bench] no mp3 under %s/mp3: real-audio rows skipped", args.jamendo)
     else:
         corpora.append(("jamendolyrics_mp3", jam))
     if args.n_synth > 0:
         corpora.append((f"synthetic_wav44k_{args.synth_seconds:g}s", _synth_corpus(args, args.n_synth)))
     for name, tracks in corpora:
         plain = _plain_loop(tracks.iloc[:args.plain_max], p.sr)
-        print(f"[bench] {name}: plain librosa loop {plain}", flush=True)
+        log.info("[bench] %s: plain librosa loop %s", name, plain)
         for n_jobs in _jobs(args):
             r = _features_one(name, tracks, n_jobs, p, work / name)
             r.update(plain, full_vs_plain=round(r["full_x_realtime"] / plain["plain_x_realtime"], 2))
@@ -568,8 +571,12 @@ def write_summary(out: Path, tables: dict, run_info: dict) -> Path:
     return atomic_write_text(out / "summary.md", "\n".join(parts))
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+class UnknownSection(ValueError):
+    """``--only`` names a section that does not exist."""
+
+
+def add_arguments(ap) -> None:
+    """The options of ``songspace bench`` (and ``python -m songspace.bench``)."""
     ap.add_argument("--out", default=str(config.RESULTS / "bench"))
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {sorted(SECTIONS)}")
     ap.add_argument("--jamendo", default=str(config.ROOT.parent / "shared" / "data" / "jamendolyrics"))
@@ -586,12 +593,18 @@ def main(argv=None) -> None:
     ap.add_argument("--embed-methods", default="umap,tsne")
     ap.add_argument("--latent-dim", type=int, default=16)
     ap.add_argument("--budget", type=float, default=60.0, help="seconds: a size extrapolated beyond it is skipped")
-    args = ap.parse_args(argv)
+
+
+def run(args) -> Path:
+    """Run the sections the parsed options ``args`` name; returns the path of summary.md.
+
+    Raises :class:`UnknownSection` (before any work) for an unknown section name.
+    """
     out = Path(args.out)
     names = [s.strip() for s in args.only.split(",") if s.strip()]
     for name in names:
         if name not in SECTIONS:
-            raise SystemExit(f"unknown section {name!r}; choose from {sorted(SECTIONS)}")
+            raise UnknownSection(f"unknown section {name!r}; choose from {sorted(SECTIONS)}")
     t_start, load_start = time.perf_counter(), os.getloadavg()[0]
     tables, section_s = {}, {}
     with tempfile.TemporaryDirectory(prefix="songspace-bench-") as work:
@@ -604,11 +617,27 @@ def main(argv=None) -> None:
             with pd.option_context("display.width", 250, "display.max_columns", 60):
                 print(f"\n== {name} ({section_s[name]:.0f} s) ==\n{df.to_string(index=False)}")
             atomic_to_csv(df, out / f"{name}.csv")
-            print(f"[bench] wrote {out / f'{name}.csv'}", flush=True)
+            log.info("[bench] wrote %s", out / f"{name}.csv")
     info = dict(date=time.strftime("%Y-%m-%d %H:%M"), cores=os.cpu_count(), section_s=section_s,
                 total_s=time.perf_counter() - t_start, load_start=load_start, load_end=os.getloadavg()[0])
     path = write_summary(out, tables, info)
-    print(f"[bench] total {info['total_s']:.0f} s; wrote {path}")
+    log.info("[bench] total %.0f s; wrote %s", info["total_s"], path)
+    return path
+
+
+def main(argv=None) -> None:
+    """``python -m songspace.bench ...`` (``songspace bench ...`` is the same)."""
+    from songspace.log import setup_logging
+
+    ap = argparse.ArgumentParser(prog="python -m songspace.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    setup_logging()
+    try:
+        run(args)
+    except UnknownSection as e:
+        raise SystemExit(str(e)) from None
 
 
 if __name__ == "__main__":

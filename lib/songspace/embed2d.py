@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import time
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
 from songspace.cache import NpzCache, params_hash
+
+log = logging.getLogger(__name__)
 
 METHODS = ("umap", "tsne", "pca")
 MIN_N = 5  # below this, neighbourhood methods are meaningless: fall back to PCA and say so
@@ -91,6 +98,7 @@ def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str
     used, reason, params = method, "", {}
     if method != "pca" and n < MIN_N:
         used, reason = "pca", f"n={n} < {MIN_N} points: {method} is meaningless, used PCA instead"
+        log.warning("2-D map: %s", reason)
     if used == "tsne":
         params["perplexity"] = float(min(perplexity, (n - 1) / 3))
     elif used == "umap":
@@ -104,9 +112,44 @@ def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str
     if cache is not None:
         hit = cache.get(key)
         if hit is not None and hit.get("coords", np.empty(0)).shape == (n, 2):
+            log.debug("2-D map %s of %d points: read from the cache", used, n)
             return hit["coords"], {**info, "cache_hit": True}
 
+    t0 = time.perf_counter()
     coords = np.asarray(_compute(X, used, int(seed), params), dtype=np.float32)
+    log.info("2-D map %s of %d points computed in %.1f s", used, n, time.perf_counter() - t0)
     if cache is not None:
         cache.put(key, coords=coords, info=np.array(json.dumps(info)))
     return coords, {**info, "cache_hit": False}
+
+
+def embed_many(X: np.ndarray, methods: Sequence[str] = ("umap", "tsne"), seed: int = 0,
+               cache_dir: str | os.PathLike | None = None, progress: bool = True,
+               **kw) -> dict[str, tuple[np.ndarray, dict]]:
+    """Several 2-D maps of one matrix, with a tqdm bar over the methods (UMAP and t-SNE take seconds
+    to minutes each).
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d)
+    methods : sequence of str
+        Any of :data:`METHODS`.
+    seed : int
+    cache_dir : path, optional
+        Folder of one :class:`songspace.cache.NpzCache` per method (``cache_dir/<method>``).
+    progress : bool
+        Show the bar.
+    **kw
+        Passed to :func:`embed_2d` (perplexity, n_neighbors, min_dist, metric).
+
+    Returns
+    -------
+    dict method -> (coords, info), as :func:`embed_2d` returns them.
+    """
+    out = {}
+    bar = tqdm(list(methods), desc="2-D maps", unit="map", disable=not progress)
+    for method in bar:
+        bar.set_postfix_str(method)
+        cache = Path(cache_dir) / method if cache_dir is not None else None
+        out[method] = embed_2d(X, method, seed=seed, cache_path=cache, **kw)
+    return out

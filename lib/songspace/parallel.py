@@ -6,12 +6,14 @@ write them out one by one and memory does not grow with the corpus.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
 ENV_SCHEDULER = "SONGSPACE_DASK_SCHEDULER"
+log = logging.getLogger(__name__)
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
@@ -75,5 +77,7 @@ def map_tracks(fn: Callable[[Any], Any], items: Iterable[Any], n_jobs: int = -1,
     if total is None and hasattr(items, "__len__"):
         total = len(items)
     address = scheduler_address(scheduler)
+    log.debug("%s: %s items on %s", desc, "?" if total is None else total,
+              f"the Dask cluster at {address}" if address else f"local workers (n_jobs={n_jobs})")
     gen = _dask(fn, items, address, max_in_flight) if address else _local(fn, items, n_jobs)
     yield from tqdm(gen, total=total, desc=desc, unit="track", disable=not progress)

@@ -7,6 +7,7 @@ in a notebook (after :func:`setup_notebook`) and nothing piles up in pyplot's fi
 from __future__ import annotations
 
 import io
+import logging
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -21,21 +22,33 @@ from songspace.cache import atomic_write_bytes, atomic_write_text
 STYLE = {"style": "whitegrid", "context": "notebook", "palette": "colorblind"}
 SPEC_CMAP = "magma"
 HOVER = ("artist", "title", "language", "genre", "cluster")
+log = logging.getLogger(__name__)
 
 
-def setup_notebook(seed: int = 0) -> None:
-    """Fix the look and the randomness of a notebook; call it in the first cell.
+# Both renderers, in one output: JupyterLab draws the application/vnd.plotly.v1+json mimetype
+# (plotly's lab extension); nbconvert/HTML export, which drops that mimetype, draws the text/html
+# part of the "notebook" renderer (plotly.js embedded once, so the HTML works offline).
+PLOTLY_RENDERER = "plotly_mimetype+notebook"
 
-    Sets plotly's renderer to ``"notebook"`` (plotly.js embedded once, so the exported HTML works
-    offline; the default mimetype renderer is silently dropped by nbconvert), the seaborn theme,
-    PNG display of matplotlib figures, and seeds ``random`` and ``numpy``.
+
+def setup_notebook(seed: int = 0, log_level: int | str = "INFO") -> None:
+    """Fix the look, the randomness and the messages of a notebook; call it in the first cell.
+
+    Sets plotly's renderer to ``"plotly_mimetype+notebook"`` (each figure carries the plotly
+    mimetype for JupyterLab and HTML with plotly.js embedded for the exported report, offline),
+    the seaborn theme, PNG display of matplotlib figures, shows songspace's log messages at
+    ``log_level`` in the cell output (``songspace.log.setup_logging``), and seeds ``random`` and
+    ``numpy``.
     """
     import plotly.io as pio
 
-    pio.renderers.default = "notebook"
+    from songspace.log import setup_logging
+
+    pio.renderers.default = PLOTLY_RENDERER
     sns.set_theme(**STYLE)
     random.seed(seed)
     np.random.seed(seed)
+    setup_logging(log_level, stream="stdout")
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
@@ -55,6 +68,7 @@ def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw) -> tuple[Figure, np.ndarray]
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 150):
     """Save a matplotlib figure as PNG or a plotly figure as self-contained HTML, atomically."""
+    log.debug("saving figure to %s", path)
     if hasattr(fig, "to_html"):  # plotly
         atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
     else:

@@ -3,7 +3,8 @@
 Two renderings of the same executed notebook:
 
 - ``variant="html"`` (results/report.html): everything, interactive plotly figures included
-  (plotly.js embedded once by the ``"notebook"`` renderer, see ``plots.setup_notebook``).
+  (plotly.js embedded once by the ``"notebook"`` half of the ``"plotly_mimetype+notebook"``
+  renderer, see ``plots.setup_notebook``).
 - ``variant="pdf"``: what prints well. Interactive figures print badly, so the notebook shows each
   interactive figure next to a static matplotlib twin and this variant drops the interactive one.
 
@@ -16,8 +17,8 @@ Cell tags that steer the two variants:
 """
 from __future__ import annotations
 
-import argparse
 import copy
+import logging
 import os
 import re
 import shutil
@@ -31,6 +32,8 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 from songspace.cache import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger("songspace.report")  # not __name__: "__main__" under python -m
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 INTERACTIVE_TAG, PDF_ONLY_TAG, REMOVE_TAG = "interactive", "pdf-only", "remove"
@@ -203,7 +206,7 @@ def _chromium(args: list[str], out: Path, timeout: float) -> None:
             except subprocess.TimeoutExpired:
                 if attempt == 2:
                     raise ReportError(f"chromium did not finish within {timeout:.0f} s (twice) writing {out}") from None
-                print(f"warning: chromium timed out after {timeout:.0f} s writing {out}; retrying once", file=sys.stderr)
+                log.warning("chromium timed out after %.0f s writing %s; retrying once", timeout, out)
     if r.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
         raise ReportError(f"chromium failed to write {out} (exit {r.returncode}):\n{r.stderr[-2000:]}")
 
@@ -248,7 +251,7 @@ def build_report(executed: str | os.PathLike, out_dir: str | os.PathLike, pdf: b
     """``out_dir/report.html`` (interactive) and ``out_dir/report.pdf`` (static variant).
 
     The HTML is always written first. Without Chromium, raises :class:`ChromiumNotFound`
-    unless ``pdf_optional`` (then a warning is printed and ``pdf`` is None).
+    unless ``pdf_optional`` (then a warning is logged and ``pdf`` is None).
     """
     out_dir = Path(out_dir)
     html = render_html(executed, out_dir / "report.html", variant="html")
@@ -262,27 +265,29 @@ def build_report(executed: str | os.PathLike, out_dir: str | os.PathLike, pdf: b
     except ChromiumNotFound as e:
         if not pdf_optional:
             raise
-        print(f"warning: PDF skipped: {e}", file=sys.stderr)
+        log.warning("PDF skipped: %s", e)
     return result
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m songspace.report", description=__doc__.splitlines()[0])
+def add_arguments(ap) -> None:
+    """The options of ``songspace report`` (and ``python -m songspace.report``)."""
     ap.add_argument("--executed", required=True, help="executed notebook, e.g. results/notebooks/06_report.ipynb")
     ap.add_argument("--out-dir", required=True, help="folder for report.html and report.pdf")
     ap.add_argument("--no-pdf", action="store_true", help="write the HTML only")
     ap.add_argument("--pdf-optional", action="store_true",
                     help="without chromium, warn and exit 0 instead of failing")
-    a = ap.parse_args(argv)
-    try:
-        out = build_report(a.executed, a.out_dir, pdf=not a.no_pdf, pdf_optional=a.pdf_optional)
-    except (ReportError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for k, v in out.items():
-        if v is not None:
-            print(f"wrote {v}")
-    return 0
+
+
+def run(a) -> dict[str, Path | None]:
+    """Build the report the parsed options ``a`` describe (see :func:`build_report`)."""
+    return build_report(a.executed, a.out_dir, pdf=not a.no_pdf, pdf_optional=a.pdf_optional)
+
+
+def main(argv=None) -> int:
+    """``python -m songspace.report ...``: the same as ``songspace report ...`` (exit 2 on a user error)."""
+    from songspace import cli
+
+    return cli.main(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

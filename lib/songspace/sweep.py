@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import time
@@ -23,6 +24,7 @@ from songspace.cache import atomic_to_csv, atomic_write_text, params_hash, remov
 from songspace.parallel import map_tracks
 
 RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
+log = logging.getLogger(__name__)
 
 
 def grid(spec: dict | str | os.PathLike) -> list[dict]:
@@ -163,6 +165,8 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
         part = _read_part(parts_dir / f"{h}.json")
         if part is None or (retry_failed and part.get("status") != "ok"):
             todo.append(cfg)
+    log.info("sweep %s: %d configurations, %d already done, %d to run", out_csv.name, len(configs),
+             len(configs) - len(todo), len(todo))
     for _ in map_tracks(_Job(run_one, parts_dir), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs"):
         pass  # each worker writes its own part as soon as its configuration finishes
 
@@ -171,6 +175,9 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     if lost:
         raise RuntimeError(f"run_sweep: parts missing after the run for {len(lost)} configurations in {parts_dir}")
     df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["run_name", "status", "model", "error"])
+    failed = df.loc[df["status"] != "ok", "run_name"].tolist()
+    if failed:
+        log.warning("sweep %s: %d configuration(s) failed: %s", out_csv.name, len(failed), ", ".join(map(str, failed[:5])))
     front = [c for c in ("run_name", "status") if c in df.columns]
     df = df[front + [c for c in df.columns if c not in front]]
     atomic_to_csv(df, out_csv)

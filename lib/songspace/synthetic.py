@@ -8,9 +8,10 @@ Written in the generic manifest layout that ``songspace.data.load_dataset`` read
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
+import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import pandas as pd
 import soundfile as sf
 
 from songspace.cache import atomic_to_csv, atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger("songspace.synthetic")  # not __name__: "__main__" under python -m
 
 # tempo (bpm), pulse: beat positions (in beats, within a bar of 4) of kick and click,
 # midi range of the notes, notes per beat, harmonic amplitude law, noise colour (spectral slope).
@@ -213,19 +216,28 @@ def make_shape(out_dir, shape: str, n_per_cell: int = 2, duration_s: float = 4.0
     return out
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m songspace.synthetic", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--n-per-cell", type=int, default=6)
-    ap.add_argument("--duration", type=float, default=8.0)
+def add_arguments(ap) -> None:
+    """The options of ``songspace synth`` (and ``python -m songspace.synthetic``)."""
+    ap.add_argument("--out", required=True, help="folder to fill (audio/, lyrics/, manifest.csv)")
+    ap.add_argument("--n-per-cell", type=int, default=6, help="tracks per (genre, language) pair")
+    ap.add_argument("--duration", type=float, default=8.0, help="seconds per track")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tiny", action="store_true", help="2 tracks per cell of 4 s (tests)")
-    a = ap.parse_args(argv)
+
+
+def run(a) -> Path:
+    """Write the dataset the parsed options ``a`` describe; returns the manifest's path."""
     n, d = (2, 4.0) if a.tiny else (a.n_per_cell, a.duration)
-    path = make_synthetic(a.out, n_per_cell=n, duration_s=d, seed=a.seed)
-    m = pd.read_csv(path)
-    print(f"wrote {len(m)} tracks to {path.parent}: " + ", ".join(f"{k}={v}" for k, v in m["genre"].value_counts().items()))
+    log.info("writing synthetic tracks to %s (%d per cell, %.1f s each)", a.out, n, d)
+    return make_synthetic(a.out, n_per_cell=n, duration_s=d, seed=a.seed)
+
+
+def main(argv=None) -> int:
+    """``python -m songspace.synthetic ...``: the same as ``songspace synth ...``."""
+    from songspace import cli
+
+    return cli.main(["synth", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

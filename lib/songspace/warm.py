@@ -7,12 +7,14 @@ fault here. ``make env`` runs this once, serially, so every later process only l
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger("songspace.warm")  # not __name__: "__main__" under python -m
 
 def main() -> None:
     t0 = time.perf_counter()
@@ -28,8 +30,11 @@ def main() -> None:
     import umap  # noqa: F401  (pynndescent and umap compile on import and on the first fit)
 
     umap.UMAP(n_neighbors=5, random_state=0, n_jobs=1).fit_transform(np.random.default_rng(0).normal(size=(40, 4)))
-    print(f"numba caches warm ({time.perf_counter() - t0:.0f} s)")
+    log.info("numba caches warm (%.0f s)", time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
+    from songspace.log import setup_logging
+
+    setup_logging()
     main()
