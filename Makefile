@@ -43,7 +43,7 @@ export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all env lock data demo-data notebooks report demo test bench lab strip clean help chromium FORCE
+.PHONY: bench-quality all env lock data demo-data notebooks report demo test bench lab strip clean help chromium FORCE
 
 help:
 	@echo "make all    - environment, data, every notebook, report (results/report.html, .pdf)"
@@ -54,6 +54,8 @@ help:
 	@echo "make test   - the test suite"
 	@echo "make demo   - whole pipeline on the synthetic dataset (results/demo/)"
 	@echo "make bench  - speed and memory benchmarks (results/bench/)"
+	@echo "              BENCH_COLLECTION=/labelled/music  also: clustering quality of every representation"
+	@echo "              on that collection (results/bench/quality.csv)"
 	@echo "make lab    - JupyterLab on the project"
 	@echo "make strip  - strip outputs from notebooks/*.ipynb"
 	@echo "make lock   - regenerate requirements.lock from pyproject.toml"
@@ -159,6 +161,13 @@ test: $(ENV_STAMP) chromium
 
 bench: $(ENV_STAMP)
 	$(BIN)/python -m songspace.bench --out results/bench
+
+# Real-data quality: the whole pipeline on a collection the user names, its table in quality.csv.
+BENCH_COLLECTION ?=
+bench: $(if $(strip $(BENCH_COLLECTION)),bench-quality)
+bench-quality: $(ENV_STAMP)
+	$(MAKE) all DATASET_PATH="$(BENCH_COLLECTION)" RESULTS=$(CURDIR)/results/bench/quality_run
+	$(BIN)/python -m songspace.quality $(CURDIR)/results/bench/quality_run results/bench/quality.csv
 
 # Root (containers, this machine) needs --allow-root; the [lab] extra is installed when missing.
 lab: $(ENV_STAMP)
