@@ -16,16 +16,17 @@ JAMENDO_SRC ?= $(if $(wildcard $(SHARED_JAMENDO)/JamendoLyrics.csv),$(SHARED_JAM
 
 # Which collection: DATASET_PATH=/any/folder (read only, never written; a folder of audio files, or one
 # holding manifest.csv) or a manifest file; else data/raw/$(DATASET)/. The name defaults to the folder's.
+DATA     ?= $(CURDIR)/data# raw -> interim -> processed (a test points it elsewhere)
 DATASET_PATH ?=
 ifneq ($(strip $(DATASET_PATH)),)
-SOURCE   := $(abspath $(DATASET_PATH))
-SOURCE_DIR := $(if $(wildcard $(SOURCE)/.),$(SOURCE),$(patsubst %/,%,$(dir $(SOURCE))))
-DATASET  ?= $(notdir $(SOURCE_DIR))
+# through the shell: make's own path functions split paths at spaces ("My Music")
+SOURCE   := $(shell realpath -m -- "$(DATASET_PATH)")
+SOURCE_DIR := $(shell if [ -f "$(SOURCE)" ]; then dirname -- "$(SOURCE)"; else echo "$(SOURCE)"; fi)
+DATASET  ?= $(shell basename -- "$(SOURCE_DIR)" | tr -c 'A-Za-z0-9._\n-' '_')
 else
 DATASET  ?= jamendolyrics
 SOURCE   := $(DATA)/raw/$(DATASET)
 endif
-DATA     ?= $(CURDIR)/data# raw -> interim -> processed (a test points it elsewhere)
 RESULTS  ?= $(CURDIR)/results
 PROFILE  ?= full
 LABELS   ?=# comma-separated label columns to score (default: every label-like column)

@@ -299,3 +299,23 @@ def test_stale_temp_files_of_a_dead_process_are_removed(tmp_path):
         p.write_bytes(b"half")
     assert cache.remove_stale_temps(tmp_path) == [stale]
     assert mine.exists() and not stale.exists()
+
+
+@pytest.mark.parametrize("args, source, name", [
+    ([], "{data}/raw/jamendolyrics", "jamendolyrics"),
+    (["DATASET=mine"], "{data}/raw/mine", "mine"),
+    (["DATASET_PATH={tmp}/My Music"], "{tmp}/My Music", "My_Music"),  # a name that is safe in paths
+    (["DATASET_PATH={tmp}/My Music/manifest.csv"], "{tmp}/My Music/manifest.csv", "My_Music"),
+])
+def test_make_routes_name_the_source_and_dataset(tmp_path, args, source, name):
+    """`make all`'s dry run reads the collection named by DATASET_PATH, else data/raw/<DATASET>."""
+    import subprocess
+
+    (tmp_path / "My Music").mkdir()
+    (tmp_path / "My Music" / "manifest.csv").write_text("track_id,audio_path\n")
+    data = tmp_path / "data"
+    fill = {"tmp": str(tmp_path), "data": str(data)}
+    cmd = ["make", "-n", "all", f"DATA={data}", f"RESULTS={tmp_path / 'res'}", *[a.format(**fill) for a in args]]
+    out = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                         env={**os.environ, "MAKEFLAGS": ""}).stdout
+    assert f'collection stamp "{source.format(**fill)}" {data}/interim/{name}/source.listing' in out
