@@ -71,9 +71,11 @@ class Plan:
         cond = cvae_condition or None
         if cond is None:
             p.skipped["cvae"] = "no CVAE condition was named (cvae_condition=None)"
-        elif cond not in tracks.columns or tracks[cond].dropna().astype(str).nunique() < 2:
-            p.skipped["cvae"] = (f"the CVAE's condition column '{cond}' is "
-                                 f"{'absent' if cond not in tracks.columns else 'constant or empty'}: the CVAE is skipped")
+        else:
+            n = tracks[cond].dropna().astype(str).nunique() if cond in tracks.columns else -1
+            if n < 2:
+                state = {-1: "absent", 0: "empty", 1: "constant"}[n]
+                p.skipped["cvae"] = f"the CVAE's condition column '{cond}' is {state}: the CVAE is skipped"
         if not p.labels:
             p.skipped["external_metrics"] = ("no label column with two or more classes: clusters are scored with "
                                              "internal metrics only (silhouette, Calinski-Harabasz, Davies-Bouldin)")
