@@ -131,7 +131,7 @@ $(NB_OUT)/06_report.ipynb: notebooks/06_report.ipynb $(NB_OUT)/05_clustering.ipy
 
 # A progress line per stage: what runs, on what (songs once 00 has listed them, else files), how long it took.
 TRACKS_PQ = $(DATA)/interim/$(DATASET)/tracks.parquet
-SIZE = $$(test -f $(TRACKS_PQ) && $(BIN)/python -c 'import sys, pyarrow.parquet as q; print(q.ParquetFile(sys.argv[1]).metadata.num_rows, "songs")' $(TRACKS_PQ) || echo "$$(grep -vc "^#" $(LISTING)) files")
+SIZE = $$(test -f $(TRACKS_PQ) && $(BIN)/python -c 'import sys, pyarrow.parquet as q; print(q.ParquetFile(sys.argv[1]).metadata.num_rows, "songs")' $(TRACKS_PQ) || echo "$$(grep -vc '^\#' $(LISTING)) files")
 $(NB_OUT)/%.ipynb: | $(ENV_STAMP)
 	@mkdir -p $(NB_OUT) && date +%s > $@.t0 && echo "[songspace $$(date +%T)] $* on $(DATASET) ($(SIZE), profile $(PROFILE)) ..."
 	$(PAPERMILL) $(NB_PARAMS) notebooks/$*.ipynb $@.part.ipynb
