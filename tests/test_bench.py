@@ -136,3 +136,13 @@ def test_scaled_runs_skips_and_extrapolates_past_the_budget():
 def test_unknown_section_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="unknown section"):
         bench.main(["--out", str(tmp_path), "--only", "nope"])
+
+
+def test_summary_keeps_notes_of_sections_from_an_earlier_run(out, tmp_path):
+    import shutil
+
+    for f in ("chance.csv", "chance.notes.json"):
+        shutil.copy(out / f, tmp_path / f)
+    bench.write_summary(tmp_path, {}, dict(date="d", cores=2, section_s={}, total_s=0.0, load_start=1.0, load_end=1.0))
+    md = (tmp_path / "summary.md").read_text()
+    assert "## chance" in md and "(from an earlier run)" in md and "max_abs_diff" in md

@@ -33,7 +33,7 @@ import psutil
 import soundfile as sf
 
 from songspace import audio, config
-from songspace.cache import atomic_to_csv
+from songspace.cache import atomic_to_csv, atomic_write_text
 from songspace.features import extract_audio
 from songspace.parallel import map_tracks
 
@@ -735,13 +735,12 @@ def write_summary(out: Path, tables: dict, run_info: dict) -> Path:
             df = tables[name]
         elif (out / f"{name}.csv").exists():
             df = pd.read_csv(out / f"{name}.csv")
-            df.attrs["notes"] = ["(from an earlier run)"]
+            notes = out / f"{name}.notes.json"
+            df.attrs["notes"] = ["(from an earlier run)"] + (json.loads(notes.read_text()) if notes.exists() else [])
         else:
             continue
         parts += [f"## {name}", "", to_markdown(df), ""]
         parts += [f"- {n}" for n in df.attrs.get("notes", [])] + [""]
-    from songspace.cache import atomic_write_text
-
     return atomic_write_text(out / "summary.md", "\n".join(parts))
 
 
@@ -801,6 +800,7 @@ def run(args) -> Path:
             with pd.option_context("display.width", 250, "display.max_columns", 60):
                 print(f"\n== {name} ({section_s[name]:.0f} s) ==\n{df.to_string(index=False)}")
             atomic_to_csv(df, out / f"{name}.csv")
+            atomic_write_text(out / f"{name}.notes.json", json.dumps(df.attrs.get("notes", [])))
             log.info("[bench] wrote %s", out / f"{name}.csv")
     info = dict(date=time.strftime("%Y-%m-%d %H:%M"), cores=os.cpu_count(), section_s=section_s,
                 total_s=time.perf_counter() - t_start, load_start=load_start, load_end=os.getloadavg()[0])
