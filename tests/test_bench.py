@@ -64,15 +64,18 @@ def _fake_make(folder, run_dir, args):
     for i, stage in enumerate(["00_data", "01_features"]):
         (nb / f"{stage}.ipynb").write_text(json.dumps({"metadata": {"papermill": {"duration": 2.0 + i}}}))
     (nb / "02_mlp_vae.ipynb.part.ipynb").write_text("{}")  # an unfinished stage is not counted
-    return 10.0, 123.0, run_dir / "make.log"
+    (run_dir / "make.log").write_text("make: *** [06_report] Error 1\n")
+    return 10.0, 123.0, int(folder.name.startswith("synthetic_3x")), run_dir / "make.log"
 
 
 def test_e2e_section_table_from_notebook_durations(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "_run_make", _fake_make)
-    args = bench.argparse.Namespace(work=str(tmp_path), e2e_dir="", e2e_songs="13", e2e_seconds=1.0,
-                                    e2e_profile="tiny", e2e_targets="data,notebooks")
+    args = bench.argparse.Namespace(work=str(tmp_path), e2e_dir="", e2e_songs="13,36", e2e_seconds=1.0,
+                                    e2e_profile="tiny", e2e_targets="data,notebooks", out=str(tmp_path / "out"))
     df = bench.bench_e2e(args)
     row = df.iloc[0]
+    assert row["status"] == "ok" and df.iloc[1]["status"].startswith("failed (make exit 1) after 2 stages")
+    assert "Error 1" in (tmp_path / "out" / "e2e_36_make.log").read_text()  # a failed size keeps its log
     assert row["n_songs"] == 24  # 13 rounded up to whole cells of 3 genres x 4 languages
     assert row["00_data_s"] == 2.0 and row["01_features_s"] == 3.0 and "02_mlp_vae_s" not in df
     assert row["other_s"] == 5.0 and row["s_per_song"] == pytest.approx(10 / 24, abs=0.01)
