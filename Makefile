@@ -132,11 +132,15 @@ $(NB_OUT)/04_sweeps.ipynb: notebooks/04_sweeps.ipynb $(NB_OUT)/02_mlp_vae.ipynb 
 $(NB_OUT)/05_clustering.ipynb: notebooks/05_clustering.ipynb $(NB_OUT)/04_sweeps.ipynb
 $(NB_OUT)/06_report.ipynb: notebooks/06_report.ipynb $(NB_OUT)/05_clustering.ipynb
 
+# A progress line per stage: what runs, on what (songs once 00 has listed them, else files), how long it took.
+TRACKS_PQ = $(DATA)/interim/$(DATASET)/tracks.parquet
+SIZE = $$(test -f $(TRACKS_PQ) && $(BIN)/python -c 'import sys, pyarrow.parquet as q; print(q.ParquetFile(sys.argv[1]).metadata.num_rows, "songs")' $(TRACKS_PQ) || echo "$$(grep -vc '^\#' $(LISTING)) files")
 $(NB_OUT)/%.ipynb: | $(ENV_STAMP)
-	@mkdir -p $(NB_OUT)
+	@mkdir -p $(NB_OUT) && date +%s > $@.t0 && echo "[songspace $$(date +%T)] $* on $(DATASET) ($(SIZE), profile $(PROFILE)) ..."
 	$(PAPERMILL) $(NB_PARAMS) notebooks/$*.ipynb $@.part.ipynb
 	mv $@.part.ipynb $@
 	$(NBCONVERT) $@ --output-dir $(NB_OUT)
+	@echo "[songspace $$(date +%T)] $* done in $$(( $$(date +%s) - $$(cat $@.t0) )) s" && rm -f $@.t0
 
 EXISTING := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 notebooks: $(foreach n,$(filter $(EXISTING),$(NOTEBOOKS)),$(NB_OUT)/$(n).ipynb)
@@ -160,8 +164,12 @@ demo:
 test: $(ENV_STAMP) chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
+# BENCH_E2E_SONGS=60,1000 sizes of the end-to-end section; BENCH_E2E_PROFILE=full its profile;
+# BENCH_ONLY=chance,e2e a subset of sections.
+BENCH_ONLY ?=
 bench: $(ENV_STAMP)
-	$(BIN)/python -m songspace.bench --out results/bench
+	BENCH_E2E_SONGS="$(BENCH_E2E_SONGS)" BENCH_E2E_PROFILE="$(BENCH_E2E_PROFILE)" \
+	  $(BIN)/python -m songspace.bench --out results/bench $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 # Real-data quality: the whole pipeline on a collection the user names, its table in quality.csv.
 BENCH_COLLECTION ?=

@@ -1,6 +1,8 @@
 """Smoke tests of every benchmark section at tiny sizes (what runs, what is written), not timings."""
+import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -8,21 +10,23 @@ from songspace import bench
 
 TINY = ["--n-synth", "3", "--synth-seconds", "3.5", "--plain-max", "2", "--max-jobs", "1",
         "--memory-sizes", "2,3", "--train-batches", "2", "--train-windows", "200",
-        "--cluster-sizes", "40,80", "--embed-sizes", "40", "--embed-methods", "tsne", "--budget", "60"]
+        "--cluster-sizes", "40,80", "--embed-sizes", "40", "--embed-methods", "tsne", "--budget", "60",
+        "--chance-sizes", "60", "--chance-perms", "10"]
+FAST = [s for s in bench.SECTIONS if s != "e2e"]  # e2e runs the whole pipeline: tested below with make faked
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    bench.main(["--out", str(out), "--jamendo", str(out / "no-such-folder"), *TINY])
+    bench.main(["--out", str(out), "--jamendo", str(out / "no-such-folder"), "--only", ",".join(FAST), *TINY])
     return out
 
 
 def test_every_section_writes_a_csv_and_the_summary(out):
-    for name in bench.SECTIONS:
+    for name in FAST:
         assert (out / f"{name}.csv").exists(), name
     md = (out / "summary.md").read_text()
-    for name in bench.SECTIONS:
+    for name in FAST:
         assert f"## {name}" in md
     assert "Load average" in md and "| corpus |" in md
 
@@ -34,6 +38,57 @@ def test_features_rows_have_ratio_to_plain_loop(out):
     assert row["n_tracks"] == 3 and row["plain_tracks"] == 2
     assert row["audio_s"] == pytest.approx(3 * 3.5, abs=0.1)
     assert row["full_vs_plain"] == pytest.approx(row["full_x_realtime"] / row["plain_x_realtime"], rel=0.05)
+    assert row["shared_tracks"] == 2 and row["shared_x_realtime"] > 0
+    assert row["full_vs_shared"] == pytest.approx(row["full_x_realtime"] / row["shared_x_realtime"], rel=0.05)
+    assert row["full_vs_decode"] == pytest.approx(row["full_x_realtime"] / row["decode_x_realtime"], rel=0.05)
+
+
+def test_shared_spectrogram_anchor_computes_the_naive_descriptor_set(tmp_path):
+    tracks = bench.make_synth_corpus(tmp_path, 1, 3.0, sr=22050)
+    path = tracks["audio_path"].iloc[0]
+    shared, naive = bench.shared_stft_librosa_features(path), bench.plain_librosa_features(path)
+    assert shared.shape == naive.shape and np.isfinite(shared).all()
+    # same descriptors from one spectrogram: the spectral centroid means agree closely
+    assert shared[40] == pytest.approx(naive[40], rel=0.02)
+
+
+def test_chance_section_vectorised_equals_loop(out):
+    df = pd.read_csv(out / "chance.csv")
+    assert list(df["n_items"]) == [60] and (df["n_perm"] == 10).all()
+    assert (df["max_abs_diff"] < 1e-9).all() and (df["speedup"] > 0).all()
+
+
+def _fake_make(folder, run_dir, args):
+    nb = run_dir / "results" / "notebooks"
+    nb.mkdir(parents=True)
+    for i, stage in enumerate(["00_data", "01_features"]):
+        (nb / f"{stage}.ipynb").write_text(json.dumps({"metadata": {"papermill": {"duration": 2.0 + i}}}))
+    (nb / "02_mlp_vae.ipynb.part.ipynb").write_text("{}")  # an unfinished stage is not counted
+    (run_dir / "make.log").write_text("make: *** [06_report] Error 1\n")
+    return 10.0, 123.0, int(folder.name.startswith("synthetic_3x")), run_dir / "make.log"
+
+
+def test_e2e_section_table_from_notebook_durations(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "_run_make", _fake_make)
+    args = bench.argparse.Namespace(work=str(tmp_path), e2e_dir="", e2e_songs="13,36", e2e_seconds=1.0,
+                                    e2e_profile="tiny", e2e_targets="data,notebooks", out=str(tmp_path / "out"))
+    df = bench.bench_e2e(args)
+    row = df.iloc[0]
+    assert row["status"] == "ok" and df.iloc[1]["status"].startswith("failed (make exit 1) after 2 stages")
+    assert "Error 1" in (tmp_path / "out" / "e2e_36_make.log").read_text()  # a failed size keeps its log
+    assert row["n_songs"] == 24  # 13 rounded up to whole cells of 3 genres x 4 languages
+    assert row["00_data_s"] == 2.0 and row["01_features_s"] == 3.0 and "02_mlp_vae_s" not in df
+    assert row["other_s"] == 5.0 and row["s_per_song"] == pytest.approx(10 / 24, abs=0.01)
+    assert row["peak_rss_mb"] == 123 and any("BENCH_E2E_SONGS" in n for n in df.attrs["notes"])
+
+
+def test_e2e_sizes_and_profile_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BENCH_E2E_SONGS", "60,1000")
+    monkeypatch.setenv("BENCH_E2E_PROFILE", "full")
+    ap = bench.argparse.ArgumentParser()
+    bench.add_arguments(ap)
+    a = ap.parse_args([])
+    assert a.e2e_songs == "60,1000" and a.e2e_profile == "full"
 
 
 def test_memory_runs_each_size_in_its_own_process(out):
@@ -84,3 +139,13 @@ def test_scaled_runs_skips_and_extrapolates_past_the_budget():
 def test_unknown_section_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="unknown section"):
         bench.main(["--out", str(tmp_path), "--only", "nope"])
+
+
+def test_summary_keeps_notes_of_sections_from_an_earlier_run(out, tmp_path):
+    import shutil
+
+    for f in ("chance.csv", "chance.notes.json"):
+        shutil.copy(out / f, tmp_path / f)
+    bench.write_summary(tmp_path, {}, dict(date="d", cores=2, section_s={}, total_s=0.0, load_start=1.0, load_end=1.0))
+    md = (tmp_path / "summary.md").read_text()
+    assert "## chance" in md and "(from an earlier run)" in md and "max_abs_diff" in md

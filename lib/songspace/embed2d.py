@@ -2,6 +2,13 @@
 
 The report reads the cached maps instead of recomputing them: UMAP is slow to import and
 not bit-identical across machines even with a seed.
+
+The method is chosen by size: up to ``EXACT_MAX`` points UMAP / t-SNE run on every point; above it
+they are fitted on a seeded subsample of ``FIT_N`` points and the other points are placed in that
+map (UMAP: ``UMAP.transform``; t-SNE, which has no transform: the distance-weighted mean of the map
+positions of the ``PLACE_K`` nearest fitted points). ``method_used`` says which ran
+(``umap-subsample`` / ``tsne-subsample``), so a 50 000-song map takes about as long as a 5 000-song fit
+plus a nearest-neighbour pass instead of growing with n.
 """
 from __future__ import annotations
 
@@ -22,6 +29,9 @@ log = logging.getLogger(__name__)
 
 METHODS = ("umap", "tsne", "pca")
 MIN_N = 5  # below this, neighbourhood methods are meaningless: fall back to PCA and say so
+EXACT_MAX = 5000  # above this many points UMAP / t-SNE are fitted on a subsample of FIT_N points
+FIT_N = 5000
+PLACE_K = 10  # neighbours whose map positions place a point not in the t-SNE subsample
 
 
 def array_hash(X: np.ndarray) -> str:
@@ -38,21 +48,78 @@ def _pca(X, seed):
     return PCA(n_components=2, random_state=seed).fit_transform(X)
 
 
+def _tsne(X, seed, params):
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=params["perplexity"], init="pca", random_state=seed).fit_transform(X)
+
+
+def _umap(X, seed, params):
+    import umap  # first import ~19 s: only when actually needed
+
+    return umap.UMAP(n_components=2, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
+                     metric=params["metric"], random_state=seed, n_jobs=1)
+
+
+def place_by_neighbours(X_fit: np.ndarray, coords_fit: np.ndarray, X_new: np.ndarray, k: int = PLACE_K) -> np.ndarray:
+    """Map positions of new points: the inverse-distance-weighted mean of their ``k`` nearest fitted points'.
+
+    Parameters
+    ----------
+    X_fit : np.ndarray, shape (m, d)  points the map was fitted on.
+    coords_fit : np.ndarray, shape (m, 2)  their map positions.
+    X_new : np.ndarray, shape (r, d)
+
+    Returns
+    -------
+    np.ndarray, shape (r, 2)
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(X_fit))
+    dist, idx = NearestNeighbors(n_neighbors=k).fit(X_fit).kneighbors(X_new)
+    w = 1.0 / np.maximum(dist, 1e-12)
+    return (coords_fit[idx] * w[..., None]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+
+
+def fit_subsample(n: int, seed: int, fit_n: int) -> np.ndarray:
+    """Sorted indices (fit_n,) of the seeded subsample a large map is fitted on."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=fit_n, replace=False))
+
+
 def _compute(X: np.ndarray, method: str, seed: int, params: dict) -> np.ndarray:
-    n = X.shape[0]
     if method == "pca":
         return _pca(X, seed)
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        return TSNE(n_components=2, perplexity=params["perplexity"], init="pca",
-                    random_state=seed).fit_transform(X)
+        return _tsne(X, seed, params)
     if method == "umap":
-        import umap  # first import ~19 s: only when actually needed
-
-        return umap.UMAP(n_components=2, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
-                         metric=params["metric"], random_state=seed, n_jobs=1).fit_transform(X)
+        return _umap(X, seed, params).fit_transform(X)
+    if method in ("tsne-subsample", "umap-subsample"):
+        fit = fit_subsample(len(X), seed, params["fit_n"])
+        rest = np.setdiff1d(np.arange(len(X)), fit)
+        coords = np.empty((len(X), 2), dtype=np.float64)
+        if method == "umap-subsample":
+            model = _umap(X[fit], seed, params)
+            coords[fit] = model.fit_transform(X[fit])
+            coords[rest] = model.transform(X[rest])
+        else:
+            coords[fit] = _tsne(X[fit], seed, params)
+            coords[rest] = place_by_neighbours(X[fit], coords[fit], X[rest], params["place_k"])
+        return coords
     raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def choose_method(method: str, n: int) -> tuple[str, str]:
+    """What runs for ``method`` on ``n`` points, and why it differs from the request ("" if not).
+
+    PCA below ``MIN_N`` points, the subsample variant above ``EXACT_MAX``, else ``method`` itself.
+    """
+    if method != "pca" and n < MIN_N:
+        return "pca", f"n={n} < {MIN_N} points: {method} is meaningless, used PCA instead"
+    if method != "pca" and n > EXACT_MAX:
+        return (f"{method}-subsample", f"n={n} > {EXACT_MAX} points: {method} fitted on a seeded subsample of "
+                f"{min(FIT_N, n)} points, the others placed in that map")
+    return method, ""
 
 
 def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str | os.PathLike | None = None,
@@ -65,8 +132,9 @@ def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str
     X : np.ndarray, shape (n, d)
         Latent vectors (one row per window, track or song), finite, ``d >= 2``.
     method : {"umap", "tsne", "pca"}
+        Asked for; above ``EXACT_MAX`` points UMAP and t-SNE run on a subsample (:func:`choose_method`).
     seed : int
-        Random state of the projection.
+        Random state of the projection (and of the subsample).
     cache_path : path, optional
         Folder of an :class:`songspace.cache.NpzCache`; the entry is keyed by the hash of ``X``
         and of every parameter, so a second call with the same input is read, not recomputed.
@@ -79,7 +147,9 @@ def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str
     -------
     coords : np.ndarray, shape (n, 2), float32
     info : dict
-        ``method`` (asked), ``method_used`` (what ran), ``reason`` (why they differ, or ""),
+        ``method`` (asked), ``method_used`` (what ran: the method, ``pca`` for tiny n, or
+        ``<method>-subsample`` above ``EXACT_MAX`` points, see the module docstring),
+        ``reason`` (why they differ, or ""),
         ``params`` (effective parameters), ``cache_hit`` (bool), ``key`` (cache key).
         For ``n < 5`` the method used is PCA, never silently: ``method_used == "pca"`` and
         ``reason`` says so.
@@ -95,14 +165,21 @@ def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str
     if n < 2:
         raise ValueError(f"need at least 2 rows to embed, got {n}")
 
-    used, reason, params = method, "", {}
-    if method != "pca" and n < MIN_N:
-        used, reason = "pca", f"n={n} < {MIN_N} points: {method} is meaningless, used PCA instead"
+    used, reason = choose_method(method, n)
+    params = {}
+    if used == "pca" and reason:
         log.warning("2-D map: %s", reason)
-    if used == "tsne":
-        params["perplexity"] = float(min(perplexity, (n - 1) / 3))
-    elif used == "umap":
-        params.update(n_neighbors=int(min(n_neighbors, n - 1)), min_dist=float(min_dist), metric=metric)
+    elif reason:
+        log.info("2-D map: %s", reason)
+    n_fit = min(FIT_N, n) if used.endswith("-subsample") else n
+    if used.startswith("tsne"):
+        params["perplexity"] = float(min(perplexity, (n_fit - 1) / 3))
+    elif used.startswith("umap"):
+        params.update(n_neighbors=int(min(n_neighbors, n_fit - 1)), min_dist=float(min_dist), metric=metric)
+    if used == "tsne-subsample":
+        params["place_k"] = PLACE_K
+    if used.endswith("-subsample"):
+        params["fit_n"] = n_fit
 
     info = {"method": method, "method_used": used, "reason": reason, "params": params, "seed": int(seed)}
     key = f"{used}-{array_hash(X)[:16]}-{params_hash({'params': params, 'seed': int(seed)})}"
