@@ -45,6 +45,43 @@ _PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v\d")
 _CDN_PLOTLY = re.compile(r"<script[^>]*\bsrc=[\"'][^\"']*(cdn\.plot\.ly|plotly[^\"'/]*\.js)", re.I)
 
 
+# Layout of the report. Screen: a table of contents beside a column of readable width. Print: A4
+# portrait, wide tables on landscape pages of their own (``page: wide``), nothing wider than the page.
+REPORT_CSS = """
+<style id="songspace-report">
+body { font-size: 14px; }
+main, .jp-Notebook { max-width: 1000px; }
+.jp-OutputArea-output img { max-width: 100%; height: auto; }
+.ss-table-wrap { overflow-x: auto; margin: 0.4em 0 0.8em 0; }
+table.ss-table { border-collapse: collapse; font-size: 11px; margin: 0 !important; }
+table.ss-table th, table.ss-table td { padding: 1px 6px !important; text-align: left !important; white-space: nowrap; }
+table.ss-table tr:nth-child(even) { background: #f4f4f4; }
+.ss-caption { font-size: 12px; color: #444; margin: 0.2em 0; }
+nav.ss-toc { position: fixed; top: 0; left: 0; width: 210px; height: 100vh; overflow-y: auto;
+             padding: 16px 10px; font-size: 13px; background: #fafafa; border-right: 1px solid #ddd; box-sizing: border-box; }
+nav.ss-toc ol { padding-left: 1em; } nav.ss-toc a { text-decoration: none; }
+@media screen { body.ss-with-toc { margin-left: 220px; } }
+@page { size: A4; margin: 11mm 10mm; }
+@page wide { size: A4 landscape; margin: 10mm; }
+@media print {
+  body { font-size: 10.5pt; }
+  nav.ss-toc { display: none; }
+  main, .jp-Notebook { max-width: none; padding: 0 !important; }
+  .jp-Cell, .jp-OutputArea-output { padding: 0 !important; margin: 0 !important; overflow: visible !important; }
+  .jp-OutputArea-child { display: block !important; }
+  .jp-OutputArea-output img { break-inside: avoid; max-width: 100% !important; }
+  .ss-table-wrap { overflow: visible; }
+  .ss-table-wrap.wide { page: wide; }
+  table.ss-table { font-size: 7.5pt; }
+  h1, h2, h3 { break-after: avoid; }
+  h1 { font-size: 18pt; margin: 0 0 4pt 0; } h2 { font-size: 14pt; } h3 { font-size: 11.5pt; }
+  .ss-pagebreak { break-before: page; }
+}
+</style>
+"""
+_H2 = re.compile(r'<h2 id="([^"]+)">(.*?)</h2>', re.S)
+
+
 class ReportError(RuntimeError):
     """The notebook or the rendering cannot give an honest report; the message says why."""
 
@@ -131,6 +168,25 @@ def assert_self_contained(html: str | os.PathLike, require_plotly: bool = True) 
 
 # ---- HTML ----
 
+def _toc(body: str) -> str:
+    """A table of contents linking every ``<h2 id=...>`` of the exported body."""
+    items = []
+    for anchor, title in _H2.findall(body):
+        text = re.sub(r"<[^>]+>", "", title).replace("¶", "").strip()
+        items.append(f'<li><a href="#{anchor}">{text}</a></li>')
+    return f'<nav class="ss-toc"><b>Contents</b><ol>{"".join(items)}</ol></nav>' if items else ""
+
+
+def layout(body: str, variant: str) -> str:
+    """Add the report's CSS (both variants) and, in the HTML, the table of contents."""
+    body = body.replace("</head>", REPORT_CSS + "</head>", 1)
+    if variant == "html" and (toc := _toc(body)):
+        body = re.sub(r"<body([^>]*)>", lambda m: f'<body{m.group(1)}>{toc}', body, count=1)
+        body = re.sub(r'<body class="', '<body class="ss-with-toc ', body, count=1) if '<body class="' in body \
+            else body.replace("<body", '<body class="ss-with-toc"', 1)
+    return body
+
+
 def render_html(executed_ipynb: str | os.PathLike, out_html: str | os.PathLike, hide_code: bool = True,
                 variant: str = "html") -> Path:
     """Export an executed notebook to one HTML file (code hidden by default), atomically.
@@ -167,6 +223,7 @@ def render_html(executed_ipynb: str | os.PathLike, out_html: str | os.PathLike, 
     if variant == "pdf":
         exporter.register_preprocessor(DropInteractivePreprocessor(enabled=True), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed_ipynb.stem}})
+    body = layout(body, variant)
 
     if variant == "html":
         assert_self_contained(body, require_plotly=False)
