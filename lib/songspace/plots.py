@@ -528,7 +528,7 @@ def _legend_outside(ax, title, n):
               title_fontsize="x-small", frameon=False, markerscale=0.8, ncols=1 if n <= 10 else 2)
 
 
-def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 2, path=None) -> Figure:
+def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 3, path=None) -> Figure:
     """Static 2-D maps side by side, all coloured by ``color``, legends beside the panels (never on points).
 
     Parameters
@@ -542,7 +542,7 @@ def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 2, 
     n = len(maps)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = _figure(nrows, ncols, figsize=(3.7 * ncols, 2.9 * nrows))
+    fig, axes = _figure(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows))
     for ax, (name, e) in zip(axes.ravel(), maps.items()):
         hue = e["cluster"] if color == "cluster" else meta.reindex(e["track_id"].astype(str))[color]
         hue = _categories(pd.Series(np.asarray(hue))).to_numpy()

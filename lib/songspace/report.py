@@ -68,7 +68,12 @@ nav.ss-toc ol { padding-left: 1em; } nav.ss-toc a { text-decoration: none; }
   nav.ss-toc { display: none; }
   main, .jp-Notebook { max-width: none; padding: 0 !important; }
   .jp-Cell, .jp-OutputArea-output { padding: 0 !important; margin: 0 !important; overflow: visible !important; }
-  .jp-OutputArea-child { display: block !important; }
+  /* flex rows print as one unbreakable block in Chromium: plain blocks let long text flow across pages */
+  .jp-Cell, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
+  .jp-InputArea, .jp-OutputArea-output { display: block !important; }
+  .jp-OutputArea-child { break-inside: auto !important; }  /* the lab template keeps each output on one page */
+  .jp-OutputArea, .jp-Notebook, .jp-MarkdownOutput { overflow: visible !important; }
+  .jp-InputPrompt, .jp-OutputPrompt, .jp-Collapser { display: none !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-width: 100% !important; }
   .ss-table-wrap { overflow: visible; }
   .ss-table-wrap.wide { page: wide; }
