@@ -489,15 +489,20 @@ def _summary_legend(fig) -> None:
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="x-small", frameon=False)
 
 
-def internal_summary(rows: pd.DataFrame, cluster_sizes: pd.Series | None = None, path=None) -> Figure:
+def internal_summary(rows: pd.DataFrame, cluster_sizes: pd.Series | None = None, sizes_of: str = "",
+                     path=None) -> Figure:
     """Without labels: silhouette per representation (own space) and, if given, the cluster sizes.
 
     Parameters
     ----------
     rows : K-Means rows with ``rep, family, silhouette_mean, silhouette_std`` (unitless, -1..1).
     cluster_sizes : songs per cluster of the recommended representation (index = cluster).
+    sizes_of : name of that representation (panel title).
     """
     rows = rows.sort_values("silhouette_mean", ascending=False)
+    names = rows["rep"].astype(str)
+    if names.duplicated().any() and "k" in rows:  # k chosen by silhouette per seed: one row per k
+        names = names + " (k=" + rows["k"].astype(int).astype(str) + ")"
     ncols = 2 if cluster_sizes is not None and len(cluster_sizes) else 1
     fig, axes = _figure(1, ncols, figsize=(3.6 * ncols + 1, 0.19 * len(rows) + 1.4))
     ax = axes[0, 0]
@@ -508,12 +513,12 @@ def internal_summary(rows: pd.DataFrame, cluster_sizes: pd.Series | None = None,
         ax.errorbar(rows["silhouette_mean"].to_numpy(float)[m], yy[m], xerr=np.nan_to_num(rows["silhouette_std"].to_numpy(float)[m]),
                     fmt=st["marker"], color=st["color"], ms=4.5, capsize=2, lw=1, label=st["label"])
     ax.set(yticks=yy, ylim=(len(rows) - 0.5, -0.5), xlabel="silhouette (own space; mean ± std)", title="internal metric")
-    ax.set_yticklabels(rows["rep"], fontsize=7)
+    ax.set_yticklabels(names, fontsize=7)
     ax.legend(fontsize="x-small", loc="lower right")
     if ncols == 2:
         sizes = cluster_sizes.sort_index()
         axes[0, 1].bar([str(c) for c in sizes.index], sizes.to_numpy(), color="0.45")
-        axes[0, 1].set(xlabel="cluster", ylabel="songs", title="cluster sizes")
+        axes[0, 1].set(xlabel="cluster", ylabel="songs", title=f"cluster sizes {sizes_of}".strip())
     return _finish(fig, path)
 
 

@@ -151,12 +151,24 @@ def best_per_family(table: pd.DataFrame) -> pd.DataFrame:
 
 # ---- the findings (05 and 06) ----
 
-def findings(table: pd.DataFrame, tracks: pd.DataFrame, what, settings: dict) -> str:
-    """The findings text of 05 and 06 from the written summary table (``analysis.findings``)."""
+def findings(table: pd.DataFrame, tracks: pd.DataFrame, what, settings: dict, with_caveat: bool = True) -> str:
+    """The findings text of 05 and 06 from the written summary table (``analysis.findings``).
+
+    ``with_caveat=False`` leaves out the size caveat (:func:`caveat`), for a report that shows it
+    in a section of its own.
+    """
     summaries = {k: g for k, g in table.groupby("song_set", sort=False)} if len(table) else {}
     backends = settings["lyrics_backends"] if what.has_lyrics else []
     default = settings["lyrics_backend"] if what.has_lyrics else None
-    return analysis.findings(summaries, tracks, what.labels, backends, default)
+    text = analysis.findings(summaries, tracks, what.labels, backends, default)
+    if not with_caveat:
+        text = text.replace("### What can be concluded at this size\n", "").replace(caveat(tracks, what), "").rstrip()
+    return text
+
+
+def caveat(tracks: pd.DataFrame, what) -> str:
+    """What can and cannot be concluded at this size (``analysis.small_data_caveat``)."""
+    return analysis.small_data_caveat(len(tracks), int(tracks["has_audio"].sum()), tracks, what.labels)
 
 
 # ---- tables that fit the page ----
