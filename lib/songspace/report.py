@@ -61,7 +61,7 @@ nav.ss-toc { position: fixed; top: 0; left: 0; width: 210px; height: 100vh; over
              padding: 16px 10px; font-size: 13px; background: #fafafa; border-right: 1px solid #ddd; box-sizing: border-box; }
 nav.ss-toc ol { padding-left: 1em; } nav.ss-toc a { text-decoration: none; }
 @media screen { body.ss-with-toc { margin-left: 220px; } }
-@page { size: A4; margin: 11mm 10mm; }
+@page { size: A4; margin: 11mm 10mm; }  /* left/right = PRINT_MARGIN_MM */
 @page wide { size: A4 landscape; margin: 10mm; }
 @media print {
   body { font-size: 10.5pt; }
@@ -304,6 +304,60 @@ def screenshot(html: str | os.PathLike, png: str | os.PathLike, width: int = 128
     data = _render(html, png, lambda part: [f"--screenshot={part}", f"--window-size={width},{height}",
                                             "--hide-scrollbars", html.as_uri()], timeout)
     return atomic_write_bytes(png, data)
+
+
+# ---- looking at the PDF ----
+
+POPPLER_HINT = "pdftoppm not installed: apt-get install poppler-utils (make chromium does it)"
+
+
+def page_count(pdf: str | os.PathLike) -> int:
+    """Number of pages of a PDF (its ``/Type /Page`` objects; Chromium writes them uncompressed)."""
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", Path(pdf).read_bytes()))
+
+
+def pdf_pages(pdf: str | os.PathLike, out_dir: str | os.PathLike, dpi: int = 50, first: int | None = None,
+              last: int | None = None) -> list[Path]:
+    """Render PDF pages to PNG with poppler's ``pdftoppm``; returns the PNG paths in page order."""
+    exe = shutil.which("pdftoppm")
+    if exe is None:
+        raise ReportError(POPPLER_HINT)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    r = subprocess.run([exe, "-r", str(dpi), "-png", *rng, str(pdf), str(out_dir / "page")],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise ReportError(f"pdftoppm failed on {pdf}: {r.stderr[-1000:]}")
+    return sorted(out_dir.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+PRINT_MARGIN_MM = 10  # left/right margin of both page kinds in REPORT_CSS
+
+
+def words_cut_at_edge(pdf: str | os.PathLike, margin_mm: float = PRINT_MARGIN_MM, tol_pt: float = 1.0) -> list[tuple]:
+    """Words printed beyond the right edge of a page's content box: a table or text cut at the edge.
+
+    Chromium clips what is wider than the page at the content box: wholly hidden words vanish, but
+    the word straddling the edge stays, its box reaching past the edge. Uses ``pdftotext -bbox``.
+
+    Returns
+    -------
+    list of (page number, word, right edge in pt, content edge in pt); empty when nothing is cut.
+    """
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        raise ReportError(POPPLER_HINT)
+    r = subprocess.run([exe, "-bbox", str(pdf), "-"], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise ReportError(f"pdftotext failed on {pdf}: {r.stderr[-1000:]}")
+    cut, margin = [], margin_mm / 25.4 * 72
+    for n, (width, words) in enumerate(re.findall(r'<page width="([\d.]+)"[^>]*>(.*?)</page>', r.stdout, re.S), start=1):
+        edge = float(width) - margin
+        for x_max, word in re.findall(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>(.*?)</word>', words):
+            if float(x_max) > edge + tol_pt:
+                cut.append((n, word, float(x_max), edge))
+    return cut
 
 
 # ---- CLI ----
