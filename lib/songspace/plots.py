@@ -636,10 +636,14 @@ def reconstructions_specshow(x_in: np.ndarray, x_out: np.ndarray, params: dict, 
 
     from matplotlib.ticker import MaxNLocator
 
-    with warnings.catch_warnings():  # tqdm's "IProgress not found" on import, printed into the report
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # librosa loads tqdm lazily: "IProgress not found" would land in the report
+        warnings.filterwarnings("ignore", message="IProgress not found")
         import librosa.display
 
+        return _specshow_pairs(x_in, x_out, params, n, units, path, librosa.display.specshow, MaxNLocator)
+
+
+def _specshow_pairs(x_in, x_out, params, n, units, path, specshow, MaxNLocator) -> Figure:
     x_in, x_out, n = _pick(x_in, x_out, n)
     if x_in.ndim != 3:
         raise ValueError(f"expected shape (m, n_mels, frames), got {x_in.shape}")
@@ -651,7 +655,7 @@ def reconstructions_specshow(x_in: np.ndarray, x_out: np.ndarray, params: dict, 
     for j in range(n):
         mse = float(np.mean((x_in[j] - x_out[j]) ** 2))
         for i, (x, name) in enumerate([(x_in[j], "original"), (x_out[j], f"reconstr., MSE {mse:.2g}")]):
-            im = librosa.display.specshow(x, ax=axes[i, j], **kw)
+            im = specshow(x, ax=axes[i, j], **kw)
             axes[i, j].set_title(f"#{j} {name}", fontsize="x-small")
             axes[i, j].set_xlabel("time (s)" if i else "", fontsize="x-small")
             axes[i, j].set_ylabel("frequency (Hz)" if j == 0 else "", fontsize="x-small")
