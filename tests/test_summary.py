@@ -97,3 +97,9 @@ def test_data_table_and_validation_line(tracks):
     v = pd.DataFrame({"problem": ["missing_file", "missing_file", "silent"], "modality": ["audio", "audio", "audio"]})
     assert summary.validation_line(v).startswith("Validation: 3 problem(s): 2 × missing_file (audio); 1 × silent")
     assert "no problem" in summary.validation_line(pd.DataFrame())
+
+
+def test_a_model_that_beats_the_baseline_below_chance_does_not_help(table, tracks):
+    t = table.assign(ami_chance_p95_mean=0.6)
+    text = summary.headline(t, tracks, _plan(tracks, ["genre", "language"]))
+    assert "**beats (but does not clear chance)**" in text and "The VAE does not help" in text

@@ -59,7 +59,7 @@ table.ss-table tr:nth-child(even) { background: #f4f4f4; }
 .ss-caption { font-size: 12px; color: #444; margin: 0.2em 0; }
 nav.ss-toc { position: fixed; top: 0; left: 0; width: 210px; height: 100vh; overflow-y: auto;
              padding: 16px 10px; font-size: 13px; background: #fafafa; border-right: 1px solid #ddd; box-sizing: border-box; }
-nav.ss-toc ol { padding-left: 1em; } nav.ss-toc a { text-decoration: none; }
+nav.ss-toc ul { padding-left: 0; list-style: none; } nav.ss-toc li { margin: 3px 0; } nav.ss-toc a { text-decoration: none; }
 @media screen { body.ss-with-toc { margin-left: 220px; } }
 @page { size: A4; margin: 11mm 10mm; }  /* left/right = PRINT_MARGIN_MM */
 @page wide { size: A4 landscape; margin: 10mm; }
@@ -179,7 +179,7 @@ def _toc(body: str) -> str:
     for anchor, title in _H2.findall(body):
         text = re.sub(r"<[^>]+>", "", title).replace("¶", "").strip()
         items.append(f'<li><a href="#{anchor}">{text}</a></li>')
-    return f'<nav class="ss-toc"><b>Contents</b><ol>{"".join(items)}</ol></nav>' if items else ""
+    return f'<nav class="ss-toc"><b>Contents</b><ul>{"".join(items)}</ul></nav>' if items else ""
 
 
 def layout(body: str, variant: str) -> str:

@@ -74,20 +74,25 @@ def _label_sentence(col: str, g: pd.DataFrame) -> str:
 
 
 def _vae_sentence(t: pd.DataFrame) -> str:
-    parts = []
+    parts, helps = [], []
     for col, g in t.groupby("label_column", sort=True):
         model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
         if model is None or base is None:
             continue
         word, gap, spread = analysis.verdict(model, base)
+        if model["ami_mean"] <= model["ami_chance_p95_mean"]:
+            word = f"{word} (but does not clear chance)" if word == "beats" else word
+            helps.append(False)
+        else:
+            helps.append(word == "beats")
         parts.append(f"on {col} the best VAE-family model `{model['rep']}` **{word}** the best baseline "
                      f"(gap {gap:+.3f}, seed spread {spread:.3f})")
     if not parts:
         return "No model and baseline were both scored, so whether the VAE helps cannot be said."
-    helps = all("beats" in p for p in parts)
-    lead = "The VAE helps" if helps else ("The VAE does not help" if not any("beats" in p for p in parts)
-                                          else "The VAE helps on some labels only")
-    return f"{lead}: " + "; ".join(parts) + " (a gap counts only when larger than the seed spread)."
+    lead = ("The VAE helps" if all(helps) else "The VAE does not help" if not any(helps)
+            else "The VAE helps on some labels only")
+    return (f"{lead}: " + "; ".join(parts) + " (a gap counts only when larger than the seed spread, and a model "
+            "helps only when it also clears the permutation 95th percentile).")
 
 
 def headline(table: pd.DataFrame, tracks: pd.DataFrame, what) -> str:
