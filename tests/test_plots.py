@@ -243,3 +243,13 @@ def test_reconstructions_specshow_axes_in_seconds_and_hz(rng):
     assert ax.get_xlabel() == "time (s)" and fig.axes[0].get_ylabel() == "frequency (Hz)"
     assert np.isclose(ax.get_xlim()[1], 32 * 512 / 16000, rtol=0.05)  # 32 frames of 512 samples at 16 kHz
     assert 7000 < fig.axes[0].get_ylim()[1] < 9500  # in Hz, up to about sr / 2 (not 16 mel bins)
+
+
+def test_composition_heatmaps_one_panel_per_label_rows_are_shares():
+    clusters = np.array([0, 0, 1, 1, 1, 2])
+    fig = plots.composition_heatmaps(clusters, {"genre": np.array(list("aabbbc")), "language": np.array(list("xyxyxy"))})
+    assert [a.get_xlabel() for a in fig.axes] == ["genre", "language"]
+    shares = [float(t.get_text()) for t in fig.axes[1].texts]
+    assert np.allclose(np.reshape(shares, (3, 2)).sum(1), 1)  # each cluster's shares sum to 1
+    with pytest.raises(ValueError, match="no label"):
+        plots.composition_heatmaps(clusters, {})

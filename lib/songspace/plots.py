@@ -665,3 +665,30 @@ def _specshow_pairs(x_in, x_out, params, n, units, path, specshow, MaxNLocator) 
     cb.set_label(f"log-mel ({units})", fontsize="x-small")
     cb.ax.tick_params(labelsize=6)
     return _finish(fig, path)
+
+
+def composition_heatmaps(clusters: np.ndarray, labels: dict, title: str | None = None, path=None) -> Figure:
+    """:func:`composition_heatmap` for several label columns side by side (shares of each cluster).
+
+    Parameters
+    ----------
+    clusters : np.ndarray, shape (n,), int
+        Cluster of each song.
+    labels : dict column name -> np.ndarray (n,) of that column's values for the same songs.
+    """
+    if not labels:
+        raise ValueError("no label column to describe the clusters with")
+    tabs = {col: composition_table(clusters, y, normalize=True) for col, y in labels.items()}
+    n_rows = max(t.shape[0] for t in tabs.values())
+    widths = [max(1.2, 0.45 * t.shape[1]) for t in tabs.values()]
+    fig, axes = _figure(1, len(tabs), figsize=(sum(widths) + 1.4 * len(tabs), 0.32 * n_rows + 1.5),
+                        gridspec_kw={"width_ratios": widths})
+    for ax, (col, tab) in zip(axes[0], tabs.items()):
+        sns.heatmap(tab, annot=tab.size <= 200, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=False,
+                    annot_kws={"fontsize": 7})
+        ax.set_xlabel(col, fontsize="small")
+        ax.set_ylabel("cluster", fontsize="small")
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize="small")
+    return _finish(fig, path)
