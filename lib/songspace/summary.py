@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import analysis
 from .evaluate import format_pm
+from .plan import MIN_SONGS
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def headline(table: pd.DataFrame, tracks: pd.DataFrame, what) -> str:
     """
     if table.empty:
         return (f"**{what.n_songs} songs** with usable audio or lyrics: too few to cluster (need "
-                f"{_min_songs()}), so nothing was scored and no representation can be called best.")
+                f"{MIN_SONGS}), so nothing was scored and no representation can be called best.")
     if not has_labels(table):
         return ("**No labels**: the collection has no label column with two or more classes, so no "
                 "representation can be shown to cluster the songs better than another (internal metrics "
@@ -123,12 +124,6 @@ def headline(table: pd.DataFrame, tracks: pd.DataFrame, what) -> str:
     others = [s for s in table["song_set"].unique() if s != set_name]
     note = f" Scores on {', '.join(others)} are in the appendix." if others else ""
     return " ".join(lines) + " " + _vae_sentence(t) + f"\n\n*Song set: {set_name}.{note}*"
-
-
-def _min_songs() -> int:
-    from .plan import MIN_SONGS
-
-    return MIN_SONGS
 
 
 def best_per_family(table: pd.DataFrame) -> pd.DataFrame:
