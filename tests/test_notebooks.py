@@ -113,6 +113,6 @@ def test_pdf_page_one_holds_the_summary_figure_and_nothing_is_cut(executed, tmp_
     assert len(pages) == n
     band = [round(255 * c) for c in to_rgb(plots.CHANCE_BAND)]
     shares = [_share_of_colour(p, band) for p in pages]
-    assert shares[0] > 0.003, shares  # the chance band of the summary figure is on page 1 ...
-    assert max(shares[1:]) < 0.0005, shares  # ... and that colour is nowhere else
+    # the chance band of the summary figure is on page 1; elsewhere that colour is at most a few stray pixels
+    assert shares[0] > 0.003 and shares[0] > 20 * max(shares[1:]), shares
     assert report.words_cut_at_edge(pdf) == []  # no table or text runs off the page
