@@ -222,6 +222,8 @@ def test_latent_map_grid_keeps_legends_off_the_points(rng, tracks):
 def test_latent_explorer_dropdowns_switch_maps_and_colourings(rng, tracks):
     meta = tracks.set_index(pd.Index([str(i) for i in range(12)]))
     maps = _maps(rng)
+    with pytest.raises(KeyError, match="nope"):
+        plots.latent_explorer(maps, meta, colors=["nope"])
     fig = plots.latent_explorer(maps, meta, colors=["cluster", "language"])
     map_menu, colour_menu = fig.layout.updatemenus
     assert [b.label for b in map_menu.buttons] == [f"map: {m}" for m in maps]
@@ -232,7 +234,7 @@ def test_latent_explorer_dropdowns_switch_maps_and_colourings(rng, tracks):
     xs = map_menu.buttons[1].args[0]["x"]
     assert sum(len(x) for x in xs) == 12 * 2 and sum(np.isnan(x).sum() for x in xs) == 2
     hover = fig.data[0].customdata[0][0]
-    assert hover == "a0 – t0<br>language: en"  # artist – title, then the labels
+    assert hover == "a2 – t11<br>cluster: -1, language: es"  # artist – title, then the colourings
 
 
 def test_reconstructions_specshow_axes_in_seconds_and_hz(rng):

@@ -568,9 +568,10 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=
 
     Parameters
     ----------
-    maps : dict name -> DataFrame ``track_id, x, y, cluster``.
+    maps : dict name -> DataFrame ``track_id, x, y``.
     meta : tracks indexed by ``track_id`` (str); ``artist``, ``title`` and ``colors`` shown on hover.
-    colors : columns to colour by (``"cluster"`` = the map's own clusters).
+    colors : columns of ``meta`` to colour by, e.g. the labels and the clusters of ``clusters.csv``
+        (one clustering for every map, so switching maps keeps the colours meaningful).
 
     Returns
     -------
@@ -585,12 +586,15 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=
     xy = {name: e.assign(track_id=e["track_id"].astype(str)).set_index("track_id").reindex(ids) for name, e in maps.items()}
     first = next(iter(xy))
     info = meta.reindex(ids)
-    label_cols = [c for c in colors if c != "cluster" and c in info]
+    missing = [c for c in colors if c not in info]
+    if missing:
+        raise KeyError(f"colour column(s) {missing} not in meta (columns: {list(info.columns)})")
+    label_cols = list(colors)
     hover_cols = [c for c in ("artist", "title") if c in info]
     palette = px.colors.qualitative.Safe + px.colors.qualitative.Dark24
     fig, traces = go.Figure(), []  # traces: (colouring, mask)
     for color in colors:
-        values = _categories(xy[first]["cluster"] if color == "cluster" else info[color]).to_numpy()
+        values = _categories(info[color]).to_numpy()
         for i, v in enumerate(sorted(set(values))):
             mask = values == v
             fig.add_trace(go.Scatter(
@@ -603,10 +607,10 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=
     pos = [dict(label=f"map: {name}", method="restyle",
                 args=[{"x": [e["x"].to_numpy()[m] for _, m in traces], "y": [e["y"].to_numpy()[m] for _, m in traces]}])
            for name, e in xy.items()]
-    fig.update_layout(template="plotly_white", height=560, title="Latent maps: pick a map and a colouring; hover a point",
+    fig.update_layout(template="plotly_white", height=580, title={"text": "Latent maps: pick a map and a colouring; hover a point", "y": 0.97},
                       xaxis_title="dim 1 (a.u.)", yaxis_title="dim 2 (a.u.)", margin={"t": 90},
-                      updatemenus=[dict(buttons=pos, x=0.0, y=1.12, xanchor="left"),
-                                   dict(buttons=vis, x=0.45, y=1.12, xanchor="left")])
+                      updatemenus=[dict(buttons=pos, x=0.0, y=1.02, xanchor="left", yanchor="bottom"),
+                                   dict(buttons=vis, x=0.5, y=1.02, xanchor="left", yanchor="bottom")])
     return _finish(fig, path)
 
 
