@@ -14,6 +14,11 @@ Cell tags that steer the two variants:
   PDF even without the tag);
 - ``pdf-only``: the cell is dropped from the HTML (e.g. a static twin the HTML does not need);
 - ``remove``: the cell is dropped from both.
+
+Layout (:data:`REPORT_CSS`, added by :func:`layout`): the HTML gets a table of contents of its ``h2``
+sections beside a column of readable width; the PDF is A4 portrait, outputs may break across pages,
+and tables wrapped by ``summary.html_table(..., wide=True)`` print on landscape pages of their own.
+:func:`page_count`, :func:`pdf_pages` and :func:`words_cut_at_edge` let tests look at the printed pages.
 """
 from __future__ import annotations
 
