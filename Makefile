@@ -148,6 +148,7 @@ notebooks: $(foreach n,$(filter $(EXISTING),$(NOTEBOOKS)),$(NB_OUT)/$(n).ipynb)
 # Debian's chromium prints the PDF (and the tests' screenshots); installed only when missing.
 chromium:
 	bash scripts/install_chromium.sh
+	command -v pdftoppm >/dev/null || apt-get install -y --no-install-recommends poppler-utils  # the report tests look at PDF pages
 
 # Without chromium (no root, no apt) the HTML report is still written and the PDF step says what is missing.
 report: $(RESULTS)/report.html

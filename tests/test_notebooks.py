@@ -2,6 +2,7 @@
 each reading only what the one before wrote; then the report renders."""
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,30 @@ def test_report_renders_every_figure_and_shows_in_chromium(executed, tmp_path):
     png = report.screenshot(html, tmp_path / "report.png", width=1200, height=2400)
     px = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert px.std() > 5 and (px < 250).mean() > 0.01  # a rendered page, not a blank one
+    assert 'class="ss-toc"' in text and text.count("<li><a href=") >= 8  # table of contents
+
+
+def _share_of_colour(png, rgb, tol=8):
+    import numpy as np
+    from PIL import Image
+
+    px = np.asarray(Image.open(png).convert("RGB"), dtype=int)
+    return float((np.abs(px - np.array(rgb)).max(axis=2) <= tol).mean())
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm missing: apt-get install poppler-utils (make chromium)")
+def test_pdf_page_one_holds_the_summary_figure_and_nothing_is_cut(executed, tmp_path):
+    from matplotlib.colors import to_rgb
+
+    from songspace import plots, report
+
+    pdf = report.build_report(executed["notebooks"]["06_report"], tmp_path)["pdf"]
+    n = report.page_count(pdf)
+    assert 3 <= n <= 12, n
+    pages = report.pdf_pages(pdf, tmp_path / "pages", dpi=40)
+    assert len(pages) == n
+    band = [round(255 * c) for c in to_rgb(plots.CHANCE_BAND)]
+    shares = [_share_of_colour(p, band) for p in pages]
+    # the chance band of the summary figure is on page 1; elsewhere that colour is at most a few stray pixels
+    assert shares[0] > 0.003 and shares[0] > 20 * max(shares[1:]), shares
+    assert report.words_cut_at_edge(pdf) == []  # no table or text runs off the page

@@ -161,3 +161,97 @@ def test_embed_2d_umap_runs_and_separates_two_blobs(rng):
     a, b = coords[:30].mean(0), coords[30:].mean(0)
     spread = max(coords[:30].std(0).max(), coords[30:].std(0).max())
     assert np.linalg.norm(a - b) > 3 * spread
+
+
+def _scored(rng):
+    rows = []
+    for col in ("genre", "language"):
+        for rep, fam, method in [("mlp_vae", "model", "kmeans"), ("vade[own]", "model", "own"),
+                                 ("audio_raw", "baseline", "kmeans"), ("lyrics_only", "baseline", "kmeans")]:
+            rows.append({"label_column": col, "rep": rep, "family": fam, "method": method,
+                         "ami_mean": rng.uniform(0.1, 0.6), "ami_std": 0.02, "ami_chance_p95_mean": 0.07})
+    return pd.DataFrame(rows)
+
+
+def test_ami_summary_one_panel_per_label_band_at_p95_and_families_distinct(rng):
+    from matplotlib.colors import to_hex
+
+    df = _scored(rng)
+    fig = plots.ami_summary(df)
+    axes = [a for a in fig.axes if a.get_title().startswith("against")]
+    assert [a.get_title() for a in axes] == ["against genre", "against language"]
+    band = [p for p in axes[0].patches if to_hex(p.get_facecolor()) == plots.CHANCE_BAND]
+    assert len(band) == 1 and np.isclose(band[0].get_x() + band[0].get_width(), 0.07)
+    # rows sorted by mean AMI over labels, best first
+    order = df.groupby("rep")["ami_mean"].mean().sort_values(ascending=False).index.tolist()
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == order
+    markers = {line.get_marker() for line in axes[0].lines if line.get_marker() not in (None, "None", "")}
+    assert {"o", "s", "D"} <= markers
+    with pytest.raises(KeyError, match="ami_chance_p95_mean"):
+        plots.ami_summary(df.drop(columns="ami_chance_p95_mean"))
+
+
+def test_internal_summary_names_k_when_a_rep_has_several_rows():
+    rows = pd.DataFrame({"rep": ["ae", "ae", "mlp_vae"], "family": ["baseline", "baseline", "model"], "k": [3, 5, 3],
+                         "silhouette_mean": [0.8, 0.5, 0.6], "silhouette_std": [np.nan, np.nan, 0.1]})
+    fig = plots.internal_summary(rows, pd.Series([4, 5, 3]), sizes_of="hybrid_raw")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["ae (k=3)", "mlp_vae (k=3)", "ae (k=5)"]
+    assert fig.axes[1].get_title() == "cluster sizes hybrid_raw"
+
+
+def _maps(rng, n=12, k=3):
+    ids = [str(i) for i in range(n)]
+    return {f"rep{j} (umap)": pd.DataFrame({"track_id": ids[j:], "x": rng.normal(size=n - j), "y": rng.normal(size=n - j),
+                                            "cluster": rng.integers(0, 3, n - j)}) for j in range(k)}
+
+
+def test_latent_map_grid_keeps_legends_off_the_points(rng, tracks):
+    meta = tracks.set_index(pd.Index([str(i) for i in range(12)]))
+    fig = plots.latent_map_grid(_maps(rng, k=4), meta, color="language")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    used = [a for a in fig.axes if a.get_title()]
+    assert len(used) == 4 and sum(not a.axison for a in fig.axes) == 2  # 2 x 3 grid, two empty panels off
+    for ax in used:
+        leg, box = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert leg.x0 >= box.x1 - 1  # legend beside the panel, never over its points
+
+
+def test_latent_explorer_dropdowns_switch_maps_and_colourings(rng, tracks):
+    meta = tracks.set_index(pd.Index([str(i) for i in range(12)]))
+    maps = _maps(rng)
+    with pytest.raises(KeyError, match="nope"):
+        plots.latent_explorer(maps, meta, colors=["nope"])
+    fig = plots.latent_explorer(maps, meta, colors=["cluster", "language"])
+    map_menu, colour_menu = fig.layout.updatemenus
+    assert [b.label for b in map_menu.buttons] == [f"map: {m}" for m in maps]
+    assert [b.label for b in colour_menu.buttons] == ["colour: cluster", "colour: language"]
+    shown = colour_menu.buttons[1].args[0]["visible"]
+    assert sorted(t.name for t, v in zip(fig.data, shown) if v) == ["de", "en", "es", "fr"]
+    # every song in every colouring; songs absent from a map (rep1 lacks song 0) sit at NaN
+    xs = map_menu.buttons[1].args[0]["x"]
+    assert sum(len(x) for x in xs) == 12 * 2 and sum(np.isnan(x).sum() for x in xs) == 2
+    hover = fig.data[0].customdata[0][0]
+    assert hover == "a2 – t11<br>cluster: -1, language: es"  # artist – title, then the colourings
+
+
+def test_reconstructions_specshow_axes_in_seconds_and_hz(rng):
+    x = rng.normal(size=(3, 16, 32))
+    params = {"sr": 16000, "hop_length": 512, "fmin": 0.0, "fmax": None}
+    fig = plots.reconstructions_specshow(x, x * 0.5, params, n=2)
+    ax = fig.axes[2]  # bottom-left: original #0 is axes[0], reconstructions row starts at 2
+    assert ax.get_xlabel() == "time (s)" and fig.axes[0].get_ylabel() == "frequency (Hz)"
+    assert np.isclose(ax.get_xlim()[1], 32 * 512 / 16000, rtol=0.05)  # 32 frames of 512 samples at 16 kHz
+    assert 7000 < fig.axes[0].get_ylim()[1] < 9500  # in Hz, up to about sr / 2 (not 16 mel bins)
+
+
+def test_composition_heatmaps_one_panel_per_label_rows_are_shares():
+    clusters = np.array([0, 0, 1, 1, 1, 2])
+    fig = plots.composition_heatmaps(clusters, {"genre": np.array(list("aabbbc")), "language": np.array(list("xyxyxy"))})
+    assert [a.get_xlabel() for a in fig.axes] == ["genre", "language"]
+    shares = [float(t.get_text()) for t in fig.axes[1].texts]
+    assert np.allclose(np.reshape(shares, (3, 2)).sum(1), 1)  # each cluster's shares sum to 1
+    with pytest.raises(ValueError, match="no label"):
+        plots.composition_heatmaps(clusters, {})

@@ -1,5 +1,6 @@
 """HTML report keeps figures and hides code; the PDF and a screenshot come from headless Chromium."""
 import re
+import shutil
 
 import numpy as np
 import nbformat
@@ -120,3 +121,37 @@ def test_cli_without_chromium_fails_clearly_unless_pdf_optional(executed, tmp_pa
     assert report.main(["--executed", str(executed), "--out-dir", str(tmp_path), "--pdf-optional"]) == 0
     assert "PDF skipped" in capsys.readouterr().err
     assert report.main(["--executed", str(tmp_path / "missing.ipynb"), "--out-dir", str(tmp_path)]) == 2
+
+
+def test_layout_adds_css_to_both_and_a_toc_to_the_html_only():
+    body = ('<html><head></head><body class="jp-Notebook">'
+            '<h2 id="1-·-Data">1 · Data<a class="anchor-link" href="#1-·-Data">¶</a></h2><p>x</p>'
+            '<h2 id="Appendix">Appendix</h2></body></html>')
+    html = report.layout(body, "html")
+    assert 'id="songspace-report"' in html and "@page wide" in html
+    assert '<a href="#1-·-Data">1 · Data</a>' in html and '<a href="#Appendix">Appendix</a>' in html
+    assert '<body class="ss-with-toc jp-Notebook">' in html
+    pdf = report.layout(body, "pdf")
+    assert 'id="songspace-report"' in pdf and "ss-toc" not in pdf.split("</style>")[-1]
+
+
+def test_page_count_and_words_cut_at_edge_catch_a_table_wider_than_the_page(tmp_path):
+    if report.find_chromium() is None or shutil.which("pdftotext") is None:
+        pytest.skip("needs chromium and poppler-utils (make chromium)")
+    import pandas as pd
+
+    from songspace import summary
+
+    wide = pd.DataFrame({f"column number {i}": [f"value {i}.{j}" for j in range(3)] for i in range(24)})
+    page = "<html><head>{css}</head><body>{table}</body></html>"
+    cut = tmp_path / "cut.html"
+    cut.write_text(page.format(css=report.REPORT_CSS, table=wide.to_html()), encoding="utf-8")
+    fits = tmp_path / "fits.html"
+    fits.write_text(page.format(css=report.REPORT_CSS, table="<p>portrait</p>" + summary.html_table(wide.iloc[:, :12], wide=True)),
+                    encoding="utf-8")
+    found = {}
+    for h in (cut, fits):
+        pdf = report.html_to_pdf(h, h.with_suffix(".pdf"))
+        found[h.stem] = report.words_cut_at_edge(pdf), report.page_count(pdf)
+    assert found["cut"][0] and found["cut"][1] == 1, found  # the 24-column table runs off the page
+    assert found["fits"] == ([], 2), found  # 12 columns on a landscape page of their own

@@ -242,7 +242,9 @@ def reconstructions_spectrogram(x_in: np.ndarray, x_out: np.ndarray, n: int = 4,
         axes[1, j].set_xlabel("frame")
     for i in range(2):
         axes[i, 0].set_ylabel("mel bin")
-    fig.colorbar(im, ax=axes, label=f"log-mel ({units})", shrink=0.8)
+    cb = fig.colorbar(im, ax=axes, shrink=0.8)
+    cb.set_label(f"log-mel ({units})", fontsize="x-small")
+    cb.ax.tick_params(labelsize=6)
     return _finish(fig, path)
 
 
@@ -415,4 +417,282 @@ def latent_traversal(decode_fn: Callable[[np.ndarray], np.ndarray], z_base: np.n
     for j in range(len(values)):
         axes[-1, j].set_xlabel("frame")
     fig.colorbar(im, ax=axes, label=f"decoded log-mel ({units})", shrink=0.8)
+    return _finish(fig, path)
+
+
+# ---- the report's summary page ----
+
+# The chance band of the summary figure: a colour no other figure of the report uses, so a test can
+# find the figure on a rendered page.
+CHANCE_BAND = "#f6d8a8"
+FAMILY_STYLE = {"model": {"marker": "o", "color": "#0072b2", "label": "model (VAE family)"},
+                "own": {"marker": "D", "color": "#009e73", "label": "model's own clusters"},
+                "baseline": {"marker": "s", "color": "0.45", "label": "plain baseline"}}
+
+
+def _family_of(row) -> str:
+    return "own" if row.get("method") == "own" else ("model" if row["family"] == "model" else "baseline")
+
+
+def ami_summary(scored_rows: pd.DataFrame, title: str | None = None, path=None) -> Figure:
+    """AMI per representation and label: the report's summary figure.
+
+    Parameters
+    ----------
+    scored_rows : pd.DataFrame
+        Rows of one song set (``summary.scored``) with ``label_column, rep, family, method, ami_mean,
+        ami_std, ami_chance_p95_mean``.
+
+    Returns
+    -------
+    Figure with one panel per label; points are mean AMI (unitless, 0 = chance), error bars ±1 std
+    over seeds, the shaded band reaches the 95th percentile of AMI under label permutations; models
+    (circles, blue), a model's own clusters (diamonds, green) and baselines (grey squares) differ.
+    """
+    need = {"label_column", "rep", "family", "ami_mean", "ami_std", "ami_chance_p95_mean"}
+    if missing := need - set(scored_rows.columns):
+        raise KeyError(f"scored_rows lacks {sorted(missing)}")
+    if scored_rows.empty:
+        raise ValueError("no scored rows to plot")
+    labels = sorted(scored_rows["label_column"].unique())
+    order = scored_rows.groupby("rep")["ami_mean"].mean().sort_values(ascending=False).index.tolist()
+    y = {r: i for i, r in enumerate(order)}
+    fig, axes = _figure(1, len(labels), figsize=(min(7.2, 1.6 + 2.9 * len(labels)), 0.19 * len(order) + 1.3),
+                        sharey=True)
+    for ax, col in zip(axes[0], labels):
+        g = scored_rows[scored_rows["label_column"] == col]
+        ax.axvspan(min(0.0, float(g["ami_mean"].min()) - 0.02), float(g["ami_chance_p95_mean"].max()),
+                   color=CHANCE_BAND, lw=0, zorder=0)
+        for fam, style in FAMILY_STYLE.items():
+            s = g[[_family_of(r) == fam for r in g.to_dict("records")]]
+            if len(s):
+                ax.errorbar(s["ami_mean"], [y[r] for r in s["rep"]], xerr=np.nan_to_num(s["ami_std"].to_numpy(float)),
+                            fmt=style["marker"], color=style["color"], ms=4.5, capsize=2, lw=1)
+        ax.axvline(0, color="0.3", lw=0.6)
+        ax.set_title(f"against {col}", fontsize="small")
+        ax.set_xlabel("AMI (mean ± std over seeds)", fontsize="x-small")
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set(yticks=range(len(order)), ylim=(len(order) - 0.5, -0.5))
+    axes[0, 0].set_yticklabels(order, fontsize=7)
+    _summary_legend(fig)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return _finish(fig, path)
+
+
+def _summary_legend(fig) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], marker=s["marker"], color=s["color"], ls="", label=s["label"]) for s in FAMILY_STYLE.values()]
+    handles.append(Patch(color=CHANCE_BAND, label="≤ 95th pct. of label permutations"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="x-small", frameon=False)
+
+
+def internal_summary(rows: pd.DataFrame, cluster_sizes: pd.Series | None = None, sizes_of: str = "",
+                     path=None) -> Figure:
+    """Without labels: silhouette per representation (own space) and, if given, the cluster sizes.
+
+    Parameters
+    ----------
+    rows : K-Means rows with ``rep, family, silhouette_mean, silhouette_std`` (unitless, -1..1).
+    cluster_sizes : songs per cluster of the recommended representation (index = cluster).
+    sizes_of : name of that representation (panel title).
+    """
+    rows = rows.sort_values("silhouette_mean", ascending=False)
+    names = rows["rep"].astype(str)
+    if names.duplicated().any() and "k" in rows:  # k chosen by silhouette per seed: one row per k
+        names = names + " (k=" + rows["k"].astype(int).astype(str) + ")"
+    ncols = 2 if cluster_sizes is not None and len(cluster_sizes) else 1
+    fig, axes = _figure(1, ncols, figsize=(3.6 * ncols + 1, 0.19 * len(rows) + 1.4))
+    ax = axes[0, 0]
+    yy = np.arange(len(rows))
+    for fam in ("model", "baseline"):
+        m = (rows["family"] == fam).to_numpy()
+        st = FAMILY_STYLE[fam]
+        ax.errorbar(rows["silhouette_mean"].to_numpy(float)[m], yy[m], xerr=np.nan_to_num(rows["silhouette_std"].to_numpy(float)[m]),
+                    fmt=st["marker"], color=st["color"], ms=4.5, capsize=2, lw=1, label=st["label"])
+    ax.set(yticks=yy, ylim=(len(rows) - 0.5, -0.5), xlabel="silhouette (own space; mean ± std)", title="internal metric")
+    ax.set_yticklabels(names, fontsize=7)
+    ax.legend(fontsize="x-small", loc="lower right")
+    if ncols == 2:
+        sizes = cluster_sizes.sort_index()
+        axes[0, 1].bar([str(c) for c in sizes.index], sizes.to_numpy(), color="0.45")
+        axes[0, 1].set(xlabel="cluster", ylabel="songs", title=f"cluster sizes {sizes_of}".strip())
+    return _finish(fig, path)
+
+
+# ---- latent maps: a grid for print, one explorer for the HTML ----
+
+def _legend_outside(ax, title, n):
+    if n > 20:
+        if ax.get_legend():
+            ax.get_legend().remove()
+        return
+    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small",
+              title_fontsize="x-small", frameon=False, markerscale=0.8, ncols=1 if n <= 10 else 2)
+
+
+def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 3, path=None) -> Figure:
+    """Static 2-D maps side by side, all coloured by ``color``, legends beside the panels (never on points).
+
+    Parameters
+    ----------
+    maps : dict name -> DataFrame ``track_id, x, y, cluster`` (``experiments.save_maps``).
+    meta : tracks indexed by ``track_id`` (str) with ``color`` unless it is ``"cluster"``.
+    color : column to colour by (``"cluster"``: each map's own K-Means clusters).
+    """
+    if not maps:
+        raise ValueError("no maps to plot")
+    n = len(maps)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = _figure(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows))
+    for ax, (name, e) in zip(axes.ravel(), maps.items()):
+        hue = e["cluster"] if color == "cluster" else meta.reindex(e["track_id"].astype(str))[color]
+        hue = _categories(pd.Series(np.asarray(hue))).to_numpy()
+        order = sorted(set(hue))
+        sns.scatterplot(x=e["x"].to_numpy(), y=e["y"].to_numpy(), hue=hue, hue_order=order, ax=ax, s=14,
+                        alpha=0.8, linewidth=0,
+                        palette=sns.color_palette("tab20" if len(order) > 10 else STYLE["palette"], len(order)))
+        ax.set_title(name, fontsize="small")
+        ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
+        _legend_outside(ax, color, len(order))
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    return _finish(fig, path)
+
+
+def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=None):
+    """One interactive figure for every 2-D map: a dropdown picks the map, another the colouring.
+
+    Parameters
+    ----------
+    maps : dict name -> DataFrame ``track_id, x, y``.
+    meta : tracks indexed by ``track_id`` (str); ``artist``, ``title`` and ``colors`` shown on hover.
+    colors : columns of ``meta`` to colour by, e.g. the labels and the clusters of ``clusters.csv``
+        (one clustering for every map, so switching maps keeps the colours meaningful).
+
+    Returns
+    -------
+    plotly Figure: one trace per (colouring, class), points of songs absent from a map at NaN.
+    """
+    import plotly.graph_objects as go
+    import plotly.express as px
+
+    if not maps:
+        raise ValueError("no maps to plot")
+    ids = pd.Index(sorted({str(t) for e in maps.values() for t in e["track_id"]}))
+    xy = {name: e.assign(track_id=e["track_id"].astype(str)).set_index("track_id").reindex(ids) for name, e in maps.items()}
+    first = next(iter(xy))
+    info = meta.reindex(ids)
+    missing = [c for c in colors if c not in info]
+    if missing:
+        raise KeyError(f"colour column(s) {missing} not in meta (columns: {list(info.columns)})")
+    label_cols = list(colors)
+    hover_cols = [c for c in ("artist", "title") if c in info]
+    palette = px.colors.qualitative.Safe + px.colors.qualitative.Dark24
+    fig, traces = go.Figure(), []  # traces: (colouring, mask)
+    for color in colors:
+        values = _categories(info[color]).to_numpy()
+        for i, v in enumerate(sorted(set(values))):
+            mask = values == v
+            fig.add_trace(go.Scatter(
+                x=xy[first]["x"].to_numpy()[mask], y=xy[first]["y"].to_numpy()[mask], mode="markers", name=v,
+                legendgroup=color, visible=color == colors[0], marker={"size": 7, "opacity": 0.8, "color": palette[i % len(palette)]},
+                customdata=np.column_stack([_hover_text(info[mask], hover_cols, label_cols)]),
+                hovertemplate="%{customdata[0]}<extra></extra>"))
+            traces.append((color, mask))
+    vis = [dict(label=f"colour: {c}", method="restyle", args=[{"visible": [t == c for t, _ in traces]}]) for c in colors]
+    pos = [dict(label=f"map: {name}", method="restyle",
+                args=[{"x": [e["x"].to_numpy()[m] for _, m in traces], "y": [e["y"].to_numpy()[m] for _, m in traces]}])
+           for name, e in xy.items()]
+    fig.update_layout(template="plotly_white", height=580, title={"text": "Latent maps: pick a map and a colouring; hover a point", "y": 0.97},
+                      xaxis_title="dim 1 (a.u.)", yaxis_title="dim 2 (a.u.)", margin={"t": 90},
+                      updatemenus=[dict(buttons=pos, x=0.0, y=1.02, xanchor="left", yanchor="bottom"),
+                                   dict(buttons=vis, x=0.5, y=1.02, xanchor="left", yanchor="bottom")])
+    return _finish(fig, path)
+
+
+def _hover_text(info: pd.DataFrame, hover_cols, label_cols) -> np.ndarray:
+    name = info[hover_cols].astype("string").fillna("?").agg(" – ".join, axis=1) if hover_cols else pd.Series("", index=info.index)
+    labels = info[label_cols].astype("string").fillna("NA") if label_cols else None
+    out = name.astype(str)
+    if labels is not None:
+        out = out + "<br>" + labels.apply(lambda r: ", ".join(f"{c}: {r[c]}" for c in label_cols), axis=1)
+    return out.to_numpy()
+
+
+# ---- spectrograms in seconds and Hz ----
+
+def reconstructions_specshow(x_in: np.ndarray, x_out: np.ndarray, params: dict, n: int = 4, units: str = "model input scale",
+                             path=None) -> Figure:
+    """Original (top) vs reconstructed (bottom) log-mel patches on a time (s) x frequency (Hz) grid.
+
+    Parameters
+    ----------
+    x_in, x_out : np.ndarray, shape (m, n_mels, frames)
+    params : dict with ``sr`` (Hz), ``hop_length`` (samples), ``fmin``, ``fmax`` (Hz; None = sr / 2)
+        of the patches (``summary.log_mel_params``).
+    units : colour-bar label of the values.
+    """
+    import warnings
+
+    from matplotlib.ticker import MaxNLocator
+
+    with warnings.catch_warnings():  # librosa loads tqdm lazily: "IProgress not found" would land in the report
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import librosa.display
+
+        return _specshow_pairs(x_in, x_out, params, n, units, path, librosa.display.specshow, MaxNLocator)
+
+
+def _specshow_pairs(x_in, x_out, params, n, units, path, specshow, MaxNLocator) -> Figure:
+    x_in, x_out, n = _pick(x_in, x_out, n)
+    if x_in.ndim != 3:
+        raise ValueError(f"expected shape (m, n_mels, frames), got {x_in.shape}")
+    vmin, vmax = np.percentile(np.concatenate([x_in, x_out]), [1, 99])
+    fig, axes = _figure(2, n, figsize=(1.7 * n + 1.2, 3.6), sharex=True, sharey=True)
+    kw = dict(sr=params["sr"], hop_length=params["hop_length"], x_axis="s", y_axis="mel",
+              fmin=params.get("fmin") or 0.0, fmax=params.get("fmax") or params["sr"] / 2, cmap=SPEC_CMAP,
+              vmin=vmin, vmax=vmax)
+    for j in range(n):
+        mse = float(np.mean((x_in[j] - x_out[j]) ** 2))
+        for i, (x, name) in enumerate([(x_in[j], "original"), (x_out[j], f"reconstr., MSE {mse:.2g}")]):
+            im = specshow(x, ax=axes[i, j], **kw)
+            axes[i, j].set_title(f"#{j} {name}", fontsize="x-small")
+            axes[i, j].set_xlabel("time (s)" if i else "", fontsize="x-small")
+            axes[i, j].set_ylabel("frequency (Hz)" if j == 0 else "", fontsize="x-small")
+            axes[i, j].xaxis.set_major_locator(MaxNLocator(3))
+            axes[i, j].tick_params(labelsize=6)
+    cb = fig.colorbar(im, ax=axes, shrink=0.8)
+    cb.set_label(f"log-mel ({units})", fontsize="x-small")
+    cb.ax.tick_params(labelsize=6)
+    return _finish(fig, path)
+
+
+def composition_heatmaps(clusters: np.ndarray, labels: dict, title: str | None = None, path=None) -> Figure:
+    """:func:`composition_heatmap` for several label columns side by side (shares of each cluster).
+
+    Parameters
+    ----------
+    clusters : np.ndarray, shape (n,), int
+        Cluster of each song.
+    labels : dict column name -> np.ndarray (n,) of that column's values for the same songs.
+    """
+    if not labels:
+        raise ValueError("no label column to describe the clusters with")
+    tabs = {col: composition_table(clusters, y, normalize=True) for col, y in labels.items()}
+    n_rows = max(t.shape[0] for t in tabs.values())
+    widths = [max(1.2, 0.45 * t.shape[1]) for t in tabs.values()]
+    fig, axes = _figure(1, len(tabs), figsize=(sum(widths) + 1.4 * len(tabs), 0.32 * n_rows + 1.5),
+                        gridspec_kw={"width_ratios": widths})
+    for ax, (col, tab) in zip(axes[0], tabs.items()):
+        sns.heatmap(tab, annot=tab.size <= 200, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=False,
+                    annot_kws={"fontsize": 7})
+        ax.set_xlabel(col, fontsize="small")
+        ax.set_ylabel("cluster", fontsize="small")
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize="small")
     return _finish(fig, path)

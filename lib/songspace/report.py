@@ -14,6 +14,11 @@ Cell tags that steer the two variants:
   PDF even without the tag);
 - ``pdf-only``: the cell is dropped from the HTML (e.g. a static twin the HTML does not need);
 - ``remove``: the cell is dropped from both.
+
+Layout (:data:`REPORT_CSS`, added by :func:`layout`): the HTML gets a table of contents of its ``h2``
+sections beside a column of readable width; the PDF is A4 portrait, outputs may break across pages,
+and tables wrapped by ``summary.html_table(..., wide=True)`` print on landscape pages of their own.
+:func:`page_count`, :func:`pdf_pages` and :func:`words_cut_at_edge` let tests look at the printed pages.
 """
 from __future__ import annotations
 
@@ -43,6 +48,48 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--virtual-time-budget=10000"]
 _PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v\d")
 _CDN_PLOTLY = re.compile(r"<script[^>]*\bsrc=[\"'][^\"']*(cdn\.plot\.ly|plotly[^\"'/]*\.js)", re.I)
+
+
+# Layout of the report. Screen: a table of contents beside a column of readable width. Print: A4
+# portrait, wide tables on landscape pages of their own (``page: wide``), nothing wider than the page.
+REPORT_CSS = """
+<style id="songspace-report">
+body { font-size: 14px; }
+main, .jp-Notebook { max-width: 1000px; }
+.jp-OutputArea-output img { max-width: 100%; height: auto; }
+.ss-table-wrap { overflow-x: auto; margin: 0.4em 0 0.8em 0; }
+table.ss-table { border-collapse: collapse; font-size: 11px; margin: 0 !important; }
+table.ss-table th, table.ss-table td { padding: 1px 6px !important; text-align: left !important; white-space: nowrap; }
+table.ss-table tr:nth-child(even) { background: #f4f4f4; }
+.ss-caption { font-size: 12px; color: #444; margin: 0.2em 0; }
+nav.ss-toc { position: fixed; top: 0; left: 0; width: 210px; height: 100vh; overflow-y: auto;
+             padding: 16px 10px; font-size: 13px; background: #fafafa; border-right: 1px solid #ddd; box-sizing: border-box; }
+nav.ss-toc ul { padding-left: 0; list-style: none; } nav.ss-toc li { margin: 3px 0; } nav.ss-toc a { text-decoration: none; }
+@media screen { body.ss-with-toc { margin-left: 220px; } }
+@page { size: A4; margin: 11mm 10mm; }  /* left/right = PRINT_MARGIN_MM */
+@page wide { size: A4 landscape; margin: 10mm; }
+@media print {
+  body { font-size: 10.5pt; }
+  nav.ss-toc { display: none; }
+  main, .jp-Notebook { max-width: none; padding: 0 !important; }
+  .jp-Cell, .jp-OutputArea-output { padding: 0 !important; margin: 0 !important; overflow: visible !important; }
+  /* flex rows print as one unbreakable block in Chromium: plain blocks let long text flow across pages */
+  .jp-Cell, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
+  .jp-InputArea, .jp-OutputArea-output { display: block !important; }
+  .jp-OutputArea-child { break-inside: auto !important; }  /* the lab template keeps each output on one page */
+  .jp-OutputArea, .jp-Notebook, .jp-MarkdownOutput { overflow: visible !important; }
+  .jp-InputPrompt, .jp-OutputPrompt, .jp-Collapser { display: none !important; }
+  .jp-OutputArea-output img { break-inside: avoid; max-width: 100% !important; }
+  .ss-table-wrap { overflow: visible; }
+  .ss-table-wrap.wide { page: wide; }
+  table.ss-table { font-size: 7.5pt; }
+  h1, h2, h3 { break-after: avoid; }
+  h1 { font-size: 18pt; margin: 0 0 4pt 0; } h2 { font-size: 14pt; } h3 { font-size: 11.5pt; }
+  .ss-pagebreak { break-before: page; }
+}
+</style>
+"""
+_H2 = re.compile(r'<h2 id="([^"]+)">(.*?)</h2>', re.S)
 
 
 class ReportError(RuntimeError):
@@ -131,6 +178,25 @@ def assert_self_contained(html: str | os.PathLike, require_plotly: bool = True) 
 
 # ---- HTML ----
 
+def _toc(body: str) -> str:
+    """A table of contents linking every ``<h2 id=...>`` of the exported body."""
+    items = []
+    for anchor, title in _H2.findall(body):
+        text = re.sub(r"<[^>]+>", "", title).replace("¶", "").strip()
+        items.append(f'<li><a href="#{anchor}">{text}</a></li>')
+    return f'<nav class="ss-toc"><b>Contents</b><ul>{"".join(items)}</ul></nav>' if items else ""
+
+
+def layout(body: str, variant: str) -> str:
+    """Add the report's CSS (both variants) and, in the HTML, the table of contents."""
+    body = body.replace("</head>", REPORT_CSS + "</head>", 1)
+    if variant == "html" and (toc := _toc(body)):
+        body = re.sub(r"<body([^>]*)>", lambda m: f'<body{m.group(1)}>{toc}', body, count=1)
+        body = re.sub(r'<body class="', '<body class="ss-with-toc ', body, count=1) if '<body class="' in body \
+            else body.replace("<body", '<body class="ss-with-toc"', 1)
+    return body
+
+
 def render_html(executed_ipynb: str | os.PathLike, out_html: str | os.PathLike, hide_code: bool = True,
                 variant: str = "html") -> Path:
     """Export an executed notebook to one HTML file (code hidden by default), atomically.
@@ -167,6 +233,7 @@ def render_html(executed_ipynb: str | os.PathLike, out_html: str | os.PathLike, 
     if variant == "pdf":
         exporter.register_preprocessor(DropInteractivePreprocessor(enabled=True), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed_ipynb.stem}})
+    body = layout(body, variant)
 
     if variant == "html":
         assert_self_contained(body, require_plotly=False)
@@ -242,6 +309,60 @@ def screenshot(html: str | os.PathLike, png: str | os.PathLike, width: int = 128
     data = _render(html, png, lambda part: [f"--screenshot={part}", f"--window-size={width},{height}",
                                             "--hide-scrollbars", html.as_uri()], timeout)
     return atomic_write_bytes(png, data)
+
+
+# ---- looking at the PDF ----
+
+POPPLER_HINT = "pdftoppm not installed: apt-get install poppler-utils (make chromium does it)"
+
+
+def page_count(pdf: str | os.PathLike) -> int:
+    """Number of pages of a PDF (its ``/Type /Page`` objects; Chromium writes them uncompressed)."""
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", Path(pdf).read_bytes()))
+
+
+def pdf_pages(pdf: str | os.PathLike, out_dir: str | os.PathLike, dpi: int = 50, first: int | None = None,
+              last: int | None = None) -> list[Path]:
+    """Render PDF pages to PNG with poppler's ``pdftoppm``; returns the PNG paths in page order."""
+    exe = shutil.which("pdftoppm")
+    if exe is None:
+        raise ReportError(POPPLER_HINT)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    r = subprocess.run([exe, "-r", str(dpi), "-png", *rng, str(pdf), str(out_dir / "page")],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise ReportError(f"pdftoppm failed on {pdf}: {r.stderr[-1000:]}")
+    return sorted(out_dir.glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+
+
+PRINT_MARGIN_MM = 10  # left/right margin of both page kinds in REPORT_CSS
+
+
+def words_cut_at_edge(pdf: str | os.PathLike, margin_mm: float = PRINT_MARGIN_MM, tol_pt: float = 1.0) -> list[tuple]:
+    """Words printed beyond the right edge of a page's content box: a table or text cut at the edge.
+
+    Chromium clips what is wider than the page at the content box: wholly hidden words vanish, but
+    the word straddling the edge stays, its box reaching past the edge. Uses ``pdftotext -bbox``.
+
+    Returns
+    -------
+    list of (page number, word, right edge in pt, content edge in pt); empty when nothing is cut.
+    """
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        raise ReportError(POPPLER_HINT)
+    r = subprocess.run([exe, "-bbox", str(pdf), "-"], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise ReportError(f"pdftotext failed on {pdf}: {r.stderr[-1000:]}")
+    cut, margin = [], margin_mm / 25.4 * 72
+    for n, (width, words) in enumerate(re.findall(r'<page width="([\d.]+)"[^>]*>(.*?)</page>', r.stdout, re.S), start=1):
+        edge = float(width) - margin
+        for x_max, word in re.findall(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>(.*?)</word>', words):
+            if float(x_max) > edge + tol_pt:
+                cut.append((n, word, float(x_max), edge))
+    return cut
 
 
 # ---- CLI ----
