@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -322,12 +323,16 @@ def own_clusters(index: pd.DataFrame, tracks: pd.DataFrame, columns, songs, n_pe
         Z, song_ids = cluster.aggregate_by_song(mu[keep], ids[keep])
         votes = pd.Series(assigned[keep]).groupby(ids[keep]).agg(lambda v: v.value_counts().index[0])
         labels = votes.loc[song_ids].to_numpy()
+        config = json.loads((Path(r.run_dir) / "config.json").read_text())
         base = {"rep": f"{r.model}[own]", "family": "model", "modality": "hybrid", "norm": "none", "method": "own",
-                "seed": int(r.seed), "k": int(len(np.unique(labels))), "dim": Z.shape[1], "n_items": len(song_ids),
+                "seed": int(r.seed), "k": int(config["model_config"]["n_clusters"]), "dim": Z.shape[1],
                 "status": "ok", **evaluate.internal_metrics(Z, labels, int(r.seed))}
         for col in columns:
             y = lab.loc[song_ids, col].to_numpy()
             has = pd.notna(y)
+            n_classes = len(set(y[has]))
+            if n_classes < 2 or has.sum() <= n_classes:  # as ``score``: nothing to cluster against
+                continue
             ext = evaluate.external_metrics(y[has], labels[has])
             ext.pop("degenerate_reason", None)
             rows.append({**base, "label_column": col, "n_items": int(has.sum()), **ext,
