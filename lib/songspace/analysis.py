@@ -146,7 +146,8 @@ MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "audio descripto
                  "multimodal VAE": "multimodal_joint", "VaDE": "vade"}
 
 
-def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None) -> str:
+def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None,
+             caveat: bool = True) -> str:
     """The findings section as Markdown, every sentence from the numbers of ``summaries``.
 
     Parameters
@@ -155,6 +156,8 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     tracks : tracks table (counts for the caveat).
     columns : label columns scored (empty: internal metrics only).
     lyrics_backends, default_backend : lyrics embeddings compared (``lyrics_<backend>`` baselines).
+    caveat : end with what can be concluded at this size (``small_data_caveat``); False for a report
+        that shows it in a section of its own.
     """
     n_songs, n_audio = len(tracks), int(tracks["has_audio"].sum())
     if not summaries:
@@ -165,8 +168,8 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
                 "be checked against known groups. Each representation was clustered with k chosen by silhouette "
                 "and scored with internal metrics (silhouette, Calinski-Harabasz, Davies-Bouldin). These are "
                 "measured in each representation's own space and do not rank representations against each other. "
-                "Add a label column (genre, artist, a folder per group) to the manifest to get external scores.\n\n"
-                + small_data_caveat(n_songs, n_audio, tracks, columns))
+                "Add a label column (genre, artist, a folder per group) to the manifest to get external scores."
+                + ("\n\n" + small_data_caveat(n_songs, n_audio, tracks, columns) if caveat else ""))
     text = ["### Does the VAE beat its baselines?"]
     for set_name, s in summaries.items():
         text += vae_vs_baselines(s, set_name) or [f"- {set_name}: no model and baseline to compare."]
@@ -184,5 +187,6 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     text += ["", "### Chance"]
     for set_name, s in summaries.items():
         text += nmi_inflation(s) + chance_check(s, set_name)
-    text += ["", "### What can be concluded at this size", small_data_caveat(n_songs, n_audio, tracks, columns)]
+    if caveat:
+        text += ["", "### What can be concluded at this size", small_data_caveat(n_songs, n_audio, tracks, columns)]
     return "\n".join(text)

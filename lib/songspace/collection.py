@@ -8,7 +8,6 @@ score clusters. Nothing here writes into the collection.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -95,11 +94,6 @@ def listing(source: str | os.PathLike) -> str:
                 continue
             lines.append(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
     return f"# {root.resolve()}\n" + "\n".join(lines) + "\n"
-
-
-def listing_digest(source: str | os.PathLike) -> str:
-    """Short SHA-256 of ``listing(source)``."""
-    return hashlib.sha256(listing(source).encode()).hexdigest()[:16]
 
 
 def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:

@@ -160,10 +160,7 @@ def findings(table: pd.DataFrame, tracks: pd.DataFrame, what, settings: dict, wi
     summaries = {k: g for k, g in table.groupby("song_set", sort=False)} if len(table) else {}
     backends = settings["lyrics_backends"] if what.has_lyrics else []
     default = settings["lyrics_backend"] if what.has_lyrics else None
-    text = analysis.findings(summaries, tracks, what.labels, backends, default)
-    if not with_caveat:
-        text = text.replace("### What can be concluded at this size\n", "").replace(caveat(tracks, what), "").rstrip()
-    return text
+    return analysis.findings(summaries, tracks, what.labels, backends, default, caveat=with_caveat)
 
 
 def caveat(tracks: pd.DataFrame, what) -> str:
