@@ -116,6 +116,28 @@ def test_bad_tracks_recorded_batch_goes_on(tmp_path):
         extract_audio(tr.drop(columns="has_audio"), P, tmp_path / "out2", n_jobs=1, progress=False)
 
 
+def test_no_usable_audio_is_a_batch_result_and_clears_an_earlier_run(tmp_path):
+    """All files fail: no crash, one failure row each, and an earlier run's features are gone, so no later
+    stage reads songs this run did not extract; the tracks and report 02-06 read say the same."""
+    from songspace import data
+
+    good = make_tracks(tmp_path / "audio", [("a", 4.0, 220, 0.3)])
+    out = tmp_path / "out"
+    assert extract_audio(good, P, out, n_jobs=1, progress=False)["n_ok"] == 1
+    assert (out / "descriptors_tracks.parquet").exists()
+    silent = tmp_path / "audio" / "a.wav"
+    sf.write(silent, np.zeros(5 * 22050, np.float32), 22050)  # the same song, now silent
+    st = extract_audio(good, P, out, n_jobs=1, cache_dir=False, progress=False)
+    assert st["n_ok"] == 0 and st["n_failed"] == 1
+    assert not any((out / n).exists() for n in ("descriptors_tracks.parquet", "windows.parquet", "logmel.npy"))
+    interim = tmp_path / "interim"
+    data.write_interim(good.assign(lyrics="la la", has_lyrics=True), pd.DataFrame(columns=data.REPORT_COLUMNS), interim)
+    assert data.read_tracks(interim)["has_audio"].all()  # 00 only opened the header
+    assert not data.read_tracks(interim, out)["has_audio"].any()
+    report = data.read_report(interim, out)
+    assert report[["track_id", "modality", "problem", "kept"]].values.tolist() == [["a", "audio", "silent_audio", False]]
+
+
 def test_split_by_song_on_windows_and_train_only_stats(tracks, tmp_path):
     extract_audio(tracks, P, tmp_path / "out", n_jobs=1, progress=False)
     r = load_audio_features(tmp_path / "out")

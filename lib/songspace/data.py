@@ -472,12 +472,41 @@ def write_interim(df: pd.DataFrame, report: pd.DataFrame, out_dir: str | os.Path
             "validation": atomic_to_csv(report, out / "validation.csv")}
 
 
-def read_tracks(interim_dir: str | os.PathLike) -> pd.DataFrame:
-    """The tracks table written by ``write_interim`` (``attrs`` with ``label_columns`` restored)."""
+def read_tracks(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The tracks table written by ``write_interim`` (``attrs`` with ``label_columns`` restored).
+
+    With ``processed_dir``, songs whose audio failed when 01 decoded it (``audio_failures.csv`` of
+    ``features.extract_audio``: damaged, silent, too short) have ``has_audio`` False, so every later
+    stage counts and plans with the audio that really gave features.
+    """
     p = Path(interim_dir) / "tracks.parquet"
     if not p.is_file():
         raise DatasetError(f"{p}: not found; run the data stage first (`make data` and notebook 00_data)")
-    return pd.read_parquet(p)
+    tracks = pd.read_parquet(p)
+    failed = _audio_failures(processed_dir)
+    if len(failed):
+        tracks.loc[tracks["track_id"].astype(str).isin(failed["track_id"]), "has_audio"] = False
+    return tracks
+
+
+def _audio_failures(processed_dir) -> pd.DataFrame:
+    f = Path(processed_dir) / "audio_failures.csv" if processed_dir is not None else None
+    if f is None or not f.is_file():
+        return pd.DataFrame(columns=REPORT_COLUMNS)
+    return pd.read_csv(f, dtype={"track_id": str}).assign(kept=False)
+
+
+def read_report(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The whole validation report: 00's checks (``validation.csv``) and, with ``processed_dir``, the
+    audio problems found when 01 decoded each file (``audio_failures.csv``), in the same columns."""
+    p = Path(interim_dir) / "validation.csv"
+    if not p.is_file():
+        raise DatasetError(f"{p}: not found; run the data stage first (`make data` and notebook 00_data)")
+    report = pd.read_csv(p, dtype={"track_id": str})
+    extra = _audio_failures(processed_dir)
+    if len(extra):
+        report = pd.concat([report, extra[REPORT_COLUMNS]], ignore_index=True)
+    return report.drop_duplicates(["track_id", "modality", "problem"], ignore_index=True)
 
 
 # ---------------------------------------------------------------- fetching

@@ -374,7 +374,7 @@ class SweepJob:
     def __call__(self, cfg: dict) -> dict:
         from .data import read_tracks
 
-        tracks = read_tracks(self.interim_dir)
+        tracks = read_tracks(self.interim_dir, self.processed_dir)
         blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend, self.audio_backend)
         model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
         train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}

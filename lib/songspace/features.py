@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ from songspace.audio import AudioError, AudioParams
 from songspace.cache import (NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash,
                              remove_stale_temps, temp_prefix)
 from songspace.parallel import map_tracks, scheduler_address
+
+log = logging.getLogger(__name__)
 
 FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
 _LIMITS = None  # threadpool limits held by a worker process
@@ -248,7 +251,9 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         ``n_tracks``, ``n_ok``, ``n_failed``, ``decoded``, ``audio_s`` (seconds of audio), ``wall_s``,
         ``x_realtime``; with descriptors ``n_windows``, ``desc_computed``, ``desc_cached``,
         ``logmel_computed``, ``logmel_cached``; per musicnn backend ``<b>_computed``, ``<b>_cached``,
-        ``<b>_patches``.
+        ``<b>_patches``. When no track gives features (every file damaged, silent or too short), only
+        ``audio_failures.csv`` is written, earlier outputs are removed, and ``n_ok`` is 0: each file's
+        problem is a row there, as the validation report of a batch (``data.read_report`` merges them).
     """
     t_start = time.perf_counter()
     p = params or AudioParams()
@@ -318,9 +323,11 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
             w.close()
         failures = pd.DataFrame(fails, columns=FAILURE_COLUMNS)
         atomic_to_csv(failures, out_dir / "audio_failures.csv")
-        if not stats["n_ok"]:
-            raise ValueError(f"no track gave audio features ({stats['n_failed']} failed, "
-                             f"see {out_dir / 'audio_failures.csv'})")
+        if not stats["n_ok"]:  # a batch result, not a crash: every file is a row of audio_failures.csv
+            _remove_outputs(out_dir, backends)
+            log.error("no track gave audio features: %d failed, see %s", stats["n_failed"],
+                      out_dir / "audio_failures.csv")
+            return stats
         if desc_on:
             _npy_from_spool(tmp["logmel.npy"], spool, (stats["n_windows"], p.n_mels, p.patch_frames))
             atomic_to_parquet(pd.DataFrame(dtrack), out_dir / "descriptors_tracks.parquet")
@@ -404,6 +411,15 @@ class _EmbeddingSink:
             w.close()
         for path in [self.spool_path, *self.tmp.values()]:
             Path(path).unlink(missing_ok=True)
+
+
+def _remove_outputs(out_dir: Path, backends) -> None:
+    """Remove what an earlier run wrote, so that no later stage reads audio features this run did not make."""
+    names = ["windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy",
+             "features.json"]
+    names += [f"audio_{b}_{k}" for b in MUSICNN_BACKENDS for k in ("tracks.parquet", "windows.parquet", "windows.npy")]
+    for name in names:
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def _tmp_path(out_dir: Path, name: str) -> Path:
