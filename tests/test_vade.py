@@ -68,10 +68,16 @@ def test_autoencoder_mode_is_deterministic_and_kl_free():
 def test_loss_finite_and_decreasing_on_a_tiny_problem():
     X, _, ids = blobs()
     seed_everything(0)
-    res = fit(vade(X), X, TrainConfig.tiny(epochs=15, patience=100, pretrain_epochs=5, lr=3e-3), ids)
+    cfg = TrainConfig.tiny(epochs=15, patience=100, pretrain_epochs=5, lr=3e-3)
+    res = fit(vade(X), X, cfg, ids)
     h, pre = res.history, res.pretrain_history
-    assert len(pre) == 5 and (pre["train_kl"] == 0).all()  # pretraining is a plain autoencoder
-    assert pre["train_recon"].iloc[-1] < pre["train_recon"].iloc[0]
+    assert len(pre) == 5 * cfg.pretrain_restarts and (pre["train_kl"] == 0).all()  # plain autoencoders
+    assert list(pre["epoch"]) == list(range(len(pre)))  # one step axis over the restarts
+    for _, one in pre.groupby("restart"):
+        assert len(one) == 5 and one["train_recon"].iloc[-1] < one["train_recon"].iloc[0]
+    kept = pre[pre["kept"]]
+    assert kept["restart"].nunique() == 1  # the restart with the lowest final validation reconstruction
+    assert kept["val_recon"].iloc[-1] == pre.groupby("restart")["val_recon"].last().min()
     assert np.isfinite(h[["train_loss", "val_loss", "train_kl"]].to_numpy()).all() and (h["train_kl"] > 0).all()
     assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
     assert res.extra_latents["cluster"].shape == (len(ids),)
@@ -97,11 +103,11 @@ def test_gmm_init_sees_training_rows_only():
     seen = {}
     init = model.init_from_latents
 
-    def spy(Z, seed):
+    def spy(Z, seed, **kw):
         seen["Z"] = Z.copy()
         seen["z_train"] = model.embed(torch.from_numpy(X[train_rows])).numpy()
         seen["z_val"] = model.embed(torch.from_numpy(X[val_rows])).numpy()
-        init(Z, seed)
+        init(Z, seed, **kw)
 
     model.init_from_latents = spy
     fit(model, X, cfg, ids)
@@ -139,7 +145,7 @@ def test_run_saves_clusters_and_checkpoint_round_trip_predicts_the_same(tmp_path
     np.testing.assert_array_equal(again.model.predict(x).numpy(), predicted)
     torch.testing.assert_close(again.model.predict_proba(x), res.model.predict_proba(x), rtol=0, atol=0)
     np.testing.assert_array_equal(again.extra_latents["cluster"], predicted)
-    assert len(again.pretrain_history) == 5
+    assert len(again.pretrain_history) == 5 * TrainConfig().pretrain_restarts
 
 
 def test_vade_predict_recovers_planted_genre():
