@@ -7,6 +7,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from songspace.cache import params_hash
 from songspace.models import build_model
 from songspace.train import (RowBatches, TrainConfig, active_units, encode_all, fit, load_checkpoint, load_run,
                              pick_device, run, run_key, seed_everything, standardise_blocks, throughput)
@@ -357,9 +358,10 @@ def test_tensorboard_writes_scalars_without_changing_the_run(tmp_path):
 def test_tensorboard_logs_pretraining_under_its_own_tags(tmp_path):
     audio, _, _, _, ids = planted()
     mcfg = {"input_dim": audio.shape[1], "latent_dim": 3, "hidden": [16], "n_clusters": 3}
-    res = run("vade", mcfg, audio, ids, TrainConfig.tiny(epochs=2, pretrain_epochs=3, tensorboard=True), tmp_path)
+    cfg = TrainConfig.tiny(epochs=2, pretrain_epochs=3, pretrain_restarts=2, tensorboard=True)
+    res = run("vade", mcfg, audio, ids, cfg, tmp_path)
     acc = _scalar_tags(res.run_dir / "tb")
-    assert [s.step for s in acc.Scalars("pretrain/recon/train")] == [0, 1, 2]
+    assert [s.step for s in acc.Scalars("pretrain/recon/train")] == list(range(6))  # both restarts, one axis
     assert [s.step for s in acc.Scalars("kl/train")] == [0, 1]
 
 
@@ -379,3 +381,16 @@ def test_new_train_fields_keep_old_run_ids():
     assert "pretrain_epochs" not in key and "tensorboard" not in key
     assert run_key("vade", {}, TrainConfig(pretrain_epochs=5), "fp")["train"]["pretrain_epochs"] == 5
     assert "tensorboard" not in run_key("mlp_vae", {}, TrainConfig(tensorboard=True), "fp")["train"]
+
+
+def test_pretraining_fields_are_in_the_run_id_only_when_there_is_pretraining():
+    """``gmm_n_init`` and ``pretrain_restarts`` change a VaDE run, so they key it; without pretraining they
+    change nothing, so the run ids of the other models are the ones they had before the fields existed."""
+    plain = run_key("mlp_vae", {}, TrainConfig(), "fp")["train"]
+    assert "gmm_n_init" not in plain and "pretrain_restarts" not in plain
+    assert plain == run_key("mlp_vae", {}, TrainConfig(gmm_n_init=3, pretrain_restarts=2), "fp")["train"]
+    key = run_key("vade", {}, TrainConfig(pretrain_epochs=5), "fp")["train"]
+    assert key["gmm_n_init"] == TrainConfig().gmm_n_init and key["pretrain_restarts"] == TrainConfig().pretrain_restarts
+    a, b = (params_hash(run_key("vade", {}, TrainConfig(pretrain_epochs=5, **kw), "fp"))
+            for kw in ({}, {"pretrain_restarts": 1}))
+    assert a != b

@@ -68,10 +68,16 @@ def test_autoencoder_mode_is_deterministic_and_kl_free():
 def test_loss_finite_and_decreasing_on_a_tiny_problem():
     X, _, ids = blobs()
     seed_everything(0)
-    res = fit(vade(X), X, TrainConfig.tiny(epochs=15, patience=100, pretrain_epochs=5, lr=3e-3), ids)
+    cfg = TrainConfig.tiny(epochs=15, patience=100, pretrain_epochs=5, lr=3e-3)
+    res = fit(vade(X), X, cfg, ids)
     h, pre = res.history, res.pretrain_history
-    assert len(pre) == 5 and (pre["train_kl"] == 0).all()  # pretraining is a plain autoencoder
-    assert pre["train_recon"].iloc[-1] < pre["train_recon"].iloc[0]
+    assert len(pre) == 5 * cfg.pretrain_restarts and (pre["train_kl"] == 0).all()  # plain autoencoders
+    assert list(pre["epoch"]) == list(range(len(pre)))  # one step axis over the restarts
+    for _, one in pre.groupby("restart"):
+        assert len(one) == 5 and one["train_recon"].iloc[-1] < one["train_recon"].iloc[0]
+    kept = pre[pre["kept"]]
+    assert kept["restart"].nunique() == 1  # the restart with the lowest final validation reconstruction
+    assert kept["val_recon"].iloc[-1] == pre.groupby("restart")["val_recon"].last().min()
     assert np.isfinite(h[["train_loss", "val_loss", "train_kl"]].to_numpy()).all() and (h["train_kl"] > 0).all()
     assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
     assert res.extra_latents["cluster"].shape == (len(ids),)
@@ -97,11 +103,11 @@ def test_gmm_init_sees_training_rows_only():
     seen = {}
     init = model.init_from_latents
 
-    def spy(Z, seed):
+    def spy(Z, seed, **kw):
         seen["Z"] = Z.copy()
         seen["z_train"] = model.embed(torch.from_numpy(X[train_rows])).numpy()
         seen["z_val"] = model.embed(torch.from_numpy(X[val_rows])).numpy()
-        init(Z, seed)
+        init(Z, seed, **kw)
 
     model.init_from_latents = spy
     fit(model, X, cfg, ids)
@@ -139,7 +145,7 @@ def test_run_saves_clusters_and_checkpoint_round_trip_predicts_the_same(tmp_path
     np.testing.assert_array_equal(again.model.predict(x).numpy(), predicted)
     torch.testing.assert_close(again.model.predict_proba(x), res.model.predict_proba(x), rtol=0, atol=0)
     np.testing.assert_array_equal(again.extra_latents["cluster"], predicted)
-    assert len(again.pretrain_history) == 5
+    assert len(again.pretrain_history) == 5 * TrainConfig().pretrain_restarts
 
 
 def test_vade_predict_recovers_planted_genre():
@@ -156,4 +162,46 @@ def test_vade_predict_recovers_planted_genre():
         res = fit(vade(X), X, TrainConfig(epochs=40, batch_size=32, lr=2e-3, patience=10, pretrain_epochs=20,
                                           seed=seed, device="cpu", progress=False), ids)
         aris.append(adjusted_rand_score(genre, res.extra_latents["cluster"]))
+    assert np.mean(aris) >= 0.9 and min(aris) >= 0.8, f"ARI of VaDE.predict over seeds {np.round(aris, 3)}"
+
+
+@pytest.fixture(scope="module")
+def planted_audio(tmp_path_factory):
+    """The planted synthetic collection (3 genres x 3 languages x 6 songs of 6 s) and its audio descriptors."""
+    from songspace import audio, data, features, represent, synthetic
+
+    base = tmp_path_factory.mktemp("planted_audio")
+    manifest = synthetic.make_synthetic(base / "raw", n_per_cell=6, duration_s=6.0, sr=16000, seed=0)
+    tracks, _ = data.validate(data.load_dataset(manifest), min_duration_s=1.0)
+    params = audio.AudioParams(sr=16000, window_s=1.0, hop_s=1.0, n_mels=16, patch_frames=16)
+    features.extract_audio(tracks, params, base / "processed", n_jobs=1, progress=False)
+    return tracks, represent.load_blocks(tracks, base / "processed", None, "descriptors")
+
+
+def test_vade_predict_recovers_planted_genre_from_synthetic_audio(planted_audio):
+    """The goal on real features: VaDE's own clusters find the genre planted in synthetic audio.
+
+    Planted: 54 songs rendered by ``synthetic.make_synthetic``, 3 genres (drone, fourfloor, shuffle:
+    each its own tempo, pulse pattern, timbre and pitch range, drawn at random per song) crossed with
+    3 lyrics languages that the audio does not carry. The input is what ``make all`` gives ``vade`` on
+    an audio-only collection: the song-pooled descriptors z-scored on each seed's training songs
+    (``represent.model_inputs``), trained with the full profile's MLP settings and the pretraining
+    share of ``experiments.MLP_FAMILY``. With one pretraining and a per-component diagonal mixture
+    (before ``pretrain_restarts``/the shared-covariance init) seeds 1 and 2 merged two genres: ARI
+    [1.0, 0.68, 0.68]. Asserted: mean ARI of ``predict`` vs genre over seeds 0, 1, 2 >= 0.9, none < 0.8.
+    """
+    from songspace import config, experiments, represent
+
+    tracks, blocks = planted_audio
+    prof = config.profile("full")
+    kw = dict(prof["mlp_train"])
+    kw["pretrain_epochs"] = int(experiments.MLP_FAMILY["vade"]["pretrain_share"] * kw["epochs"])
+    aris = []
+    for seed in range(3):
+        X = represent.model_inputs(blocks, seed=seed)["hybrid"]
+        seed_everything(seed)
+        model = build_model("vade", input_dim=X.shape[1], latent_dim=prof["latent_dim"], hidden=[128, 64],
+                            n_clusters=experiments.default_k(tracks, ["genre"]))
+        res = fit(model, X, TrainConfig(**kw, seed=seed, device="cpu", progress=False), blocks.track_ids)
+        aris.append(adjusted_rand_score(tracks["genre"], res.extra_latents["cluster"]))
     assert np.mean(aris) >= 0.9 and min(aris) >= 0.8, f"ARI of VaDE.predict over seeds {np.round(aris, 3)}"

@@ -42,6 +42,8 @@ TRAIN_VERSION = 2
 _NOT_IN_RUN_ID = ("progress", "num_workers", "device", "tensorboard")
 # Fields added after runs existed: left out of the run id at these defaults, so old run ids stay valid.
 _RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0}
+# Fields that only act through pretraining: left out of the run id when there is none (pretrain_epochs 0).
+_PRETRAIN_ONLY = ("gmm_n_init", "pretrain_restarts")
 
 # A callback is an object with ``on_epoch_end(epoch, logs, model)`` or such a function itself.
 Callback = Callable[[int, dict, BaseVAE], None]
@@ -58,6 +60,12 @@ class TrainConfig:
     pretrain_epochs : epochs of deterministic-autoencoder training before the ELBO, after which the
     model initialises its prior from the training latents (``vade``; 0: none, the only choice for
     models without ``init_from_latents``).
+    gmm_n_init : EM starts of the mixture a pretrained model initialises its prior with (the best
+    likelihood on the training latents wins); used only when ``pretrain_epochs`` > 0.
+    pretrain_restarts : autoencoder pretrainings from fresh weights; the one with the lowest
+    reconstruction loss (validation songs, else training songs; never labels) is kept and the prior
+    is initialised from it. A poor pretrained space is the other way VaDE's clusters fail, and
+    the ELBO does not repair it. Used only when ``pretrain_epochs`` > 0.
     tensorboard : ``run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
     ``tensorboard`` package; not part of the run id, since it does not change results).
     """
@@ -78,6 +86,8 @@ class TrainConfig:
     progress: bool = True
     pretrain_epochs: int = 0
     tensorboard: bool = False
+    gmm_n_init: int = 10
+    pretrain_restarts: int = 5
 
     @classmethod
     def tiny(cls, **overrides) -> "TrainConfig":
@@ -90,8 +100,8 @@ class TrainConfig:
 class RunResult:
     """What a training run produced.
 
-    history : one row per (ELBO) epoch. pretrain_history : one row per pretraining epoch (empty when
-    none). latents : (n_rows, latent_dim) posterior means of every row, in
+    history : one row per (ELBO) epoch. pretrain_history : one row per pretraining epoch over all
+    restarts, with ``restart`` and ``kept`` (empty when none). latents : (n_rows, latent_dim) posterior means of every row, in
     input order. best_state : state_dict of the best epoch (already loaded into ``model``).
     train_mask, val_mask : (n_rows,) bool, the by-song split used (None when loaded from disk).
     cached : True when loaded from a finished run folder instead of trained.
@@ -393,27 +403,47 @@ def _notify(callbacks: Sequence, epoch: int, logs: dict, model: BaseVAE) -> None
 
 def _pretrain(model, X, c, tr, va, tr_rows, cfg: TrainConfig, device, callbacks, started) -> list[dict]:
     """Train ``model`` as a deterministic autoencoder (its mean path only) for ``cfg.pretrain_epochs``,
-    then let it initialise its prior from the latent means of the training rows (VaDE's recipe).
+    ``cfg.pretrain_restarts`` times from fresh weights, keep the restart with the lowest final
+    reconstruction loss (validation rows, else training rows), then let the model initialise its
+    prior from the latent means of the training rows (VaDE's recipe).
 
-    Returns the per-epoch metrics; callbacks see them with ``phase="pretrain"``.
+    Returns the per-epoch metrics (``epoch`` counted over all restarts, ``restart``, ``kept``);
+    callbacks see them with ``phase="pretrain"``.
     """
     kind = model.config["kind"]
     if not hasattr(model, "init_from_latents"):
         raise ValueError(f"pretrain_epochs > 0 needs a model with init_from_latents (e.g. 'vade'), not {kind!r}")
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    rows = []
+    restarts = max(1, int(cfg.pretrain_restarts))
+    rows, best, best_state, kept = [], float("inf"), None, 0
     model.autoencoder_mode = True
     try:
-        for epoch in range(cfg.pretrain_epochs):
-            logs, _ = _train_and_validate(model, tr, va, device, 0.0, cfg, opt)
-            rows.append({"epoch": epoch, **logs, "elapsed": time.perf_counter() - started})
-            _notify(callbacks, epoch, {**rows[-1], "phase": "pretrain"}, model)
+        for restart in range(restarts):
+            if restart:  # a fresh start: new weights drawn from the run's seed and the restart number
+                torch.manual_seed(cfg.seed * 1000 + restart)
+                for m in model.modules():
+                    if m is not model and hasattr(m, "reset_parameters"):
+                        m.reset_parameters()
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            for _ in range(cfg.pretrain_epochs):
+                logs, _ = _train_and_validate(model, tr, va, device, 0.0, cfg, opt)
+                epoch = len(rows)  # counted over all restarts: one step axis for callbacks (TensorBoard)
+                rows.append({"epoch": epoch, "restart": restart, **logs, "elapsed": time.perf_counter() - started})
+                _notify(callbacks, epoch, {**rows[-1], "phase": "pretrain"}, model)
+            score = rows[-1]["val_recon"] if va is not None else rows[-1]["train_recon"]
+            if score < best:
+                best, kept = score, restart
+                if restarts > 1:
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
     finally:
         model.autoencoder_mode = False
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    for r in rows:
+        r["kept"] = r["restart"] == kept
     # Validation rows stay out of the prior: they are what early stopping judges it on.
-    model.init_from_latents(encode_all(model, X, c, device=device, rows=tr_rows), seed=cfg.seed)
-    logger.info("%s: pretrained %d epochs (val recon %.4g); prior initialised from %d training rows",
-                kind, cfg.pretrain_epochs, rows[-1]["val_recon"], len(tr_rows))
+    model.init_from_latents(encode_all(model, X, c, device=device, rows=tr_rows), seed=cfg.seed, n_init=cfg.gmm_n_init)
+    logger.info("%s: pretrained %d x %d epochs, kept restart %d (recon %.4g); prior initialised from %d training rows",
+                kind, restarts, cfg.pretrain_epochs, kept, best, len(tr_rows))
     return rows
 
 
@@ -590,8 +620,10 @@ class TensorBoardLogger:
 
 def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) -> dict:
     """What a run id hashes: kind, model config, the result-changing training parameters, data, code version."""
+    pretrains = bool(train_cfg.pretrain_epochs)
     tcfg = {k: v for k, v in dataclasses.asdict(train_cfg).items()
-            if k not in _NOT_IN_RUN_ID and not (k in _RUN_ID_OMITTED_DEFAULTS and v == _RUN_ID_OMITTED_DEFAULTS[k])}
+            if k not in _NOT_IN_RUN_ID and not (k in _RUN_ID_OMITTED_DEFAULTS and v == _RUN_ID_OMITTED_DEFAULTS[k])
+            and not (k in _PRETRAIN_ONLY and not pretrains)}
     return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION}
 
 
