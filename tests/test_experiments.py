@@ -105,3 +105,30 @@ def test_verdict_needs_a_gap_beyond_seed_spread():
     assert analysis.verdict(a, pd.Series({"ami_mean": 0.40, "ami_std": 0.02}))[0] == "beats"
     assert analysis.verdict(a, pd.Series({"ami_mean": 0.47, "ami_std": 0.01}))[0] == "ties with"
     assert analysis.verdict(a, pd.Series({"ami_mean": 0.70, "ami_std": 0.01}))[0] == "loses to"
+
+
+def test_lyrics_vae_sees_the_lyrics_block_alone_with_its_own_split(family):
+    tracks, blocks, index = family
+    r = index[(index["model"] == "lyrics_vae") & (index["seed"] == 1)].iloc[0]
+    res = train.load_run(r["run_dir"])
+    lyr = represent.lyrics_inputs(blocks, seed=1)
+    assert lyr["X"].shape == (len(tracks), blocks.lyrics.shape[1])  # no zero audio block
+    np.testing.assert_allclose(train.encode_all(res.model, lyr["X"]), res.latents, atol=1e-5)
+    assert experiments.representations(index, blocks)[1]["lyrics_vae"][1]["modality"] == "lyrics"
+    # songs without lyrics are left out, and the split is the one train.fit makes of exactly those songs
+    part = represent.Blocks(blocks.track_ids, blocks.audio, blocks.lyrics, blocks.mask_audio,
+                            np.arange(len(tracks)) % 4 != 0, blocks.audio_names, "test")
+    lyr = represent.lyrics_inputs(part, seed=2)
+    np.testing.assert_array_equal(lyr["track_ids"], blocks.track_ids[part.mask_lyrics])
+    np.testing.assert_array_equal(lyr["train_mask"], split_by_song(lyr["track_ids"], 0.2, 2)[0])
+    np.testing.assert_allclose(lyr["X"][lyr["train_mask"]].mean(0), 0, atol=1e-5)
+
+
+def test_lyrics_vae_is_skipped_when_the_hybrid_input_is_lyrics_alone():
+    from songspace.plan import Plan
+
+    tracks, _ = planted_blocks()
+    specs, skipped = experiments.family(Plan.of(tracks.assign(has_audio=False)))
+    assert "lyrics_vae" not in specs and "mlp_vae" in specs and "lyrics alone" in skipped["lyrics_vae"]
+    specs, _ = experiments.family(Plan.of(tracks))
+    assert "lyrics_vae" in specs

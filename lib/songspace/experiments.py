@@ -28,6 +28,7 @@ MLP_FAMILY = {
     "cvae_language": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": "language"},
     "ae": {"kind": "ae", "input": "hybrid", "beta": 0.0},
     "multimodal_vae": {"kind": "multimodal_vae", "input": "multimodal", "beta": 1.0},
+    "lyrics_vae": {"kind": "mlp_vae", "input": "lyrics", "beta": 1.0},
     "audio_window_vae": {"kind": "mlp_vae", "input": "audio_windows", "beta": 1.0, "epochs_share": 0.2,
                          "batch_size": 128},
     "vade": {"kind": "vade", "input": "hybrid", "beta": 1.0, "pretrain_share": 0.2},
@@ -53,9 +54,12 @@ def family(plan, cvae_condition: str | None = "language", models=None) -> tuple[
         if models is not None and name not in models:
             continue
         need = {"cvae": "cvae", "multimodal_vae": "multimodal_vae", "audio_window_vae": "audio"}.get(spec["kind"], "models")
-        need = "audio" if spec["input"] == "audio_windows" else need
+        need = {"audio_windows": "audio", "lyrics": "lyrics"}.get(spec["input"], need)
         if not plan.runs(need) or not plan.runs("models"):
             skipped[name] = plan.skipped.get("models") or plan.skipped[need]
+            continue
+        if spec["input"] == "lyrics" and not plan.has_audio:
+            skipped[name] = "the collection has no audio, so mlp_vae already sees the lyrics alone"
             continue
         if spec["kind"] == "cvae":
             specs[f"cvae_{cvae_condition}"] = {**spec, "condition_column": cvae_condition}
@@ -91,6 +95,9 @@ def _train_job(job: dict) -> dict:
         win = represent.window_inputs(job["processed_dir"], X.audio_backend, val_fraction, job["seed"])
         X, ids = win["X"], win["track_ids"]
         job["model_cfg"] = {**job["model_cfg"], "input_dim": int(X.shape[1])}
+    elif job.get("input") == "lyrics":  # the songs with lyrics, statistics from this run's training songs
+        lyr = represent.lyrics_inputs(X, val_fraction, job["seed"])
+        X, ids = lyr["X"], lyr["track_ids"]
     elif isinstance(X, represent.Blocks):  # block statistics from this run's own training songs
         X = represent.model_inputs(X, val_fraction=val_fraction, seed=job["seed"])[job["input"]]
     res = run(job["kind"], job["model_cfg"], X, ids, _train_cfg(job["train_kw"], job["seed"], job["beta"]),
@@ -146,6 +153,8 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
         kw = dict(train_kw)
         if spec["input"] == "multimodal":
             cfg = {"audio_dim": widths["audio"], "lyrics_dim": widths["lyrics"]}
+        elif spec["input"] == "lyrics":
+            cfg = {"input_dim": widths["lyrics"]}
         elif spec["input"] == "audio_windows":  # input_dim is set by the worker from the window table
             cfg = {"input_dim": widths["audio"]}
             # ~20-100 windows per song: a fifth of the epochs sees as many samples as the song models
@@ -232,7 +241,8 @@ def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, 
                                        "modality": {None: "hybrid", 0: "audio", 1: "lyrics"}[need]})
         else:
             Z, ids = represent.latents(r.run_dir)
-            modality = "audio" if r.kind == "conv_vae" or r.model == "audio_window_vae" else "hybrid"
+            modality = ("audio" if r.kind == "conv_vae" or r.model == "audio_window_vae"
+                        else "lyrics" if r.model == "lyrics_vae" else "hybrid")
             reps[r.model] = (Z, {**meta, "track_ids": ids, "modality": modality})
     return out
 

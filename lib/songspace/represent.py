@@ -127,6 +127,30 @@ def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
     return {"hybrid": X, "multimodal": multimodal, "train_mask": train, "stats": stats}
 
 
+def lyrics_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
+    """Input of the lyrics-only VAE: the lyrics embedding alone, on the songs that have lyrics.
+
+    In the hybrid input a song without audio carries a zero audio block, so "has audio or not" becomes a
+    direction the hybrid VAE must spend latent capacity on; this input leaves it out. Scaled as in
+    ``model_inputs`` (rows of unit length, one scalar), statistics from the training songs of the split
+    of exactly these songs (the split ``train.fit`` makes of the same ``track_ids``).
+
+    Returns
+    -------
+    dict: ``X`` (n_lyrics, d_l) float32, ``track_ids`` (n_lyrics,), ``train_mask`` (n_lyrics,).
+    """
+    from .train import standardise_blocks
+
+    keep = b.mask_lyrics
+    if b.lyrics.shape[1] == 0 or not keep.any():
+        raise ValueError("no song has a lyrics embedding; a lyrics model needs lyrics")
+    ids = b.track_ids[keep]
+    train, _ = split_by_song(ids, val_fraction, seed)
+    X, _ = standardise_blocks({"lyrics": b.lyrics[keep]}, train, {"lyrics": np.ones(len(ids), bool)},
+                              modes={"lyrics": b.modes["lyrics"]})
+    return {"X": X, "track_ids": ids, "train_mask": train}
+
+
 def baselines(b: Blocks, pca_dim: int = 8) -> dict:
     """Representations without a learned model, as ``name -> (X, meta)`` for ``evaluate``.
 
