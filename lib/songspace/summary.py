@@ -261,10 +261,24 @@ def read_maps(emb_dir, prefer=("umap", "tsne")) -> dict[str, pd.DataFrame]:
     return maps
 
 
-def traversal(run_dir, k: int = 4, values=np.linspace(-2.5, 2.5, 5)):
+def traversal(run_dir, params: dict, k: int = 4, values=np.linspace(-2.5, 2.5, 5)):
     """β-VAE latent traversal of a ConvVAE run: the ``k`` most active dimensions (``plots.most_active_dims``).
 
-    Returns (Figure, dims), or (None, []) when no dimension is active.
+    Parameters
+    ----------
+    run_dir : path
+        Run folder with ``checkpoint.pt`` and ``latents.npz`` (``mu``, shape (n_windows, d)).
+    params : dict
+        Audio parameters of the patches (sr in Hz, hop_length in samples, fmin/fmax in Hz), as
+        :func:`log_mel_params` returns them: the decoded patches are drawn in seconds and Hz.
+    k : int
+        Most dimensions to show, one row each.
+    values : array, shape (n_values,)
+        Values of the moving dimension, in latent units (prior std 1), one column each.
+
+    Returns
+    -------
+    (Figure, dims), or (None, []) when no dimension is active.
     """
     import torch
 
@@ -281,5 +295,5 @@ def traversal(run_dir, k: int = 4, values=np.linspace(-2.5, 2.5, 5)):
         with torch.no_grad():
             return model.decode(torch.as_tensor(z, dtype=torch.float32)).numpy()[:, 0]
 
-    fig = plots.latent_traversal(decode, mu.mean(0), dims, values, units="standardised")
+    fig = plots.latent_traversal(decode, mu.mean(0), dims, params, values, units="standardised per band")
     return fig, [int(d) for d in dims]
