@@ -182,8 +182,11 @@ def appendix_table(table: pd.DataFrame) -> pd.DataFrame:
     out = analysis.format_table(table, metrics=metrics)
     out = out[[c for c in (*APPENDIX_COLUMNS, *metrics) if c in out]]
     if has_labels(table) and "ami_chance_p95_mean" in table:
-        key = ["song_set", "label_column", "rep", "method"]
+        # a row is its song set, label, representation, method and k: a model's own clusters come at several k
+        key = [c for c in ("song_set", "label_column", "rep", "method", "norm", "dim", "k") if c in out]
         p95 = table.set_index(key)["ami_chance_p95_mean"].round(3)
+        if not p95.index.is_unique:
+            raise ValueError(f"appendix: rows not told apart by {key}")
         out.insert(out.columns.get_loc("ami") + 1, "AMI p95 chance", [p95.get(tuple(r), np.nan) for r in out[key].to_numpy()])
     return out.rename(columns={"label_column": "label", "rep": "representation", "n_items": "songs"})
 
