@@ -106,7 +106,9 @@ def test_pdf_page_one_holds_the_summary_figure_and_nothing_is_cut(executed, tmp_
 
     from songspace import plots, report
 
-    pdf = report.build_report(executed["notebooks"]["06_report"], tmp_path)["pdf"]
+    paths = report.build_report(executed["notebooks"]["06_report"], tmp_path)
+    pdf = paths["pdf"]
+    report.screenshot(paths["html"], tmp_path / "report_html.png")  # artefact: the top of the HTML, to look at
     n = report.page_count(pdf)
     assert 3 <= n <= 12, n
     pages = report.pdf_pages(pdf, tmp_path / "pages", dpi=40)
@@ -116,3 +118,5 @@ def test_pdf_page_one_holds_the_summary_figure_and_nothing_is_cut(executed, tmp_
     # the chance band of the summary figure is on page 1; elsewhere that colour is at most a few stray pixels
     assert shares[0] > 0.003 and shares[0] > 20 * max(shares[1:]), shares
     assert report.words_cut_at_edge(pdf) == []  # no table or text runs off the page
+    # no figure or block either (pixels: Chromium clips them silently); keeps the 100 dpi pages as artefacts
+    assert report.content_overflow(pdf, tmp_path / "pages_100dpi") == []

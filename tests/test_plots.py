@@ -93,24 +93,36 @@ def test_training_curves_skips_missing_columns():
 
 
 def test_latent_traversal_moves_only_the_chosen_dim(rng):
-    W = rng.normal(size=(4, 8 * 6)).astype(np.float32)
+    n_mels, frames = 8, 6
+    W = rng.normal(size=(4, n_mels * frames)).astype(np.float32)
     seen = []
 
     def decode(Z):
         seen.append(Z.copy())
-        return (Z @ W).reshape(len(Z), 8, 6)
+        return (Z @ W).reshape(len(Z), n_mels, frames)
 
     mu = rng.normal(size=(50, 4)) * np.array([2.0, 0.001, 1.0, 0.5])
     dims, var = plots.most_active_dims(mu, k=2)
     assert list(dims) == [0, 2] and var.shape == (4,)
-    fig = plots.latent_traversal(decode, np.zeros(4), dims, values=[-1, 0, 1])
-    assert len([a for a in fig.axes if a.images]) == 6
+    params = {"sr": 16000, "hop_length": 512, "fmin": 0.0, "fmax": None}
+    fig = plots.latent_traversal(decode, np.zeros(4), dims, params, values=[-1, 0, 1])
+    panels = fig.axes[:6]  # row by row; the colour bar comes last
+    assert [a.get_title() for a in panels[:3]] == ["z[0] = -1.0", "z[0] = +0.0", "z[0] = +1.0"]
     Z = seen[0]
     assert Z.shape == (6, 4)
     np.testing.assert_array_equal(Z[:3, 0], [-1, 0, 1])
     assert np.all(Z[:3, 1:] == 0)
+    # each panel draws the decoding of its own latent point: row 1, column 2 is z[2] = +1
+    z = np.zeros((1, 4), dtype=np.float32)
+    z[0, 2] = 1
+    drawn = np.asarray(panels[5].collections[0].get_array()).reshape(n_mels, frames)
+    np.testing.assert_allclose(drawn, decode(z)[0], rtol=1e-6)
+    # axes in seconds and Hz, not frames and mel bins
+    assert panels[3].get_xlabel() == "time (s)" and panels[0].get_ylabel() == "frequency (Hz)"
+    assert np.isclose(np.ptp(panels[3].get_xlim()), frames * 512 / 16000)  # 6 frames of 512 samples at 16 kHz
+    assert 7000 < panels[0].get_ylim()[1] < 9500  # up to about sr / 2 Hz (not 8 mel bins)
     with pytest.raises(ValueError, match="outside"):
-        plots.latent_traversal(decode, np.zeros(4), [7])
+        plots.latent_traversal(decode, np.zeros(4), [7], params)
 
 
 def test_setup_notebook_sets_offline_plotly_renderer_and_seed():

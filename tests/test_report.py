@@ -155,3 +155,48 @@ def test_page_count_and_words_cut_at_edge_catch_a_table_wider_than_the_page(tmp_
         found[h.stem] = report.words_cut_at_edge(pdf), report.page_count(pdf)
     assert found["cut"][0] and found["cut"][1] == 1, found  # the 24-column table runs off the page
     assert found["fits"] == ([], 2), found  # 12 columns on a landscape page of their own
+    # the pixel check sees the cut table too, and nothing on the portrait and landscape pages that fit
+    assert report.content_overflow(cut.with_suffix(".pdf"), tmp_path / "cut_pages")
+    assert report.content_overflow(fits.with_suffix(".pdf"), tmp_path / "fits_pages") == []
+
+
+def _png_base64(width_px: int, height_px: int) -> str:
+    """A blue PNG with black bars every 100 px, inked up to its right edge, base64-encoded."""
+    import base64
+    import io
+
+    from matplotlib.image import imsave
+
+    px = np.full((height_px, width_px, 3), (0.3, 0.45, 0.8))
+    px[:, ::100] = 0
+    buf = io.BytesIO()
+    imsave(buf, px, format="png")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_content_overflow_catches_a_figure_cut_at_the_right_edge(tmp_path):
+    if report.find_chromium() is None or shutil.which("pdftoppm") is None:
+        pytest.skip("needs chromium and poppler-utils (make chromium)")
+    from matplotlib.image import imread
+
+    png, dpi = _png_base64(2400, 200), 100
+    outputs = {  # printed through the report's own template and CSS, as build_report does
+        # a figure: REPORT_CSS shrinks it to the page, so it fits, inked across the whole width
+        "fits": new_output("display_data", data={"image/png": png}),
+        # a block wider than the page (fixed width): its image does not shrink and Chromium clips it
+        "cut": new_output("display_data", data={"text/html": f'<div style="width: 1400px">'
+                                                             f'<img src="data:image/png;base64,{png}"></div>'}),
+    }
+    found = {}
+    for name, out in outputs.items():
+        nb = tmp_path / f"{name}.ipynb"
+        nbformat.write(new_notebook(cells=[new_markdown_cell("# A figure"), new_code_cell("fig", outputs=[out])]), nb)
+        pdf = report.html_to_pdf(report.render_html(nb, tmp_path / f"{name}.html", variant="pdf"), tmp_path / f"{name}.pdf")
+        found[name] = report.content_overflow(pdf, tmp_path / f"{name}_pages", dpi=dpi), report.words_cut_at_edge(pdf)
+    assert found["fits"] == ([], []), found
+    overflow, words = found["cut"]
+    assert [page for page, _ in overflow] == [1] and words == [], found  # only the pixels show the cut
+    # what reaches the edge is the image: as tall as the blue band crossing the middle of the page
+    page = imread(tmp_path / "cut_pages" / "page-1.png")[..., :3].mean(axis=2) * 255
+    band_mm = (page[:, page.shape[1] // 2] < 240).sum() / (dpi / 25.4)
+    assert overflow[0][1] == pytest.approx(band_mm, abs=0.5), (overflow, band_mm)

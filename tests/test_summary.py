@@ -75,6 +75,11 @@ def test_appendix_table_and_html_table_fit_the_page(table):
     assert list(app.columns[:3]) == ["song_set", "label", "representation"]
     html = summary.html_table(app)
     assert "ss-table-wrap wide" in html and "<th></th>" not in html  # landscape, no index column
+    # a model's own clusters at several k: each row gets its own chance level, a number
+    own = pd.DataFrame([{**_row("vade[own]", "model", "genre", 0.3, method="own", p95=p), "k": k}
+                        for k, p in [(2, 0.25), (3, 0.125)]])
+    app = summary.appendix_table(pd.concat([table, own], ignore_index=True))
+    assert app.loc[app["representation"] == "vade[own]", ["k", "AMI p95 chance"]].values.tolist() == [[2, 0.25], [3, 0.125]]
     small = summary.html_table(pd.DataFrame({"a": [1.23456]}), max_rows=None)
     assert "wide" not in small and "1.235" in small
     assert "1 more rows" in summary.html_table(pd.DataFrame({"a": [1, 2]}), max_rows=1)

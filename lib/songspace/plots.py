@@ -376,8 +376,12 @@ def most_active_dims(mu: np.ndarray, k: int = 4, threshold: float = 0.01) -> tup
 
 
 def latent_traversal(decode_fn: Callable[[np.ndarray], np.ndarray], z_base: np.ndarray, dims: Sequence[int],
-                     values: Sequence[float] = (-2, -1, 0, 1, 2), units: str = "dB", path=None) -> Figure:
-    """Decoded spectrograms while one latent dimension moves and the others stay at ``z_base``.
+                     params: dict, values: Sequence[float] = (-2, -1, 0, 1, 2), units: str = "model input scale",
+                     path=None) -> Figure:
+    """Decoded log-mel patches on a time (s) x frequency (Hz) grid while one latent dimension moves.
+
+    Row ``i`` sets dimension ``dims[i]`` to each of ``values`` in turn, the other dimensions stay
+    at ``z_base``; all panels share one colour scale (1st-99th percentile of the decoded values).
 
     Parameters
     ----------
@@ -387,9 +391,31 @@ def latent_traversal(decode_fn: Callable[[np.ndarray], np.ndarray], z_base: np.n
         Starting latent point (e.g. the mean of the posterior means).
     dims : sequence of int
         Dimensions to traverse, one row each (see :func:`most_active_dims`).
+    params : dict with ``sr`` (Hz), ``hop_length`` (samples), ``fmin``, ``fmax`` (Hz; None = sr / 2)
+        of the patches the model was trained on (``summary.log_mel_params``).
     values : sequence of float
         Values set on the traversed dimension (in latent units; the prior has std 1).
+    units : colour-bar label of the decoded values.
+
+    Returns
+    -------
+    Figure with ``len(dims) x len(values)`` spectrogram panels and a colour bar.
     """
+    out, dims, values = _traverse(decode_fn, z_base, dims, values)
+    vmin, vmax = np.percentile(out, [1, 99])
+    kw = _specshow_kw(params, vmin, vmax)
+    fig, axes = _figure(len(dims), len(values), figsize=(1.7 * len(values) + 1.2, 1.6 * len(dims) + 0.6),
+                        sharex=True, sharey=True)
+    for i, d in enumerate(dims):
+        for j, v in enumerate(values):
+            im = _spec_panel(axes[i, j], out[i, j], kw, title=f"z[{d}] = {v:+.1f}",
+                             xlabel=i == len(dims) - 1, ylabel=j == 0)
+    _spec_colorbar(fig, im, axes, f"decoded log-mel ({units})")
+    return _finish(fig, path)
+
+
+def _traverse(decode_fn, z_base, dims, values) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Decode ``z_base`` with each of ``dims`` set to each of ``values``: (len(dims), len(values), n_mels, frames)."""
     z_base = np.asarray(z_base, dtype=np.float32).ravel()
     dims, values = list(dims), np.asarray(values, dtype=np.float32)
     if not dims or len(values) == 0:
@@ -403,21 +429,7 @@ def latent_traversal(decode_fn: Callable[[np.ndarray], np.ndarray], z_base: np.n
     out = np.asarray(decode_fn(Z.reshape(-1, len(z_base))))
     if out.ndim != 3 or out.shape[0] != Z.shape[0] * Z.shape[1]:
         raise ValueError(f"decode_fn must return (m, n_mels, frames) with m={Z.shape[0] * Z.shape[1]}, got {out.shape}")
-    out = out.reshape(len(dims), len(values), *out.shape[1:])
-    vmin, vmax = np.percentile(out, [1, 99])
-    fig, axes = _figure(len(dims), len(values), figsize=(2.2 * len(values) + 1, 2.0 * len(dims) + 0.6),
-                        sharex=True, sharey=True)
-    for i, d in enumerate(dims):
-        for j, v in enumerate(values):
-            ax = axes[i, j]
-            im = ax.imshow(out[i, j], origin="lower", aspect="auto", cmap=SPEC_CMAP, vmin=vmin, vmax=vmax)
-            ax.grid(False)
-            ax.set_title(f"z[{d}] = {v:+.1f}", fontsize="small")
-        axes[i, 0].set_ylabel("mel bin")
-    for j in range(len(values)):
-        axes[-1, j].set_xlabel("frame")
-    fig.colorbar(im, ax=axes, label=f"decoded log-mel ({units})", shrink=0.8)
-    return _finish(fig, path)
+    return out.reshape(len(dims), len(values), *out.shape[1:]), dims, values
 
 
 # ---- the report's summary page ----
@@ -636,6 +648,33 @@ def reconstructions_specshow(x_in: np.ndarray, x_out: np.ndarray, params: dict, 
         of the patches (``summary.log_mel_params``).
     units : colour-bar label of the values.
     """
+    return _specshow_pairs(x_in, x_out, params, n, units, path)
+
+
+def _specshow_pairs(x_in, x_out, params, n, units, path) -> Figure:
+    x_in, x_out, n = _pick(x_in, x_out, n)
+    if x_in.ndim != 3:
+        raise ValueError(f"expected shape (m, n_mels, frames), got {x_in.shape}")
+    vmin, vmax = np.percentile(np.concatenate([x_in, x_out]), [1, 99])
+    kw = _specshow_kw(params, vmin, vmax)
+    fig, axes = _figure(2, n, figsize=(1.7 * n + 1.2, 3.6), sharex=True, sharey=True)
+    for j in range(n):
+        mse = float(np.mean((x_in[j] - x_out[j]) ** 2))
+        for i, (x, name) in enumerate([(x_in[j], "original"), (x_out[j], f"reconstr., MSE {mse:.2g}")]):
+            im = _spec_panel(axes[i, j], x, kw, title=f"#{j} {name}", xlabel=i == 1, ylabel=j == 0)
+    _spec_colorbar(fig, im, axes, f"log-mel ({units})")
+    return _finish(fig, path)
+
+
+def _specshow_kw(params: dict, vmin: float, vmax: float) -> dict:
+    """``librosa.display.specshow`` arguments: frames -> time (s), mel bins -> frequency (Hz) from ``params``."""
+    return dict(sr=params["sr"], hop_length=params["hop_length"], x_axis="s", y_axis="mel",
+                fmin=params.get("fmin") or 0.0, fmax=params.get("fmax") or params["sr"] / 2, cmap=SPEC_CMAP,
+                vmin=vmin, vmax=vmax)
+
+
+def _spec_panel(ax, x: np.ndarray, kw: dict, title: str, xlabel: bool, ylabel: bool):
+    """One (n_mels, frames) patch drawn by ``specshow`` on ``ax``; axis labels where asked. Returns the QuadMesh."""
     import warnings
 
     from matplotlib.ticker import MaxNLocator
@@ -644,31 +683,19 @@ def reconstructions_specshow(x_in: np.ndarray, x_out: np.ndarray, params: dict, 
         warnings.filterwarnings("ignore", message="IProgress not found")
         import librosa.display
 
-        return _specshow_pairs(x_in, x_out, params, n, units, path, librosa.display.specshow, MaxNLocator)
+        im = librosa.display.specshow(x, ax=ax, **kw)
+    ax.set_title(title, fontsize="x-small")
+    ax.set_xlabel("time (s)" if xlabel else "", fontsize="x-small")
+    ax.set_ylabel("frequency (Hz)" if ylabel else "", fontsize="x-small")
+    ax.xaxis.set_major_locator(MaxNLocator(3))
+    ax.tick_params(labelsize=6)
+    return im
 
 
-def _specshow_pairs(x_in, x_out, params, n, units, path, specshow, MaxNLocator) -> Figure:
-    x_in, x_out, n = _pick(x_in, x_out, n)
-    if x_in.ndim != 3:
-        raise ValueError(f"expected shape (m, n_mels, frames), got {x_in.shape}")
-    vmin, vmax = np.percentile(np.concatenate([x_in, x_out]), [1, 99])
-    fig, axes = _figure(2, n, figsize=(1.7 * n + 1.2, 3.6), sharex=True, sharey=True)
-    kw = dict(sr=params["sr"], hop_length=params["hop_length"], x_axis="s", y_axis="mel",
-              fmin=params.get("fmin") or 0.0, fmax=params.get("fmax") or params["sr"] / 2, cmap=SPEC_CMAP,
-              vmin=vmin, vmax=vmax)
-    for j in range(n):
-        mse = float(np.mean((x_in[j] - x_out[j]) ** 2))
-        for i, (x, name) in enumerate([(x_in[j], "original"), (x_out[j], f"reconstr., MSE {mse:.2g}")]):
-            im = specshow(x, ax=axes[i, j], **kw)
-            axes[i, j].set_title(f"#{j} {name}", fontsize="x-small")
-            axes[i, j].set_xlabel("time (s)" if i else "", fontsize="x-small")
-            axes[i, j].set_ylabel("frequency (Hz)" if j == 0 else "", fontsize="x-small")
-            axes[i, j].xaxis.set_major_locator(MaxNLocator(3))
-            axes[i, j].tick_params(labelsize=6)
+def _spec_colorbar(fig, im, axes, label: str) -> None:
     cb = fig.colorbar(im, ax=axes, shrink=0.8)
-    cb.set_label(f"log-mel ({units})", fontsize="x-small")
+    cb.set_label(label, fontsize="x-small")
     cb.ax.tick_params(labelsize=6)
-    return _finish(fig, path)
 
 
 def composition_heatmaps(clusters: np.ndarray, labels: dict, title: str | None = None, path=None) -> Figure:

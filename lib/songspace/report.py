@@ -18,7 +18,8 @@ Cell tags that steer the two variants:
 Layout (:data:`REPORT_CSS`, added by :func:`layout`): the HTML gets a table of contents of its ``h2``
 sections beside a column of readable width; the PDF is A4 portrait, outputs may break across pages,
 and tables wrapped by ``summary.html_table(..., wide=True)`` print on landscape pages of their own.
-:func:`page_count`, :func:`pdf_pages` and :func:`words_cut_at_edge` let tests look at the printed pages.
+:func:`page_count`, :func:`pdf_pages`, :func:`words_cut_at_edge` (text) and :func:`content_overflow`
+(pixels: figures too) let tests look at the printed pages.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ nav.ss-toc ul { padding-left: 0; list-style: none; } nav.ss-toc li { margin: 3px
 @page { size: A4; margin: 11mm 10mm; }  /* left/right = PRINT_MARGIN_MM */
 @page wide { size: A4 landscape; margin: 10mm; }
 @media print {
-  body { font-size: 10.5pt; }
+  body { font-size: 10.5pt; margin-left: 2mm; margin-right: 2mm; }  /* = PRINT_GUTTER_MM, see content_overflow */
   nav.ss-toc { display: none; }
   main, .jp-Notebook { max-width: none; padding: 0 !important; }
   .jp-Cell, .jp-OutputArea-output { padding: 0 !important; margin: 0 !important; overflow: visible !important; }
@@ -77,7 +78,9 @@ nav.ss-toc ul { padding-left: 0; list-style: none; } nav.ss-toc li { margin: 3px
   .jp-Cell, .jp-Cell-inputWrapper, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
   .jp-InputArea, .jp-OutputArea-output { display: block !important; }
   .jp-OutputArea-child { break-inside: auto !important; }  /* the lab template keeps each output on one page */
-  .jp-OutputArea, .jp-Notebook, .jp-MarkdownOutput { overflow: visible !important; }
+  /* nothing clips inside the page: what is too wide reaches the page's edge, where the checks see it
+     (the lab template's .jp-OutputArea-child { overflow: hidden } cut it unseen, 2 mm inside) */
+  .jp-OutputArea, .jp-OutputArea-child, .jp-Notebook, .jp-MarkdownOutput { overflow: visible !important; }
   .jp-InputPrompt, .jp-OutputPrompt, .jp-Collapser { display: none !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-width: 100% !important; }
   .ss-table-wrap { overflow: visible; }
@@ -338,6 +341,7 @@ def pdf_pages(pdf: str | os.PathLike, out_dir: str | os.PathLike, dpi: int = 50,
 
 
 PRINT_MARGIN_MM = 10  # left/right margin of both page kinds in REPORT_CSS
+PRINT_GUTTER_MM = 2  # left/right margin of the body in print (REPORT_CSS): what fits ends this far inside the content box
 
 
 def words_cut_at_edge(pdf: str | os.PathLike, margin_mm: float = PRINT_MARGIN_MM, tol_pt: float = 1.0) -> list[tuple]:
@@ -363,6 +367,68 @@ def words_cut_at_edge(pdf: str | os.PathLike, margin_mm: float = PRINT_MARGIN_MM
             if float(x_max) > edge + tol_pt:
                 cut.append((n, word, float(x_max), edge))
     return cut
+
+
+def content_overflow(pdf: str | os.PathLike, out_dir: str | os.PathLike | None = None, margin_mm: float = PRINT_MARGIN_MM,
+                     strip_mm: float = 0.5, min_ink_mm: float = 1.0, dpi: int = 100,
+                     ink_below: float = 240) -> list[tuple[int, float]]:
+    """Pages where ink reaches the right edge of the content box: something wider than the page was cut.
+
+    Chromium silently clips whatever is wider than the page (a figure, a fixed-width block, a
+    table) at the page's content box, and text checks (:func:`words_cut_at_edge`) cannot see a cut
+    image. In print, :data:`REPORT_CSS` lets no output box clip (so a cut happens at the content
+    box, not unseen inside it) and keeps the body :data:`PRINT_GUTTER_MM` inside the content box,
+    so everything that fits ends at least that far from its right edge, while a clipped element
+    runs right up to it. This renders the pages (``pdftoppm``, :func:`pdf_pages`) and looks at the strip
+    from ``strip_mm`` before the right content edge to the paper's edge (the margin included, in
+    case a renderer lets content overflow into it).
+
+    A cut through a blank part of a figure leaves no ink in the strip and is not seen.
+
+    Parameters
+    ----------
+    pdf : path
+        PDF printed from the report's HTML (portrait and landscape pages, both with ``margin_mm``).
+    out_dir : path, optional
+        Folder for the page PNGs (kept, e.g. as test artefacts); a temporary folder when None.
+    margin_mm : float
+        Right margin of the pages (mm).
+    strip_mm : float
+        Width (mm) of the strip inside the content box where ink means a cut; well below
+        ``PRINT_GUTTER_MM``, which Chromium may shrink when it scales a too-wide page down to fit.
+    min_ink_mm : float
+        Least total height (mm) of pixel rows with ink in the strip for a page to count (ignores a stray pixel).
+    dpi : int
+        Rendering resolution (pixels per inch).
+    ink_below : float
+        Grey level (0-255) under which a pixel is ink; table stripes (#f4f4f4) are not.
+
+    Returns
+    -------
+    list of (page number, height in mm of the rows with ink in the strip); empty when nothing is cut.
+    """
+    if out_dir is None:
+        with tempfile.TemporaryDirectory(prefix="songspace-pages-") as tmp:
+            return content_overflow(pdf, tmp, margin_mm, strip_mm, min_ink_mm, dpi, ink_below)
+    cut = []
+    for n, png in enumerate(pdf_pages(pdf, out_dir, dpi=dpi), start=1):
+        ink_mm = _ink_rows_at_right_edge(png, margin_mm, strip_mm, dpi, ink_below)
+        if ink_mm >= min_ink_mm:
+            cut.append((n, round(ink_mm, 1)))
+    return cut
+
+
+def _ink_rows_at_right_edge(png: Path, margin_mm: float, strip_mm: float, dpi: int, ink_below: float) -> float:
+    """Height (mm) of the pixel rows of a page image with ink right of ``strip_mm`` before the content edge."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    px = imread(png)  # (rows, cols, channels), floats in 0..1
+    grey = (px[..., :3].mean(axis=2) if px.ndim == 3 else px) * 255
+    mm = dpi / 25.4  # pixels per mm
+    first = int(np.floor(grey.shape[1] - (margin_mm + strip_mm) * mm))
+    rows = (grey[:, first:] < ink_below).any(axis=1)
+    return float(rows.sum() / mm)
 
 
 # ---- CLI ----

@@ -182,8 +182,11 @@ def appendix_table(table: pd.DataFrame) -> pd.DataFrame:
     out = analysis.format_table(table, metrics=metrics)
     out = out[[c for c in (*APPENDIX_COLUMNS, *metrics) if c in out]]
     if has_labels(table) and "ami_chance_p95_mean" in table:
-        key = ["song_set", "label_column", "rep", "method"]
+        # a row is its song set, label, representation, method and k: a model's own clusters come at several k
+        key = [c for c in ("song_set", "label_column", "rep", "method", "norm", "dim", "k") if c in out]
         p95 = table.set_index(key)["ami_chance_p95_mean"].round(3)
+        if not p95.index.is_unique:
+            raise ValueError(f"appendix: rows not told apart by {key}")
         out.insert(out.columns.get_loc("ami") + 1, "AMI p95 chance", [p95.get(tuple(r), np.nan) for r in out[key].to_numpy()])
     return out.rename(columns={"label_column": "label", "rep": "representation", "n_items": "songs"})
 
@@ -261,10 +264,24 @@ def read_maps(emb_dir, prefer=("umap", "tsne")) -> dict[str, pd.DataFrame]:
     return maps
 
 
-def traversal(run_dir, k: int = 4, values=np.linspace(-2.5, 2.5, 5)):
+def traversal(run_dir, params: dict, k: int = 4, values=np.linspace(-2.5, 2.5, 5)):
     """β-VAE latent traversal of a ConvVAE run: the ``k`` most active dimensions (``plots.most_active_dims``).
 
-    Returns (Figure, dims), or (None, []) when no dimension is active.
+    Parameters
+    ----------
+    run_dir : path
+        Run folder with ``checkpoint.pt`` and ``latents.npz`` (``mu``, shape (n_windows, d)).
+    params : dict
+        Audio parameters of the patches (sr in Hz, hop_length in samples, fmin/fmax in Hz), as
+        :func:`log_mel_params` returns them: the decoded patches are drawn in seconds and Hz.
+    k : int
+        Most dimensions to show, one row each.
+    values : array, shape (n_values,)
+        Values of the moving dimension, in latent units (prior std 1), one column each.
+
+    Returns
+    -------
+    (Figure, dims), or (None, []) when no dimension is active.
     """
     import torch
 
@@ -281,5 +298,5 @@ def traversal(run_dir, k: int = 4, values=np.linspace(-2.5, 2.5, 5)):
         with torch.no_grad():
             return model.decode(torch.as_tensor(z, dtype=torch.float32)).numpy()[:, 0]
 
-    fig = plots.latent_traversal(decode, mu.mean(0), dims, values, units="standardised")
+    fig = plots.latent_traversal(decode, mu.mean(0), dims, params, values, units="standardised per band")
     return fig, [int(d) for d in dims]
