@@ -437,19 +437,19 @@ SWEEPS = {
         # the seed report's grid (first-layer x hidden channels, kernel 3/5, lr 1e-3/5e-4), cut to fit
         # make all's 20 minutes on 2 cores: first_channels 64 triples the cost; add it on a bigger machine
         {"model": "conv_vae", "first_channels": [16, 32], "hidden_channels": [16, 32], "kernel_size": 3,
-         "n_layers": 3, "latent_dim": 8, "lr": 1e-3, "epochs": 10, "batch_size": 64, "warmup_epochs": 2,
+         "n_layers": 3, "latent_dim": 16, "lr": 1e-3, "epochs": 10, "batch_size": 64, "warmup_epochs": 2,
          "patience": 3, "beta": 1.0},
         {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": [3, 5], "n_layers": 3,
-         "latent_dim": 8, "lr": [5e-4], "epochs": 10, "batch_size": 64, "warmup_epochs": 2, "patience": 3,
+         "latent_dim": 16, "lr": [5e-4], "epochs": 10, "batch_size": 64, "warmup_epochs": 2, "patience": 3,
          "beta": 1.0},
         # longer training
         {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": 3, "n_layers": 3,
-         "latent_dim": 8, "lr": 1e-3, "epochs": [25], "batch_size": 64, "warmup_epochs": 3, "patience": 5,
+         "latent_dim": 16, "lr": 1e-3, "epochs": [25], "batch_size": 64, "warmup_epochs": 3, "patience": 5,
          "beta": 1.0},
         # beta and latent size on the MLP VAE (cheap), the same training as 02
-        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": 8, "epochs": 300, "lr": 1e-3,
+        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": 16, "epochs": 300, "lr": 1e-3,
          "batch_size": 32, "warmup_epochs": 30, "patience": 40},
-        {"model": "mlp_vae", "beta": 1.0, "latent_dim": [4, 16], "epochs": 300, "lr": 1e-3,
+        {"model": "mlp_vae", "beta": 1.0, "latent_dim": [8, 32], "epochs": 300, "lr": 1e-3,
          "batch_size": 32, "warmup_epochs": 30, "patience": 40},
     ],
     "tiny": [
