@@ -147,15 +147,50 @@ def song_name(row) -> str:
     return title if isinstance(title, str) and title.strip() else str(row["track_id"])
 
 
-def cluster_lists(clusters: pd.DataFrame, max_clusters: int = 4, max_songs: int = 8) -> str:
-    """Markdown: the largest clusters of ``clusters.csv`` as song lists (artist – title)."""
+def cluster_tags(clusters: pd.DataFrame, processed_dir, backend: str = "musicnn-msd", n_tags: int = 3) -> dict:
+    """The musicnn tags that set each cluster apart: largest mean tag probability of the cluster's songs
+    minus that of all clustered songs with audio (a tag every song has, e.g. *rock* on a rock collection,
+    does not describe one cluster).
+
+    Parameters
+    ----------
+    clusters : DataFrame with ``track_id`` and ``cluster`` (``clusters.csv``).
+    processed_dir : folder with ``audio_<backend>_tracks.parquet`` (``features.extract_audio``).
+    backend : a musicnn backend; any other (``descriptors``) has no tags and gives ``{}``.
+    n_tags : at most this many tags per cluster, only tags above the collection's mean.
+
+    Returns
+    -------
+    dict cluster -> list of tag names (``"female vocalists"``); clusters without audio are absent.
+    """
+    path = Path(processed_dir) / f"audio_{backend}_tracks.parquet"
+    if not path.is_file():
+        return {}
+    table = pd.read_parquet(path)
+    tags = [c for c in table.columns if c.startswith("tag_")]
+    songs = clusters.dropna(subset=["cluster"]).astype({"track_id": str})
+    songs = songs.merge(table.astype({"track_id": str})[["track_id", *tags]], on="track_id")
+    if songs.empty or not tags:
+        return {}
+    overall = songs[tags].mean()
+    out = {}
+    for cid, group in songs.groupby("cluster"):
+        lift = (group[tags].mean() - overall).nlargest(n_tags)
+        out[cid] = [name.removeprefix("tag_").replace("_", " ") for name in lift[lift > 0].index]
+    return out
+
+
+def cluster_lists(clusters: pd.DataFrame, max_clusters: int = 4, max_songs: int = 8, tags: dict | None = None) -> str:
+    """Markdown: the largest clusters of ``clusters.csv`` as song lists (artist – title), with the tags
+    that set each apart when ``tags`` (from :func:`cluster_tags`) has them."""
     c = clusters.dropna(subset=["cluster"])
     lines = []
     for cid, n in c["cluster"].value_counts().head(max_clusters).items():
         songs = c[c["cluster"] == cid]
         names = [song_name(r) for r in songs.head(max_songs).to_dict("records")]
         more = f" … and {n - max_songs} more" if n > max_songs else ""
-        lines.append(f"- **cluster {cid}** ({n} songs): " + "; ".join(names) + more)
+        mostly = f"; mostly *{', '.join(tags[cid])}*" if tags and tags.get(cid) else ""
+        lines.append(f"- **cluster {cid}** ({n} songs{mostly}): " + "; ".join(names) + more)
     return "\n".join(lines)
 
 

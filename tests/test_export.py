@@ -1,0 +1,27 @@
+"""What the user takes away: cluster song lists, and the musicnn tags that set a cluster apart."""
+import numpy as np
+import pandas as pd
+
+from songspace import export, features
+
+
+def test_cluster_tags_name_what_sets_each_cluster_apart(tmp_path):
+    cols = features.backend_columns("musicnn-msd")
+    tags = [c for c in cols if c.startswith("tag_")]
+    assert {"tag_rock", "tag_female_vocalists"} <= set(tags)
+    ids = [f"s{i}" for i in range(6)]
+    X = np.full((6, len(cols)), 0.1, np.float32)
+    X[:, cols.index("tag_rock")] = 0.9  # every song: describes no cluster
+    X[:3, cols.index("tag_female_vocalists")] = 0.8
+    X[3:, cols.index("tag_electronic")] = 0.7
+    X[3:, cols.index("tag_dance")] = 0.6
+    pd.concat([pd.DataFrame({"track_id": ids}), pd.DataFrame(X, columns=cols)], axis=1).to_parquet(
+        tmp_path / "audio_musicnn-msd_tracks.parquet")
+    clusters = pd.DataFrame({"track_id": ids + ["lyrics_only"], "cluster": [0, 0, 0, 1, 1, 1, 1],
+                             "artist": "A", "title": [f"T{i}" for i in range(7)]})
+    got = export.cluster_tags(clusters, tmp_path)
+    assert got == {0: ["female vocalists"], 1: ["electronic", "dance"]}
+    text = export.cluster_lists(clusters, tags=got)
+    assert "**cluster 1** (4 songs; mostly *electronic, dance*)" in text and "A – T6" in text
+    assert export.cluster_tags(clusters, tmp_path, backend="descriptors") == {}  # no tags: nothing claimed
+    assert "mostly" not in export.cluster_lists(clusters)
