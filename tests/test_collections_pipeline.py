@@ -19,7 +19,8 @@ FAST = {"05_clustering": {"methods": ["kmeans", "agglomerative"], "map_methods":
 pytestmark = [pytest.mark.slow]
 
 
-def run_pipeline(source: Path, out: Path, name: str) -> dict:
+def run_pipeline(source: Path, out: Path, name: str, extra: dict | None = None) -> dict:
+    """Execute 00 -> 06 on ``source``; ``extra`` maps a notebook to more parameters."""
     import papermill as pm
 
     out.mkdir(parents=True, exist_ok=True)
@@ -28,7 +29,7 @@ def run_pipeline(source: Path, out: Path, name: str) -> dict:
         dest = out / "results" / "notebooks" / f"{nb}.ipynb"
         dest.parent.mkdir(parents=True, exist_ok=True)
         params = {"dataset": name, "data_root": str(out / "data"), "results_root": str(out / "results"),
-                  "profile": "tiny", **FAST.get(nb, {})}
+                  "profile": "tiny", **FAST.get(nb, {}), **(extra or {}).get(nb, {})}
         if nb == "00_data":
             params["source"] = str(source)
         pm.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(dest), kernel_name="python3",
@@ -69,9 +70,17 @@ def check_take_away(results: Path, songs: set) -> None:
 def test_audio_shapes_run_end_to_end(tmp_path, shape, present, absent):
     source = synthetic.make_shape(tmp_path / "collection", shape, n_per_cell=2, duration_s=3.0)
     before = tree_hashes(source)
-    nbs = run_pipeline(source, tmp_path / "out", shape)
+    # the audio-only run also takes the large-collection route: a budget far below what tiny training needs
+    tight = {"budget": {"run_samples": 60, "sweep_samples": 100}} if shape == "audio_only" else {}
+    nbs = run_pipeline(source, tmp_path / "out", shape, {nb: tight for nb in ("02_mlp_vae", "03_conv_vae", "04_sweeps")})
     every = "\n".join(text_of(p) for p in nbs.values())
     assert "ERROR" not in every and "Traceback" not in every
+    if tight:
+        assert "random window(s) of every training song" in text_of(nbs["03_conv_vae"])
+        assert "Budget: ConvVAE configurations" in text_of(nbs["04_sweeps"])
+        assert "Training budget" in text_of(nbs["06_report"])
+        runs = pd.read_csv(tmp_path / "out" / "results" / "runs_conv.csv")
+        assert runs["budget_note"].fillna("").str.contains("random window").all()
     for words in present:
         assert words in every, words
     for words in absent:

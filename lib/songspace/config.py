@@ -81,6 +81,9 @@ PROFILES: dict[str, dict] = {
         "seeds": [0, 1, 2, 3, 4],
         "n_perm": 100,  # permutations per chance level (the p95 needs ~100; 200 doubles 05's time)
         "sweep": "default",
+        # samples (windows) a window-level run and the ConvVAE sweep may see: see songspace.budget.
+        # The shipped corpus fits (its runs train as configured); a large collection is thinned.
+        "budget": {"run_samples": 40_000, "sweep_samples": 400_000},
     },
     "tiny": {
         "audio": {"sr": 16000, "window_s": 1.0, "hop_s": 1.0, "n_mels": 16, "patch_frames": 16},
@@ -94,6 +97,7 @@ PROFILES: dict[str, dict] = {
         "seeds": [0, 1],
         "n_perm": 20,
         "sweep": "tiny",
+        "budget": {"run_samples": 40_000, "sweep_samples": 400_000},
     },
 }
 

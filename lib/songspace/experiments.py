@@ -103,7 +103,8 @@ def _train_job(job: dict) -> dict:
     res = run(job["kind"], job["model_cfg"], X, ids, _train_cfg(job["train_kw"], job["seed"], job["beta"]),
               job["runs_root"], cond=job.get("cond"), name=job["name"])
     return {"model": job["model"], "kind": job["kind"], "seed": job["seed"], "run_dir": str(res.run_dir),
-            "condition_column": job.get("condition_column"), "best_epoch": res.best_epoch, "cached": res.cached}
+            "condition_column": job.get("condition_column"), "best_epoch": res.best_epoch, "cached": res.cached,
+            "budget_note": job.get("budget_note", "")}
 
 
 def _run_jobs(jobs: list[dict], n_jobs: int, scheduler: str | None, threads: int | None = None) -> pd.DataFrame:
@@ -117,7 +118,8 @@ def _run_jobs(jobs: list[dict], n_jobs: int, scheduler: str | None, threads: int
 
 def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
                  specs: dict | None = None, hidden=(128, 64), n_jobs: int = 1, scheduler: str | None = None,
-                 threads: int | None = None, processed_dir=None, n_clusters: int | None = None) -> pd.DataFrame:
+                 threads: int | None = None, processed_dir=None, n_clusters: int | None = None,
+                 budget: dict | None = None) -> pd.DataFrame:
     """Train every vector model of ``specs`` once per seed (finished runs are loaded, not retrained).
 
     Each run standardises the blocks with statistics of its own training songs (the by-song split of
@@ -134,11 +136,12 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     n_jobs, scheduler : runs in parallel on local processes or a Dask cluster (``parallel.map_tracks``).
     processed_dir : features folder, for window-level models (``input`` ``audio_windows``).
     n_clusters : mixture components of a ``vade`` spec (default: ``default_k(tracks)``).
+    budget : ``budget.Budget`` fields (the profile's ``budget``) for window-level runs; None: as configured.
 
     Returns
     -------
     DataFrame, one row per (model, seed): ``model``, ``kind``, ``seed``, ``run_dir``, ``condition_column``,
-    ``best_epoch``, ``cached``.
+    ``best_epoch``, ``cached``, ``budget_note`` (what the budget changed, or empty).
     """
     if specs is None:  # the whole family; window-level models only when there is a features folder
         specs = {k: v for k, v in MLP_FAMILY.items() if v["input"] != "audio_windows" or processed_dir}
@@ -148,6 +151,7 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     widths = {k: B.shape[1] for k, B in represent.present_blocks(blocks).items()}
     jobs = []
     for name, spec in specs.items():
+        note = None
         cond_col = spec.get("condition_column")
         cond = None
         kw = dict(train_kw)
@@ -161,6 +165,9 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
             share = spec.get("epochs_share", 1.0)
             kw.update({k: max(1, int(round(share * kw[k]))) for k in ("epochs", "warmup_epochs", "patience") if k in kw})
             kw["batch_size"] = spec.get("batch_size", kw.get("batch_size", 64))
+            if budget is not None:
+                n_windows, n_songs = represent.window_counts(processed_dir, blocks.audio_backend)
+                kw, note = fit_budget(kw, n_windows, n_songs, budget)
         else:
             cfg = {"input_dim": sum(widths.values())}
         cfg.update(latent_dim=latent_dim, hidden=list(hidden))
@@ -176,7 +183,7 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
                          "track_ids": ids, "model_cfg": cfg, "train_kw": kw, "beta": spec["beta"],
                          "processed_dir": str(processed_dir) if processed_dir else None,
                          "cond": cond, "condition_column": cond_col, "runs_root": str(runs_root),
-                         "name": f"{name}-s{seed}"})
+                         "name": f"{name}-s{seed}", "budget_note": note or ""})
     return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
@@ -191,17 +198,31 @@ def default_k(tracks: pd.DataFrame, labels=None) -> int:
     return int(np.clip(round(np.sqrt(len(tracks) / 2)), 2, 10))
 
 
+def fit_budget(train_kw: dict, n_windows: int, n_songs: int, budget: dict) -> tuple[dict, str | None]:
+    """``budget.window_training`` with the profile's budget dict: (settings, note or None)."""
+    from .budget import Budget, window_training
+
+    return window_training(train_kw, n_windows, n_songs, Budget(**budget))
+
+
 def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
                beta: float = 1.0, kind: str = "conv_vae", n_jobs: int = 1, scheduler: str | None = None,
-               threads: int | None = None) -> pd.DataFrame:
-    """Train a ConvVAE on the log-mel patches of ``processed_dir`` once per seed; same index as ``train_family``."""
+               threads: int | None = None, budget: dict | None = None) -> pd.DataFrame:
+    """Train a ConvVAE on the log-mel patches of ``processed_dir`` once per seed; same index as ``train_family``.
+
+    ``budget`` (``budget.Budget`` fields): thin the windows per epoch on a large collection
+    (``budget.window_training``); the index's ``budget_note`` says what changed.
+    """
+    note = None
+    if budget is not None:
+        train_kw, note = fit_budget(train_kw, *represent.window_counts(processed_dir), budget)
     jobs = [{"model": name, "kind": kind, "seed": int(seed), "X": str(processed_dir), "track_ids": None,
              "model_cfg": dict(model_cfg), "train_kw": train_kw, "beta": beta, "runs_root": str(runs_root),
-             "name": f"{name}-s{seed}"} for seed in seeds]
+             "name": f"{name}-s{seed}", "budget_note": note or ""} for seed in seeds]
     return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
-INDEX_COLUMNS = ["model", "kind", "seed", "run_dir", "condition_column", "best_epoch", "cached"]
+INDEX_COLUMNS = ["model", "kind", "seed", "run_dir", "condition_column", "best_epoch", "cached", "budget_note"]
 
 
 def write_index(df: pd.DataFrame, path) -> Path:
@@ -376,10 +397,15 @@ class SweepJob:
     TRAIN_KEYS = ("epochs", "lr", "batch_size", "warmup_epochs", "patience", "free_bits", "val_fraction")
 
     def __init__(self, interim_dir, processed_dir, runs_root, seeds, columns, lyrics_backend, n_perm=100,
-                 audio_backend="descriptors"):
+                 audio_backend="descriptors", budget: dict | None = None):
         self.interim_dir, self.processed_dir, self.runs_root = str(interim_dir), str(processed_dir), str(runs_root)
         self.seeds, self.columns, self.lyrics_backend, self.n_perm = list(seeds), list(columns), lyrics_backend, n_perm
-        self.audio_backend = audio_backend
+        self.audio_backend, self.budget = audio_backend, budget
+
+    def with_seeds(self, seeds) -> "SweepJob":
+        """The same job over other seeds (what ``budget_sweep`` keeps)."""
+        return SweepJob(self.interim_dir, self.processed_dir, self.runs_root, seeds, self.columns, self.lyrics_backend,
+                        self.n_perm, self.audio_backend, self.budget)
 
     def __call__(self, cfg: dict) -> dict:
         from .data import read_tracks
@@ -391,7 +417,7 @@ class SweepJob:
         name = f"sweep-{cfg['run_name']}"
         if cfg["model"] == "conv_vae":
             index = train_conv(self.processed_dir, model_cfg, train_kw, self.seeds, self.runs_root, name=name,
-                               beta=cfg.get("beta", 1.0), threads=1)
+                               beta=cfg.get("beta", 1.0), threads=1, budget=self.budget)
             songs = np.unique(represent.latents(index["run_dir"].iloc[0])[1])
         else:
             spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
@@ -426,8 +452,9 @@ class SweepJob:
         files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",
                  processed / "descriptors_tracks.parquet", processed / f"audio_{self.audio_backend}_tracks.parquet",
                  processed / f"lyrics_{self.lyrics_backend}.npy"]
+        budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
-                "audio": self.audio_backend,
+                "audio": self.audio_backend, **budget,
                 "train_version": TRAIN_VERSION, "data": {f.name: file_hash(f) for f in files if f.exists()}}
 
 
@@ -467,7 +494,6 @@ def sweep_configs(name_or_specs, context: dict | None = None) -> list[dict]:
     ``context`` (e.g. ``SweepJob.context()``) is folded into each ``config_hash``, so results saved
     under another dataset, seed list or code version are never reused.
     """
-    from .cache import params_hash
     from .sweep import grid
 
     specs = SWEEPS[name_or_specs] if isinstance(name_or_specs, str) else name_or_specs
@@ -476,9 +502,16 @@ def sweep_configs(name_or_specs, context: dict | None = None) -> list[dict]:
         for cfg in grid(spec):
             if cfg["config_hash"] not in seen:
                 seen.add(cfg["config_hash"])
-                h = params_hash({"settings": cfg["config_hash"], "context": context}) if context else cfg["config_hash"]
-                out.append({**cfg, "config_hash": h, "run_name": f"{cfg['model']}-{cfg['run_name']}"})
-    return out
+                out.append({**cfg, "run_name": f"{cfg['model']}-{cfg['run_name']}"})
+    return contextualise(out, context) if context else out
+
+
+def contextualise(configs: list[dict], context: dict) -> list[dict]:
+    """Fold ``context`` (``SweepJob.context()``) into each configuration's ``config_hash``: call it once,
+    on configurations from ``sweep_configs`` without context, after the job's seeds are final."""
+    from .cache import params_hash
+
+    return [{**c, "config_hash": params_hash({"settings": c["config_hash"], "context": context})} for c in configs]
 
 
 def best_from_sweep(summary: pd.DataFrame, model: str, columns, seeds) -> tuple[pd.DataFrame, pd.Series | None]:
@@ -578,6 +611,25 @@ def song_sets(blocks: represent.Blocks) -> dict[str, np.ndarray]:
             out[name] = blocks.track_ids[mask]
             seen.append(mask)
     return out
+
+
+def budget_sweep(configs: list[dict], job: SweepJob) -> tuple[list[dict], SweepJob, list[str]]:
+    """The part of a sweep that fits the job's budget: seeds first, then ConvVAE configurations from
+    the end of the grid (``budget.sweep_plan``); the MLP configurations cost little and all stay.
+
+    Returns (configurations kept, the job over the seeds kept, the cuts as sentences).
+    """
+    from .budget import Budget, run_cost, sweep_plan
+
+    conv = [c for c in configs if c["model"] == "conv_vae"]
+    if job.budget is None or not conv:
+        return configs, job, []
+    n_windows, n_songs = represent.window_counts(job.processed_dir)
+    costs = [run_cost(fit_budget({k: c[k] for k in SweepJob.TRAIN_KEYS if k in c}, n_windows, n_songs, job.budget)[0],
+                      n_windows, n_songs) for c in conv]
+    n_seeds, n_conv, cuts = sweep_plan(costs, len(job.seeds), Budget(**job.budget))
+    dropped = {c["config_hash"] for c in conv[n_conv:]}
+    return [c for c in configs if c["config_hash"] not in dropped], job.with_seeds(job.seeds[:n_seeds]), cuts
 
 
 def runnable(configs: list[dict], plan) -> tuple[list[dict], list[str]]:

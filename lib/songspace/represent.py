@@ -239,6 +239,13 @@ def window_inputs(processed_dir, audio_backend: str, val_fraction: float = 0.2, 
     return {"X": Xs, "track_ids": ids, "train_mask": train}
 
 
+def window_counts(processed_dir, audio_backend: str = "descriptors") -> tuple[int, int]:
+    """(windows, songs) of a backend's window table: what a window-level run's cost grows with."""
+    name = "windows.parquet" if audio_backend == "descriptors" else f"audio_{audio_backend}_windows.parquet"
+    ids = pd.read_parquet(Path(processed_dir) / name, columns=["track_id"])["track_id"]
+    return len(ids), int(ids.nunique())
+
+
 class NormalisedPatches:
     """Read-only view of dB log-mel patches, standardised per mel band and given a channel axis.
 

@@ -223,6 +223,32 @@ def data_table(tracks: pd.DataFrame, what) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SWEEP_CUTS = "sweep_budget.json"  # what 04 left out of its sweep to fit the budget (results folder)
+
+
+def write_sweep_cuts(cuts: list[str], results_dir) -> Path:
+    """Record the sweep's budget cuts (``experiments.budget_sweep``) for the report; [] when none."""
+    from .cache import atomic_write_text
+
+    return atomic_write_text(Path(results_dir) / SWEEP_CUTS, json.dumps(list(cuts)))
+
+
+def budget_text(runs: pd.DataFrame, results_dir) -> str:
+    """What the training budget changed (``songspace.budget``), as Markdown; empty when nothing was cut."""
+    notes = []
+    if "budget_note" in runs:
+        for model, note in runs[["model", "budget_note"]].dropna().drop_duplicates().itertuples(index=False):
+            if isinstance(note, str) and note:
+                notes.append(f"{model}: {note}")
+    path = Path(results_dir) / SWEEP_CUTS
+    cuts = json.loads(path.read_text()) if path.is_file() else []
+    notes += [f"sweep: {c}" for c in cuts]
+    if not notes:
+        return ""
+    return ("**Training budget.** To keep the cost linear in songs on this collection, training was thinned:\n\n"
+            + "\n".join(f"- {n}." for n in notes))
+
+
 def validation_line(validation: pd.DataFrame) -> str:
     """The validation report in one sentence: problems per kind, or none."""
     if validation.empty:

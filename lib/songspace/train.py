@@ -41,7 +41,7 @@ TRAIN_VERSION = 2
 # TrainConfig fields that do not change what is learned, so they are not part of the run id.
 _NOT_IN_RUN_ID = ("progress", "num_workers", "device", "tensorboard")
 # Fields added after runs existed: left out of the run id at these defaults, so old run ids stay valid.
-_RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0}
+_RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0, "windows_per_song": 0}
 # Fields that only act through pretraining: left out of the run id when there is none (pretrain_epochs 0).
 _PRETRAIN_ONLY = ("gmm_n_init", "pretrain_restarts")
 
@@ -66,6 +66,10 @@ class TrainConfig:
     reconstruction loss (validation songs, else training songs; never labels) is kept and the prior
     is initialised from it. A poor pretrained space is the other way VaDE's clusters fail, and
     the ELBO does not repair it. Used only when ``pretrain_epochs`` > 0.
+    windows_per_song : 0 (every row, every epoch) or at most this many rows (windows) of each training
+    song per epoch, drawn afresh each epoch from the run's seed; validation uses one fixed draw of as
+    many per song, so epochs are compared on the same rows. How ``budget.window_training`` keeps the
+    cost of window-level models linear in songs on large collections.
     tensorboard : ``run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
     ``tensorboard`` package; not part of the run id, since it does not change results).
     """
@@ -88,6 +92,7 @@ class TrainConfig:
     tensorboard: bool = False
     gmm_n_init: int = 10
     pretrain_restarts: int = 5
+    windows_per_song: int = 0
 
     @classmethod
     def tiny(cls, **overrides) -> "TrainConfig":
@@ -298,9 +303,49 @@ class RowBatches(Dataset):
         return x, c
 
 
-def _loader(X, rows, cond, batch_size, shuffle, seed, num_workers):
+def per_song_subset(track_ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of at most ``k`` rows of each song, chosen at random (sorted).
+
+    Parameters
+    ----------
+    track_ids : np.ndarray of str, shape (n_rows,)
+    k : int, rows kept per song (a song with fewer keeps all).
+    rng : numpy Generator.
+    """
+    keys = rng.random(len(track_ids))
+    order = np.lexsort((keys, track_ids))  # by song, random within the song
+    songs = track_ids[order]
+    first = np.r_[0, np.flatnonzero(songs[1:] != songs[:-1]) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    return np.sort(order[rank < k])
+
+
+class PerSongSampler(torch.utils.data.Sampler):
+    """Each epoch: at most ``k`` random rows of every song, shuffled (a fresh draw per epoch)."""
+
+    def __init__(self, track_ids: np.ndarray, k: int, seed: int):
+        self.track_ids, self.k = np.asarray(track_ids), int(k)
+        self.rng = np.random.default_rng(seed)
+        self.n = int(np.minimum(np.unique(self.track_ids, return_counts=True)[1], self.k).sum())
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        pos = per_song_subset(self.track_ids, self.k, self.rng)
+        return iter(self.rng.permutation(pos).tolist())
+
+
+def _loader(X, rows, cond, batch_size, shuffle, seed, num_workers, track_ids=None, per_song: int = 0):
+    """Batches of ``rows`` of ``X``; with ``per_song`` > 0 (and ``track_ids`` of the rows) at most that many
+    rows per song: a fresh draw each epoch when shuffling, one fixed draw otherwise."""
+    if per_song and not shuffle:
+        rows = rows[per_song_subset(np.asarray(track_ids), per_song, np.random.default_rng(seed + 1))]
     ds = RowBatches(X, rows, cond)
-    base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(ds)
+    if per_song and shuffle:
+        base = PerSongSampler(track_ids, per_song, seed)
+    else:
+        base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(ds)
     return DataLoader(ds, sampler=BatchSampler(base, batch_size, drop_last=False), batch_size=None,
                       num_workers=num_workers)
 
@@ -490,8 +535,10 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     c = encode_condition(model, cond, n)
     train, val = split_by_song(track_ids, cfg.val_fraction, cfg.seed)
     tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
-    tr = _loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers)
-    va = _loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers) if len(va_rows) else None
+    k = cfg.windows_per_song
+    tr = _loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k)
+    va = (_loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers, track_ids[va_rows], k)
+          if len(va_rows) else None)
     pretrain_rows = _pretrain(model, X, c, tr, va, tr_rows, cfg, device, callbacks, started) if cfg.pretrain_epochs else []
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)  # fresh after pretraining: the objective changed
 

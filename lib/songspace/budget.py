@@ -1,0 +1,104 @@
+"""Training budgets: what window-level training and the sweep may cost, so that `make all` grows
+linearly with the number of songs, not with songs x windows x epochs x configurations x seeds.
+
+A budget counts *samples*: rows (windows) the optimiser sees. It is deterministic (unlike a
+wall-clock limit, it gives the same runs on every machine) and proportional to time: on this
+project's 2-core reference machine a 32 x 64 ConvVAE trains ~900 windows/s per core (`make bench`),
+so the full profile's 40,000 samples per run are ~45 s and its 400,000-sample sweep ~4 minutes on
+two cores. A collection small enough to fit trains exactly as configured (the shipped corpus does).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Samples one window-level training run may see (``run_samples``) and the ConvVAE part of a sweep
+    in all (``sweep_samples``); a sweep keeps at least ``min_seeds`` seeds and one configuration."""
+
+    run_samples: int = 40_000
+    sweep_samples: int = 400_000
+    min_seeds: int = 2
+    min_epochs: int = 5
+
+
+def window_training(train_kw: dict, n_windows: int, n_songs: int, budget: Budget,
+                    val_fraction: float | None = None) -> tuple[dict, str | None]:
+    """Training settings of a window-level run that fit ``budget.run_samples``.
+
+    Keeps the configured epochs and thins the windows each training song gives per epoch
+    (``windows_per_song``); only when one window per song is still too much are the epochs cut
+    (not below ``min_epochs``; warm-up and patience shrink in proportion).
+
+    Parameters
+    ----------
+    train_kw : dict of ``TrainConfig`` fields (``epochs`` at least).
+    n_windows, n_songs : int, windows and songs of the collection (all, before the split).
+    budget : Budget
+    val_fraction : share of songs held out (default: ``train_kw``'s, else 0.2).
+
+    Returns
+    -------
+    (train_kw, note): unchanged and None when it fits; else the new settings and one sentence.
+    """
+    vf = train_kw.get("val_fraction", 0.2) if val_fraction is None else val_fraction
+    epochs = int(train_kw["epochs"])
+    train_windows, train_songs = (1 - vf) * n_windows, max(1.0, (1 - vf) * n_songs)
+    if epochs * train_windows <= budget.run_samples:
+        return dict(train_kw), None
+    per_song = int(budget.run_samples // (epochs * train_songs))
+    kw = dict(train_kw)
+    if per_song >= 1:
+        kw["windows_per_song"] = per_song
+        note = (f"each epoch sees {per_song} random window(s) of every training song instead of all "
+                f"{n_windows / max(n_songs, 1):.0f} (budget {budget.run_samples:,} samples per run)")
+        return kw, note
+    new_epochs = min(epochs, max(budget.min_epochs, int(budget.run_samples // train_songs)))
+    scale = new_epochs / epochs
+    kw.update(windows_per_song=1, epochs=new_epochs)
+    for key in ("warmup_epochs", "patience"):
+        if key in kw:
+            kw[key] = max(1, int(round(kw[key] * scale)))
+    note = (f"one random window of every training song per epoch and {new_epochs} epochs instead of {epochs} "
+            f"(budget {budget.run_samples:,} samples per run)")
+    return kw, note
+
+
+def run_cost(train_kw: dict, n_windows: int, n_songs: int) -> float:
+    """Samples a window-level run with ``train_kw`` sees at most (all its epochs)."""
+    vf = train_kw.get("val_fraction", 0.2)
+    k = train_kw.get("windows_per_song", 0)
+    per_epoch = (1 - vf) * (min(n_windows, k * n_songs) if k else n_windows)
+    return float(train_kw["epochs"]) * per_epoch
+
+
+def sweep_plan(costs: list[float], n_seeds: int, budget: Budget) -> tuple[int, int, list[str]]:
+    """How much of a sweep fits ``budget.sweep_samples``: seeds are cut first (to ``min_seeds``),
+    then configurations from the end of the grid (at least one stays).
+
+    Parameters
+    ----------
+    costs : samples per seed of each budgeted configuration, in grid order (``run_cost``).
+    n_seeds : seeds asked for.
+
+    Returns
+    -------
+    (n_seeds_kept, n_configs_kept, cuts): the cuts as sentences, empty when everything fits.
+    """
+    total = float(np.sum(costs))
+    if not costs or total * n_seeds <= budget.sweep_samples:
+        return n_seeds, len(costs), []
+    cuts = []
+    seeds = max(min(budget.min_seeds, n_seeds), int(budget.sweep_samples // total))
+    if seeds < n_seeds:
+        cuts.append(f"seeds {n_seeds} -> {seeds}")
+    within = np.cumsum(costs) * seeds <= budget.sweep_samples
+    n_cfg = max(1, int(within.sum()))
+    if n_cfg < len(costs):
+        cuts.append(f"ConvVAE configurations {len(costs)} -> {n_cfg} (the last ones of the grid)")
+    if cuts:
+        cuts[-1] += f" (budget {budget.sweep_samples:,} samples)"
+    return seeds, n_cfg, cuts

@@ -1,0 +1,90 @@
+"""Training budgets: a small collection trains as configured, a large one is thinned by windows per song,
+then epochs; a sweep loses seeds first, then its last ConvVAE configurations; the sampler draws per song."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from songspace import budget, experiments, summary, train
+from songspace.budget import Budget
+
+KW = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5}
+B = Budget(run_samples=40_000, sweep_samples=400_000)
+
+
+def test_small_collection_trains_as_configured():
+    kw, note = budget.window_training(KW, n_windows=1100, n_songs=10, budget=B)
+    assert kw == KW and note is None
+
+
+def test_large_collection_thins_windows_then_epochs():
+    kw, note = budget.window_training(KW, n_windows=119_000, n_songs=1000, budget=B)
+    assert kw["epochs"] == 30 and kw["windows_per_song"] == 1 and "1 random window" in note
+    assert budget.run_cost(kw, 119_000, 1000) <= B.run_samples
+    kw, _ = budget.window_training({**KW, "epochs": 10}, n_windows=119_000, n_songs=1000, budget=B)
+    assert kw["windows_per_song"] == 5 and budget.run_cost(kw, 119_000, 1000) <= B.run_samples
+    kw, note = budget.window_training(KW, n_windows=1_300_000, n_songs=10_000, budget=B)  # 1 per song is too much
+    assert kw["windows_per_song"] == 1 and kw["epochs"] == 5 and kw["warmup_epochs"] == 1 and "5 epochs" in note
+    assert kw["patience"] == 1
+    kw, _ = budget.window_training({**KW, "epochs": 3}, n_windows=54, n_songs=18, budget=Budget(run_samples=30))
+    assert kw["epochs"] == 3 and kw["windows_per_song"] == 1  # never more epochs than configured
+
+
+def test_sweep_cuts_seeds_first_then_the_last_configurations():
+    assert budget.sweep_plan([20_000.0] * 3, 5, B) == (5, 3, [])  # 300k fits
+    assert budget.sweep_plan([50_000.0] * 3, 5, B) == (2, 3, ["seeds 5 -> 2 (budget 400,000 samples)"])
+    seeds, n_cfg, cuts = budget.sweep_plan([40_000.0] * 7, 5, B)
+    assert (seeds, n_cfg) == (2, 5) and cuts[0] == "seeds 5 -> 2" and "ConvVAE configurations 7 -> 5" in cuts[1]
+    assert budget.sweep_plan([900_000.0], 5, B)[:2] == (2, 1)  # never less than min_seeds and one configuration
+
+
+def test_per_song_sampler_draws_at_most_k_per_song_afresh_each_epoch():
+    ids = np.repeat(np.array(["a", "b", "c"]), [10, 3, 7])
+    sampler = train.PerSongSampler(ids, 4, seed=0)
+    epochs = [list(sampler) for _ in range(3)]
+    assert len(sampler) == 4 + 3 + 4
+    for pos in epochs:
+        counts = pd.Series(ids[pos]).value_counts()
+        assert len(pos) == len(set(pos)) == 11 and counts.to_dict() == {"a": 4, "c": 4, "b": 3}
+    assert epochs[0] != epochs[1]  # a fresh draw
+    again = train.PerSongSampler(ids, 4, seed=0)
+    assert [list(again) for _ in range(3)] == epochs  # seeded
+    X = np.arange(20, dtype=np.float32)[:, None]
+    rows = np.arange(20)
+    tr = train._loader(X, rows, None, 5, True, 0, 0, ids, 2)
+    assert sum(len(x) for x, _ in tr) == 6  # two windows of each of the three songs per epoch
+    va = train._loader(X, rows, None, 5, False, 0, 0, ids, 2)
+    first, second = [np.concatenate([x.numpy().ravel() for x, _ in va]) for _ in range(2)]
+    assert len(first) == 6 and np.array_equal(first, second)  # validation: one fixed draw
+
+
+def test_fit_with_windows_per_song_sees_fewer_rows_and_is_reproducible(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = np.repeat([f"s{i}" for i in range(10)], 20)
+    X = (rng.normal(size=(200, 6)) + np.repeat(rng.normal(size=(10, 6)) * 3, 20, axis=0)).astype(np.float32)
+    cfg = train.TrainConfig.tiny(epochs=3, windows_per_song=2)
+    seen = []
+
+    def count(epoch, logs, model):
+        seen.append(logs)
+
+    from songspace.models import build_model
+    train.seed_everything(0)
+    res = train.fit(build_model("mlp_vae", input_dim=6, latent_dim=2, hidden=[8]), X, cfg, ids, callbacks=[count])
+    assert res.latents.shape == (200, 2)  # every window is embedded, only training is thinned
+    assert len(seen) == 3
+    train.seed_everything(0)
+    again = train.fit(build_model("mlp_vae", input_dim=6, latent_dim=2, hidden=[8]), X, cfg, ids)
+    np.testing.assert_array_equal(res.latents, again.latents)
+    key = train.run_key("mlp_vae", {}, cfg, "fp")["train"]
+    assert key["windows_per_song"] == 2 and "windows_per_song" not in train.run_key(
+        "mlp_vae", {}, train.TrainConfig.tiny(epochs=3), "fp")["train"]  # old run ids unchanged
+
+
+def test_budget_note_reaches_the_report(tmp_path):
+    runs = pd.DataFrame({"model": ["conv_vae", "conv_vae", "mlp_vae"],
+                         "budget_note": ["each epoch sees 2 random window(s)", "each epoch sees 2 random window(s)", ""]})
+    summary.write_sweep_cuts(["seeds 5 -> 2"], tmp_path)
+    text = summary.budget_text(runs, tmp_path)
+    assert text.count("conv_vae: each epoch sees 2") == 1 and "sweep: seeds 5 -> 2" in text and "mlp_vae" not in text
+    summary.write_sweep_cuts([], tmp_path)
+    assert summary.budget_text(runs.assign(budget_note=""), tmp_path) == ""
