@@ -1,5 +1,7 @@
 """Training budgets: a small collection trains as configured, a large one is thinned by windows per song,
 then epochs; a sweep loses seeds first, then its last ConvVAE configurations; the sampler draws per song."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,3 +90,29 @@ def test_budget_note_reaches_the_report(tmp_path):
     assert text.count("conv_vae: each epoch sees 2") == 1 and "sweep: seeds 5 -> 2" in text and "mlp_vae" not in text
     summary.write_sweep_cuts([], tmp_path)
     assert summary.budget_text(runs.assign(budget_note=""), tmp_path) == ""
+
+
+def test_train_conv_queues_extra_runs_and_applies_the_budget(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from songspace.audio import AudioParams
+    from songspace.features import extract_audio
+
+    rows = []
+    for i in range(6):
+        t = np.arange(16000 * 4) / 16000
+        y = 0.3 * np.sin(2 * np.pi * (200 + 60 * i) * t) + 0.05 * np.random.default_rng(i).standard_normal(len(t))
+        sf.write(tmp_path / f"t{i}.wav", y.astype(np.float32), 16000)
+        rows.append(dict(track_id=f"t{i}", audio_path=str(tmp_path / f"t{i}.wav"), has_audio=True))
+    p = AudioParams(sr=16000, window_s=1.0, hop_s=0.5, n_mels=8, patch_frames=8, n_mfcc=6)
+    extract_audio(pd.DataFrame(rows), p, tmp_path / "proc", n_jobs=1, progress=False)
+    cfg = {"n_layers": 2, "first_channels": 4, "hidden_channels": 4, "kernel_size": 3, "latent_dim": 2}
+    kw = {"epochs": 4, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 1, "patience": 4}
+    index = experiments.train_conv(tmp_path / "proc", cfg, kw, [0, 1], tmp_path / "runs", threads=1,
+                                   budget={"run_samples": 40}, extra_runs=[("conv_beta_vae", 4.0, [0])])
+    assert index[["model", "seed"]].values.tolist() == [["conv_vae", 0], ["conv_vae", 1], ["conv_beta_vae", 0]]
+    assert index["budget_note"].str.contains("random window").all()
+    conf = json.loads((Path(index["run_dir"].iloc[2]) / "config.json").read_text())
+    assert conf["train_config"]["windows_per_song"] >= 1 and conf["train_config"]["beta"] == 4.0

@@ -207,18 +207,21 @@ def fit_budget(train_kw: dict, n_windows: int, n_songs: int, budget: dict) -> tu
 
 def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
                beta: float = 1.0, kind: str = "conv_vae", n_jobs: int = 1, scheduler: str | None = None,
-               threads: int | None = None, budget: dict | None = None) -> pd.DataFrame:
+               threads: int | None = None, budget: dict | None = None, extra_runs=()) -> pd.DataFrame:
     """Train a ConvVAE on the log-mel patches of ``processed_dir`` once per seed; same index as ``train_family``.
 
     ``budget`` (``budget.Budget`` fields): thin the windows per epoch on a large collection
-    (``budget.window_training``); the index's ``budget_note`` says what changed.
+    (``budget.window_training``); the index's ``budget_note`` says what changed. ``extra_runs``:
+    ``(name, beta, seeds)`` of more runs of the same model (03's β-VAE), queued with these so that no
+    worker idles while another trains the last one.
     """
     note = None
     if budget is not None:
         train_kw, note = fit_budget(train_kw, *represent.window_counts(processed_dir), budget)
-    jobs = [{"model": name, "kind": kind, "seed": int(seed), "X": str(processed_dir), "track_ids": None,
-             "model_cfg": dict(model_cfg), "train_kw": train_kw, "beta": beta, "runs_root": str(runs_root),
-             "name": f"{name}-s{seed}", "budget_note": note or ""} for seed in seeds]
+    jobs = [{"model": run_name, "kind": kind, "seed": int(seed), "X": str(processed_dir), "track_ids": None,
+             "model_cfg": dict(model_cfg), "train_kw": train_kw, "beta": run_beta, "runs_root": str(runs_root),
+             "name": f"{run_name}-s{seed}", "budget_note": note or ""}
+            for run_name, run_beta, run_seeds in [(name, beta, seeds), *extra_runs] for seed in run_seeds]
     return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
