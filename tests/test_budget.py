@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from songspace import budget, experiments, summary, train
 from songspace.budget import Budget
