@@ -36,6 +36,7 @@ def test_mlp_vae_latents_recover_planted_genre(demo):
     X, _ = train.standardise_blocks({"audio": blocks.audio}, np.ones(len(tracks), bool))
     aris, aris_language = [], []
     for seed in range(3):  # like every result here: over seeds, not one lucky run
+        train.seed_everything(seed)  # the weights too: else they depend on what ran before in this process
         res = train.fit(train.build_model("mlp_vae", input_dim=X.shape[1], latent_dim=4, hidden=[64, 32]), X,
                         train.TrainConfig(epochs=200, batch_size=16, lr=2e-3, warmup_epochs=20, patience=40,
                                           seed=seed, progress=False), blocks.track_ids)
