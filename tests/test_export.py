@@ -25,3 +25,13 @@ def test_cluster_tags_name_what_sets_each_cluster_apart(tmp_path):
     assert "**cluster 1** (4 songs; mostly *electronic, dance*)" in text and "A – T6" in text
     assert export.cluster_tags(clusters, tmp_path, backend="descriptors") == {}  # no tags: nothing claimed
     assert "mostly" not in export.cluster_lists(clusters)
+
+
+def test_recommend_passes_over_a_sweep_winner_chosen_on_the_same_labels():
+    rows = [("best_mlp_vae_sweep", 0.9), ("mlp_vae", 0.7), ("lyrics_only", 0.6)]
+    table = pd.DataFrame([dict(rep=r, method="kmeans", song_set="songs with lyrics", n_items=79, label_column=lab,
+                               ami_mean=a) for r, a in rows for lab in ("language", "genre")])
+    rec = export.recommend(table)
+    assert rec["rep"] == "mlp_vae" and "0.700" in rec["reason"]
+    only = table[table["rep"] == "best_mlp_vae_sweep"]
+    assert export.recommend(only)["rep"] == "best_mlp_vae_sweep"  # nothing else scored: it is all there is
