@@ -34,6 +34,7 @@ import soundfile as sf
 from songspace import audio
 from songspace.collection import AUDIO_SUFFIXES, detect_label_columns, scan_folder, strip_lrc
 from songspace.cache import atomic_open, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, remove_stale_temps
+from songspace.features import read_failures
 
 JAMENDO_CSV = "JamendoLyrics.csv"
 MANIFEST_CSV = "manifest.csv"
@@ -490,10 +491,9 @@ def read_tracks(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike
 
 
 def _audio_failures(processed_dir) -> pd.DataFrame:
-    f = Path(processed_dir) / "audio_failures.csv" if processed_dir is not None else None
-    if f is None or not f.is_file():
+    if processed_dir is None:
         return pd.DataFrame(columns=REPORT_COLUMNS)
-    return pd.read_csv(f, dtype={"track_id": str}).assign(kept=False)
+    return read_failures(processed_dir).assign(kept=False)
 
 
 def read_report(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -31,6 +31,9 @@ from songspace.parallel import map_tracks, scheduler_address
 log = logging.getLogger(__name__)
 
 FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
+FAILURES = "audio_failures.csv"  # validation-report rows of the tracks whose audio gave no features
+DESCRIPTOR_FILES = ("windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy")
+BACKEND_FILES = ("tracks.parquet", "windows.parquet", "windows.npy")  # each audio_<backend>_<name>
 _LIMITS = None  # threadpool limits held by a worker process
 _WARM = False  # per process: librosa/numba compiled functions warmed up once, not per file
 
@@ -322,11 +325,11 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         for w in writers.values():
             w.close()
         failures = pd.DataFrame(fails, columns=FAILURE_COLUMNS)
-        atomic_to_csv(failures, out_dir / "audio_failures.csv")
+        atomic_to_csv(failures, out_dir / FAILURES)
         if not stats["n_ok"]:  # a batch result, not a crash: every file is a row of audio_failures.csv
             _remove_outputs(out_dir, backends)
             log.error("no track gave audio features: %d failed, see %s", stats["n_failed"],
-                      out_dir / "audio_failures.csv")
+                      out_dir / FAILURES)
             return stats
         if desc_on:
             _npy_from_spool(tmp["logmel.npy"], spool, (stats["n_windows"], p.n_mels, p.patch_frames))
@@ -368,7 +371,7 @@ class _EmbeddingSink:
     def __init__(self, out_dir: Path, backend: str):
         self.out_dir, self.backend = out_dir, backend
         self.columns = backend_columns(backend)
-        self.final = {k: out_dir / f"audio_{backend}_{k}" for k in ("tracks.parquet", "windows.parquet", "windows.npy")}
+        self.final = {k: out_dir / f"audio_{backend}_{k}" for k in BACKEND_FILES}
         self.tmp = {k: _tmp_path(out_dir, f.name) for k, f in self.final.items() if k != "tracks.parquet"}
         self.spool_path = _tmp_path(out_dir, f"audio_{backend}_windows.spool")
         self.spool = open(self.spool_path, "wb")
@@ -415,9 +418,7 @@ class _EmbeddingSink:
 
 def _remove_outputs(out_dir: Path, backends) -> None:
     """Remove what an earlier run wrote, so that no later stage reads audio features this run did not make."""
-    names = ["windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy",
-             "features.json"]
-    names += [f"audio_{b}_{k}" for b in MUSICNN_BACKENDS for k in ("tracks.parquet", "windows.parquet", "windows.npy")]
+    names = [*DESCRIPTOR_FILES, "features.json", *(f"audio_{b}_{k}" for b in MUSICNN_BACKENDS for k in BACKEND_FILES)]
     for name in names:
         (out_dir / name).unlink(missing_ok=True)
 
@@ -467,8 +468,7 @@ def load_audio_features(out_dir) -> dict:
     ``failures`` (DataFrame) and ``meta`` (parameters, descriptor names, stats).
     """
     out_dir = Path(out_dir)
-    files = ["windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy",
-             "audio_failures.csv", "features.json"]
+    files = [*DESCRIPTOR_FILES, FAILURES, "features.json"]
     for name in files:
         if not (out_dir / name).exists():
             raise FileNotFoundError(f"{out_dir / name}: missing; run extract_audio first")
@@ -477,7 +477,7 @@ def load_audio_features(out_dir) -> dict:
         descriptors_windows=pd.read_parquet(out_dir / "descriptors_windows.parquet"),
         descriptors_tracks=pd.read_parquet(out_dir / "descriptors_tracks.parquet"),
         logmel=np.load(out_dir / "logmel.npy", mmap_mode="r"),
-        failures=pd.read_csv(out_dir / "audio_failures.csv", dtype={"track_id": str}),
+        failures=read_failures(out_dir),
         meta=json.loads((out_dir / "features.json").read_text()),
     )
     n = len(res["windows"])
@@ -485,6 +485,14 @@ def load_audio_features(out_dir) -> dict:
         raise ValueError(f"{out_dir}: outputs of different runs ({n} windows, logmel {res['logmel'].shape}); "
                          "re-run extract_audio")
     return res
+
+
+def read_failures(out_dir) -> pd.DataFrame:
+    """The tracks whose audio gave no features (``FAILURE_COLUMNS``); empty when extraction has not run."""
+    path = Path(out_dir) / FAILURES
+    if not path.is_file():
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    return pd.read_csv(path, dtype={"track_id": str})
 
 
 def load_backend(out_dir, backend: str) -> dict:
@@ -505,7 +513,7 @@ def load_backend(out_dir, backend: str) -> dict:
     if backend not in MUSICNN_BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}; expected one of {list(MUSICNN_BACKENDS)}")
     out_dir = Path(out_dir)
-    paths = {k: out_dir / f"audio_{backend}_{k}" for k in ("tracks.parquet", "windows.parquet", "windows.npy")}
+    paths = {k: out_dir / f"audio_{backend}_{k}" for k in BACKEND_FILES}
     for path in paths.values():
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing; run extract_audio with audio_backends=[{backend!r}]")

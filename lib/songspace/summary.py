@@ -257,7 +257,7 @@ def validation_line(validation: pd.DataFrame) -> str:
     parts = [f"{n} × {p} ({m})" for (p, m), n in counts.items()]
     return (f"Validation: {len(validation)} problem(s): " + "; ".join(parts)
             + ". A song with a bad file is kept and only left out of what needs that modality "
-            "(details in `validation.csv`).")
+            "(details in `validation.csv` and, for audio that failed to decode, `audio_failures.csv`).")
 
 
 def log_mel_params(processed_dir, profile_audio: dict | None = None) -> dict:
