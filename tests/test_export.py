@@ -17,6 +17,9 @@ def test_cluster_tags_name_what_sets_each_cluster_apart(tmp_path):
     X[3:, cols.index("tag_dance")] = 0.6
     pd.concat([pd.DataFrame({"track_id": ids}), pd.DataFrame(X, columns=cols)], axis=1).to_parquet(
         tmp_path / "audio_musicnn-msd_tracks.parquet")
+    # one patch per song: the window files load_backend checks the tracks table against
+    pd.DataFrame({"track_id": ids, "patch": 0, "start_s": 0.0}).to_parquet(tmp_path / "audio_musicnn-msd_windows.parquet")
+    np.save(tmp_path / "audio_musicnn-msd_windows.npy", X)
     clusters = pd.DataFrame({"track_id": ids + ["lyrics_only"], "cluster": [0, 0, 0, 1, 1, 1, 1],
                              "artist": "A", "title": [f"T{i}" for i in range(7)]})
     got = export.cluster_tags(clusters, tmp_path)

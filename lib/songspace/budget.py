@@ -26,8 +26,7 @@ class Budget:
     min_epochs: int = 5
 
 
-def window_training(train_kw: dict, n_windows: int, n_songs: int, budget: Budget,
-                    val_fraction: float | None = None) -> tuple[dict, str | None]:
+def window_training(train_kw: dict, n_windows: int, n_songs: int, budget: Budget) -> tuple[dict, str | None]:
     """Training settings of a window-level run that fit ``budget.run_samples``.
 
     Keeps the configured epochs and thins the windows each training song gives per epoch
@@ -39,13 +38,12 @@ def window_training(train_kw: dict, n_windows: int, n_songs: int, budget: Budget
     train_kw : dict of ``TrainConfig`` fields (``epochs`` at least).
     n_windows, n_songs : int, windows and songs of the collection (all, before the split).
     budget : Budget
-    val_fraction : share of songs held out (default: ``train_kw``'s, else 0.2).
 
     Returns
     -------
     (train_kw, note): unchanged and None when it fits; else the new settings and one sentence.
     """
-    vf = train_kw.get("val_fraction", 0.2) if val_fraction is None else val_fraction
+    vf = train_kw.get("val_fraction", 0.2)  # share of songs held out
     epochs = int(train_kw["epochs"])
     train_windows, train_songs = (1 - vf) * n_windows, max(1.0, (1 - vf) * n_songs)
     if epochs * train_windows <= budget.run_samples:

@@ -172,10 +172,11 @@ def cluster_tags(clusters: pd.DataFrame, processed_dir, backend: str = "musicnn-
     -------
     dict cluster -> list of tag names (``"female vocalists"``); clusters without audio are absent.
     """
-    path = Path(processed_dir) / f"audio_{backend}_tracks.parquet"
-    if not path.is_file():
-        return {}
-    table = pd.read_parquet(path)
+    from .features import MUSICNN_BACKENDS, load_backend
+
+    if backend not in MUSICNN_BACKENDS or not (Path(processed_dir) / f"audio_{backend}_tracks.parquet").is_file():
+        return {}  # descriptors, or no audio in this collection: no tags to name
+    table = load_backend(processed_dir, backend)["tracks"]
     tags = [c for c in table.columns if c.startswith("tag_")]
     songs = clusters.dropna(subset=["cluster"]).astype({"track_id": str})
     songs = songs.merge(table.astype({"track_id": str})[["track_id", *tags]], on="track_id")
