@@ -1,9 +1,11 @@
 """Training budgets: a small collection trains as configured, a large one is thinned by windows per song,
 then epochs; a sweep loses seeds first, then its last ConvVAE configurations; the sampler draws per song."""
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from songspace import budget, experiments, summary, train
 from songspace.budget import Budget
@@ -115,3 +117,38 @@ def test_train_conv_queues_extra_runs_and_applies_the_budget(tmp_path):
     assert index["budget_note"].str.contains("random window").all()
     conf = json.loads((Path(index["run_dir"].iloc[2]) / "config.json").read_text())
     assert conf["train_config"]["windows_per_song"] >= 1 and conf["train_config"]["beta"] == 4.0
+
+
+def test_song_level_runs_lose_epochs_only_over_the_budget():
+    kw300 = {"epochs": 300, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 30, "patience": 40}
+    kw, note = budget.song_training(kw300, n_songs=79, budget=Budget(song_samples=100_000))
+    assert kw == kw300 and note is None  # 300 x 63 training songs fit
+    kw, note = budget.song_training(kw300, n_songs=1000, budget=Budget(song_samples=100_000))
+    assert kw["epochs"] == 125 and kw["warmup_epochs"] == 12 and kw["patience"] == 17 and "125 epochs" in note
+    assert kw["epochs"] * 800 <= 100_000
+    kw, _ = budget.song_training(kw300, n_songs=1_000_000, budget=Budget(song_samples=100_000))
+    assert kw["epochs"] == 5  # never below min_epochs
+
+
+def test_train_family_budgets_song_level_runs_by_their_own_rows(tmp_path):
+    from test_experiments import TRAIN, planted_blocks
+
+    tracks, blocks = planted_blocks()  # 18 songs, all with lyrics
+    blocks.mask_lyrics[:6] = False     # 12 with lyrics: the lyrics VAE trains on those rows only
+    tight = {"song_samples": 30, "run_samples": 10**6, "min_epochs": 1}
+    index = experiments.train_family(blocks, tracks, 2, {**TRAIN, "epochs": 4}, [0], tmp_path,
+                                     specs={k: experiments.MLP_FAMILY[k] for k in ("mlp_vae", "lyrics_vae")},
+                                     budget=tight, threads=1)
+    epochs = {r.model: json.loads((Path(r.run_dir) / "config.json").read_text())["train_config"]["epochs"]
+              for r in index.itertuples()}
+    assert epochs == {"mlp_vae": 2, "lyrics_vae": 3}  # 30 // (0.8 x 18) and 30 // (0.8 x 12)
+    assert all("budget 30 samples" in note for note in index["budget_note"])
+
+
+def test_a_sweep_run_that_fails_ahead_of_the_sweep_is_a_row_not_an_exception(tmp_path):
+    job = {"model": "sweep-x", "kind": "conv_vae", "seed": 0, "X": str(tmp_path / "missing"), "track_ids": None,
+           "model_cfg": {}, "train_kw": {"epochs": 1}, "beta": 1.0, "runs_root": str(tmp_path), "name": "x-s0"}
+    row = experiments._train_job({**job, "keep_going": True})
+    assert row["model"] == "sweep-x" and row["error"]
+    with pytest.raises(Exception):
+        experiments._train_job(job)

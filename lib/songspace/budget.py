@@ -17,13 +17,25 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Budget:
-    """Samples one window-level training run may see (``run_samples``) and the ConvVAE part of a sweep
+    """Samples one window-level training run may see (``run_samples``), one song-level run
+    (``song_samples``: one row per song, so only its epochs can be cut) and the ConvVAE part of a sweep
     in all (``sweep_samples``); a sweep keeps at least ``min_seeds`` seeds and one configuration."""
 
     run_samples: int = 40_000
     sweep_samples: int = 150_000
+    song_samples: int = 100_000
     min_seeds: int = 2
     min_epochs: int = 5
+
+
+def _cut_epochs(kw: dict, new_epochs: int) -> dict:
+    """``kw`` with ``new_epochs`` epochs; warm-up and patience shrink in proportion (at least 1)."""
+    scale = new_epochs / int(kw["epochs"])
+    kw = {**kw, "epochs": new_epochs}
+    for key in ("warmup_epochs", "patience"):
+        if key in kw:
+            kw[key] = max(1, int(round(kw[key] * scale)))
+    return kw
 
 
 def window_training(train_kw: dict, n_windows: int, n_songs: int, budget: Budget) -> tuple[dict, str | None]:
@@ -56,14 +68,28 @@ def window_training(train_kw: dict, n_windows: int, n_songs: int, budget: Budget
                 f"{n_windows / max(n_songs, 1):.0f} (budget {budget.run_samples:,} samples per run)")
         return kw, note
     new_epochs = min(epochs, max(budget.min_epochs, int(budget.run_samples // train_songs)))
-    scale = new_epochs / epochs
-    kw.update(windows_per_song=1, epochs=new_epochs)
-    for key in ("warmup_epochs", "patience"):
-        if key in kw:
-            kw[key] = max(1, int(round(kw[key] * scale)))
+    kw = {**_cut_epochs(kw, new_epochs), "windows_per_song": 1}
     note = (f"one random window of every training song per epoch and {new_epochs} epochs instead of {epochs} "
             f"(budget {budget.run_samples:,} samples per run)")
     return kw, note
+
+
+def song_training(train_kw: dict, n_songs: int, budget: Budget) -> tuple[dict, str | None]:
+    """Training settings of a song-level run (one row per song) that fit ``budget.song_samples``:
+    fewer epochs (not below ``min_epochs``), warm-up and patience in proportion.
+
+    Returns
+    -------
+    (train_kw, note): unchanged and None when it fits; else the new settings and one sentence.
+    """
+    vf = train_kw.get("val_fraction", 0.2)
+    epochs, train_songs = int(train_kw["epochs"]), max(1.0, (1 - vf) * n_songs)
+    if epochs * train_songs <= budget.song_samples:
+        return dict(train_kw), None
+    new_epochs = min(epochs, max(budget.min_epochs, int(budget.song_samples // train_songs)))
+    note = (f"{new_epochs} epochs instead of {epochs} over the {n_songs:,} songs "
+            f"(budget {budget.song_samples:,} samples per run)")
+    return _cut_epochs(dict(train_kw), new_epochs), note
 
 
 def run_cost(train_kw: dict, n_windows: int, n_songs: int) -> float:

@@ -39,7 +39,10 @@ def _degenerate(labels: np.ndarray) -> str | None:
     return None
 
 
-SILHOUETTE_MAX_N = 10_000  # silhouette is O(n^2): above this, a seeded random subsample is used
+# Silhouette is O(n^2): above this many points a seeded random subsample is used. Measured on 12,852
+# ConvVAE window latents (100 songs): the full value 0.5024 in 2.8 s; 4,000-point samples 0.5033 +- 0.0019
+# (10 draws) in 0.10 s. (10,000 made window-level scoring of 100 songs ~30 s.)
+SILHOUETTE_MAX_N = 4_000
 
 
 def internal_metrics(X: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:

@@ -80,6 +80,11 @@ def _train_job(job: dict) -> dict:
     ``job["X"]`` is the data, or the processed folder for ConvVAE jobs: the worker then opens the
     memory-mapped patches itself instead of receiving a pickled copy.
     """
+    if job.pop("keep_going", False):  # a failure becomes a row (train_sweep_runs), not the end of the map
+        try:
+            return _train_job(job)
+        except Exception as e:  # noqa: BLE001 - reported by the caller, retried by the sweep
+            return {"model": job["model"], "seed": job["seed"], "error": f"{type(e).__name__}: {e}"}
     import torch
 
     from .train import run
@@ -136,7 +141,8 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     n_jobs, scheduler : runs in parallel on local processes or a Dask cluster (``parallel.map_tracks``).
     processed_dir : features folder, for window-level models (``input`` ``audio_windows``).
     n_clusters : mixture components of a ``vade`` spec (default: ``default_k(tracks)``).
-    budget : ``budget.Budget`` fields (the profile's ``budget``) for window-level runs; None: as configured.
+    budget : ``budget.Budget`` fields (the profile's ``budget``): window-level runs are thinned by windows per
+        song, song-level runs by epochs, when over it; None: as configured.
 
     Returns
     -------
@@ -170,6 +176,9 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
                 kw, note = fit_budget(kw, n_windows, n_songs, budget)
         else:
             cfg = {"input_dim": sum(widths.values())}
+        if budget is not None and spec["input"] != "audio_windows":  # one row per song: only epochs can go
+            n_rows = int(blocks.mask_lyrics.sum()) if spec["input"] == "lyrics" else len(ids)
+            kw, note = fit_song_budget(kw, n_rows, budget)
         cfg.update(latent_dim=latent_dim, hidden=list(hidden))
         if spec["kind"] == "vade":
             cfg["n_clusters"] = int(n_clusters or default_k(tracks))
@@ -205,6 +214,13 @@ def fit_budget(train_kw: dict, n_windows: int, n_songs: int, budget: dict) -> tu
     return window_training(train_kw, n_windows, n_songs, Budget(**budget))
 
 
+def fit_song_budget(train_kw: dict, n_songs: int, budget: dict) -> tuple[dict, str | None]:
+    """``budget.song_training`` with the profile's budget dict: (settings, note or None)."""
+    from .budget import Budget, song_training
+
+    return song_training(train_kw, n_songs, Budget(**budget))
+
+
 def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
                beta: float = 1.0, kind: str = "conv_vae", n_jobs: int = 1, scheduler: str | None = None,
                threads: int | None = None, budget: dict | None = None, extra_runs=()) -> pd.DataFrame:
@@ -215,14 +231,20 @@ def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root,
     ``(name, beta, seeds)`` of more runs of the same model (03's β-VAE), queued with these so that no
     worker idles while another trains the last one.
     """
+    jobs = conv_jobs(processed_dir, model_cfg, train_kw, seeds, runs_root, name, beta, kind, budget, extra_runs)
+    return _run_jobs(jobs, n_jobs, scheduler, threads)
+
+
+def conv_jobs(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
+              beta: float = 1.0, kind: str = "conv_vae", budget: dict | None = None, extra_runs=()) -> list[dict]:
+    """The training jobs of :func:`train_conv`, one per run (what a worker's ``_train_job`` takes)."""
     note = None
     if budget is not None:
         train_kw, note = fit_budget(train_kw, *represent.window_counts(processed_dir), budget)
-    jobs = [{"model": run_name, "kind": kind, "seed": int(seed), "X": str(processed_dir), "track_ids": None,
+    return [{"model": run_name, "kind": kind, "seed": int(seed), "X": str(processed_dir), "track_ids": None,
              "model_cfg": dict(model_cfg), "train_kw": train_kw, "beta": run_beta, "runs_root": str(runs_root),
              "name": f"{run_name}-s{seed}", "budget_note": note or ""}
             for run_name, run_beta, run_seeds in [(name, beta, seeds), *extra_runs] for seed in run_seeds]
-    return _run_jobs(jobs, n_jobs, scheduler, threads)
 
 
 INDEX_COLUMNS = ["model", "kind", "seed", "run_dir", "condition_column", "best_epoch", "cached", "budget_note"]
@@ -417,15 +439,15 @@ class SweepJob:
         blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend, self.audio_backend)
         model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
         train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}
-        name = f"sweep-{cfg['run_name']}"
         if cfg["model"] == "conv_vae":
-            index = train_conv(self.processed_dir, model_cfg, train_kw, self.seeds, self.runs_root, name=name,
-                               beta=cfg.get("beta", 1.0), threads=1, budget=self.budget)
+            index = _run_jobs(self.conv_jobs(cfg), 1, None, threads=1)
             songs = np.unique(represent.latents(index["run_dir"].iloc[0])[1])
         else:
+            name = f"sweep-{cfg['run_name']}"
             spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
             index = train_family(blocks, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
-                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)), threads=1)
+                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)), threads=1,
+                                 budget=self.budget)
             songs = blocks.track_ids
         index["model"] = "run"
         long = score(representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
@@ -441,6 +463,12 @@ class SweepJob:
                     out[f"{col}_{m}_mean"] = float(row[f"{m}_mean"])
                     out[f"{col}_{m}_std"] = float(row[f"{m}_std"])
         return out
+
+    def conv_jobs(self, cfg: dict) -> list[dict]:
+        """The training jobs (one per seed) of a ConvVAE configuration."""
+        return conv_jobs(self.processed_dir, {k: cfg[k] for k in self.MODEL_KEYS if k in cfg},
+                         {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}, self.seeds, self.runs_root,
+                         name=f"sweep-{cfg['run_name']}", beta=cfg.get("beta", 1.0), budget=self.budget)
 
     def context(self) -> dict:
         """What a sweep result depends on besides its settings: data, seeds, labels, code version.
@@ -633,6 +661,21 @@ def budget_sweep(configs: list[dict], job: SweepJob) -> tuple[list[dict], SweepJ
     n_seeds, n_conv, cuts = sweep_plan(costs, len(job.seeds), Budget(**job.budget))
     dropped = {c["config_hash"] for c in conv[n_conv:]}
     return [c for c in configs if c["config_hash"] not in dropped], job.with_seeds(job.seeds[:n_seeds]), cuts
+
+
+def train_sweep_runs(configs: list[dict], job: SweepJob, n_jobs: int = 1, scheduler: str | None = None) -> int:
+    """Train the ConvVAE runs of a sweep ahead of it, one job per (configuration, seed), so every worker
+    stays busy even when the budget leaves fewer configurations than workers; the sweep then loads them
+    (finished runs are never retrained) and scores each configuration. A run that fails here is left to
+    the sweep, which trains it again and records the error in that configuration's row.
+
+    Returns the number of runs that failed here.
+    """
+    jobs = [j for c in configs if c["model"] == "conv_vae" for j in job.conv_jobs(c)]
+    if not jobs:
+        return 0
+    done = _run_jobs([{**j, "keep_going": True} for j in jobs], n_jobs, scheduler, threads=1)
+    return int(done["error"].notna().sum()) if "error" in done else 0
 
 
 def runnable(configs: list[dict], plan) -> tuple[list[dict], list[str]]:
