@@ -86,7 +86,8 @@ PROFILES: dict[str, dict] = {
         # samples (windows) a window-level run and the ConvVAE sweep may see: see songspace.budget.
         # ~45 s per run and ~3 minutes of sweep on 2 cores. The shipped corpus's runs fit (they train as
         # configured); its sweep (7 ConvVAE configurations, 373,000 samples over 5 seeds) keeps 2 seeds.
-        "budget": {"run_samples": 40_000, "sweep_samples": 150_000},
+        # A song-level run (one row per song) over song_samples trains fewer epochs: from ~400 songs on.
+        "budget": {"run_samples": 40_000, "sweep_samples": 150_000, "song_samples": 100_000},
     },
     "tiny": {
         "audio": {"sr": 16000, "window_s": 1.0, "hop_s": 1.0, "n_mels": 16, "patch_frames": 16},
