@@ -324,13 +324,14 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
         keep = {}
         for name, (X, meta) in reps.items():
             ids = np.asarray(meta["track_ids"]).astype(str)
-            if songs.isin(ids).all():
-                sel = np.isin(ids, songs)
+            sel = pd.Index(ids).isin(songs)  # hashed: np.isin took 5 s on the 120,000 window ids of 1,000 songs
+            lacking = songs.nunique() - pd.unique(ids[sel]).size
+            if lacking == 0:
                 keep[name] = (np.asarray(X)[sel], {**meta, "track_ids": ids[sel]})
             else:
                 skipped.append({"rep": name, "family": meta.get("family", "model"), "modality": meta.get("modality", ""),
                                 "status": "skipped", "n_items": len(songs),
-                                "skip_reason": f"lacks {int((~songs.isin(ids)).sum())} of {len(songs)} songs"})
+                                "skip_reason": f"lacks {lacking} of {len(songs)} songs"})
         return keep
 
     scorable = []
