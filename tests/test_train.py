@@ -7,6 +7,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from songspace import train
 from songspace.cache import params_hash
 from songspace.models import build_model
 from songspace.train import (RowBatches, TrainConfig, active_units, encode_all, fit, load_checkpoint, load_run,
@@ -394,3 +395,19 @@ def test_pretraining_fields_are_in_the_run_id_only_when_there_is_pretraining():
     a, b = (params_hash(run_key("vade", {}, TrainConfig(pretrain_epochs=5, **kw), "fp"))
             for kw in ({}, {"pretrain_restarts": 1}))
     assert a != b
+
+
+def test_a_finished_run_of_the_same_hash_under_another_name_is_loaded_not_retrained(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = np.repeat([f"s{i}" for i in range(12)], 2)
+    X = rng.normal(size=(24, 5)).astype(np.float32)
+    cfg = train.TrainConfig.tiny(epochs=2)
+    first = train.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids, cfg, tmp_path, name="mlp_vae-s0")
+    again = train.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids, cfg, tmp_path,
+                      name="sweep-mlp_vae-beta=1.0-s0")
+    assert again.cached and again.run_dir == first.run_dir
+    np.testing.assert_array_equal(again.latents, first.latents)
+    other = train.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids,
+                      train.TrainConfig.tiny(epochs=3), tmp_path, name="sweep-mlp_vae-beta=1.0-s0")
+    assert not other.cached and other.run_dir.name.startswith("sweep-mlp_vae-beta=1.0-s0-")
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["mlp_vae", "sweep"]
