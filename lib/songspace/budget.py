@@ -1,12 +1,12 @@
 """Training budgets: what window-level training and the sweep may cost, so that `make all` grows
 linearly with the number of songs, not with songs x windows x epochs x configurations x seeds.
 
-A budget counts *samples*: rows (windows) the optimiser sees. It is deterministic (unlike a
-wall-clock limit, it gives the same runs on every machine) and proportional to time: on this
-project's 2-core reference machine a 32 x 64 ConvVAE trains ~900 windows/s per core (`make bench`),
-so the full profile's 40,000 samples per run are ~45 s and its 150,000-sample sweep under 3 minutes
-on two cores. A run small enough to fit trains exactly as configured (the shipped corpus's do; its
-sweep keeps 2 of 5 seeds).
+A budget counts *samples*: rows (windows, or songs for song-level models) the optimiser sees. It is
+deterministic (unlike a wall-clock limit, it gives the same runs on every machine) and proportional
+to time: on this project's 2-core reference machine one full-profile ConvVAE run of 40,000 samples
+took ~30 s per worker on a 1,000-song collection (encoding its 120,000 windows included), and a
+song-level MLP VAE run of 100,000 samples ~7 s. A run small enough to fit trains exactly as
+configured (the shipped corpus's do; its sweep keeps 2 of 5 seeds).
 """
 from __future__ import annotations
 

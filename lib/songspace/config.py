@@ -84,8 +84,8 @@ PROFILES: dict[str, dict] = {
         "n_perm": 100,  # permutations per chance level (the p95 needs ~100; 200 doubles 05's time)
         "sweep": "default",
         # samples (windows) a window-level run and the ConvVAE sweep may see: see songspace.budget.
-        # ~45 s per run and ~3 minutes of sweep on 2 cores. The shipped corpus's runs fit (they train as
-        # configured); its sweep (7 ConvVAE configurations, 373,000 samples over 5 seeds) keeps 2 seeds.
+        # ~30 s per run on a 2-core machine. The shipped corpus's runs fit (they train as configured);
+        # its sweep (7 ConvVAE configurations, 373,000 samples over 5 seeds) keeps 2 seeds.
         # A song-level run (one row per song) over song_samples trains fewer epochs: from ~400 songs on.
         "budget": {"run_samples": 40_000, "sweep_samples": 150_000, "song_samples": 100_000},
     },
