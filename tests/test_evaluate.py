@@ -260,3 +260,22 @@ def test_permuted_contingencies_count_each_permutation():
     c = ev.permuted_contingencies(cls, 3, perms, 2)
     assert c.shape == (2, 2, 3)
     assert c[0].tolist() == [[1, 1, 0], [1, 1, 1]] and c[1].tolist() == [[0, 1, 1], [2, 1, 0]]
+
+
+def test_a_seed_free_method_is_fitted_once_and_scores_like_fresh_fits(monkeypatch):
+    from songspace import cluster
+
+    X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
+    ids = np.array([f"t{i:02d}" for i in range(60)])
+    labels_df = pd.DataFrame({"track_id": ids, "g": y.astype(str)})
+    reps = {"r": (X, {"track_ids": ids})}
+    fresh = ev.evaluate_representations(reps, labels_df, ["g"], k=3, methods=("agglomerative", "kmeans"),
+                                        seeds=[0, 1, 2], n_perm=10)
+    calls = []
+    real = cluster.fit_predict
+    monkeypatch.setattr(cluster, "fit_predict", lambda *a, **kw: calls.append(a[1]) or real(*a, **kw))
+    again = ev.evaluate_representations(reps, labels_df, ["g"], k=3, methods=("agglomerative", "kmeans"),
+                                        seeds=[0, 1, 2], n_perm=10)
+    assert calls.count("agglomerative") == 1 and calls.count("kmeans") == 3
+    pd.testing.assert_frame_equal(fresh, again)
+    assert cluster.seed_free("dbscan", 10**6) and not cluster.seed_free("agglomerative", cluster.SUBSAMPLE_ABOVE + 1)

@@ -132,3 +132,18 @@ def test_lyrics_vae_is_skipped_when_the_hybrid_input_is_lyrics_alone():
     assert "lyrics_vae" not in specs and "mlp_vae" in specs and "lyrics alone" in skipped["lyrics_vae"]
     specs, _ = experiments.family(Plan.of(tracks))
     assert "lyrics_vae" in specs
+
+
+def test_window_level_scores_an_even_share_of_each_songs_windows_above_the_cap(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = np.repeat([f"t{i}" for i in range(6)], 50)
+    Z = (rng.normal(size=(300, 3)) + np.repeat([[4, 0, 0], [0, 4, 0]] * 3, 50, axis=0)).astype(np.float32)
+    np.savez(tmp_path / "latents.npz", mu=Z, track_ids=ids)
+    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(6)], "g": ["a", "b"] * 3})
+    index = pd.DataFrame({"model": ["conv_vae"], "seed": [0], "run_dir": [str(tmp_path)]})
+    full = experiments.window_level(index, tracks, ["g"], n_perm=5)
+    capped = experiments.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
+    assert full["n_items"].iloc[0] == 300 and capped["n_items"].iloc[0] == 60  # 10 windows of each of 6 songs
+    assert capped["ami"].iloc[0] > 0.8
+    again = experiments.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
+    pd.testing.assert_frame_equal(capped, again)  # the draw is seeded

@@ -125,6 +125,12 @@ def _nearest_centroid(X: np.ndarray, idx: np.ndarray, sub_labels: np.ndarray) ->
     return labels
 
 
+def seed_free(method: str, n: int) -> bool:
+    """True when ``fit_predict(X, method, k, seed)`` on ``n`` rows gives the same labels for every seed
+    (DBSCAN; Ward linkage unless it subsamples), so a table over seeds needs one fit."""
+    return method == "dbscan" or (method == "agglomerative" and n <= SUBSAMPLE_ABOVE)
+
+
 def _fit(X: np.ndarray, method: str, k: int | None, seed: int, **kw) -> tuple[np.ndarray, dict]:
     """One fit on already preprocessed X."""
     n = X.shape[0]

@@ -447,10 +447,15 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
         Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim, norm=meta.get("norm", "zscore"))
         refused = _condition_columns(meta) | set(exclude.get(name, []))
         for method in methods:
+            # one fit serves every seed when the method ignores it (and k needs no seeded silhouette sample)
+            reuse = cluster.seed_free(method, len(Xp)) and (k is not None or len(Xp) <= SILHOUETTE_MAX_N)
+            fitted = None
             for seed in seeds:
                 try:
-                    labels, info = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False,
-                                                       return_info=True, **cluster_kw)
+                    if fitted is None or not reuse:
+                        fitted = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False,
+                                                     return_info=True, **cluster_kw)
+                    labels, info = fitted
                 except ValueError as e:  # e.g. k >= n: recorded as a failed row, the table goes on
                     rows += [{"rep": name, "space": name, "dim": Xp.shape[1], "dim_raw": X.shape[1],
                               "n_items": len(common), "method": method, "seed": seed, "k": k,
