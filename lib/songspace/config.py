@@ -86,9 +86,11 @@ PROFILES: dict[str, dict] = {
         # samples (windows) a window-level run and the ConvVAE sweep may see: see songspace.budget.
         # ~30 s per run on a 2-core machine. The shipped corpus's runs fit (they train as configured);
         # its sweep (7 ConvVAE configurations, 373,000 samples over 5 seeds) keeps 2 seeds.
-        # A song-level run (one row per song) over song_samples trains fewer epochs: from ~250 songs on
-        # (1,000 songs: 74 of 300 epochs, ~5 s per run; 100,000 made 02 take 168 s there).
-        "budget": {"run_samples": 40_000, "sweep_samples": 150_000, "song_samples": 60_000},
+        # A song-level run (one row per song) over song_samples trains fewer epochs: from ~400 songs on.
+        # 1,000 synthetic songs: 124 of 300 epochs, ~7 s per run, 02 in 168 s. 60,000 (74 epochs, 02 in
+        # 112 s) lost language AMI on every hybrid VAE (mlp_vae 0.88 +- 0.27 -> 0.73 +- 0.37, beta_vae
+        # 0.54 -> 0.20, multimodal 0.44 -> 0.23; 5 seeds), so the minute it saved was not worth it.
+        "budget": {"run_samples": 40_000, "sweep_samples": 150_000, "song_samples": 100_000},
     },
     "tiny": {
         "audio": {"sr": 16000, "window_s": 1.0, "hop_s": 1.0, "n_mels": 16, "patch_frames": 16},
