@@ -478,11 +478,12 @@ class SweepJob:
         these are unchanged (a resumed sweep), never after the data or the library changed.
         """
         from .cache import file_hash
+        from .features import backend_path
         from .train import TRAIN_VERSION
 
         processed = Path(self.processed_dir)
         files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",
-                 processed / "descriptors_tracks.parquet", processed / f"audio_{self.audio_backend}_tracks.parquet",
+                 processed / "descriptors_tracks.parquet", backend_path(processed, self.audio_backend),
                  processed / f"lyrics_{self.lyrics_backend}.npy"]
         budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,

@@ -172,9 +172,9 @@ def cluster_tags(clusters: pd.DataFrame, processed_dir, backend: str = "musicnn-
     -------
     dict cluster -> list of tag names (``"female vocalists"``); clusters without audio are absent.
     """
-    from .features import MUSICNN_BACKENDS, load_backend
+    from .features import MUSICNN_BACKENDS, backend_path, load_backend
 
-    if backend not in MUSICNN_BACKENDS or not (Path(processed_dir) / f"audio_{backend}_tracks.parquet").is_file():
+    if backend not in MUSICNN_BACKENDS or not backend_path(processed_dir, backend).is_file():
         return {}  # descriptors, or no audio in this collection: no tags to name
     table = load_backend(processed_dir, backend)["tracks"]
     tags = [c for c in table.columns if c.startswith("tag_")]

@@ -34,6 +34,11 @@ FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
 FAILURES = "audio_failures.csv"  # validation-report rows of the tracks whose audio gave no features
 DESCRIPTOR_FILES = ("windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy")
 BACKEND_FILES = ("tracks.parquet", "windows.parquet", "windows.npy")  # each audio_<backend>_<name>
+
+
+def backend_path(out_dir, backend: str, name: str = "tracks.parquet") -> Path:
+    """Where ``extract_audio`` writes file ``name`` (one of ``BACKEND_FILES``) of a musicnn backend."""
+    return Path(out_dir) / f"audio_{backend}_{name}"
 _LIMITS = None  # threadpool limits held by a worker process
 _WARM = False  # per process: librosa/numba compiled functions warmed up once, not per file
 
@@ -371,7 +376,7 @@ class _EmbeddingSink:
     def __init__(self, out_dir: Path, backend: str):
         self.out_dir, self.backend = out_dir, backend
         self.columns = backend_columns(backend)
-        self.final = {k: out_dir / f"audio_{backend}_{k}" for k in BACKEND_FILES}
+        self.final = {k: backend_path(out_dir, backend, k) for k in BACKEND_FILES}
         self.tmp = {k: _tmp_path(out_dir, f.name) for k, f in self.final.items() if k != "tracks.parquet"}
         self.spool_path = _tmp_path(out_dir, f"audio_{backend}_windows.spool")
         self.spool = open(self.spool_path, "wb")
@@ -418,9 +423,10 @@ class _EmbeddingSink:
 
 def _remove_outputs(out_dir: Path, backends) -> None:
     """Remove what an earlier run wrote, so that no later stage reads audio features this run did not make."""
-    names = [*DESCRIPTOR_FILES, "features.json", *(f"audio_{b}_{k}" for b in MUSICNN_BACKENDS for k in BACKEND_FILES)]
-    for name in names:
-        (out_dir / name).unlink(missing_ok=True)
+    paths = [out_dir / name for name in (*DESCRIPTOR_FILES, "features.json")]
+    paths += [backend_path(out_dir, b, k) for b in MUSICNN_BACKENDS for k in BACKEND_FILES]
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _tmp_path(out_dir: Path, name: str) -> Path:
@@ -513,7 +519,7 @@ def load_backend(out_dir, backend: str) -> dict:
     if backend not in MUSICNN_BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}; expected one of {list(MUSICNN_BACKENDS)}")
     out_dir = Path(out_dir)
-    paths = {k: out_dir / f"audio_{backend}_{k}" for k in BACKEND_FILES}
+    paths = {k: backend_path(out_dir, backend, k) for k in BACKEND_FILES}
     for path in paths.values():
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing; run extract_audio with audio_backends=[{backend!r}]")

@@ -64,7 +64,7 @@ def load_audio_block(tracks: pd.DataFrame, processed_dir, audio_backend: str | N
         table = pd.read_parquet(processed_dir / "descriptors_tracks.parquet")
         names = [c for c in table.columns if c != "track_id"]
     else:
-        if not (processed_dir / f"audio_{audio_backend}_tracks.parquet").exists():
+        if not features.backend_path(processed_dir, audio_backend).exists():
             return empty
         table = features.load_backend(processed_dir, audio_backend)["tracks"]
         names = [c for c in table.columns if c.startswith("emb_")]
@@ -241,8 +241,9 @@ def window_inputs(processed_dir, audio_backend: str, val_fraction: float = 0.2, 
 
 def window_counts(processed_dir, audio_backend: str = "descriptors") -> tuple[int, int]:
     """(windows, songs) of a backend's window table: what a window-level run's cost grows with."""
-    name = "windows.parquet" if audio_backend == "descriptors" else f"audio_{audio_backend}_windows.parquet"
-    ids = pd.read_parquet(Path(processed_dir) / name, columns=["track_id"])["track_id"]
+    path = (Path(processed_dir) / "windows.parquet" if audio_backend == "descriptors"
+            else features.backend_path(processed_dir, audio_backend, "windows.parquet"))
+    ids = pd.read_parquet(path, columns=["track_id"])["track_id"]
     return len(ids), int(ids.nunique())
 
 

@@ -233,13 +233,17 @@ def write_sweep_cuts(cuts: list[str], results_dir) -> Path:
     return atomic_write_text(Path(results_dir) / SWEEP_CUTS, json.dumps(list(cuts)))
 
 
+def run_budget_notes(runs: pd.DataFrame) -> list[str]:
+    """``"<model>: <what the budget changed>"`` once per model of a runs index that the budget cut."""
+    if "budget_note" not in runs:
+        return []
+    pairs = runs[["model", "budget_note"]].dropna().drop_duplicates().itertuples(index=False)
+    return [f"{model}: {note}" for model, note in pairs if isinstance(note, str) and note]
+
+
 def budget_text(runs: pd.DataFrame, results_dir) -> str:
     """What the training budget changed (``songspace.budget``), as Markdown; empty when nothing was cut."""
-    notes = []
-    if "budget_note" in runs:
-        for model, note in runs[["model", "budget_note"]].dropna().drop_duplicates().itertuples(index=False):
-            if isinstance(note, str) and note:
-                notes.append(f"{model}: {note}")
+    notes = run_budget_notes(runs)
     path = Path(results_dir) / SWEEP_CUTS
     cuts = json.loads(path.read_text()) if path.is_file() else []
     notes += [f"sweep: {c}" for c in cuts]
