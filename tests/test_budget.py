@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from songspace import budget, experiments, summary, train
+from songspace import budget, experiments, runio, summary, train
 from songspace.budget import Budget
 
 KW = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5}
@@ -78,8 +78,8 @@ def test_fit_with_windows_per_song_sees_fewer_rows_and_is_reproducible(tmp_path)
     train.seed_everything(0)
     again = train.fit(build_model("mlp_vae", input_dim=6, latent_dim=2, hidden=[8]), X, cfg, ids)
     np.testing.assert_array_equal(res.latents, again.latents)
-    key = train.run_key("mlp_vae", {}, cfg, "fp")["train"]
-    assert key["windows_per_song"] == 2 and "windows_per_song" not in train.run_key(
+    key = runio.run_key("mlp_vae", {}, cfg, "fp")["train"]
+    assert key["windows_per_song"] == 2 and "windows_per_song" not in runio.run_key(
         "mlp_vae", {}, train.TrainConfig.tiny(epochs=3), "fp")["train"]  # old run ids unchanged
 
 

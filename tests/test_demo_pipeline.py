@@ -5,7 +5,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from songspace import audio, data, features, represent, synthetic, train
+from songspace import audio, data, features, models, represent, scaling, synthetic, train
 from songspace.lyrics import extract_lyrics
 
 pytestmark = pytest.mark.xdist_group("demo")
@@ -33,11 +33,11 @@ def test_mlp_vae_latents_recover_planted_genre(demo):
     tracks, blocks = demo
     assert blocks.mask_audio.all() and blocks.mask_lyrics.all()
     torch.set_num_threads(1)  # the same float path on every machine
-    X, _ = train.standardise_blocks({"audio": blocks.audio}, np.ones(len(tracks), bool))
+    X, _ = scaling.standardise_blocks({"audio": blocks.audio}, np.ones(len(tracks), bool))
     aris, aris_language = [], []
     for seed in range(3):  # like every result here: over seeds, not one lucky run
         train.seed_everything(seed)  # the weights too: else they depend on what ran before in this process
-        res = train.fit(train.build_model("mlp_vae", input_dim=X.shape[1], latent_dim=4, hidden=[64, 32]), X,
+        res = train.fit(models.build_model("mlp_vae", input_dim=X.shape[1], latent_dim=4, hidden=[64, 32]), X,
                         train.TrainConfig(epochs=200, batch_size=16, lr=2e-3, warmup_epochs=20, patience=40,
                                           seed=seed, progress=False), blocks.track_ids)
         labels = KMeans(tracks["genre"].nunique(), n_init=10, random_state=0).fit_predict(res.latents)
@@ -56,7 +56,7 @@ def test_multimodal_vae_embeds_songs_missing_a_modality(demo):
     blocks.mask_audio = mask_audio
     inputs = represent.model_inputs(blocks)
     X = inputs["multimodal"]
-    model = train.build_model("multimodal_vae", audio_dim=X["audio"].shape[1], lyrics_dim=X["lyrics"].shape[1],
+    model = models.build_model("multimodal_vae", audio_dim=X["audio"].shape[1], lyrics_dim=X["lyrics"].shape[1],
                               latent_dim=4, hidden=[64, 32])
     res = train.fit(model, X, train.TrainConfig.tiny(epochs=20, seed=0), blocks.track_ids)
     assert np.isfinite(res.latents).all() and res.latents.shape == (len(tracks), 4)

@@ -1,12 +1,10 @@
 """The glue of notebooks 02-05: per-seed inputs, representations, scoring and sweep identity."""
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from songspace import analysis, experiments, represent, train
+from songspace import analysis, experiments, represent, runio, train
 from songspace.split import split_by_song
 
 
@@ -53,7 +51,7 @@ def test_each_seed_standardises_on_its_own_training_songs(family):
 def test_run_inputs_match_the_run_split(family):
     tracks, blocks, index = family
     r = index[(index["model"] == "mlp_vae") & (index["seed"] == 1)].iloc[0]
-    res = train.load_run(r["run_dir"])
+    res = runio.load_run(r["run_dir"])
     X = represent.model_inputs(blocks, seed=1)["hybrid"]
     z = train.encode_all(res.model, X)
     np.testing.assert_allclose(z, res.latents, atol=1e-5)  # the run was trained on seed 1's standardisation
@@ -110,7 +108,7 @@ def test_verdict_needs_a_gap_beyond_seed_spread():
 def test_lyrics_vae_sees_the_lyrics_block_alone_with_its_own_split(family):
     tracks, blocks, index = family
     r = index[(index["model"] == "lyrics_vae") & (index["seed"] == 1)].iloc[0]
-    res = train.load_run(r["run_dir"])
+    res = runio.load_run(r["run_dir"])
     lyr = represent.lyrics_inputs(blocks, seed=1)
     assert lyr["X"].shape == (len(tracks), blocks.lyrics.shape[1])  # no zero audio block
     np.testing.assert_allclose(train.encode_all(res.model, lyr["X"]), res.latents, atol=1e-5)

@@ -7,11 +7,12 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from songspace import train
+from songspace import runio
 from songspace.cache import params_hash
 from songspace.models import build_model
-from songspace.train import (RowBatches, TrainConfig, active_units, encode_all, fit, load_checkpoint, load_run,
-                             pick_device, run, run_key, seed_everything, standardise_blocks, throughput)
+from songspace.runio import load_checkpoint, load_run, run, run_key
+from songspace.scaling import standardise_blocks
+from songspace.train import RowBatches, TrainConfig, active_units, encode_all, fit, pick_device, seed_everything
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a shared 2-core machine
 
@@ -297,15 +298,6 @@ def test_multimodal_run_with_missing_modalities(tmp_path):
     np.testing.assert_allclose(encode_all(again.model, X), res.latents, atol=1e-6)
 
 
-def test_throughput_reports_samples_per_second():
-    for kind, cfg, shape in [("mlp_vae", {"latent_dim": 4, "hidden": [16]}, (20,)),
-                             ("conv_vae", {"latent_dim": 4, "n_layers": 2, "first_channels": 4,
-                                           "hidden_channels": 4}, (1, 16, 32)),
-                             ("multimodal_vae", {"latent_dim": 4, "hidden": [16]}, (10, 12))]:
-        sps = throughput(kind, cfg, shape, batch_size=8, n_batches=2, device="cpu")
-        assert np.isfinite(sps) and sps > 0
-
-
 # ---------------------------------------------------------------- callbacks and TensorBoard
 
 def test_on_epoch_end_is_called_once_per_epoch_with_the_metrics():
@@ -401,13 +393,13 @@ def test_a_finished_run_of_the_same_hash_under_another_name_is_loaded_not_retrai
     rng = np.random.default_rng(0)
     ids = np.repeat([f"s{i}" for i in range(12)], 2)
     X = rng.normal(size=(24, 5)).astype(np.float32)
-    cfg = train.TrainConfig.tiny(epochs=2)
-    first = train.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids, cfg, tmp_path, name="mlp_vae-s0")
-    again = train.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids, cfg, tmp_path,
+    cfg = TrainConfig.tiny(epochs=2)
+    first = runio.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids, cfg, tmp_path, name="mlp_vae-s0")
+    again = runio.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids, cfg, tmp_path,
                       name="sweep-mlp_vae-beta=1.0-s0")
     assert again.cached and again.run_dir == first.run_dir
     np.testing.assert_array_equal(again.latents, first.latents)
-    other = train.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids,
-                      train.TrainConfig.tiny(epochs=3), tmp_path, name="sweep-mlp_vae-beta=1.0-s0")
+    other = runio.run("mlp_vae", {"input_dim": 5, "latent_dim": 2, "hidden": [4]}, X, ids,
+                      TrainConfig.tiny(epochs=3), tmp_path, name="sweep-mlp_vae-beta=1.0-s0")
     assert not other.cached and other.run_dir.name.startswith("sweep-mlp_vae-beta=1.0-s0-")
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["mlp_vae", "sweep"]

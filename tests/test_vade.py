@@ -6,7 +6,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from songspace.models import build_model, kl_per_dim
 from songspace.split import split_by_song
-from songspace.train import TrainConfig, fit, load_run, run, seed_everything, standardise_blocks
+from songspace.runio import load_run, run
+from songspace.scaling import standardise_blocks
+from songspace.train import TrainConfig, fit, seed_everything
 from songspace.vade import VaDE
 
 from test_train import planted

@@ -87,7 +87,7 @@ def _train_job(job: dict) -> dict:
             return {"model": job["model"], "seed": job["seed"], "error": f"{type(e).__name__}: {e}"}
     import torch
 
-    from .train import run
+    from .runio import run
 
     torch.set_num_threads(job.get("threads", 1))  # small models: one thread per worker beats two fighting
     X, ids = job["X"], job["track_ids"]
@@ -479,7 +479,7 @@ class SweepJob:
         """
         from .cache import file_hash
         from .features import backend_path
-        from .train import TRAIN_VERSION
+        from .runio import TRAIN_VERSION
 
         processed = Path(self.processed_dir)
         files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 from . import cluster, features, lyrics
+from .scaling import block_norm, standardise_blocks
 from .split import split_by_song
 
 
@@ -35,14 +35,9 @@ class Blocks:
 
     @property
     def modes(self) -> dict[str, str]:
-        """How each block is scaled (``train.standardise_blocks``): descriptors column by column,
+        """How each block is scaled (``scaling.standardise_blocks``): descriptors column by column,
         embeddings (musicnn, lyrics models, TF-IDF SVD) as rows of unit length, geometry kept."""
         return {"audio": block_norm(self.audio_backend), "lyrics": "l2"}
-
-
-def block_norm(backend: str | None) -> str:
-    """``zscore`` for the heterogeneous descriptor block, ``l2`` for every embedding."""
-    return "zscore" if backend in (None, "descriptors") else "l2"
 
 
 def load_audio_block(tracks: pd.DataFrame, processed_dir, audio_backend: str | None = "descriptors"):
@@ -116,8 +111,6 @@ def model_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
     dict: ``hybrid`` (n, d_a + d_l) for MLP VAE / CVAE / AE (only the blocks the collection has),
     ``multimodal`` (dict for the multimodal VAE), ``train_mask`` (n,), ``stats``.
     """
-    from .train import standardise_blocks
-
     train, _ = split_by_song(b.track_ids, val_fraction, seed)
     blocks = present_blocks(b)
     masks = {"audio": b.mask_audio, "lyrics": b.mask_lyrics}
@@ -139,8 +132,6 @@ def lyrics_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
     -------
     dict: ``X`` (n_lyrics, d_l) float32, ``track_ids`` (n_lyrics,), ``train_mask`` (n_lyrics,).
     """
-    from .train import standardise_blocks
-
     keep = b.mask_lyrics
     if b.lyrics.shape[1] == 0 or not keep.any():
         raise ValueError("no song has a lyrics embedding; a lyrics model needs lyrics")
@@ -160,8 +151,6 @@ def baselines(b: Blocks, pca_dim: int = 8) -> dict:
     it is compared with. ``meta["norm"]`` says how each is normalised before clustering: the audio block
     by its kind (``block_norm``), embeddings to unit length, PCA outputs and scaled blocks as they are.
     """
-    from .train import standardise_blocks
-
     a, l = b.mask_audio, b.mask_lyrics
     both = a & l
     out = {}
@@ -228,8 +217,6 @@ def window_inputs(processed_dir, audio_backend: str, val_fraction: float = 0.2, 
     -------
     dict: ``X`` (n_windows, d) float32, ``track_ids`` (n_windows,), ``train_mask`` (n_windows,).
     """
-    from .train import standardise_blocks
-
     X, ids = audio_windows(processed_dir, audio_backend)
     if len(ids) == 0:
         raise ValueError(f"{processed_dir}: no {audio_backend} windows; a window model needs songs with audio")
@@ -286,6 +273,6 @@ def conv_inputs(processed_dir, val_fraction: float = 0.2, seed: int = 0) -> dict
 
 
 def latents(run_dir, key: str = "mu") -> tuple[np.ndarray, np.ndarray]:
-    """Latent means ``(n_rows, latent_dim)`` and row track ids saved by ``train.run``."""
+    """Latent means ``(n_rows, latent_dim)`` and row track ids saved by ``runio.run``."""
     with np.load(Path(run_dir) / "latents.npz", allow_pickle=False) as z:
         return z[key], z["track_ids"].astype(str)

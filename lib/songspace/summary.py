@@ -315,10 +315,10 @@ def traversal(run_dir, params: dict, k: int = 4, values=np.linspace(-2.5, 2.5, 5
     """
     import torch
 
-    from . import plots, train
+    from . import plots, runio
 
     run_dir = Path(run_dir)
-    model = train.load_checkpoint(run_dir / "checkpoint.pt")
+    model = runio.load_checkpoint(run_dir / "checkpoint.pt")
     mu = np.load(run_dir / "latents.npz")["mu"]
     dims, _ = plots.most_active_dims(mu, k=k)
     if not len(dims):

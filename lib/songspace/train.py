@@ -1,22 +1,15 @@
-"""The one training loop for every model, and runs on disk.
+"""The one training loop for every model.
 
-``fit`` trains a model in memory (optional autoencoder pretraining for models that initialise
+``fit`` trains a model in memory: optional autoencoder pretraining for models that initialise
 their prior from it, KL warm-up, free bits, Adam, early stopping on a validation split made by
-song, best weights restored, ``on_epoch_end`` callbacks). ``run`` wraps it with a run folder
-``runs_root/<name>-<hash>/`` holding config.json, checkpoint.pt, history.csv, latents.npz,
-reconstructions.npz, optionally pretrain_history.csv and tb/ (TensorBoard events) and, written
-last, done.json; a finished run is loaded, not retrained.
+song, best weights restored, ``on_epoch_end`` callbacks. Run folders (train once, load after) are
+``runio``'s job.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import io
-import json
 import logging
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,22 +21,13 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
-from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash, remove_stale_temps
-from .models import BaseVAE, build_model
+from .cache import atomic_to_csv
+from .models import BaseVAE
 from .split import split_by_song
 
 
 logger = logging.getLogger("songspace")
 
-# Part of every run id: bump when a change to models or training makes old runs stale.
-TRAIN_VERSION = 2
-
-# TrainConfig fields that do not change what is learned, so they are not part of the run id.
-_NOT_IN_RUN_ID = ("progress", "num_workers", "device", "tensorboard")
-# Fields added after runs existed: left out of the run id at these defaults, so old run ids stay valid.
-_RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0, "windows_per_song": 0}
-# Fields that only act through pretraining: left out of the run id when there is none (pretrain_epochs 0).
-_PRETRAIN_ONLY = ("gmm_n_init", "pretrain_restarts")
 
 # A callback is an object with ``on_epoch_end(epoch, logs, model)`` or such a function itself.
 Callback = Callable[[int, dict, BaseVAE], None]
@@ -148,96 +132,10 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def l2_rows(B: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit Euclidean norm (all-zero rows stay zero). Shape kept."""
-    norm = np.linalg.norm(B, axis=1, keepdims=True)
-    return B / np.where(norm > 0, norm, 1.0)
 
 
-def standardise_blocks(blocks: dict[str, np.ndarray], train_mask, masks: dict[str, np.ndarray] | None = None,
-                       stats: dict | None = None, modes: dict[str, str] | None = None) -> tuple[np.ndarray, dict]:
-    """Concatenate feature blocks so that each modality weighs the same.
-
-    How a block is scaled depends on what it is (``modes``, default ``"zscore"``): a block of
-    heterogeneous descriptors is z-scored column by column; an embedding (``"l2"``) keeps its
-    geometry: rows are L2-normalised, centred, and divided by one scalar (the RMS of the training
-    rows), so distances and angles between songs are those of the embedding up to one factor.
-    Statistics are fitted on training rows that have the modality. Each block is then
-    scaled by sqrt(D / (n_blocks * block_dim)) (D = total width), so every block contributes the same
-    total variance, D / n_blocks, whatever its width or units, and the whole vector keeps the total
-    variance D of a plain z-scored vector. The latter matters: a total variance of ~1 (scaling by
-    1/sqrt(block_dim)) makes reconstruction worth about one nat and collapses the posterior at beta = 1.
-    Rows without the modality stay all zeros in that block.
-
-    Parameters
-    ----------
-    blocks : dict name -> np.ndarray, shape (n_rows, d_name)
-        E.g. ``{"audio": descriptors, "lyrics": embeddings}``; order of the dict is column order.
-    train_mask : np.ndarray of bool, shape (n_rows,)
-        Rows the statistics are fitted on (never validation/test rows).
-    masks : dict name -> bool array (n_rows,), optional
-        Rows where the modality is present; default: rows that are not all zero (and finite).
-    stats : dict, optional
-        Statistics from an earlier call to apply instead of fitting.
-    modes : dict name -> ``"zscore"`` or ``"l2"``, optional
-        Scaling per block (see above); missing names are ``"zscore"``.
-
-    Returns
-    -------
-    X : np.ndarray float32, shape (n_rows, sum d_name)
-    stats : dict name -> {"mean", "std" (d,) or scalar, "scale", "start", "stop", "mode"}
-    """
-    modes = modes or {}
-    train_mask = np.asarray(train_mask, dtype=bool)
-    n = len(train_mask)
-    fit = stats is None
-    stats = {} if fit else stats
-    out, start = [], 0
-    total = sum(np.shape(B)[1] for B in blocks.values())
-    for name, B in blocks.items():
-        B = np.asarray(B, dtype=np.float64)
-        if B.ndim != 2 or B.shape[0] != n:
-            raise ValueError(f"block {name!r} has shape {B.shape}; expected ({n}, d) to match train_mask")
-        present = (np.asarray(masks[name], dtype=bool) if masks and name in masks
-                   else np.isfinite(B).all(1) & (np.abs(B).sum(1) > 0))
-        mode = stats[name]["mode"] if not fit else modes.get(name, "zscore")
-        if mode not in ("zscore", "l2"):
-            raise ValueError(f"block {name!r}: unknown scaling mode {mode!r} (zscore or l2)")
-        if mode == "l2":
-            B = l2_rows(B)
-        if fit:
-            rows = present & train_mask
-            if not rows.any():
-                raise ValueError(f"block {name!r} has no training row with the modality present")
-            mean = B[rows].mean(0)
-            if mode == "zscore":
-                std = B[rows].std(0)
-                std = np.where(std > 1e-8, std, 1.0)  # constant columns: centre only
-            else:  # one scalar for the block: unit variance per column on average, geometry kept
-                std = float(np.sqrt(((B[rows] - mean) ** 2).mean())) or 1.0
-            stats[name] = {"mean": mean, "std": std, "scale": np.sqrt(total / (len(blocks) * B.shape[1])),
-                           "start": start, "stop": start + B.shape[1], "mode": mode}
-        s = stats[name]
-        Z = np.zeros_like(B)
-        Z[present] = (B[present] - s["mean"]) / s["std"] * s["scale"]
-        out.append(Z)
-        start += B.shape[1]
-    return np.concatenate(out, axis=1).astype(np.float32), stats
 
 
-def data_fingerprint(X, track_ids, cond=None, chunk_rows: int = 4096) -> str:
-    """SHA-256 (16 hex) of the data's bytes, shapes, track ids and condition; reads memmaps in chunks."""
-    h = hashlib.sha256()
-    arrays = X if isinstance(X, dict) else {"X": X}
-    for k in sorted(arrays):
-        A = arrays[k]
-        h.update(f"{k}{A.shape}{A.dtype}".encode())
-        for i in range(0, A.shape[0], chunk_rows):
-            h.update(np.ascontiguousarray(A[i:i + chunk_rows]).tobytes())
-    h.update("\0".join(map(str, track_ids)).encode())
-    if cond is not None:
-        h.update("\0".join(map(str, np.asarray(cond).reshape(len(cond), -1).tolist())).encode())
-    return h.hexdigest()[:16]
 
 
 def encode_condition(model: BaseVAE, cond, n_rows: int) -> np.ndarray | None:
@@ -582,55 +480,13 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
                      train_mask=train, val_mask=val, pretrain_history=pd.DataFrame(pretrain_rows))
 
 
-# ---------------------------------------------------------------- runs on disk
-
-def _reconstructions(model, X, c, rows, device) -> dict:
-    """A few validation rows in and out (decoded from the posterior mean)."""
-    model.eval()
-    xb, cb = RowBatches(X, rows, c)[np.arange(len(rows))]
-    xb, cb = _to(xb, device), cb.to(device)
-    with torch.no_grad():
-        mu = _embed(model, xb, cb)
-        y = model.decode(mu) if cb.numel() == 0 else model.decode(mu, cb)
-    if isinstance(xb, dict):
-        out = {f"{m}_in": xb[m].cpu().numpy() for m in ("audio", "lyrics")}
-        out.update({f"{m}_out": y[m].cpu().numpy() for m in ("audio", "lyrics")})
-        out.update({k: xb[k].cpu().numpy() for k in ("mask_audio", "mask_lyrics") if k in xb})
-        return out
-    return {"x_in": xb.cpu().numpy(), "x_out": y.cpu().numpy()}
 
 
-def save_checkpoint(model: BaseVAE, path) -> Path:
-    """state_dict + model config, written atomically."""
-    buf = io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "model_config": model.config}, buf)
-    return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path, device="cpu") -> BaseVAE:
-    """Rebuild a model from ``checkpoint.pt`` (architecture from its config, then the weights)."""
-    ck = torch.load(path, map_location=device, weights_only=True)
-    model = build_model(**ck["model_config"])
-    model.load_state_dict(ck["state_dict"])
-    return model.eval()
 
 
-def load_run(run_dir) -> RunResult:
-    """Load a finished run folder (``done.json`` present) without retraining."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "done.json").exists():
-        raise FileNotFoundError(f"{run_dir}: no done.json, the run did not finish")
-    config = json.loads((run_dir / "config.json").read_text())
-    done = json.loads((run_dir / "done.json").read_text())
-    model = load_checkpoint(run_dir / "checkpoint.pt")
-    with np.load(run_dir / "latents.npz", allow_pickle=False) as z:
-        latents, ids = z["mu"], z["track_ids"]
-        extra = {k: z[k] for k in z.files if k not in ("mu", "track_ids")}
-    pre = run_dir / "pretrain_history.csv"
-    return RunResult(model=model, history=pd.read_csv(run_dir / "history.csv"), latents=latents, track_ids=ids,
-                     best_epoch=int(done["best_epoch"]), best_state=model.state_dict(), run_dir=run_dir,
-                     cached=True, config=config, extra_latents=extra,
-                     pretrain_history=pd.read_csv(pre) if pre.exists() else pd.DataFrame())
+
 
 
 class TensorBoardLogger:
@@ -671,139 +527,7 @@ class TensorBoardLogger:
         self.writer.close()
 
 
-def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) -> dict:
-    """What a run id hashes: kind, model config, the result-changing training parameters, data, code version."""
-    pretrains = bool(train_cfg.pretrain_epochs)
-    tcfg = {k: v for k, v in dataclasses.asdict(train_cfg).items()
-            if k not in _NOT_IN_RUN_ID and not (k in _RUN_ID_OMITTED_DEFAULTS and v == _RUN_ID_OMITTED_DEFAULTS[k])
-            and not (k in _PRETRAIN_ONLY and not pretrains)}
-    return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION}
 
 
-def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
-        name: str | None = None, force: bool = False, callbacks: Sequence[Callback] = ()) -> RunResult:
-    """Train (or load, if already finished) one run saved under ``runs_root/<run-id>/``.
-
-    run-id = ``<name or kind>-<params_hash(model cfg, train cfg, data fingerprint)>``, so a change of
-    any parameter or of the data makes a new run. Files: config.json, checkpoint.pt, history.csv,
-    latents.npz (``mu`` (n_rows, latent_dim), ``track_ids``; plus ``mu_audio``/``mu_lyrics`` for
-    the multimodal VAE, ``cluster`` (n_rows,) int and ``cluster_proba`` (n_rows, K) for ``vade``),
-    reconstructions.npz (a few validation rows in/out), pretrain_history.csv (when
-    ``pretrain_epochs`` > 0), tb/ (when ``tensorboard``), done.json (last). A finished run is
-    loaded as it is: asking for ``tensorboard`` afterwards writes nothing unless ``force``. So is a
-    finished run of the same hash under another name (a sweep point that repeats a run of 02): the
-    result's ``run_dir`` is then that run's folder.
-
-    Parameters
-    ----------
-    kind, model_cfg : passed to ``build_model``
-    X, track_ids, cond : as in ``fit``
-    train_cfg : TrainConfig
-    runs_root : path, e.g. ``results/runs``
-    name : readable prefix of the run id (default ``kind``)
-    force : retrain even if a finished run exists
-    callbacks : passed to ``fit`` (after the TensorBoard logger, if any)
-    """
-    track_ids = np.asarray(track_ids).astype(str)
-    tcfg = dataclasses.asdict(train_cfg)
-    fp = data_fingerprint(X, track_ids, cond)
-    key = params_hash(run_key(kind, model_cfg, train_cfg, fp))
-    run_id = f"{name or kind}-{key}"
-    run_dir = Path(runs_root) / run_id
-    if not force and not (run_dir / "done.json").exists():
-        # the same model, training and data finished under another name (a sweep point equal to 02's run):
-        # the id holds everything that shapes the result, so that run is this one
-        twin = next((p.parent for p in sorted(Path(runs_root).glob(f"*-{key}/done.json"))), None)
-        if twin is not None:
-            logger.info("%s: loading %s, a finished run of the same configuration and data", run_id, twin.name)
-            run_dir = twin
-    if (run_dir / "done.json").exists() and not force:
-        if train_cfg.tensorboard and not (run_dir / "tb").is_dir():
-            logger.info("%s is finished and has no TensorBoard events; force=True retrains it with them", run_dir.name)
-        return load_run(run_dir)
-    (run_dir / "done.json").unlink(missing_ok=True)
-    remove_stale_temps(run_dir)  # an interrupted attempt's half-written files
-    shutil.rmtree(run_dir / "tb", ignore_errors=True)  # events of an earlier attempt would mix with these
-    seed_everything(train_cfg.seed)  # weights are initialised from the run's seed
-    model = build_model(kind, **model_cfg)
-    config = {"run_id": run_id, "kind": kind, "model_config": model.config, "train_config": tcfg,
-              "data": {"fingerprint": fp, "n_rows": _n_rows(X), "n_songs": int(len(np.unique(track_ids)))}}
-    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
-    t0 = time.perf_counter()
-    tb = TensorBoardLogger(run_dir / "tb") if train_cfg.tensorboard else None
-    try:
-        res = fit(model, X, train_cfg, track_ids, cond=cond, run_dir=run_dir,
-                  callbacks=([tb] if tb else []) + list(callbacks))
-    finally:
-        if tb is not None:
-            tb.close()
-    device = next(model.parameters()).device
-    save_checkpoint(model, run_dir / "checkpoint.pt")
-    atomic_to_csv(res.history, run_dir / "history.csv")
-    if len(res.pretrain_history):
-        atomic_to_csv(res.pretrain_history, run_dir / "pretrain_history.csv")
-    atomic_save_npz(run_dir / "latents.npz", mu=res.latents, track_ids=track_ids, **res.extra_latents)
-    _, val = split_by_song(track_ids, train_cfg.val_fraction, train_cfg.seed)
-    rows = np.flatnonzero(val if val.any() else ~val)[: train_cfg.n_recon_examples]
-    c = encode_condition(model, cond, len(track_ids))
-    atomic_save_npz(run_dir / "reconstructions.npz", track_ids=track_ids[rows], rows=rows,
-                    **_reconstructions(model, X, c, rows, device))
-    best = res.history.loc[res.history["best"]].iloc[0]
-    done = {"run_id": run_id, "best_epoch": res.best_epoch, "epochs_run": len(res.history),
-            "best_val_elbo_loss": float(best["val_elbo_loss"]), "active_units": int(best["active_units"]),
-            "seconds": time.perf_counter() - t0}
-    atomic_write_text(run_dir / "done.json", json.dumps(done, indent=2))
-    res.run_dir, res.config = run_dir, config
-    return res
 
 
-def throughput(kind: str, model_cfg: dict, input_shape, batch_size: int = 64, n_batches: int = 20,
-               device: str = "auto", seed: int = 0) -> float:
-    """Training speed in samples/s (forward + backward + Adam step) on random data.
-
-    Parameters
-    ----------
-    kind, model_cfg : as in ``build_model``; missing input sizes are taken from ``input_shape``
-    input_shape : per-sample shape, e.g. ``(d,)`` or ``(1, n_mels, frames)``; for
-        ``multimodal_vae`` ``(audio_dim, lyrics_dim)``
-    """
-    seed_everything(seed)
-    cfg = dict(model_cfg)
-    input_shape = tuple(int(s) for s in input_shape)
-    if kind == "multimodal_vae":
-        cfg.setdefault("audio_dim", input_shape[0])
-        cfg.setdefault("lyrics_dim", input_shape[1])
-    elif kind == "conv_vae" or (kind == "ae" and len(input_shape) > 1):
-        cfg.setdefault("input_shape", input_shape)
-    else:
-        cfg.setdefault("input_dim", input_shape[-1])
-    dev = pick_device(device)
-    model = build_model(kind, **cfg).to(dev).train()
-    if kind == "multimodal_vae":
-        ones = torch.ones(batch_size, dtype=torch.bool, device=dev)
-        x = {"audio": torch.randn(batch_size, cfg["audio_dim"], device=dev),
-             "lyrics": torch.randn(batch_size, cfg["lyrics_dim"], device=dev), "mask_audio": ones, "mask_lyrics": ones}
-    else:
-        x = torch.randn(batch_size, *input_shape, device=dev)
-    c = None
-    if model.config.get("n_classes"):
-        c = torch.nn.functional.one_hot(torch.arange(batch_size, device=dev) % model.config["n_classes"],
-                                        model.config["n_classes"]).float()
-    opt = adam(model, 1e-3)
-
-    def step():
-        out = model(x, c)
-        loss = model.loss(x, out)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    step()  # warm-up (allocations, lazy init) is not timed
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n_batches):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return batch_size * n_batches / (time.perf_counter() - t0)
