@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from songspace import budget, experiments, runio, summary, train
+from songspace import budget, runio, runs, summary, train
 from songspace.budget import Budget
 
 KW = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5}
@@ -111,8 +111,8 @@ def test_train_conv_queues_extra_runs_and_applies_the_budget(tmp_path):
     extract_audio(pd.DataFrame(rows), p, tmp_path / "proc", n_jobs=1, progress=False)
     cfg = {"n_layers": 2, "first_channels": 4, "hidden_channels": 4, "kernel_size": 3, "latent_dim": 2}
     kw = {"epochs": 4, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 1, "patience": 4}
-    index = experiments.train_conv(tmp_path / "proc", cfg, kw, [0, 1], tmp_path / "runs", threads=1,
-                                   budget={"run_samples": 40}, extra_runs=[("conv_beta_vae", 4.0, [0])])
+    index = runs.train_conv(tmp_path / "proc", cfg, kw, [0, 1], tmp_path / "runs", threads=1,
+                             budget={"run_samples": 40}, extra_runs=[("conv_beta_vae", 4.0, [0])])
     assert index[["model", "seed"]].values.tolist() == [["conv_vae", 0], ["conv_vae", 1], ["conv_beta_vae", 0]]
     assert index["budget_note"].str.contains("random window").all()
     conf = json.loads((Path(index["run_dir"].iloc[2]) / "config.json").read_text())
@@ -131,14 +131,14 @@ def test_song_level_runs_lose_epochs_only_over_the_budget():
 
 
 def test_train_family_budgets_song_level_runs_by_their_own_rows(tmp_path):
-    from test_experiments import TRAIN, planted_blocks
+    from test_runs import TRAIN, planted_blocks
 
     tracks, blocks = planted_blocks()  # 18 songs, all with lyrics
     blocks.mask_lyrics[:6] = False     # 12 with lyrics: the lyrics VAE trains on those rows only
     tight = {"song_samples": 30, "run_samples": 10**6, "min_epochs": 1}
-    index = experiments.train_family(blocks, tracks, 2, {**TRAIN, "epochs": 4}, [0], tmp_path,
-                                     specs={k: experiments.MLP_FAMILY[k] for k in ("mlp_vae", "lyrics_vae")},
-                                     budget=tight, threads=1)
+    index = runs.train_family(blocks, tracks, 2, {**TRAIN, "epochs": 4}, [0], tmp_path,
+                               specs={k: runs.MLP_FAMILY[k] for k in ("mlp_vae", "lyrics_vae")},
+                               budget=tight, threads=1)
     epochs = {r.model: json.loads((Path(r.run_dir) / "config.json").read_text())["train_config"]["epochs"]
               for r in index.itertuples()}
     assert epochs == {"mlp_vae": 2, "lyrics_vae": 3}  # 30 // (0.8 x 18) and 30 // (0.8 x 12)
@@ -146,9 +146,9 @@ def test_train_family_budgets_song_level_runs_by_their_own_rows(tmp_path):
 
 
 def test_a_sweep_run_that_fails_ahead_of_the_sweep_is_a_row_not_an_exception(tmp_path):
-    job = {"model": "sweep-x", "kind": "conv_vae", "seed": 0, "X": str(tmp_path / "missing"), "track_ids": None,
-           "model_cfg": {}, "train_kw": {"epochs": 1}, "beta": 1.0, "runs_root": str(tmp_path), "name": "x-s0"}
-    row = experiments._train_job({**job, "keep_going": True})
+    spec = runs.RunSpec("sweep-x", "conv_vae", {}, runs.train_config({"epochs": 1}, 0, 1.0), "logmel", str(tmp_path),
+                        processed_dir=str(tmp_path / "missing"))
+    row = runs.train_run(spec, keep_going=True)
     assert row["model"] == "sweep-x" and row["error"]
     with pytest.raises(Exception):
-        experiments._train_job(job)
+        runs.train_run(spec)

@@ -188,22 +188,22 @@ def test_vade_predict_recovers_planted_genre_from_synthetic_audio(planted_audio)
     3 lyrics languages that the audio does not carry. The input is what ``make all`` gives ``vade`` on
     an audio-only collection: the song-pooled descriptors z-scored on each seed's training songs
     (``represent.model_inputs``), trained with the full profile's MLP settings and the pretraining
-    share of ``experiments.MLP_FAMILY``. With one pretraining and a per-component diagonal mixture
+    share of ``runs.MLP_FAMILY``. With one pretraining and a per-component diagonal mixture
     (before ``pretrain_restarts``/the shared-covariance init) seeds 1 and 2 merged two genres: ARI
     [1.0, 0.68, 0.68]. Asserted: mean ARI of ``predict`` vs genre over seeds 0, 1, 2 >= 0.9, none < 0.8.
     """
-    from songspace import config, experiments, represent
+    from songspace import config, represent, runs
 
     tracks, blocks = planted_audio
     prof = config.profile("full")
     kw = dict(prof["mlp_train"])
-    kw["pretrain_epochs"] = int(experiments.MLP_FAMILY["vade"]["pretrain_share"] * kw["epochs"])
+    kw["pretrain_epochs"] = int(runs.MLP_FAMILY["vade"]["pretrain_share"] * kw["epochs"])
     aris = []
     for seed in range(3):
         X = represent.model_inputs(blocks, seed=seed)["hybrid"]
         seed_everything(seed)
         model = build_model("vade", input_dim=X.shape[1], latent_dim=prof["latent_dim"], hidden=[128, 64],
-                            n_clusters=experiments.default_k(tracks, ["genre"]))
+                            n_clusters=runs.default_k(tracks, ["genre"]))
         res = fit(model, X, TrainConfig(**kw, seed=seed, device="cpu", progress=False), blocks.track_ids)
         aris.append(adjusted_rand_score(tracks["genre"], res.extra_latents["cluster"]))
     assert np.mean(aris) >= 0.9 and min(aris) >= 0.8, f"ARI of VaDE.predict over seeds {np.round(aris, 3)}"

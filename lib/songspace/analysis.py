@@ -1,6 +1,6 @@
 """Sentences written from the numbers: what the tables of 05 say, with the seed spread and chance level.
 
-Every statement is derived from a summary table (``experiments.summarise``); nothing here is a fixed
+Every statement is derived from a summary table (``compare.summarise``); nothing here is a fixed
 claim. Verdicts: a gap counts only when it exceeds the larger of the two seed standard deviations.
 """
 from __future__ import annotations
@@ -152,7 +152,7 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
 
     Parameters
     ----------
-    summaries : dict song set name -> summary table (``experiments.summarise``).
+    summaries : dict song set name -> summary table (``compare.summarise``).
     tracks : tracks table (counts for the caveat).
     columns : label columns scored (empty: internal metrics only).
     lyrics_backends, default_backend : lyrics embeddings compared (``lyrics_<backend>`` baselines).

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
 from songspace.cache import NpzCache, params_hash
@@ -230,3 +231,40 @@ def embed_many(X: np.ndarray, methods: Sequence[str] = ("umap", "tsne"), seed: i
         cache = Path(cache_dir) / method if cache_dir is not None else None
         out[method] = embed_2d(X, method, seed=seed, cache_path=cache, **kw)
     return out
+
+
+def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column: str | None = None,
+              methods=("umap", "tsne")) -> list[Path]:
+    """2-D maps of song-level latents for the report, computed once (``embed2d`` caches them).
+
+    For each ``name -> (X, meta)`` (None entries skipped): average per song, K-Means with k = number of
+    ``k_column`` classes among those songs (no column: k chosen by silhouette), then one map per method,
+    written atomically as ``out_dir/<name>_<method>.parquet`` (track_id, x, y, cluster, method_used).
+    Representations of fewer than ``plan.MIN_SONGS`` songs are skipped.
+    """
+    from songspace import cluster
+    from songspace.cache import atomic_to_parquet
+    from songspace.plan import MIN_SONGS
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels_of = tracks.set_index(tracks["track_id"].astype(str))[k_column] if k_column else None
+    written = []
+    for name, rep in reps.items():
+        if rep is None:
+            continue
+        X, meta = rep
+        Xs, ids = cluster.aggregate_by_song(np.asarray(X), meta["track_ids"])
+        if len(ids) < MIN_SONGS:
+            continue
+        k = max(int(labels_of.loc[ids].nunique()), 2) if labels_of is not None else None
+        labels = cluster.fit_predict(Xs, "kmeans", k=k, seed=seed)
+        for method in methods:
+            coords, info = embed_2d(Xs, method=method, seed=seed, cache_path=out_dir / f"{name}_{method}.npz")
+            path = out_dir / f"{name}_{method}.parquet"
+            atomic_to_parquet(pd.DataFrame({"track_id": ids, "x": coords[:, 0], "y": coords[:, 1], "cluster": labels,
+                                            "method_used": info["method_used"]}), path)
+            written.append(path)
+    for stale in set(out_dir.glob("*.parquet")) - set(written):  # maps of an earlier run's representations
+        stale.unlink()
+    return written

@@ -20,7 +20,7 @@ DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_join
 
 def chosen_on_labels(rep: str) -> bool:
     """Whether a representation was selected by its score against the labels (``best_<model>_sweep`` of
-    ``experiments.best_from_sweep``), so that scoring it on the same songs flatters it."""
+    ``sweep.best_from_sweep``), so that scoring it on the same songs flatters it."""
     return rep.startswith("best_") and rep.endswith("_sweep")
 
 
@@ -29,7 +29,7 @@ def recommend(table: pd.DataFrame, method: str = "kmeans") -> dict:
 
     Parameters
     ----------
-    table : song-level summary of 05 (``experiments.summarise`` rows with ``song_set``).
+    table : song-level summary of 05 (``compare.summarise`` rows with ``song_set``).
 
     Returns
     -------

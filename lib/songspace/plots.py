@@ -550,7 +550,7 @@ def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 3, 
 
     Parameters
     ----------
-    maps : dict name -> DataFrame ``track_id, x, y, cluster`` (``experiments.save_maps``).
+    maps : dict name -> DataFrame ``track_id, x, y, cluster`` (``embed2d.save_maps``).
     meta : tracks indexed by ``track_id`` (str) with ``color`` unless it is ``"cluster"``.
     color : column to colour by (``"cluster"``: each map's own K-Means clusters).
     """

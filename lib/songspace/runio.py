@@ -23,7 +23,6 @@ import torch
 
 from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash, remove_stale_temps
 from .models import BaseVAE, build_model
-from .split import split_by_song
 from .train import (Callback, RowBatches, RunResult, TensorBoardLogger, TrainConfig, _embed, _n_rows, _to,
                     encode_condition, fit, seed_everything)
 
@@ -63,7 +62,7 @@ def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) ->
     return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION}
 
 def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
-        name: str | None = None, force: bool = False, callbacks: Sequence[Callback] = ()) -> RunResult:
+        name: str | None = None, force: bool = False, callbacks: Sequence[Callback] = (), train_mask=None) -> RunResult:
     """Train (or load, if already finished) one run saved under ``runs_root/<run-id>/``.
 
     run-id = ``<name or kind>-<params_hash(model cfg, train cfg, data fingerprint)>``, so a change of
@@ -85,6 +84,7 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     name : readable prefix of the run id (default ``kind``)
     force : retrain even if a finished run exists
     callbacks : passed to ``fit`` (after the TensorBoard logger, if any)
+    train_mask : the by-song split the inputs were scaled with, passed to ``fit`` (default: made there)
     """
     track_ids = np.asarray(track_ids).astype(str)
     tcfg = dataclasses.asdict(train_cfg)
@@ -115,7 +115,7 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     tb = TensorBoardLogger(run_dir / "tb") if train_cfg.tensorboard else None
     try:
         res = fit(model, X, train_cfg, track_ids, cond=cond, run_dir=run_dir,
-                  callbacks=([tb] if tb else []) + list(callbacks))
+                  callbacks=([tb] if tb else []) + list(callbacks), train_mask=train_mask)
     finally:
         if tb is not None:
             tb.close()
@@ -125,7 +125,7 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     if len(res.pretrain_history):
         atomic_to_csv(res.pretrain_history, run_dir / "pretrain_history.csv")
     atomic_save_npz(run_dir / "latents.npz", mu=res.latents, track_ids=track_ids, **res.extra_latents)
-    _, val = split_by_song(track_ids, train_cfg.val_fraction, train_cfg.seed)
+    val = res.val_mask
     rows = np.flatnonzero(val if val.any() else ~val)[: train_cfg.n_recon_examples]
     c = encode_condition(model, cond, len(track_ids))
     atomic_save_npz(run_dir / "reconstructions.npz", track_ids=track_ids[rows], rows=rows,

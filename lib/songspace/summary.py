@@ -227,7 +227,7 @@ SWEEP_CUTS = "sweep_budget.json"  # what 04 left out of its sweep to fit the bud
 
 
 def write_sweep_cuts(cuts: list[str], results_dir) -> Path:
-    """Record the sweep's budget cuts (``experiments.budget_sweep``) for the report; [] when none."""
+    """Record the sweep's budget cuts (``sweep.budget_sweep``) for the report; [] when none."""
     from .cache import atomic_write_text
 
     return atomic_write_text(Path(results_dir) / SWEEP_CUTS, json.dumps(list(cuts)))

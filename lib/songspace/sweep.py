@@ -1,9 +1,11 @@
-"""Configuration grids and a resumable sweep runner.
+"""The sweeps of 04: configuration grids, what one configuration runs, and a resumable runner.
 
-Each finished configuration writes one JSON part (atomically) to ``<out_csv>.parts/<config_hash>.json``;
-the CSV is rebuilt from the parts at the end. Re-running the same sweep skips every configuration
-whose part says ``ok`` and retries the failed and the missing ones. The runner knows nothing about
-models: it takes a callable that runs one configuration and returns its metrics.
+``SWEEPS`` holds the grids per profile and ``sweep_configs`` expands one (``grid``); ``SweepJob`` trains
+a configuration over seeds and scores it; ``budget_sweep`` keeps what fits the budget and
+``train_sweep_runs`` trains the ConvVAE runs ahead, one job per (configuration, seed). ``run_sweep``
+runs the configurations: each finished one writes one JSON part (atomically) to
+``<out_csv>.parts/<config_hash>.json``; the CSV is rebuilt from the parts at the end. Re-running the same
+sweep skips every configuration whose part says ``ok`` and retries the failed and the missing ones.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from songspace import compare, represent, runs
+from songspace.budget import Budget, run_cost, sweep_plan, window_training
 from songspace.cache import atomic_to_csv, atomic_write_text, params_hash, remove_stale_temps
 from songspace.parallel import map_tracks
 
@@ -190,3 +194,200 @@ def summarize(df: pd.DataFrame) -> str:
         return "no configurations to run"
     n_ok = int((df["status"] == "ok").sum())
     return f"{n_ok}/{len(df)} configurations ok, {len(df) - n_ok} failed"
+
+
+class SweepJob:
+    """Runs one sweep configuration: train over seeds, score song-level K-Means, return mean/std metrics.
+
+    A configuration is a dict with ``model`` ("conv_vae" or "mlp_vae"), model settings (``latent_dim``,
+    ``first_channels``, ``hidden_channels``, ``kernel_size``, ``n_layers``, ``hidden``), training settings
+    (``epochs``, ``lr``, ``beta``, ``batch_size``, ``warmup_epochs``, ``patience``). Picklable, so the
+    sweep runner can send it to worker processes or a Dask cluster.
+    """
+
+    MODEL_KEYS = ("latent_dim", "first_channels", "hidden_channels", "kernel_size", "n_layers", "hidden")
+    TRAIN_KEYS = ("epochs", "lr", "batch_size", "warmup_epochs", "patience", "free_bits", "val_fraction")
+
+    def __init__(self, interim_dir, processed_dir, runs_root, seeds, columns, lyrics_backend, n_perm=100,
+                 audio_backend="descriptors", budget: dict | None = None):
+        self.interim_dir, self.processed_dir, self.runs_root = str(interim_dir), str(processed_dir), str(runs_root)
+        self.seeds, self.columns, self.lyrics_backend, self.n_perm = list(seeds), list(columns), lyrics_backend, n_perm
+        self.audio_backend, self.budget = audio_backend, budget
+
+    def with_seeds(self, seeds) -> "SweepJob":
+        """The same job over other seeds (what ``budget_sweep`` keeps)."""
+        return SweepJob(self.interim_dir, self.processed_dir, self.runs_root, seeds, self.columns, self.lyrics_backend,
+                        self.n_perm, self.audio_backend, self.budget)
+
+    def __call__(self, cfg: dict) -> dict:
+        from .data import read_tracks
+
+        tracks = read_tracks(self.interim_dir, self.processed_dir)
+        blocks = represent.load_blocks(tracks, self.processed_dir, self.lyrics_backend, self.audio_backend)
+        model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
+        train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}
+        if cfg["model"] == "conv_vae":
+            index = runs.train_runs(self.conv_specs(cfg), threads=1)
+            songs = np.unique(represent.latents(index["run_dir"].iloc[0])[1])
+        else:
+            name = f"sweep-{cfg['run_name']}"
+            spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
+            index = runs.train_family(blocks, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
+                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)), threads=1,
+                                 budget=self.budget)
+            songs = blocks.track_ids
+        index["model"] = "run"
+        long = compare.score(compare.representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
+        summary = compare.summarise(long, by=("label_column", "k"))
+        out = {"n_songs": int(len(songs)), "n_seeds": len(self.seeds),
+               "best_epoch_mean": float(index["best_epoch"].mean()), "run_dirs": ";".join(index["run_dir"])}
+        # internal metrics depend on k, which is the label's number of classes: one set per label
+        for row in summary.to_dict("records"):
+            col = row["label_column"]
+            out[f"{col}_k"] = int(row["k"]) if pd.notna(row["k"]) else None
+            for m in ("silhouette", "ari", "nmi", "ami", "purity", "ami_chance"):
+                if f"{m}_mean" in row:  # no external metrics when there is no label
+                    out[f"{col}_{m}_mean"] = float(row[f"{m}_mean"])
+                    out[f"{col}_{m}_std"] = float(row[f"{m}_std"])
+        return out
+
+    def conv_specs(self, cfg: dict) -> list[runs.RunSpec]:
+        """The runs (one per seed) of a ConvVAE configuration."""
+        return runs.conv_specs(self.processed_dir, {k: cfg[k] for k in self.MODEL_KEYS if k in cfg},
+                         {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}, self.seeds, self.runs_root,
+                         name=f"sweep-{cfg['run_name']}", beta=cfg.get("beta", 1.0), budget=self.budget)
+
+    def context(self) -> dict:
+        """What a sweep result depends on besides its settings: data, seeds, labels, code version.
+
+        Added to every configuration's hash, so a finished configuration is reused only when all of
+        these are unchanged (a resumed sweep), never after the data or the library changed.
+        """
+        from .cache import file_hash
+        from .features import backend_path
+        from .runio import TRAIN_VERSION
+
+        processed = Path(self.processed_dir)
+        files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",
+                 processed / "descriptors_tracks.parquet", backend_path(processed, self.audio_backend),
+                 processed / f"lyrics_{self.lyrics_backend}.npy"]
+        budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
+        return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
+                "audio": self.audio_backend, **budget,
+                "train_version": TRAIN_VERSION, "data": {f.name: file_hash(f) for f in files if f.exists()}}
+
+
+# Sweep grids per profile (a notebook parameter may replace them). Lists are swept, scalars fixed.
+SWEEPS = {
+    "default": [
+        # the seed report's grid (first-layer x hidden channels, kernel 3/5, lr 1e-3/5e-4), cut to fit
+        # make all's 20 minutes on 2 cores: first_channels 64 triples the cost; add it on a bigger machine
+        {"model": "conv_vae", "first_channels": [16, 32], "hidden_channels": [16, 32], "kernel_size": 3,
+         "n_layers": 3, "latent_dim": 16, "lr": 1e-3, "epochs": 10, "batch_size": 64, "warmup_epochs": 2,
+         "patience": 3, "beta": 1.0},
+        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": [3, 5], "n_layers": 3,
+         "latent_dim": 16, "lr": [5e-4], "epochs": 10, "batch_size": 64, "warmup_epochs": 2, "patience": 3,
+         "beta": 1.0},
+        # longer training
+        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": 3, "n_layers": 3,
+         "latent_dim": 16, "lr": 1e-3, "epochs": [25], "batch_size": 64, "warmup_epochs": 3, "patience": 5,
+         "beta": 1.0},
+        # beta and latent size on the MLP VAE (cheap), the same training as 02
+        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": 16, "epochs": 300, "lr": 1e-3,
+         "batch_size": 32, "warmup_epochs": 30, "patience": 40},
+        {"model": "mlp_vae", "beta": 1.0, "latent_dim": [8, 32], "epochs": 300, "lr": 1e-3,
+         "batch_size": 32, "warmup_epochs": 30, "patience": 40},
+    ],
+    "tiny": [
+        {"model": "conv_vae", "first_channels": [8, 16], "hidden_channels": 8, "kernel_size": 3, "n_layers": 2,
+         "latent_dim": 4, "lr": 1e-3, "epochs": 2, "batch_size": 32, "warmup_epochs": 1, "patience": 2, "beta": 1.0},
+        {"model": "mlp_vae", "beta": [1.0, 4.0], "latent_dim": 4, "epochs": 20, "lr": 3e-3, "batch_size": 16,
+         "warmup_epochs": 5, "patience": 20},
+    ],
+}
+
+
+def sweep_configs(name_or_specs, context: dict | None = None) -> list[dict]:
+    """Configurations of a named sweep (``SWEEPS``) or of a list of grid specs; duplicates removed.
+
+    ``context`` (e.g. ``SweepJob.context()``) is folded into each ``config_hash``, so results saved
+    under another dataset, seed list or code version are never reused.
+    """
+    specs = SWEEPS[name_or_specs] if isinstance(name_or_specs, str) else name_or_specs
+    seen, out = set(), []
+    for spec in specs:
+        for cfg in grid(spec):
+            if cfg["config_hash"] not in seen:
+                seen.add(cfg["config_hash"])
+                out.append({**cfg, "run_name": f"{cfg['model']}-{cfg['run_name']}"})
+    return contextualise(out, context) if context else out
+
+
+def contextualise(configs: list[dict], context: dict) -> list[dict]:
+    """Fold ``context`` (``SweepJob.context()``) into each configuration's ``config_hash``: call it once,
+    on configurations from ``sweep_configs`` without context, after the job's seeds are final."""
+    from .cache import params_hash
+
+    return [{**c, "config_hash": params_hash({"settings": c["config_hash"], "context": context})} for c in configs]
+
+
+def budget_sweep(configs: list[dict], job: SweepJob) -> tuple[list[dict], SweepJob, list[str]]:
+    """The part of a sweep that fits the job's budget: seeds first, then ConvVAE configurations from
+    the end of the grid (``budget.sweep_plan``); the MLP configurations cost little and all stay.
+
+    Returns (configurations kept, the job over the seeds kept, the cuts as sentences).
+    """
+    conv = [c for c in configs if c["model"] == "conv_vae"]
+    if job.budget is None or not conv:
+        return configs, job, []
+    n_windows, n_songs = represent.window_counts(job.processed_dir)
+    limits = Budget(**job.budget)
+    costs = [run_cost(window_training({k: c[k] for k in SweepJob.TRAIN_KEYS if k in c}, n_windows, n_songs, limits)[0],
+                      n_windows, n_songs) for c in conv]
+    n_seeds, n_conv, cuts = sweep_plan(costs, len(job.seeds), limits)
+    dropped = {c["config_hash"] for c in conv[n_conv:]}
+    return [c for c in configs if c["config_hash"] not in dropped], job.with_seeds(job.seeds[:n_seeds]), cuts
+
+
+def train_sweep_runs(configs: list[dict], job: SweepJob, n_jobs: int = 1, scheduler: str | None = None) -> int:
+    """Train the ConvVAE runs of a sweep ahead of it, one job per (configuration, seed), so every worker
+    stays busy even when the budget leaves fewer configurations than workers; the sweep then loads them
+    (finished runs are never retrained) and scores each configuration. A run that fails here is left to
+    the sweep, which trains it again and records the error in that configuration's row.
+
+    Returns the number of runs that failed here.
+    """
+    specs = [r for c in configs if c["model"] == "conv_vae" for r in job.conv_specs(c)]
+    if not specs:
+        return 0
+    done = runs.train_runs(specs, n_jobs, scheduler, threads=1, keep_going=True)
+    return int(done["error"].notna().sum()) if "error" in done else 0
+
+
+def best_from_sweep(summary: pd.DataFrame, model: str, columns, seeds) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Runs index of the sweep configuration of ``model`` with the highest AMI averaged over ``columns``.
+
+    The choice is made on the same songs it is later scored on, so its score is optimistic; the notebook
+    says so. Returns (index with one row per seed, the chosen summary row) or (empty, None).
+    """
+    if summary.empty or "status" not in summary:
+        return pd.DataFrame(), None
+    ok = summary[(summary["status"] == "ok") & (summary["model"] == model)].copy()
+    cols = [f"{c}_ami_mean" for c in columns if f"{c}_ami_mean" in ok]
+    if ok.empty or not cols:
+        return pd.DataFrame(), None
+    ok["_score"] = ok[cols].mean(axis=1)
+    best = ok.sort_values("_score", ascending=False).iloc[0]
+    dirs = str(best["run_dirs"]).split(";")
+    kind = "conv_vae" if model == "conv_vae" else "mlp_vae"
+    index = pd.DataFrame({"model": f"best_{model}_sweep", "kind": kind, "seed": list(seeds)[: len(dirs)],
+                          "run_dir": dirs, "condition_column": None})
+    return index, best
+
+
+def runnable(configs: list[dict], plan) -> tuple[list[dict], list[str]]:
+    """Sweep configurations this collection can train, and one sentence per kind left out."""
+    need = {"conv_vae": "conv_vae"}
+    keep = [c for c in configs if plan.runs(need.get(c["model"], "models"))]
+    dropped = sorted({c["model"] for c in configs} - {c["model"] for c in keep})
+    return keep, [plan.skipped.get(need.get(m, "models"), m) for m in dropped]

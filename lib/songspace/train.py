@@ -396,8 +396,18 @@ def _pretrain(model, X, c, tr, va, tr_rows, cfg: TrainConfig, device, callbacks,
     return rows
 
 
+def _split(track_ids: np.ndarray, cfg: TrainConfig, train_mask=None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) row masks: the caller's ``train_mask`` and its complement, else ``split_by_song``."""
+    if train_mask is None:
+        return split_by_song(track_ids, cfg.val_fraction, cfg.seed)
+    train = np.asarray(train_mask, dtype=bool)
+    if train.shape != track_ids.shape:
+        raise ValueError(f"train_mask has shape {train.shape}, the data has {track_ids.shape[0]} rows")
+    return train, ~train
+
+
 def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
-        callbacks: Sequence[Callback] = ()) -> RunResult:
+        callbacks: Sequence[Callback] = (), train_mask=None) -> RunResult:
     """Train ``model`` on rows of ``X`` with early stopping on a by-song validation split.
 
     Parameters
@@ -422,6 +432,10 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
         within the phase), ``beta``, ``train_``/``val_`` ``loss``, ``recon``, ``kl`` (nats, mean
         per row), ``val_elbo_loss``, ``active_units``, ``lr``, ``seconds`` (this epoch) and
         ``elapsed`` (seconds since ``fit`` started).
+    train_mask : np.ndarray of bool, shape (n_rows,), optional
+        The by-song split, as the caller already made it to scale the inputs
+        (``split.split_by_song(track_ids, cfg.val_fraction, cfg.seed)``); the rest is validation.
+        Default: made here the same way.
 
     Returns
     -------
@@ -437,7 +451,7 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     device = pick_device(cfg.device)
     model.to(device)
     c = encode_condition(model, cond, n)
-    train, val = split_by_song(track_ids, cfg.val_fraction, cfg.seed)
+    train, val = _split(track_ids, cfg, train_mask)
     tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
     k = cfg.windows_per_song
     tr = _loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from songspace import analysis, experiments, represent, runio, train
+from songspace import analysis, compare, represent, runio, runs, sweep, train
 from songspace.split import split_by_song
 
 
@@ -30,8 +30,8 @@ TRAIN = {"epochs": 3, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 1, "patience
 @pytest.fixture(scope="module")
 def family(tmp_path_factory):
     tracks, blocks = planted_blocks()
-    runs = tmp_path_factory.mktemp("runs")
-    index = experiments.train_family(blocks, tracks, 2, TRAIN, [0, 1], runs, n_jobs=1, threads=1)
+    runs_root = tmp_path_factory.mktemp("runs")
+    index = runs.train_family(blocks, tracks, 2, TRAIN, [0, 1], runs_root, n_jobs=1, threads=1)
     return tracks, blocks, index
 
 
@@ -59,7 +59,7 @@ def test_run_inputs_match_the_run_split(family):
 
 def test_representations_label_the_autoencoder_a_baseline_and_restrict_multimodal_views(family):
     tracks, blocks, index = family
-    reps = experiments.representations(index, blocks)
+    reps = compare.representations(index, blocks)
     assert set(reps) == {0, 1}
     r0 = reps[0]
     assert r0["ae"][1]["family"] == "baseline" and r0["mlp_vae"][1]["family"] == "model"
@@ -70,9 +70,9 @@ def test_representations_label_the_autoencoder_a_baseline_and_restrict_multimoda
 
 def test_score_same_songs_k_from_classes_skips_with_reasons(family):
     tracks, blocks, index = family
-    model_reps = experiments.representations(index, blocks)
+    model_reps = compare.representations(index, blocks)
     base = represent.baselines(blocks, pca_dim=2)
-    long = experiments.score(model_reps, base, tracks, ["language", "genre"], blocks.track_ids, n_perm=5)
+    long = compare.score(model_reps, base, tracks, ["language", "genre"], blocks.track_ids, n_perm=5)
     ok = long[long["status"] == "ok"]
     assert set(ok.loc[ok["label_column"] == "language", "k"]) == {3}
     assert set(ok.loc[ok["label_column"] == "genre", "k"]) == {2}
@@ -83,16 +83,16 @@ def test_score_same_songs_k_from_classes_skips_with_reasons(family):
     # audio-only representations lack songs: skipped with a reason, not dropped silently
     audio = long[long["rep"] == "audio_raw"]
     assert (audio["status"] == "skipped").all() and audio["skip_reason"].str.contains("lacks").all()
-    summary = experiments.summarise(long)
+    summary = compare.summarise(long)
     assert {"ami_mean", "ami_std", "ami_chance_mean", "noise_fraction_mean", "n_seeds"} <= set(summary.columns)
     assert (summary.loc[summary["family"] == "model", "n_seeds"] == 2).all()
 
 
 def test_sweep_hash_changes_with_context():
     spec = [{"model": "mlp_vae", "beta": [1.0, 4.0], "latent_dim": 4}]
-    a = experiments.sweep_configs(spec, context={"seeds": [0, 1], "data": "x"})
-    b = experiments.sweep_configs(spec, context={"seeds": [0, 1], "data": "y"})
-    c = experiments.sweep_configs(spec, context={"seeds": [0, 1], "data": "x"})
+    a = sweep.sweep_configs(spec, context={"seeds": [0, 1], "data": "x"})
+    b = sweep.sweep_configs(spec, context={"seeds": [0, 1], "data": "y"})
+    c = sweep.sweep_configs(spec, context={"seeds": [0, 1], "data": "x"})
     assert [x["config_hash"] for x in a] == [x["config_hash"] for x in c]
     assert not set(x["config_hash"] for x in a) & set(x["config_hash"] for x in b)
     assert all(x["run_name"].startswith("mlp_vae-") for x in a)
@@ -112,7 +112,7 @@ def test_lyrics_vae_sees_the_lyrics_block_alone_with_its_own_split(family):
     lyr = represent.lyrics_inputs(blocks, seed=1)
     assert lyr["X"].shape == (len(tracks), blocks.lyrics.shape[1])  # no zero audio block
     np.testing.assert_allclose(train.encode_all(res.model, lyr["X"]), res.latents, atol=1e-5)
-    assert experiments.representations(index, blocks)[1]["lyrics_vae"][1]["modality"] == "lyrics"
+    assert compare.representations(index, blocks)[1]["lyrics_vae"][1]["modality"] == "lyrics"
     # songs without lyrics are left out, and the split is the one train.fit makes of exactly those songs
     part = represent.Blocks(blocks.track_ids, blocks.audio, blocks.lyrics, blocks.mask_audio,
                             np.arange(len(tracks)) % 4 != 0, blocks.audio_names, "test")
@@ -126,9 +126,9 @@ def test_lyrics_vae_is_skipped_when_the_hybrid_input_is_lyrics_alone():
     from songspace.plan import Plan
 
     tracks, _ = planted_blocks()
-    specs, skipped = experiments.family(Plan.of(tracks.assign(has_audio=False)))
+    specs, skipped = runs.family(Plan.of(tracks.assign(has_audio=False)))
     assert "lyrics_vae" not in specs and "mlp_vae" in specs and "lyrics alone" in skipped["lyrics_vae"]
-    specs, _ = experiments.family(Plan.of(tracks))
+    specs, _ = runs.family(Plan.of(tracks))
     assert "lyrics_vae" in specs
 
 
@@ -139,9 +139,9 @@ def test_window_level_scores_an_even_share_of_each_songs_windows_above_the_cap(t
     np.savez(tmp_path / "latents.npz", mu=Z, track_ids=ids)
     tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(6)], "g": ["a", "b"] * 3})
     index = pd.DataFrame({"model": ["conv_vae"], "seed": [0], "run_dir": [str(tmp_path)]})
-    full = experiments.window_level(index, tracks, ["g"], n_perm=5)
-    capped = experiments.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
+    full = compare.window_level(index, tracks, ["g"], n_perm=5)
+    capped = compare.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
     assert full["n_items"].iloc[0] == 300 and capped["n_items"].iloc[0] == 60  # 10 windows of each of 6 songs
     assert capped["ami"].iloc[0] > 0.8
-    again = experiments.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
+    again = compare.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
     pd.testing.assert_frame_equal(capped, again)  # the draw is seeded
