@@ -11,7 +11,7 @@ from songspace import train
 from songspace.cache import params_hash
 from songspace.models import build_model
 from songspace.train import (RowBatches, TrainConfig, active_units, encode_all, fit, load_checkpoint, load_run,
-                             pick_device, run, run_key, seed_everything, standardise_blocks, throughput)
+                             pick_device, run, run_key, seed_everything, standardise_blocks)
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a shared 2-core machine
 
@@ -295,15 +295,6 @@ def test_multimodal_run_with_missing_modalities(tmp_path):
     assert torch.equal(again.model.embed(x, which="lyrics"), res.model.eval().embed(x, which="lyrics"))
     # encode_all matches the stored latents
     np.testing.assert_allclose(encode_all(again.model, X), res.latents, atol=1e-6)
-
-
-def test_throughput_reports_samples_per_second():
-    for kind, cfg, shape in [("mlp_vae", {"latent_dim": 4, "hidden": [16]}, (20,)),
-                             ("conv_vae", {"latent_dim": 4, "n_layers": 2, "first_channels": 4,
-                                           "hidden_channels": 4}, (1, 16, 32)),
-                             ("multimodal_vae", {"latent_dim": 4, "hidden": [16]}, (10, 12))]:
-        sps = throughput(kind, cfg, shape, batch_size=8, n_batches=2, device="cpu")
-        assert np.isfinite(sps) and sps > 0
 
 
 # ---------------------------------------------------------------- callbacks and TensorBoard
