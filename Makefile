@@ -81,7 +81,7 @@ $(ENV_STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[$(EXTRAS)]'
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	@$(BIN)/python -c "import torch; print(f'torch {torch.__version__} (CUDA {torch.version.cuda or \"none: CPU build\"}) installed')"
-	$(BIN)/python -m songspace.warm
+	$(BIN)/python tools/warm.py
 	-$(BIN)/nbstripout --install  # git filter: notebooks are committed without outputs
 	touch $@
 
@@ -170,7 +170,7 @@ test: $(ENV_STAMP) chromium
 BENCH_ONLY ?=
 bench: $(ENV_STAMP)
 	BENCH_E2E_SONGS="$(BENCH_E2E_SONGS)" BENCH_E2E_PROFILE="$(BENCH_E2E_PROFILE)" \
-	  $(BIN)/python -m songspace.bench --out results/bench $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+	  $(BIN)/python tools/bench.py --out results/bench $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 # Real-data quality: the whole pipeline on a collection the user names, its table in quality.csv.
 BENCH_COLLECTION ?=

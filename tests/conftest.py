@@ -1,10 +1,15 @@
-"""Shared fixtures: where the real JamendoLyrics copy lives (beside the checkout, never skipped)."""
+"""Shared fixtures: where the real JamendoLyrics copy lives (beside the checkout, never skipped).
+
+``tools/`` (developer tools, not in the package) is importable as it is to its own scripts: ``import bench``.
+"""
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,11 @@
-"""Smoke tests of every benchmark section at tiny sizes (what runs, what is written), not timings."""
+"""Smoke tests of every section of tools/bench.py at tiny sizes (what runs, what is written), not timings."""
 import json
 import math
 
+import bench  # tools/bench.py (tests/conftest.py puts tools/ on sys.path)
 import numpy as np
 import pandas as pd
 import pytest
-
-from songspace import bench
 
 TINY = ["--n-synth", "3", "--synth-seconds", "3.5", "--plain-max", "2", "--max-jobs", "1",
         "--memory-sizes", "2,3", "--train-batches", "2", "--train-windows", "200",
@@ -105,6 +104,15 @@ def test_training_has_throughputs_and_memmap_epoch(out):
     assert set(df.loc[df["measure"] == "throughput", "kind"]) == {"conv_vae", "mlp_vae"}
     mm = df[df["measure"] == "fit_epoch_memmap"].iloc[0]
     assert mm["n_rows"] == 200 and mm["memmap_vs_in_ram"] > 0
+
+
+def test_throughput_reports_samples_per_second():
+    for kind, cfg, shape in [("mlp_vae", {"latent_dim": 4, "hidden": [16]}, (20,)),
+                             ("conv_vae", {"latent_dim": 4, "n_layers": 2, "first_channels": 4,
+                                           "hidden_channels": 4}, (1, 16, 32)),
+                             ("multimodal_vae", {"latent_dim": 4, "hidden": [16]}, (10, 12))]:
+        sps = bench.throughput(kind, cfg, shape, batch_size=8, n_batches=2, device="cpu")
+        assert np.isfinite(sps) and sps > 0
 
 
 def test_clustering_rows_beside_plain_alternative(out):

@@ -7,13 +7,11 @@
     songspace synth    --out DIR                   the synthetic dataset with planted genres/languages
     songspace features INTERIM --out DIR           audio features and lyrics embeddings
     songspace report   --executed NB --out-dir DIR report.html and report.pdf from an executed notebook
-    songspace bench    [--out DIR] [--only ...]    speed and memory benchmarks
 
 ``songspace SUBCOMMAND --help`` describes each. A user error (a missing path, a bad dataset, a bad
 argument) prints one line, ``songspace: error: ...``, on stderr and exits with code 2; ``-v``
-shows DEBUG messages and, for errors, the traceback. ``python -m songspace.report``,
-``python -m songspace.synthetic`` and ``python -m songspace.bench`` still work and take the
-same options.
+shows DEBUG messages and, for errors, the traceback. ``python -m songspace.report`` and
+``python -m songspace.synthetic`` still work and take the same options.
 """
 from __future__ import annotations
 
@@ -51,11 +49,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from songspace.report import ReportError
         errors.append(ReportError)
     except ImportError:  # nbconvert missing: the report command says so itself
-        pass
-    try:
-        from songspace.bench import UnknownSection
-        errors.append(UnknownSection)
-    except ImportError:
         pass
     return tuple(errors)
 
@@ -144,20 +137,7 @@ def _cmd_report(a) -> int:
     return 0
 
 
-def _cmd_bench(a) -> int:
-    from songspace import bench
-
-    bench.run(a)
-    return 0
-
-
 # ---------------------------------------------------------------- parser
-
-def _add_bench_arguments(p) -> None:
-    from songspace import bench
-
-    bench.add_arguments(p)
-
 
 def _add_report_arguments(p) -> None:
     from songspace import report
@@ -172,7 +152,7 @@ def _add_synth_arguments(p) -> None:
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    """The ``songspace`` argument parser (subcommands fetch, scan, synth, features, report, bench)."""
+    """The ``songspace`` argument parser (subcommands fetch, scan, synth, features, report)."""
     verbose = _Parser(add_help=False)
     # SUPPRESS: `songspace -v scan ...` and `songspace scan -v ...` both work (the subparser's
     # default would otherwise overwrite the top-level flag).
@@ -180,7 +160,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                          help="DEBUG messages, and the traceback of an error")
 
     ap = _Parser(prog=prog, description="The songspace pipeline's command-line steps: fetch or synthesise a "
-                 "collection, scan (validate) it, extract features, render the report, benchmark.",
+                 "collection, scan (validate) it, extract features, render the report.",
                  epilog="`songspace SUBCOMMAND --help` describes each subcommand.")
     ap.add_argument("-v", "--verbose", action="store_true", default=False,
                     help="DEBUG messages, and the traceback of an error")
@@ -233,9 +213,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     p = add("report", _cmd_report, "report.html and report.pdf from an executed report notebook")
     _add_report_arguments(p)
-
-    p = add("bench", _cmd_bench, "speed and memory benchmarks (results/bench/)")
-    _add_bench_arguments(p)
     return ap
 
 

@@ -3,7 +3,9 @@
 librosa and umap-learn compile numba functions on first use and cache them in site-packages. Two
 processes compiling the same function at once (pytest-xdist workers, joblib workers on a fresh
 ``.venv``) can leave a half-written cache entry, and loading it crashed a worker with a segmentation
-fault here. ``make env`` runs this once, serially, so every later process only loads the cache.
+fault here. ``make env`` runs this once, serially, so every later process only loads the cache::
+
+    .venv/bin/python tools/warm.py
 """
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("songspace.warm")  # not __name__: "__main__" under python -m
+log = logging.getLogger("songspace.warm")  # not __name__ ("__main__" as a script): setup_logging shows songspace.*
+
 
 def main() -> None:
     t0 = time.perf_counter()
     import soundfile as sf
 
-    from songspace import audio, bench, features
+    import bench  # tools/bench.py, beside this script
+    from songspace import audio, features
 
     features._warm_up(audio.AudioParams())  # the extraction path of songspace.features
     with tempfile.TemporaryDirectory() as d:  # the plain librosa loop that `make bench` compares against

@@ -1,4 +1,7 @@
-"""Speed and memory benchmarks: ``python -m songspace.bench --out results/bench [--only features,memory]``.
+"""Speed and memory benchmarks: ``python tools/bench.py --out results/bench [--only features,memory]``.
+
+A developer tool beside the package, not part of it: ``make bench`` runs it with the project's
+environment (``BENCH_ONLY``, ``BENCH_E2E_*``), and it imports ``songspace`` like any user code.
 
 Each section is a function ``(args) -> DataFrame`` registered in ``SECTIONS``; its table is printed
 and written to ``<out>/<section>.csv``, and ``<out>/summary.md`` gathers every section's table
@@ -37,7 +40,7 @@ from songspace.cache import atomic_to_csv, atomic_write_text
 from songspace.features import extract_audio
 from songspace.parallel import map_tracks
 
-log = logging.getLogger("songspace.bench")  # not __name__: "__main__" under python -m
+log = logging.getLogger("songspace.bench")  # not __name__ ("__main__" as a script): setup_logging shows songspace.*
 
 
 class _PeakSampler:
@@ -385,12 +388,69 @@ def _fit_epoch(X, ids, kind: str, model_cfg: dict, batch_size: int) -> dict:
     return dict(wall=wall, epoch_s=float(res.history["seconds"].iloc[0]), anon=mem.peak)
 
 
+def throughput(kind: str, model_cfg: dict, input_shape, batch_size: int = 64, n_batches: int = 20,
+               device: str = "auto", seed: int = 0) -> float:
+    """Training speed in samples/s (forward + backward + Adam step) on random data.
+
+    Parameters
+    ----------
+    kind, model_cfg : as in ``build_model``; missing input sizes are taken from ``input_shape``
+    input_shape : per-sample shape, e.g. ``(d,)`` or ``(1, n_mels, frames)``; for
+        ``multimodal_vae`` ``(audio_dim, lyrics_dim)``
+    """
+    import torch
+
+    from songspace.models import build_model
+    from songspace.train import adam, pick_device, seed_everything
+
+    seed_everything(seed)
+    cfg = dict(model_cfg)
+    input_shape = tuple(int(s) for s in input_shape)
+    if kind == "multimodal_vae":
+        cfg.setdefault("audio_dim", input_shape[0])
+        cfg.setdefault("lyrics_dim", input_shape[1])
+    elif kind == "conv_vae" or (kind == "ae" and len(input_shape) > 1):
+        cfg.setdefault("input_shape", input_shape)
+    else:
+        cfg.setdefault("input_dim", input_shape[-1])
+    dev = pick_device(device)
+    model = build_model(kind, **cfg).to(dev).train()
+    if kind == "multimodal_vae":
+        ones = torch.ones(batch_size, dtype=torch.bool, device=dev)
+        x = {"audio": torch.randn(batch_size, cfg["audio_dim"], device=dev),
+             "lyrics": torch.randn(batch_size, cfg["lyrics_dim"], device=dev), "mask_audio": ones, "mask_lyrics": ones}
+    else:
+        x = torch.randn(batch_size, *input_shape, device=dev)
+    c = None
+    if model.config.get("n_classes"):
+        c = torch.nn.functional.one_hot(torch.arange(batch_size, device=dev) % model.config["n_classes"],
+                                        model.config["n_classes"]).float()
+    opt = adam(model, 1e-3)
+
+    def step():
+        out = model(x, c)
+        loss = model.loss(x, out)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up (allocations, lazy init) is not timed
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n_batches):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return batch_size * n_batches / (time.perf_counter() - t0)
+
+
 def bench_training(args) -> pd.DataFrame:
-    """Training samples/s (``train.throughput``, device "auto") and one ``train.fit`` epoch streamed
+    """Training samples/s (:func:`throughput`, device "auto") and one ``train.fit`` epoch streamed
     from a memory-mapped log-mel array beside the same epoch on an in-RAM array."""
     import torch
 
-    from songspace.train import pick_device, throughput
+    from songspace.train import pick_device
 
     dev = str(pick_device("auto"))
     rows = []
@@ -436,7 +496,7 @@ def bench_training(args) -> pd.DataFrame:
     path.unlink(missing_ok=True)
     df.attrs["notes"] = [
         f"device picked by `train.pick_device('auto')`: {dev} (a GPU is used without code changes when present).",
-        "throughput = forward + backward + Adam step on random batches (`songspace.train.throughput`), "
+        "throughput = forward + backward + Adam step on random batches (`throughput` of tools/bench.py), "
         "median of 3 repeats after a warm-up (best_samples_per_s: the fastest repeat).",
         "fit_epoch_* = one `train.fit` epoch (training rows / epoch seconds, validation pass included) on "
         f"{n} windows of shape {conv_shape}: memmap (np.lib.format.open_memmap, read per batch) vs the same "
@@ -657,7 +717,7 @@ def _run_make(folder: Path, run_dir: Path, args) -> tuple[float, float, int, Pat
     """``make <targets>`` of this checkout on ``folder``; returns wall seconds, peak RSS (MB) of the tree,
     make's exit code and the path of its log."""
     venv = Path(sys.prefix)
-    lib = str(Path(__file__).resolve().parents[1])  # this checkout's lib/, ahead of an installed copy
+    lib = str(config.ROOT / "lib")  # this checkout's lib/, ahead of an installed copy
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [lib, os.environ.get("PYTHONPATH")]))}
     cmd = ["make", "-C", str(config.ROOT), "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed",
            *args.e2e_targets.split(","), f"DATASET_PATH={folder}", f"PROFILE={args.e2e_profile}",
@@ -754,7 +814,7 @@ class UnknownSection(ValueError):
 
 
 def add_arguments(ap) -> None:
-    """The options of ``songspace bench`` (and ``python -m songspace.bench``)."""
+    """The options of ``python tools/bench.py``."""
     ap.add_argument("--out", default=str(config.RESULTS / "bench"))
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {sorted(SECTIONS)}")
     ap.add_argument("--jamendo", default=str(config.ROOT.parent / "shared" / "data" / "jamendolyrics"))
@@ -815,10 +875,10 @@ def run(args) -> Path:
 
 
 def main(argv=None) -> None:
-    """``python -m songspace.bench ...`` (``songspace bench ...`` is the same)."""
+    """``python tools/bench.py ...`` (what ``make bench`` runs)."""
     from songspace.log import setup_logging
 
-    ap = argparse.ArgumentParser(prog="python -m songspace.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python tools/bench.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(ap)
     args = ap.parse_args(argv)
