@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from songspace import budget, runio, runs, summary, train
+from songspace import budget, config, runio, runs, summary, train
 from songspace.budget import Budget
 
 KW = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5}
@@ -137,7 +137,7 @@ def test_train_family_budgets_song_level_runs_by_their_own_rows(tmp_path):
     blocks.mask_lyrics[:6] = False     # 12 with lyrics: the lyrics VAE trains on those rows only
     tight = {"song_samples": 30, "run_samples": 10**6, "min_epochs": 1}
     index = runs.train_family(blocks, tracks, 2, {**TRAIN, "epochs": 4}, [0], tmp_path,
-                               specs={k: runs.MLP_FAMILY[k] for k in ("mlp_vae", "lyrics_vae")},
+                               specs={k: config.MLP_FAMILY[k] for k in ("mlp_vae", "lyrics_vae")},
                                budget=tight, threads=1)
     epochs = {r.model: json.loads((Path(r.run_dir) / "config.json").read_text())["train_config"]["epochs"]
               for r in index.itertuples()}

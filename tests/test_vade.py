@@ -188,7 +188,7 @@ def test_vade_predict_recovers_planted_genre_from_synthetic_audio(planted_audio)
     3 lyrics languages that the audio does not carry. The input is what ``make all`` gives ``vade`` on
     an audio-only collection: the song-pooled descriptors z-scored on each seed's training songs
     (``represent.model_inputs``), trained with the full profile's MLP settings and the pretraining
-    share of ``runs.MLP_FAMILY``. With one pretraining and a per-component diagonal mixture
+    share of ``config.MLP_FAMILY``. With one pretraining and a per-component diagonal mixture
     (before ``pretrain_restarts``/the shared-covariance init) seeds 1 and 2 merged two genres: ARI
     [1.0, 0.68, 0.68]. Asserted: mean ARI of ``predict`` vs genre over seeds 0, 1, 2 >= 0.9, none < 0.8.
     """
@@ -197,7 +197,7 @@ def test_vade_predict_recovers_planted_genre_from_synthetic_audio(planted_audio)
     tracks, blocks = planted_audio
     prof = config.profile("full")
     kw = dict(prof["mlp_train"])
-    kw["pretrain_epochs"] = int(runs.MLP_FAMILY["vade"]["pretrain_share"] * kw["epochs"])
+    kw["pretrain_epochs"] = int(config.MLP_FAMILY["vade"]["pretrain_share"] * kw["epochs"])
     aris = []
     for seed in range(3):
         X = represent.model_inputs(blocks, seed=seed)["hybrid"]

@@ -1,7 +1,7 @@
-"""Project paths and the tiny profile shared by tests and the demo.
+"""Every setting of the pipeline in one place: paths and artifact names, profiles, the model family, sweep grids.
 
-Parameter sets live beside the code that uses them (``audio.AudioParams``,
-``train.TrainConfig``, ...) as plain dataclasses a papermill cell can build from a dict.
+A notebook reads ``profile(name, overrides)`` in its parameters cell; typed parameter sets
+(``audio.AudioParams``, ``train.TrainConfig``, ``budget.Budget``) are built from these dicts where they are used.
 """
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ PROCESSED = DATA / "processed"
 RESULTS = ROOT / "results"
 
 
+# What the notebooks write to the results folder, named once (``dataset_dirs`` gives their paths).
+RESULT_FILES = {
+    "runs_mlp": "runs_mlp.csv",  # 02's runs index
+    "runs_conv": "runs_conv.csv",  # 03's
+    "sweep_metrics": "metrics_summary.csv",  # 04: one row per sweep configuration
+    "sweep_budget": "sweep_budget.json",  # 04: what the budget cut
+    "representation_comparison": "representation_comparison.csv",  # 05: mean +- std per representation
+    "cluster_comparison": "cluster_comparison.csv",  # 05: clustering algorithms compared
+    "scores_long": "scores_long.csv",  # 05: every (representation, method, seed, label) row
+    "clusters": "clusters.csv",  # 05: the take-away clusters
+    "neighbours": "neighbours.csv",
+    "recommended": "recommended.json",
+    "report_html": "report.html",  # 06 (through nbconvert)
+    "report_pdf": "report.pdf",
+}
+
+
 def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: Path | str | None = None) -> dict[str, Path]:
     """Folders of one dataset along the pipeline.
 
@@ -43,7 +60,7 @@ def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: P
     -------
     dict with keys ``raw``, ``interim``, ``processed``, ``cache`` (per-track feature and embedding
     cache, shared by datasets: keyed by content), ``results``, ``runs`` (run folders),
-    ``embeddings`` (2-D maps of the report).
+    ``embeddings`` (2-D maps of the report), and one per ``RESULT_FILES`` entry (its path in ``results``).
     """
     d = Path(data_root) if data_root else DATA
     r = Path(results_root) if results_root else RESULTS
@@ -55,7 +72,53 @@ def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: P
         "results": r,
         "runs": r / "runs",
         "embeddings": r / "embeddings",
+        **{key: r / name for key, name in RESULT_FILES.items()},
     }
+
+
+# Vector models of 02_mlp_vae. ``input``: which view of the data; ``condition_column``: CVAE label
+# (``family`` replaces it by the notebook's ``cvae_condition``).
+# ``audio_windows``: trained on every window of every training song (20-100x more samples than one
+# vector per song), a song embedded as the mean of its windows' posterior means.
+# ``vade``: mixture prior whose components are the clusters, pretrained as an AE (``pretrain_epochs``).
+MLP_FAMILY = {
+    "mlp_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 1.0},
+    "beta_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 4.0},
+    "cvae_language": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": "language"},
+    "ae": {"kind": "ae", "input": "hybrid", "beta": 0.0},
+    "multimodal_vae": {"kind": "multimodal_vae", "input": "multimodal", "beta": 1.0},
+    "lyrics_vae": {"kind": "mlp_vae", "input": "lyrics", "beta": 1.0},
+    "audio_window_vae": {"kind": "mlp_vae", "input": "audio_windows", "beta": 1.0, "epochs_share": 0.2,
+                         "batch_size": 128},
+    "vade": {"kind": "vade", "input": "hybrid", "beta": 1.0, "pretrain_share": 0.2},
+}
+
+# Sweep grids per profile (04's ``sweep`` parameter may replace them). Lists are swept, scalars fixed; training
+# settings a grid leaves out come from the profile (``mlp_train``, ``conv_train``: see ``sweep.sweep_configs``).
+SWEEPS = {
+    "default": [
+        # the seed report's grid (first-layer x hidden channels, kernel 3/5, lr 1e-3/5e-4), cut to fit
+        # make all's 20 minutes on 2 cores: first_channels 64 triples the cost; add it on a bigger machine
+        {"model": "conv_vae", "first_channels": [16, 32], "hidden_channels": [16, 32], "kernel_size": 3,
+         "n_layers": 3, "latent_dim": 16, "lr": 1e-3, "epochs": 10, "batch_size": 64, "warmup_epochs": 2,
+         "patience": 3, "beta": 1.0},
+        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": [3, 5], "n_layers": 3,
+         "latent_dim": 16, "lr": [5e-4], "epochs": 10, "batch_size": 64, "warmup_epochs": 2, "patience": 3,
+         "beta": 1.0},
+        # longer training
+        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": 3, "n_layers": 3,
+         "latent_dim": 16, "lr": 1e-3, "epochs": [25], "batch_size": 64, "warmup_epochs": 3, "patience": 5,
+         "beta": 1.0},
+        # beta and latent size on the MLP VAE (cheap), trained as 02 trains (the profile's mlp_train)
+        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": 16},
+        {"model": "mlp_vae", "beta": 1.0, "latent_dim": [8, 32]},
+    ],
+    "tiny": [
+        {"model": "conv_vae", "first_channels": [8, 16], "hidden_channels": 8, "kernel_size": 3, "n_layers": 2,
+         "latent_dim": 4, "lr": 1e-3, "epochs": 2, "batch_size": 32, "warmup_epochs": 1, "patience": 2, "beta": 1.0},
+        {"model": "mlp_vae", "beta": [1.0, 4.0], "latent_dim": 4},
+    ],
+}
 
 
 # Per-stage parameters of each profile. "tiny" is what tests and the smoke run use; "full" is `make all`.
@@ -109,10 +172,26 @@ PROFILES: dict[str, dict] = {
 }
 
 
-def profile(name: str) -> dict:
-    """Parameters of a named profile ("full" or "tiny"); a clear error for anything else."""
-    if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+def profile(name: str, overrides: dict | None = None) -> dict:
+    """Parameters of a named profile ("full" or "tiny"), with ``overrides`` merged in (nested dicts
+    key by key: ``{"budget": {"run_samples": 10_000}}`` keeps the other budget entries).
+
+    A clear error for an unknown profile or an override of a setting the profile does not have.
+    """
     import copy
 
-    return copy.deepcopy(PROFILES[name])
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    out = copy.deepcopy(PROFILES[name])
+
+    def merge(into: dict, new: dict, where: str) -> None:
+        for key, value in new.items():
+            if key not in into:
+                raise ValueError(f"profile {name!r} has no setting {where + key!r}; it has {sorted(into)}")
+            if isinstance(into[key], dict) and isinstance(value, dict):
+                merge(into[key], value, f"{where}{key}.")
+            else:
+                into[key] = copy.deepcopy(value)
+
+    merge(out, overrides or {}, "")
+    return out

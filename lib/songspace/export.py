@@ -11,6 +11,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from . import cluster
 from .cache import atomic_to_csv, atomic_write_text
+from .config import RESULT_FILES
 from .evaluate import NO_LABEL
 
 # Without labels nothing shows one representation best: the plain features that cover the most songs
@@ -142,9 +143,9 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, out_dir, seed: 
     clusters = cluster_table(reps, tracks, rec["rep"], k, seed)
     rec["k"] = int(clusters["cluster"].nunique()) if "cluster" in clusters else k
     neighbours = neighbour_table(reps[rec["rep"]], tracks)
-    paths = {"clusters": atomic_to_csv(clusters, out_dir / "clusters.csv"),
-             "neighbours": atomic_to_csv(neighbours, out_dir / "neighbours.csv")}
-    paths["recommended"] = atomic_write_text(out_dir / "recommended.json", json.dumps(rec, indent=1))
+    paths = {"clusters": atomic_to_csv(clusters, out_dir / RESULT_FILES["clusters"]),
+             "neighbours": atomic_to_csv(neighbours, out_dir / RESULT_FILES["neighbours"])}
+    paths["recommended"] = atomic_write_text(out_dir / RESULT_FILES["recommended"], json.dumps(rec, indent=1))
     return {**rec, "paths": {k: str(v) for k, v in paths.items()}}
 
 

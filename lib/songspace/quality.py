@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cache import atomic_to_csv
+from .config import RESULT_FILES
 
 COLUMNS = ["song_set", "label_column", "rep", "family", "modality", "norm", "method", "n_items", "k",
            "ami_mean", "ami_std", "ami_chance_p95_mean", "nmi_mean", "ari_mean", "n_seeds"]
@@ -28,7 +29,7 @@ def quality_table(results_dir) -> pd.DataFrame:
     DataFrame with ``COLUMNS`` (those present), one row per (song set, label, representation, method),
     plus ``clears_chance``: the mean AMI is above the permutation 95th percentile.
     """
-    table = pd.read_csv(Path(results_dir) / "representation_comparison.csv")
+    table = pd.read_csv(Path(results_dir) / RESULT_FILES["representation_comparison"])
     table = table[table["label_column"] != "none"] if "label_column" in table else table
     if table.empty:
         raise ValueError(f"{results_dir}: no labelled scores: the collection needs a label column "

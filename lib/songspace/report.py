@@ -38,6 +38,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 from songspace.cache import atomic_write_bytes, atomic_write_text
+from songspace.config import RESULT_FILES
 
 log = logging.getLogger("songspace.report")  # not __name__: "__main__" under python -m
 
@@ -441,14 +442,14 @@ def build_report(executed: str | os.PathLike, out_dir: str | os.PathLike, pdf: b
     unless ``pdf_optional`` (then a warning is logged and ``pdf`` is None).
     """
     out_dir = Path(out_dir)
-    html = render_html(executed, out_dir / "report.html", variant="html")
+    html = render_html(executed, out_dir / RESULT_FILES["report_html"], variant="html")
     result = {"html": html, "pdf": None}
     if not pdf:
         return result
     try:
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".report-print-") as tmp:
             printable = render_html(executed, Path(tmp) / "report_print.html", variant="pdf")
-            result["pdf"] = html_to_pdf(printable, out_dir / "report.pdf")
+            result["pdf"] = html_to_pdf(printable, out_dir / RESULT_FILES["report_pdf"])
     except ChromiumNotFound as e:
         if not pdf_optional:
             raise

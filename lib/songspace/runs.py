@@ -21,24 +21,8 @@ import pandas as pd
 from . import represent
 from .budget import Budget, song_training, window_training
 from .cache import atomic_to_csv
+from .config import MLP_FAMILY
 from .train import TrainConfig
-
-# Vector models of 02_mlp_vae. ``input``: which view of the data; ``condition_column``: CVAE label
-# (``family`` replaces it by the notebook's ``cvae_condition``).
-# ``audio_windows``: trained on every window of every training song (20-100x more samples than one
-# vector per song), a song embedded as the mean of its windows' posterior means.
-# ``vade``: mixture prior whose components are the clusters, pretrained as an AE (``pretrain_epochs``).
-MLP_FAMILY = {
-    "mlp_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 1.0},
-    "beta_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 4.0},
-    "cvae_language": {"kind": "cvae", "input": "hybrid", "beta": 1.0, "condition_column": "language"},
-    "ae": {"kind": "ae", "input": "hybrid", "beta": 0.0},
-    "multimodal_vae": {"kind": "multimodal_vae", "input": "multimodal", "beta": 1.0},
-    "lyrics_vae": {"kind": "mlp_vae", "input": "lyrics", "beta": 1.0},
-    "audio_window_vae": {"kind": "mlp_vae", "input": "audio_windows", "beta": 1.0, "epochs_share": 0.2,
-                         "batch_size": 128},
-    "vade": {"kind": "vade", "input": "hybrid", "beta": 1.0, "pretrain_share": 0.2},
-}
 
 # The input views a run can train on: song-level blocks (``hybrid``, ``multimodal``, ``lyrics``),
 # every window's audio vector (``audio_windows``), every window's log-mel patch (``logmel``, the ConvVAE).

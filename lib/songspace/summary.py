@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis
+from .config import RESULT_FILES
 from .evaluate import format_pm
 from .plan import MIN_SONGS
 
@@ -223,7 +224,7 @@ def data_table(tracks: pd.DataFrame, what) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-SWEEP_CUTS = "sweep_budget.json"  # what 04 left out of its sweep to fit the budget (results folder)
+SWEEP_CUTS = RESULT_FILES["sweep_budget"]  # what 04 left out of its sweep to fit the budget (results folder)
 
 
 def write_sweep_cuts(cuts: list[str], results_dir) -> Path:

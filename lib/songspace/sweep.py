@@ -25,6 +25,7 @@ import pandas as pd
 from songspace import compare, represent, runs
 from songspace.budget import Budget, run_cost, sweep_plan, window_training
 from songspace.cache import atomic_to_csv, atomic_write_text, params_hash, remove_stale_temps
+from songspace.config import SWEEPS
 from songspace.parallel import map_tracks
 
 RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
@@ -277,45 +278,20 @@ class SweepJob:
                 "train_version": TRAIN_VERSION, "data": {f.name: file_hash(f) for f in files if f.exists()}}
 
 
-# Sweep grids per profile (a notebook parameter may replace them). Lists are swept, scalars fixed.
-SWEEPS = {
-    "default": [
-        # the seed report's grid (first-layer x hidden channels, kernel 3/5, lr 1e-3/5e-4), cut to fit
-        # make all's 20 minutes on 2 cores: first_channels 64 triples the cost; add it on a bigger machine
-        {"model": "conv_vae", "first_channels": [16, 32], "hidden_channels": [16, 32], "kernel_size": 3,
-         "n_layers": 3, "latent_dim": 16, "lr": 1e-3, "epochs": 10, "batch_size": 64, "warmup_epochs": 2,
-         "patience": 3, "beta": 1.0},
-        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": [3, 5], "n_layers": 3,
-         "latent_dim": 16, "lr": [5e-4], "epochs": 10, "batch_size": 64, "warmup_epochs": 2, "patience": 3,
-         "beta": 1.0},
-        # longer training
-        {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kernel_size": 3, "n_layers": 3,
-         "latent_dim": 16, "lr": 1e-3, "epochs": [25], "batch_size": 64, "warmup_epochs": 3, "patience": 5,
-         "beta": 1.0},
-        # beta and latent size on the MLP VAE (cheap), the same training as 02
-        {"model": "mlp_vae", "beta": [0.5, 1.0, 2.0, 4.0], "latent_dim": 16, "epochs": 300, "lr": 1e-3,
-         "batch_size": 32, "warmup_epochs": 30, "patience": 40},
-        {"model": "mlp_vae", "beta": 1.0, "latent_dim": [8, 32], "epochs": 300, "lr": 1e-3,
-         "batch_size": 32, "warmup_epochs": 30, "patience": 40},
-    ],
-    "tiny": [
-        {"model": "conv_vae", "first_channels": [8, 16], "hidden_channels": 8, "kernel_size": 3, "n_layers": 2,
-         "latent_dim": 4, "lr": 1e-3, "epochs": 2, "batch_size": 32, "warmup_epochs": 1, "patience": 2, "beta": 1.0},
-        {"model": "mlp_vae", "beta": [1.0, 4.0], "latent_dim": 4, "epochs": 20, "lr": 3e-3, "batch_size": 16,
-         "warmup_epochs": 5, "patience": 20},
-    ],
-}
+def sweep_configs(name_or_specs, context: dict | None = None, training: dict | None = None) -> list[dict]:
+    """Configurations of a named sweep (``config.SWEEPS``) or of a list of grid specs; duplicates removed.
 
-
-def sweep_configs(name_or_specs, context: dict | None = None) -> list[dict]:
-    """Configurations of a named sweep (``SWEEPS``) or of a list of grid specs; duplicates removed.
-
+    ``training`` maps a model (``"mlp_vae"``, ``"conv_vae"``) to the profile's training settings
+    (``mlp_train``, ``conv_train``): a grid spec trains with them wherever it does not set a
+    ``SweepJob.TRAIN_KEYS`` entry itself, so a sweep never carries a stale copy of the profile.
     ``context`` (e.g. ``SweepJob.context()``) is folded into each ``config_hash``, so results saved
     under another dataset, seed list or code version are never reused.
     """
     specs = SWEEPS[name_or_specs] if isinstance(name_or_specs, str) else name_or_specs
     seen, out = set(), []
     for spec in specs:
+        defaults = (training or {}).get(spec.get("model"), {})
+        spec = {**spec, **{k: defaults[k] for k in SweepJob.TRAIN_KEYS if k in defaults and k not in spec}}
         for cfg in grid(spec):
             if cfg["config_hash"] not in seen:
                 seen.add(cfg["config_hash"])

@@ -1,0 +1,37 @@
+"""One home for settings: profiles with overrides, sweep grids that train as the profile says, artifact paths."""
+import pytest
+
+from songspace import config, sweep
+
+
+def test_overrides_merge_nested_settings_and_name_unknown_ones():
+    p = config.profile("full", {"seeds": [0], "budget": {"run_samples": 5}})
+    assert p["seeds"] == [0] and p["budget"]["run_samples"] == 5
+    assert p["budget"]["sweep_samples"] == config.PROFILES["full"]["budget"]["sweep_samples"]  # the rest kept
+    assert config.PROFILES["full"]["budget"]["run_samples"] != 5  # the table itself is untouched
+    with pytest.raises(ValueError, match="no setting 'budget.nope'"):
+        config.profile("full", {"budget": {"nope": 1}})
+    with pytest.raises(ValueError, match="unknown profile"):
+        config.profile("huge")
+
+
+@pytest.mark.parametrize("name", ["full", "tiny"])
+def test_mlp_sweep_points_train_with_the_profiles_settings(name):
+    p = config.profile(name)
+    configs = sweep.sweep_configs(p["sweep"], training={"mlp_vae": p["mlp_train"], "conv_vae": p["conv_train"]})
+    mlp = [c for c in configs if c["model"] == "mlp_vae"]
+    assert mlp and all(c[k] == v for c in mlp for k, v in p["mlp_train"].items())
+    conv = [c for c in configs if c["model"] == "conv_vae"]
+    assert conv and all("epochs" in c for c in conv)  # the ConvVAE grids set their own (shorter) training
+
+
+def test_a_grid_keeps_its_own_training_setting():
+    spec = [{"model": "mlp_vae", "beta": [1.0, 2.0], "epochs": 7}]
+    configs = sweep.sweep_configs(spec, training={"mlp_vae": {"epochs": 300, "lr": 1e-3}})
+    assert [c["epochs"] for c in configs] == [7, 7] and all(c["lr"] == 1e-3 for c in configs)
+
+
+def test_every_result_file_has_one_path(tmp_path):
+    dirs = config.dataset_dirs("x", tmp_path / "data", tmp_path / "results")
+    for key, name in config.RESULT_FILES.items():
+        assert dirs[key] == tmp_path / "results" / name
