@@ -71,7 +71,7 @@ def test_audio_shapes_run_end_to_end(tmp_path, shape, present, absent):
     source = synthetic.make_shape(tmp_path / "collection", shape, n_per_cell=2, duration_s=3.0)
     before = tree_hashes(source)
     # the audio-only run also takes the large-collection route: a budget far below what tiny training needs
-    tight = {"budget": {"run_samples": 60, "sweep_samples": 100}} if shape == "audio_only" else {}
+    tight = {"overrides": {"budget": {"run_samples": 60, "sweep_samples": 100}}} if shape == "audio_only" else {}
     nbs = run_pipeline(source, tmp_path / "out", shape, {nb: tight for nb in ("02_mlp_vae", "03_conv_vae", "04_sweeps")})
     every = "\n".join(text_of(p) for p in nbs.values())
     assert "ERROR" not in every and "Traceback" not in every

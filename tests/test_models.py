@@ -52,6 +52,8 @@ def test_shapes_and_loss_parts(kind, cfg):
         assert parts["kl"].item() > 0
     assert torch.allclose(parts["loss"], parts["recon"] + parts["kl"])
     assert model.embed(x, c).shape == (5, cfg["latent_dim"])
+    with pytest.raises(ValueError, match="one input"):  # one signature for all models: which= is multimodal's
+        model.embed(x, c, which="audio")
     # recon is summed over features and averaged over the batch
     expected = (out["recon"] - x).pow(2).flatten(1).sum(1).mean()
     assert torch.allclose(parts["recon"], expected)
@@ -131,7 +133,7 @@ def test_multimodal_shapes_masked_recon_and_partial_embeddings():
     assert torch.allclose(a, b)
 
     joint = model.embed(x, which="joint")
-    audio = model.embed(x["audio"], x["lyrics"], x["mask_audio"], x["mask_lyrics"], which="audio")
+    audio = model.embed(x, which="audio")
     lyrics = model.embed(x, which="lyrics")
     for e in (joint, audio, lyrics):
         assert e.shape == (6, 3) and torch.isfinite(e).all()
@@ -142,7 +144,7 @@ def test_multimodal_shapes_masked_recon_and_partial_embeddings():
     # no modality at all: the prior mean
     assert torch.equal(joint[5], torch.zeros(3))
     # audio-only input without the lyrics tensor at all
-    only = model.embed(x["audio"], None, which="joint")
+    only = model.embed({"audio": x["audio"]}, which="joint")
     assert torch.allclose(only[0], model.embed(x, which="audio")[0])
     with pytest.raises(ValueError, match="which"):
         model.embed(x, which="video")

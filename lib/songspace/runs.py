@@ -128,6 +128,8 @@ def train_runs(specs: list[RunSpec], n_jobs: int = 1, scheduler: str | None = No
     """
     from .parallel import map_tracks
 
+    if not specs:
+        return pd.DataFrame(columns=INDEX_COLUMNS)
     if threads is None:
         threads = (os.cpu_count() or 1) if n_jobs == 1 and not scheduler else 1
     fn = functools.partial(train_run, threads=threads, keep_going=keep_going)
@@ -290,3 +292,25 @@ def read_index(*paths) -> pd.DataFrame:
     frames = [pd.read_csv(p) for p in paths if Path(p).exists()]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
+
+
+def describe_inputs(what, blocks: represent.Blocks, seeds, skipped: dict) -> str:
+    """Markdown: the collection, the input blocks 02's models see, the seeds, and the models left out and why."""
+    width = sum(b.shape[1] for b in represent.present_blocks(blocks).values())
+    return (f"{what.describe()} Input: {blocks.audio.shape[1]}-d audio ({blocks.audio_backend}), "
+            f"{blocks.lyrics.shape[1]}-d lyrics ({blocks.lyrics_backend}); {width} dims in all; seeds {seeds}.\n\n"
+            + "\n".join(f"- Skipped {name}: {why}." for name, why in skipped.items()))
+
+
+def histories(index: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Training history (``history.csv``) of each model's first run in ``index``, by model name."""
+    return {name: pd.read_csv(Path(g["run_dir"].iloc[0]) / "history.csv") for name, g in index.groupby("model", sort=False)}
+
+
+def usage(index: pd.DataFrame) -> pd.DataFrame:
+    """Active latent units, best epoch and epochs run per model (mean and std over its runs' ``done.json``)."""
+    import json
+
+    done = pd.DataFrame([{"model": r.model, **json.loads((Path(r.run_dir) / "done.json").read_text())}
+                         for r in index.itertuples()])
+    return done.groupby("model")[["active_units", "best_epoch", "epochs_run"]].agg(["mean", "std"]).round(2)

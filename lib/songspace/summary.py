@@ -242,6 +242,11 @@ def run_budget_notes(runs: pd.DataFrame) -> list[str]:
     return [f"{model}: {note}" for model, note in pairs if isinstance(note, str) and note]
 
 
+def budget_markdown(runs: pd.DataFrame) -> str:
+    """``run_budget_notes`` as Markdown lines (``**Budget**, <model>: <note>.``); empty when nothing was cut."""
+    return "\n\n".join(f"**Budget**, {note}." for note in run_budget_notes(runs))
+
+
 def budget_text(runs: pd.DataFrame, results_dir) -> str:
     """What the training budget changed (``songspace.budget``), as Markdown; empty when nothing was cut."""
     notes = run_budget_notes(runs)

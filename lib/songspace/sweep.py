@@ -189,7 +189,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     return df
 
 
-def summarize(df: pd.DataFrame) -> str:
+def status_line(df: pd.DataFrame) -> str:
     """One line: how many configurations ran ok and how many failed."""
     if df.empty:
         return "no configurations to run"
