@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the input is wrong", not "songspace is broken" (imported lazily)."""
     from songspace.data import DatasetError
-    from songspace.lyrics import LyricsModelError
+    from songspace.lyrics_models import LyricsModelError
 
     errors = [UsageError, DatasetError, LyricsModelError, FileNotFoundError, NotADirectoryError]
     try:
