@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from songspace import cache, collection, data, plan, synthetic
-from songspace.data import DatasetError, load_dataset, validate
+from songspace.data import DatasetError, load_dataset
+from songspace.validation import validate
 
 SR = 22050
 

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from songspace import data
-from songspace.data import DatasetError, load_dataset, read_tracks, report_summary, summarize, validate, write_interim
+from songspace import fetch, validation
+from songspace.data import DatasetError, load_dataset, read_tracks, write_interim
+from songspace.validation import report_summary, summarize, validate
 
 SR = 8000
 
@@ -156,7 +157,7 @@ def test_interim_round_trip_and_cli(messy, tmp_path, capsys):
     assert back.attrs["label_columns"] == ["language", "genre"]
     assert len(pd.read_csv(tmp_path / "interim" / "validation.csv")) == len(report)
     assert not list((tmp_path / "interim").glob(".*tmp"))  # atomic: no temp file left
-    assert data.main(["validate", "--src", str(messy), "--out", str(tmp_path / "cli")]) == 0
+    assert fetch.main(["validate", "--src", str(messy), "--out", str(tmp_path / "cli")]) == 0
     out = capsys.readouterr().out
     assert "unreadable_audio" in out and "tracks.parquet" in out
 
@@ -176,9 +177,9 @@ def test_real_jamendolyrics_copy(jamendo_src):
     clean, report = validate(df)  # decodes the 10 real mp3s to their end
     assert clean["has_audio"].sum() == 10 and clean["has_lyrics"].all() and len(clean) == 79
     assert set(report["problem"]) == {"missing_file"} and len(report) == 69
-    assert report["detail"].str.startswith(data.NOT_IN_COPY).all()
+    assert report["detail"].str.startswith(validation.NOT_IN_COPY).all()
     s = report_summary(report)
-    assert s.loc[f"missing_file ({data.NOT_IN_COPY})", "audio"] == 69
+    assert s.loc[f"missing_file ({validation.NOT_IN_COPY})", "audio"] == 69
     summ = summarize(clean).set_index(["by", "value"])
     assert summ.loc[("all", "all"), "audio"] == 10 and summ.loc[("language", "French"), "tracks"] == 19
 
@@ -186,4 +187,4 @@ def test_real_jamendolyrics_copy(jamendo_src):
 def test_validation_and_feature_extraction_share_one_silence_threshold():
     from songspace.audio import AudioParams
 
-    assert data.SILENCE_DB == AudioParams().silence_db
+    assert validation.SILENCE_DB == AudioParams().silence_db

@@ -5,7 +5,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from songspace import audio, data, features, models, represent, scaling, synthetic, train
+from songspace import audio, data, features, models, represent, scaling, synthetic, train, validation
 from songspace.lyrics import extract_lyrics
 
 pytestmark = pytest.mark.xdist_group("demo")
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.xdist_group("demo")
 def demo(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
     manifest = synthetic.make_synthetic(base / "raw", n_per_cell=6, duration_s=6.0, sr=16000, seed=0)
-    tracks, report = data.validate(data.load_dataset(manifest), min_duration_s=1.0)
+    tracks, report = validation.validate(data.load_dataset(manifest), min_duration_s=1.0)
     assert report.empty, report
     params = audio.AudioParams(sr=16000, window_s=1.0, hop_s=1.0, n_mels=16, patch_frames=16)
     features.extract_audio(tracks, params, base / "processed", n_jobs=1, progress=False)

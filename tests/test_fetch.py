@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from songspace import data
-from songspace.data import DatasetError, fetch_jamendo, load_dataset
+from songspace import fetch
+from songspace.data import DatasetError, load_dataset
+from songspace.fetch import fetch_jamendo
 
 MP3S = ["Séculaire_feat._Nÿme_-_saru.mp3", "Mes_Larmes_-_kobzx2z.mp3"]  # one non-ASCII name on purpose
 
@@ -128,7 +129,7 @@ def test_unreachable_source_says_what_to_do(tmp_path, kind):
 
 
 def test_cli_fetch(small_src, tmp_path, capsys):
-    assert data.main(["fetch", "--src", str(small_src), "--dest", str(tmp_path / "d")]) == 0
+    assert fetch.main(["fetch", "--src", str(small_src), "--dest", str(tmp_path / "d")]) == 0
     assert "copied 82" in capsys.readouterr().out
-    assert data.main(["fetch", "--src", str(tmp_path / "missing"), "--dest", str(tmp_path / "d2")]) == 1
+    assert fetch.main(["fetch", "--src", str(tmp_path / "missing"), "--dest", str(tmp_path / "d2")]) == 1
     assert "JAMENDO_SRC" in capsys.readouterr().err

@@ -5,8 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from songspace import analysis
 from songspace import lyrics as L
-from songspace.lyrics import LyricsModelError, chunk_text, embed_lyrics
+from songspace import lyrics_models as M
+from songspace.lyrics import chunk_text, embed_lyrics
+from songspace.lyrics_models import LyricsModelError
 
 TEXTS = ["The night is young and the city lights are bright", None,
          "Je t'aime plus que les étoiles", "   ", float("nan")]
@@ -55,7 +58,7 @@ def test_long_lyrics_are_chunked_not_truncated():
          "Banks closed their doors and the economy is in recession")
     b = ("I walked along the beach at sunset with my dog\n"
          "The waves were warm and the sand was soft under our feet")
-    enc = L._get_encoder("e5")
+    enc = M._get_encoder("e5")
     limit = max(enc.count(a), enc.count(b)) + 2
     assert enc.count(a + "\n\n" + b) > limit
     assert len(chunk_text(a + "\n\n" + b, enc.count, limit)) == 2
@@ -72,8 +75,8 @@ def test_pooling_is_length_weighted_mean(monkeypatch):
     def encode(chunks):
         return np.stack([table.setdefault(c, rng.normal(size=4).astype(np.float32)) for c in chunks])
 
-    fake = L._Encoder(encode, lambda s: len(s.split()), 8, 4, {"backend": "fake"})
-    monkeypatch.setattr(L, "_get_encoder", lambda *a, **k: fake)
+    fake = M._Encoder(encode, lambda s: len(s.split()), 8, 4, {"backend": "fake"})
+    monkeypatch.setattr(M, "_get_encoder", lambda *a, **k: fake)
     text = "one two three four five six\n\nseven eight nine"
     (e,), _ = embed_lyrics([text], backend="fake")
     c1, c2 = "one two three four five six", "seven eight nine"
@@ -112,8 +115,8 @@ def test_hub_name_stays_offline_by_default():
 ])
 def test_missing_package_names_pip_package(backend, module, pip, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)  # import now raises ImportError
-    monkeypatch.setattr(L, "_load_e5", L._load_e5.__wrapped__)  # bypass the per-process cache
-    monkeypatch.setattr(L, "_load_st", L._load_st_uncached)
+    monkeypatch.setattr(M, "_load_e5", M._load_e5.__wrapped__)  # bypass the per-process cache
+    monkeypatch.setattr(M, "_load_st", M._load_st_uncached)
     with pytest.raises(LyricsModelError, match=pip):
         embed_lyrics(["hello"], backend=backend)
 
@@ -174,7 +177,7 @@ def test_extract_and_load_roundtrip(tmp_path):
 def test_language_similarity_on_planted_groups():
     emb = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1], [5, 5]], dtype=np.float32)
     mask = np.array([True, True, True, True, False])
-    S = L.language_similarity(emb, mask, ["en", "en", "fr", "fr", "en"])
+    S = analysis.language_similarity(emb, mask, ["en", "en", "fr", "fr", "en"])
     assert list(S.index) == ["en", "fr"]
     assert S.loc["en", "en"] > 0.99 and S.loc["fr", "fr"] > 0.99
     assert S.loc["en", "fr"] == pytest.approx(S.loc["fr", "en"]) and S.loc["en", "fr"] < 0.2
@@ -204,7 +207,7 @@ class _FakeST:
 def _st_calls(tmp_path, monkeypatch, folder, fake):
     path = tmp_path / folder
     path.mkdir()
-    monkeypatch.setattr(L, "_load_st", lambda name, allow_download=False: fake)
+    monkeypatch.setattr(M, "_load_st", lambda name, allow_download=False: fake)
     emb, mask = embed_lyrics(["some words here", None], backend=f"st:{path}", progress=False)
     assert mask.tolist() == [True, False] and emb.shape == (2, 3)
     assert fake.calls
@@ -228,13 +231,13 @@ def test_model_prompts_from_its_config_win(tmp_path, monkeypatch):
 def test_other_models_get_no_prompt(tmp_path, monkeypatch):
     calls = _st_calls(tmp_path, monkeypatch, "paraphrase-minilm", _FakeST())
     assert all("prompt" not in kw and "prompt_name" not in kw for kw in calls)
-    assert not L.looks_like_e5("gte5-large") and not L.looks_like_e5("base-v2")
-    assert L.looks_like_e5("intfloat/multilingual-e5-small") and L.looks_like_e5("/m/E5_base")
+    assert not M.looks_like_e5("gte5-large") and not M.looks_like_e5("base-v2")
+    assert M.looks_like_e5("intfloat/multilingual-e5-small") and M.looks_like_e5("/m/E5_base")
 
 
 def test_prompt_counts_against_the_token_limit_and_keys_the_cache():
-    plain = L._st_encoder(_FakeST(), {"backend": "st"}, 8, name="plain")
-    e5 = L._st_encoder(_FakeST(), {"backend": "st"}, 8, name="e5-small")
+    plain = M._st_encoder(_FakeST(), {"backend": "st"}, 8, name="plain")
+    e5 = M._st_encoder(_FakeST(), {"backend": "st"}, 8, name="e5-small")
     assert e5.count("a b c") == plain.count("a b c") + 2  # "passage:" is one more word (2 tokens)
     assert "prompt" not in plain.ident and e5.ident["prompt"] == "passage: "
 
@@ -248,6 +251,6 @@ def test_models_load_with_local_files_only(monkeypatch):
             seen.append((name, kw))
 
     monkeypatch.setattr(st, "SentenceTransformer", Recorder)
-    L._load_st_uncached("some-org/some-model")
-    L._load_st_uncached("some-org/some-model", allow_download=True)
+    M._load_st_uncached("some-org/some-model")
+    M._load_st_uncached("some-org/some-model", allow_download=True)
     assert [kw.get("local_files_only") for _, kw in seen] == [True, False]

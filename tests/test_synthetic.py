@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 
 from songspace import synthetic
-from songspace.data import load_dataset, validate
+from songspace.data import load_dataset
+from songspace.validation import validate
 from songspace.synthetic import WORDS, make_synthetic
 
 TINY = dict(n_per_cell=2, duration_s=4.0, sr=8000)

@@ -170,11 +170,11 @@ def test_vade_predict_recovers_planted_genre():
 @pytest.fixture(scope="module")
 def planted_audio(tmp_path_factory):
     """The planted synthetic collection (3 genres x 3 languages x 6 songs of 6 s) and its audio descriptors."""
-    from songspace import audio, data, features, represent, synthetic
+    from songspace import audio, data, features, represent, synthetic, validation
 
     base = tmp_path_factory.mktemp("planted_audio")
     manifest = synthetic.make_synthetic(base / "raw", n_per_cell=6, duration_s=6.0, sr=16000, seed=0)
-    tracks, _ = data.validate(data.load_dataset(manifest), min_duration_s=1.0)
+    tracks, _ = validation.validate(data.load_dataset(manifest), min_duration_s=1.0)
     params = audio.AudioParams(sr=16000, window_s=1.0, hop_s=1.0, n_mels=16, patch_frames=16)
     features.extract_audio(tracks, params, base / "processed", n_jobs=1, progress=False)
     return tracks, represent.load_blocks(tracks, base / "processed", None, "descriptors")

@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the input is wrong", not "songspace is broken" (imported lazily)."""
     from songspace.data import DatasetError
-    from songspace.lyrics import LyricsModelError
+    from songspace.lyrics_models import LyricsModelError
 
     errors = [UsageError, DatasetError, LyricsModelError, FileNotFoundError, NotADirectoryError]
     try:
@@ -56,7 +56,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 # ---------------------------------------------------------------- subcommands
 
 def _cmd_fetch(a) -> int:
-    from songspace.data import fetch_jamendo
+    from songspace.fetch import fetch_jamendo
 
     res = fetch_jamendo(a.src, a.dest, verbose=a.verbose)
     n_mp3 = sum(r.startswith("mp3/") for r in res["absent"])
@@ -69,18 +69,18 @@ def _cmd_fetch(a) -> int:
 def _cmd_scan(a) -> int:
     import pandas as pd
 
-    from songspace import data
+    from songspace import data, validation
 
     src = Path(a.src)
     if not src.exists():
         raise UsageError(f"{src}: no such dataset folder or manifest file")
     labels = [c.strip() for c in a.labels.split(",") if c.strip()] if a.labels else None
-    df, report = data.validate(data.load_dataset(src, allow_outside=a.allow_outside, label_columns=labels),
-                               min_duration_s=a.min_duration, check_silence=not a.quick)
+    df, report = validation.validate(data.load_dataset(src, allow_outside=a.allow_outside, label_columns=labels),
+                                     min_duration_s=a.min_duration, check_silence=not a.quick)
     paths = data.write_interim(df, report, a.out)
-    counts = data.report_summary(report)
+    counts = validation.report_summary(report)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
-        print(data.summarize(df).to_string(index=False))
+        print(validation.summarize(df).to_string(index=False))
         print()
         print(counts.to_string() if len(counts) else "validation: no problems")
     n_prob = len(report)

