@@ -8,7 +8,7 @@ import soundfile as sf
 
 from songspace import fetch, validation
 from songspace.data import DatasetError, load_dataset, read_tracks, write_interim
-from songspace.validation import report_summary, summarize, validate
+from songspace.validation import class_counts, report_summary, validate
 
 SR = 8000
 
@@ -180,7 +180,7 @@ def test_real_jamendolyrics_copy(jamendo_src):
     assert report["detail"].str.startswith(validation.NOT_IN_COPY).all()
     s = report_summary(report)
     assert s.loc[f"missing_file ({validation.NOT_IN_COPY})", "audio"] == 69
-    summ = summarize(clean).set_index(["by", "value"])
+    summ = class_counts(clean).set_index(["by", "value"])
     assert summ.loc[("all", "all"), "audio"] == 10 and summ.loc[("language", "French"), "tracks"] == 19
 
 

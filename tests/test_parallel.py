@@ -6,7 +6,7 @@ import soundfile as sf
 
 from songspace.audio import AudioParams
 from songspace.features import extract_audio, load_audio_features
-from songspace.parallel import ENV_SCHEDULER, map_tracks, scheduler_address
+from songspace.parallel import ENV_SCHEDULER, map_ordered, scheduler_address
 
 distributed = pytest.importorskip("distributed")
 
@@ -25,7 +25,7 @@ def cluster():
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_local_map_keeps_order(n_jobs):
     items = list(range(-20, 20))
-    assert list(map_tracks(abs, items, n_jobs=n_jobs, progress=False)) == [abs(i) for i in items]
+    assert list(map_ordered(abs, items, n_jobs=n_jobs, progress=False)) == [abs(i) for i in items]
 
 
 def test_scheduler_from_env(monkeypatch, cluster):
@@ -33,7 +33,7 @@ def test_scheduler_from_env(monkeypatch, cluster):
     assert scheduler_address() is None
     monkeypatch.setenv(ENV_SCHEDULER, cluster.scheduler_address)
     assert scheduler_address() == cluster.scheduler_address
-    out = list(map_tracks(_where, list(range(12)), progress=False, max_in_flight=3))
+    out = list(map_ordered(_where, list(range(12)), progress=False, max_in_flight=3))
     assert [v for v, _ in out] == [2 * i for i in range(12)]
     # get_worker() fails outside a Dask worker: the work really ran on the cluster
     assert {w for _, w in out} <= {w.address for w in cluster.workers.values()}

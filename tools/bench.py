@@ -38,7 +38,7 @@ import soundfile as sf
 from songspace import audio, config
 from songspace.cache import atomic_to_csv, atomic_write_text
 from songspace.features import extract_audio
-from songspace.parallel import map_tracks
+from songspace.parallel import map_ordered
 
 log = logging.getLogger("songspace.bench")  # not __name__ ("__main__" as a script): setup_logging shows songspace.*
 
@@ -236,11 +236,11 @@ def _features_one(corpus: str, tracks: pd.DataFrame, n_jobs: int, p: audio.Audio
     # Features first: loky takes a worker's memory after its first task as the reference and
     # restarts a worker that grows 300 MB beyond it, which librosa's warm-up would trigger.
     extract_audio(tracks.iloc[:n_jobs], p, work / "warm", n_jobs=n_jobs, cache_dir=False, progress=False)
-    list(map_tracks(fn, paths[:n_jobs], n_jobs=n_jobs, progress=False))
+    list(map_ordered(fn, paths[:n_jobs], n_jobs=n_jobs, progress=False))
 
     with PeakRSS() as mem_d:
         t0 = time.perf_counter()
-        audio_s = sum(map_tracks(fn, paths, n_jobs=n_jobs, desc=f"{corpus} decode x{n_jobs}"))
+        audio_s = sum(map_ordered(fn, paths, n_jobs=n_jobs, desc=f"{corpus} decode x{n_jobs}"))
         decode_s = time.perf_counter() - t0
     with PeakRSS() as mem_f:
         t0 = time.perf_counter()

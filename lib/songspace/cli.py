@@ -80,7 +80,7 @@ def _cmd_scan(a) -> int:
     paths = data.write_interim(df, report, a.out)
     counts = validation.report_summary(report)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
-        print(validation.summarize(df).to_string(index=False))
+        print(validation.class_counts(df).to_string(index=False))
         print()
         print(counts.to_string() if len(counts) else "validation: no problems")
     n_prob = len(report)

@@ -26,7 +26,7 @@ from songspace import audio
 from songspace.audio import AudioError, AudioParams
 from songspace.cache import (NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash,
                              remove_stale_temps, temp_prefix)
-from songspace.parallel import map_tracks, scheduler_address
+from songspace.parallel import map_ordered, scheduler_address
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     try:
         sinks = {b: _EmbeddingSink(out_dir, b) for b in backends if b in MUSICNN_BACKENDS}
         with open(spool, "wb") if desc_on else contextlib.nullcontext() as f:
-            for r in map_tracks(track_features, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="audio features",
+            for r in map_ordered(track_features, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="audio features",
                                 progress=progress):
                 stats["decoded"] += r["decoded"]
                 if "problem" in r:

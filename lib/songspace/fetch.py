@@ -20,7 +20,7 @@ import pandas as pd
 
 from songspace.cache import atomic_open, atomic_write_text, file_hash
 from songspace.data import JAMENDO_CSV, DatasetError, _read_csv, load_dataset, write_interim
-from songspace.validation import report_summary, summarize, validate
+from songspace.validation import class_counts, report_summary, validate
 
 FETCH_HELP = ("Set JAMENDO_SRC to a local JamendoLyrics folder or an http(s) URL holding one, e.g. "
               "`make data JAMENDO_SRC=/path/to/jamendolyrics`, or run `make demo` to use the synthetic dataset.")
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             df, report = validate(load_dataset(a.src), min_duration_s=a.min_duration)
             paths = write_interim(df, report, a.out)
             with pd.option_context("display.width", 200, "display.max_rows", 200):
-                print(summarize(df).to_string(index=False))
+                print(class_counts(df).to_string(index=False))
                 print()
                 print(report_summary(report).to_string() if len(report) else "no problems")
             print(f"wrote {paths['tracks']} and {paths['validation']}")

@@ -1,4 +1,5 @@
-"""One executor for per-track work: local processes (joblib/loky) or a dask.distributed cluster.
+"""One executor for parallel work (tracks, training runs, sweep configurations): local processes
+(joblib/loky) or a dask.distributed cluster.
 
 Results stream back in input order with a bounded number of tasks in flight, so the parent can
 write them out one by one and memory does not grow with the corpus.
@@ -46,10 +47,11 @@ def _dask(fn, items, address, max_in_flight):
             yield pending.popleft().result()
 
 
-def map_tracks(fn: Callable[[Any], Any], items: Iterable[Any], n_jobs: int = -1, scheduler: str | None = None,
-               desc: str = "tracks", total: int | None = None, max_in_flight: int | None = None,
-               progress: bool = True) -> Iterator[Any]:
-    """Apply ``fn`` to every item in parallel and yield the results in input order.
+def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], n_jobs: int = -1, scheduler: str | None = None,
+                desc: str = "items", total: int | None = None, max_in_flight: int | None = None,
+                progress: bool = True) -> Iterator[Any]:
+    """Apply ``fn`` to every item in parallel and yield the results in input order (tracks of 01,
+    training runs of 02-04, sweep configurations).
 
     Parameters
     ----------

@@ -126,14 +126,14 @@ def train_runs(specs: list[RunSpec], n_jobs: int = 1, scheduler: str | None = No
 
     ``threads`` (default: the cores when everything runs in this process, else 1 per worker).
     """
-    from .parallel import map_tracks
+    from .parallel import map_ordered
 
     if not specs:
         return pd.DataFrame(columns=INDEX_COLUMNS)
     if threads is None:
         threads = (os.cpu_count() or 1) if n_jobs == 1 and not scheduler else 1
     fn = functools.partial(train_run, threads=threads, keep_going=keep_going)
-    return pd.DataFrame(list(map_tracks(fn, specs, n_jobs=n_jobs, scheduler=scheduler, desc="runs")))
+    return pd.DataFrame(list(map_ordered(fn, specs, n_jobs=n_jobs, scheduler=scheduler, desc="runs")))
 
 
 def family(plan, cvae_condition: str | None = "language", models=None) -> tuple[dict, dict]:
@@ -242,7 +242,7 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     train_kw : dict of ``TrainConfig`` fields (epochs, lr, ...).
     seeds : iterable of int
     runs_root : folder of run folders.
-    n_jobs, scheduler : runs in parallel on local processes or a Dask cluster (``parallel.map_tracks``).
+    n_jobs, scheduler : runs in parallel on local processes or a Dask cluster (``parallel.map_ordered``).
     processed_dir : features folder, for window-level models (``input`` ``audio_windows``).
     n_clusters : mixture components of a ``vade`` spec (default: ``default_k(tracks)``).
     budget : ``budget.Budget`` fields (the profile's ``budget``): window-level runs are thinned by windows per

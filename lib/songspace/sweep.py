@@ -26,7 +26,7 @@ from songspace import compare, represent, runs
 from songspace.budget import Budget, run_cost, sweep_plan, window_training
 from songspace.cache import atomic_to_csv, atomic_write_text, params_hash, remove_stale_temps
 from songspace.config import SWEEPS
-from songspace.parallel import map_tracks
+from songspace.parallel import map_ordered
 
 RESERVED = ("run_name", "config_hash", "status", "error", "elapsed_s")
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
             todo.append(cfg)
     log.info("sweep %s: %d configurations, %d already done, %d to run", out_csv.name, len(configs),
              len(configs) - len(todo), len(todo))
-    for _ in map_tracks(_Job(run_one, parts_dir), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs"):
+    for _ in map_ordered(_Job(run_one, parts_dir), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs"):
         pass  # each worker writes its own part as soon as its configuration finishes
 
     rows = [_read_part(parts_dir / f"{h}.json") for h in hashes]

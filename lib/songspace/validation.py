@@ -1,7 +1,7 @@
 """Validation of a loaded collection: every problem of a track's audio, lyrics or labels becomes a row of a report.
 
 ``validate`` decodes or opens each audio file and reads each lyrics file, reports what is wrong and goes
-on; only a collection with no usable track at all is an error. ``summarize`` and ``report_summary``
+on; only a collection with no usable track at all is an error. ``class_counts`` and ``report_summary``
 are the two tables 00 shows: tracks per label class and modality, problems per modality.
 """
 from __future__ import annotations
@@ -192,7 +192,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     return out, report
 
 
-def summarize(df: pd.DataFrame, by=None, max_classes: int = 30) -> pd.DataFrame:
+def class_counts(df: pd.DataFrame, by=None, max_classes: int = 30) -> pd.DataFrame:
     """Track counts per class of each label column, split by modality.
 
     Parameters
