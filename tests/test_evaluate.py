@@ -9,6 +9,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 
 from songspace import evaluate as ev
+from songspace.representation import Representation
 
 Y4, P4 = [0, 0, 1, 1], [0, 0, 0, 1]
 Y6, P6 = [0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2]
@@ -155,8 +156,8 @@ def _reps():
     order = rng.permutation(len(win_ids))
     X_win = (rng.normal(size=(3 * n, 8)) + 6 * np.repeat(np.arange(n) % 2, 3)[:, None])[order]
     labels_df = pd.DataFrame({"track_id": ids, "language": lang, "genre": genre})
-    reps = {"baseline": (X_lang, {"track_ids": ids}),
-            "cvae": (X_win, {"track_ids": win_ids[order], "condition_column": "language"})}
+    reps = {"baseline": Representation(X_lang, ids),
+            "cvae": Representation(X_win, win_ids[order], condition_column="language")}
     return reps, labels_df
 
 
@@ -268,7 +269,7 @@ def test_a_seed_free_method_is_fitted_once_and_scores_like_fresh_fits(monkeypatc
     X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
     ids = np.array([f"t{i:02d}" for i in range(60)])
     labels_df = pd.DataFrame({"track_id": ids, "g": y.astype(str)})
-    reps = {"r": (X, {"track_ids": ids})}
+    reps = {"r": Representation(X, ids)}
     fresh = ev.evaluate_representations(reps, labels_df, ["g"], k=3, methods=("agglomerative", "kmeans"),
                                         seeds=[0, 1, 2], n_perm=10)
     calls = []

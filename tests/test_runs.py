@@ -62,10 +62,10 @@ def test_representations_label_the_autoencoder_a_baseline_and_restrict_multimoda
     reps = compare.representations(index, blocks)
     assert set(reps) == {0, 1}
     r0 = reps[0]
-    assert r0["ae"][1]["family"] == "baseline" and r0["mlp_vae"][1]["family"] == "model"
-    assert r0["cvae_language"][1]["condition_column"] == "language"
-    assert len(r0["multimodal_audio"][1]["track_ids"]) == int(blocks.mask_audio.sum())
-    assert len(r0["multimodal_lyrics"][1]["track_ids"]) == len(tracks)
+    assert r0["ae"].family == "baseline" and r0["mlp_vae"].family == "model"
+    assert r0["cvae_language"].condition_column == "language"
+    assert len(r0["multimodal_audio"].track_ids) == int(blocks.mask_audio.sum())
+    assert len(r0["multimodal_lyrics"].track_ids) == len(tracks)
 
 
 def test_score_same_songs_k_from_classes_skips_with_reasons(family):
@@ -112,7 +112,7 @@ def test_lyrics_vae_sees_the_lyrics_block_alone_with_its_own_split(family):
     lyr = represent.lyrics_inputs(blocks, seed=1)
     assert lyr["X"].shape == (len(tracks), blocks.lyrics.shape[1])  # no zero audio block
     np.testing.assert_allclose(train.encode_all(res.model, lyr["X"]), res.latents, atol=1e-5)
-    assert compare.representations(index, blocks)[1]["lyrics_vae"][1]["modality"] == "lyrics"
+    assert compare.representations(index, blocks)[1]["lyrics_vae"].modality == "lyrics"
     # songs without lyrics are left out, and the split is the one train.fit makes of exactly those songs
     part = represent.Blocks(blocks.track_ids, blocks.audio, blocks.lyrics, blocks.mask_audio,
                             np.arange(len(tracks)) % 4 != 0, blocks.audio_names, "test")

@@ -7,6 +7,7 @@ window-level scores of window models and the clusters a clustering-native model 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,10 @@ import pandas as pd
 
 from . import evaluate, represent
 from .evaluate import NO_LABEL
+from .representation import Representation
 
 def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, dict]:
-    """Song-level latents of every run, grouped by seed: ``{seed: {rep_name: (X, meta)}}``.
+    """Song-level latents of every run, grouped by seed: ``{seed: {rep_name: Representation}}``.
 
     Window-level runs (ConvVAE) keep their window rows; ``evaluate`` averages them per song.
     The multimodal VAE gives three representations: joint, audio-only and lyrics-only latents, each on
@@ -38,13 +40,13 @@ def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, 
                                    ("mu_lyrics", "multimodal_lyrics", 1)):
                 Z, ids = represent.latents(r.run_dir, key)
                 keep = np.ones(len(ids), bool) if need is None else np.array([has[t][need] for t in ids])
-                reps[rep] = (Z[keep], {**meta, "track_ids": ids[keep],
-                                       "modality": {None: "hybrid", 0: "audio", 1: "lyrics"}[need]})
+                modality = {None: "hybrid", 0: "audio", 1: "lyrics"}[need]
+                reps[rep] = Representation(Z[keep], ids[keep], modality=modality, **meta)
         else:
             Z, ids = represent.latents(r.run_dir)
             modality = ("audio" if r.kind == "conv_vae" or r.model == "audio_window_vae"
                         else "lyrics" if r.model == "lyrics_vae" else "hybrid")
-            reps[r.model] = (Z, {**meta, "track_ids": ids, "modality": modality})
+            reps[r.model] = Representation(Z, ids, modality=modality, **meta)
     return out
 
 
@@ -77,14 +79,14 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
 
     def covering(reps):
         keep = {}
-        for name, (X, meta) in reps.items():
-            ids = np.asarray(meta["track_ids"]).astype(str)
+        for name, rep in reps.items():
+            ids = np.asarray(rep.track_ids).astype(str)
             sel = pd.Index(ids).isin(songs)  # hashed: np.isin took 5 s on the 120,000 window ids of 1,000 songs
             lacking = songs.nunique() - pd.unique(ids[sel]).size
             if lacking == 0:
-                keep[name] = (np.asarray(X)[sel], {**meta, "track_ids": ids[sel]})
+                keep[name] = dataclasses.replace(rep, X=np.asarray(rep.X)[sel], track_ids=ids[sel])
             else:
-                skipped.append({"rep": name, "family": meta.get("family", "model"), "modality": meta.get("modality", ""),
+                skipped.append({"rep": name, "family": rep.family, "modality": rep.modality,
                                 "status": "skipped", "n_items": len(songs),
                                 "skip_reason": f"lacks {lacking} of {len(songs)} songs"})
         return keep
@@ -108,8 +110,8 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
                 continue
             df = evaluate.evaluate_representations(reps, lab, [] if col == NO_LABEL else [col], k=k, methods=methods,
                                                    seeds=rep_seeds, n_perm=n_perm)
-            df["family"] = df["rep"].map(lambda n: reps[n][1].get("family", "model"))
-            df["modality"] = df["rep"].map(lambda n: reps[n][1].get("modality", ""))
+            df["family"] = df["rep"].map(lambda n: reps[n].family)
+            df["modality"] = df["rep"].map(lambda n: reps[n].modality)
             frames.append(df)
     if skipped:  # one row per representation (and label) left out, with the reason
         frames.append(pd.DataFrame(skipped).drop_duplicates())
@@ -213,7 +215,7 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
             k = int(y.nunique())
             if k < 2:
                 continue
-            df = evaluate.evaluate_representations({f"{r.model}[windows]": (Z, {"track_ids": uid, "norm": "none"})},
+            df = evaluate.evaluate_representations({f"{r.model}[windows]": Representation(Z, uid, norm="none")},
                                                    labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm)
             frames.append(df.assign(family="model", modality="audio"))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

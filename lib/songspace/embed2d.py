@@ -237,7 +237,7 @@ def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column
               methods=("umap", "tsne")) -> list[Path]:
     """2-D maps of song-level latents for the report, computed once (``embed2d`` caches them).
 
-    For each ``name -> (X, meta)`` (None entries skipped): average per song, K-Means with k = number of
+    For each ``name -> Representation`` (None entries skipped): average per song, K-Means with k = number of
     ``k_column`` classes among those songs (no column: k chosen by silhouette), then one map per method,
     written atomically as ``out_dir/<name>_<method>.parquet`` (track_id, x, y, cluster, method_used).
     Representations of fewer than ``plan.MIN_SONGS`` songs are skipped.
@@ -253,8 +253,7 @@ def save_maps(reps: dict, tracks: pd.DataFrame, out_dir, seed: int = 0, k_column
     for name, rep in reps.items():
         if rep is None:
             continue
-        X, meta = rep
-        Xs, ids = cluster.aggregate_by_song(np.asarray(X), meta["track_ids"])
+        Xs, ids = cluster.aggregate_by_song(np.asarray(rep.X), rep.track_ids)
         if len(ids) < MIN_SONGS:
             continue
         k = max(int(labels_of.loc[ids].nunique()), 2) if labels_of is not None else None

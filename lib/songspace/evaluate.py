@@ -373,8 +373,8 @@ def format_pm(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _condition_columns(meta: dict) -> set:
-    cond = meta.get("condition_column")
+def _condition_columns(rep) -> set:
+    cond = rep.condition_column
     if cond is None:
         return set()
     return {cond} if isinstance(cond, str) else set(cond)
@@ -388,10 +388,9 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
 
     Parameters
     ----------
-    reps : dict, name -> (X, meta)
-        X : np.ndarray (n_items, d); meta : dict with ``track_ids`` (n_items,), optionally ``norm``
-        (how this kind of representation is normalised before clustering: ``cluster.preprocess``;
-        default ``zscore``) and ``condition_column`` (str or list: the label a conditional model saw, never scored against).
+    reps : dict, name -> ``representation.Representation``
+        Its ``X`` (n_items, d), ``track_ids`` (n_items,), ``norm`` (how it is normalised before clustering:
+        ``cluster.preprocess``) and ``condition_column`` (the label a conditional model saw, never scored against).
         Window-level X (repeated track ids) is averaged per song first (:func:`cluster.aggregate_by_song`).
     labels_df : pd.DataFrame with ``id_column`` and the label columns.
     columns : list of str  label columns to score against; empty: one row per representation x method x
@@ -422,17 +421,14 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     if missing_cols:
         raise KeyError(f"evaluate_representations: label columns not in labels_df: {missing_cols}")
     songs = {}
-    for name, (X, meta) in reps.items():
-        X = np.asarray(X, dtype=np.float64)
-        ids = meta.get("track_ids")
-        if ids is None:
-            raise ValueError(f"representation {name!r}: meta has no 'track_ids'")
-        ids = np.asarray(ids).astype(str)
+    for name, rep in reps.items():
+        X = np.asarray(rep.X, dtype=np.float64)
+        ids = np.asarray(rep.track_ids).astype(str)
         if len(ids) != X.shape[0]:
             raise ValueError(f"representation {name!r}: {X.shape[0]} rows but {len(ids)} track_ids")
         if len(np.unique(ids)) < len(ids):
             X, ids = cluster.aggregate_by_song(X, ids)
-        songs[name] = (X, pd.Index(ids), meta)
+        songs[name] = (X, pd.Index(ids), rep)
     common = labels_df.index
     for X, ids, _ in songs.values():
         common = common.intersection(ids)
@@ -443,9 +439,9 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     y_by_col = {c: labels_df.loc[common, c].to_numpy() for c in columns}
 
     rows = []
-    for name, (X, ids, meta) in songs.items():
-        Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim, norm=meta.get("norm", "zscore"))
-        refused = _condition_columns(meta) | set(exclude.get(name, []))
+    for name, (X, ids, rep) in songs.items():
+        Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim, norm=rep.norm)
+        refused = _condition_columns(rep) | set(exclude.get(name, []))
         for method in methods:
             # one fit serves every seed when the method ignores it (and k needs no seeded silhouette sample)
             reuse = cluster.seed_free(method, len(Xp)) and (k is not None or len(Xp) <= SILHOUETTE_MAX_N)
@@ -471,7 +467,7 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
                 for col in columns:
                     row = {**base, "label_column": col, "status": "ok", "skip_reason": None}
                     if col in refused:
-                        why = ("conditioning column of this model" if col in _condition_columns(meta)
+                        why = ("conditioning column of this model" if col in _condition_columns(rep)
                                else "excluded for this representation")
                         row.update(status="skipped", skip_reason=why)
                         rows.append(row)

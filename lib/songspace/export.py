@@ -67,9 +67,8 @@ def recommend(table: pd.DataFrame, method: str = "kmeans") -> dict:
 
 
 def song_level(rep) -> tuple[np.ndarray, np.ndarray]:
-    """(X_song, track_ids) of a ``(X, meta)`` representation, window rows averaged per song."""
-    X, meta = rep
-    return cluster.aggregate_by_song(np.asarray(X, dtype=np.float64), np.asarray(meta["track_ids"]).astype(str))
+    """(X_song, track_ids) of a ``Representation``, window rows averaged per song."""
+    return cluster.aggregate_by_song(np.asarray(rep.X, dtype=np.float64), np.asarray(rep.track_ids).astype(str))
 
 
 def cluster_table(reps: dict, tracks: pd.DataFrame, recommended: str, k: int | None, seed: int = 0) -> pd.DataFrame:
@@ -77,7 +76,7 @@ def cluster_table(reps: dict, tracks: pd.DataFrame, recommended: str, k: int | N
 
     Parameters
     ----------
-    reps : dict name -> (X, meta) (one seed's model latents and the baselines).
+    reps : dict name -> Representation (one seed's model latents and the baselines).
     tracks : tracks table (``track_id``, ``artist``, ``title``).
     recommended : name in ``reps``.
     k : clusters per representation (None: chosen by silhouette on the recommended one, then shared).

@@ -119,8 +119,14 @@ class BaseVAE(nn.Module):
         return {"loss": recon + beta * kl_term, "recon": recon, "kl": kl}
 
     @torch.no_grad()
-    def embed(self, x, c=None) -> torch.Tensor:
-        """Latent mean (batch, latent_dim), no gradient; the representation that gets clustered."""
+    def embed(self, x, c=None, which: str = "joint") -> torch.Tensor:
+        """Latent mean (batch, latent_dim), no gradient; the representation that gets clustered.
+
+        One signature for every model: ``which`` picks a modality of a multimodal model; a model with
+        one input accepts only ``"joint"`` (its whole input).
+        """
+        if which != "joint":
+            raise ValueError(f"{self.config['kind']} has one input: which must be 'joint', got {which!r}")
         return self.encode(x, c)[0]
 
 
@@ -311,14 +317,13 @@ class MultimodalVAE(BaseVAE):
         return total.mean()
 
     @torch.no_grad()
-    def embed(self, x_audio, x_lyrics=None, mask_audio=None, mask_lyrics=None, which: str = "joint"):
+    def embed(self, x, c=None, which: str = "joint") -> torch.Tensor:
         """Latent mean (B, latent_dim) from both modalities (``which='joint'``) or one of them.
 
-        ``x_audio`` may also be a batch dict. Rows missing the requested modality get the prior
-        mean (zeros): they carry no information about it.
+        ``x`` is a batch dict (``audio`` and/or ``lyrics``, optional ``mask_audio``/``mask_lyrics``);
+        ``c`` is unused (no condition). Rows missing the requested modality get the prior mean
+        (zeros): they carry no information about it.
         """
-        x = x_audio if isinstance(x_audio, dict) else {
-            "audio": x_audio, "lyrics": x_lyrics, "mask_audio": mask_audio, "mask_lyrics": mask_lyrics}
         if which not in ("joint", "audio", "lyrics"):
             raise ValueError(f"which must be 'joint', 'audio' or 'lyrics', got {which!r}")
         ma, ml = self._masks(x)

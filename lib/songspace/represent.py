@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import cluster, features, lyrics
+from .representation import Representation
 from .scaling import block_norm, standardise_blocks
 from .split import split_by_song
 
@@ -143,33 +144,33 @@ def lyrics_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
 
 
 def baselines(b: Blocks, pca_dim: int = 8) -> dict:
-    """Representations without a learned model, as ``name -> (X, meta)`` for ``evaluate``.
+    """Representations without a learned model, as ``name -> Representation`` for ``evaluate``.
 
     ``audio_raw`` / ``audio_pca``: the audio block (songs with audio only). ``lyrics_only``: the lyrics
     embedding. ``hybrid_raw`` / ``hybrid_pca``: both blocks scaled as the models see them and weighted
     equally (songs with both modalities). PCA uses ``pca_dim`` components, the latent size of the VAEs
-    it is compared with. ``meta["norm"]`` says how each is normalised before clustering: the audio block
+    it is compared with. ``norm`` says how each is normalised before clustering: the audio block
     by its kind (``block_norm``), embeddings to unit length, PCA outputs and scaled blocks as they are.
     """
     a, l = b.mask_audio, b.mask_lyrics
     both = a & l
     out = {}
 
-    def meta(ids, modality, norm):
-        return {"track_ids": ids, "modality": modality, "family": "baseline", "norm": norm,
-                "backend": b.audio_backend if modality == "audio" else b.lyrics_backend if modality == "lyrics" else None}
+    def baseline(X, rows, modality, norm):
+        backend = b.audio_backend if modality == "audio" else b.lyrics_backend if modality == "lyrics" else None
+        return Representation(X, b.track_ids[rows], "baseline", modality, norm, backend=backend)
 
     if a.sum() >= 2 and b.audio.shape[1]:
         norm = block_norm(b.audio_backend)
-        out["audio_raw"] = (b.audio[a], meta(b.track_ids[a], "audio", norm))
-        out["audio_pca"] = (cluster.preprocess(b.audio[a], pca_dim, norm=norm)[0], meta(b.track_ids[a], "audio", "none"))
+        out["audio_raw"] = baseline(b.audio[a], a, "audio", norm)
+        out["audio_pca"] = baseline(cluster.preprocess(b.audio[a], pca_dim, norm=norm)[0], a, "audio", "none")
     if l.sum() >= 2 and b.lyrics.shape[1]:
-        out["lyrics_only"] = (b.lyrics[l], meta(b.track_ids[l], "lyrics", "l2"))
+        out["lyrics_only"] = baseline(b.lyrics[l], l, "lyrics", "l2")
     if both.sum() >= 2 and b.audio.shape[1] and b.lyrics.shape[1]:
         Xh, _ = standardise_blocks({"audio": b.audio[both], "lyrics": b.lyrics[both]}, np.ones(both.sum(), bool),
                                    modes=b.modes)
-        out["hybrid_raw"] = (Xh, meta(b.track_ids[both], "hybrid", "none"))
-        out["hybrid_pca"] = (cluster.preprocess(Xh, pca_dim, norm="none")[0], meta(b.track_ids[both], "hybrid", "none"))
+        out["hybrid_raw"] = baseline(Xh, both, "hybrid", "none")
+        out["hybrid_pca"] = baseline(cluster.preprocess(Xh, pca_dim, norm="none")[0], both, "hybrid", "none")
     return out
 
 
@@ -182,15 +183,14 @@ def extra_baselines(tracks: pd.DataFrame, processed_dir, audio_backends=(), lyri
         if backend != skip[0]:
             X, mask, _ = load_audio_block(tracks, processed_dir, backend)
             if mask.sum() >= 2 and X.shape[1]:
-                out[f"audio_{backend}"] = (X[mask], {"track_ids": tracks["track_id"].astype(str).to_numpy()[mask],
-                                                     "modality": "audio", "family": "baseline",
-                                                     "norm": block_norm(backend), "backend": backend})
+                out[f"audio_{backend}"] = Representation(X[mask], tracks["track_id"].astype(str).to_numpy()[mask],
+                                                         "baseline", "audio", block_norm(backend), backend=backend)
     for backend in lyrics_backends:
         if backend != skip[1]:
             other = load_blocks(tracks, processed_dir, backend, audio_backend=None)
             m = other.mask_lyrics
-            out[f"lyrics_{backend}"] = (other.lyrics[m], {"track_ids": other.track_ids[m], "modality": "lyrics",
-                                                          "family": "baseline", "norm": "l2", "backend": backend})
+            out[f"lyrics_{backend}"] = Representation(other.lyrics[m], other.track_ids[m], "baseline", "lyrics", "l2",
+                                                      backend=backend)
     return out
 
 
