@@ -1,4 +1,4 @@
-"""What the report (06) and the clustering notebook (05) both say: the headline, the best per family,
+"""What the notebooks say about their results (01, 05 and the report, 06): the headline, the best per family,
 the findings text, the figures of the summary page, and tables that fit a printed page.
 
 Everything is computed from ``representation_comparison.csv`` (05's song-level summary, one row per
@@ -336,3 +336,25 @@ def traversal(run_dir, params: dict, k: int = 4, values=np.linspace(-2.5, 2.5, 5
 
     fig = plots.latent_traversal(decode, mu.mean(0), dims, params, values, units="standardised per band")
     return fig, [int(d) for d in dims]
+
+
+def extraction_report(stats: dict, processed_dir, audio_backends) -> tuple[str, list[pd.DataFrame]]:
+    """What 01 shows after ``features.extract_audio``: Markdown (the run's counts, the files that failed
+    to decode, the windows and patches written) and the tables (failures, windows per song, the first
+    20 track descriptors)."""
+    from . import features
+
+    counts = {k: v for k, v in stats.items() if not hasattr(v, "shape")}
+    text, tables = [f"`{counts}`"], []
+    failures = features.read_failures(processed_dir)
+    if len(failures):
+        text.append(f"**{len(failures)} of {stats['n_tracks']} audio files failed when decoded**: they join the "
+                    "validation report (`data.read_report`); the songs keep their lyrics.")
+        tables.append(failures)
+    if stats["n_ok"] and "descriptors" in audio_backends:
+        feats = features.load_audio_features(processed_dir)
+        text.append(f"windows: {len(feats['windows'])} from {feats['windows']['track_id'].nunique()} songs; "
+                    f"log-mel patches: {feats['logmel'].shape}")
+        tables.append(feats["windows"].groupby("track_id").size().rename("windows").describe().to_frame().T)
+        tables.append(feats["descriptors_tracks"].set_index("track_id").describe().T.head(20))
+    return "\n\n".join(text), tables
