@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from songspace import budget, config, runio, runs, summary, train
+from songspace import batches, budget, config, runio, runs, summary, train
 from songspace.budget import Budget
 
 KW = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5}
@@ -42,20 +42,20 @@ def test_sweep_cuts_seeds_first_then_the_last_configurations():
 
 def test_per_song_sampler_draws_at_most_k_per_song_afresh_each_epoch():
     ids = np.repeat(np.array(["a", "b", "c"]), [10, 3, 7])
-    sampler = train.PerSongSampler(ids, 4, seed=0)
+    sampler = batches.PerSongSampler(ids, 4, seed=0)
     epochs = [list(sampler) for _ in range(3)]
     assert len(sampler) == 4 + 3 + 4
     for pos in epochs:
         counts = pd.Series(ids[pos]).value_counts()
         assert len(pos) == len(set(pos)) == 11 and counts.to_dict() == {"a": 4, "c": 4, "b": 3}
     assert epochs[0] != epochs[1]  # a fresh draw
-    again = train.PerSongSampler(ids, 4, seed=0)
+    again = batches.PerSongSampler(ids, 4, seed=0)
     assert [list(again) for _ in range(3)] == epochs  # seeded
     X = np.arange(20, dtype=np.float32)[:, None]
     rows = np.arange(20)
-    tr = train._loader(X, rows, None, 5, True, 0, 0, ids, 2)
+    tr = batches.make_loader(X, rows, None, 5, True, 0, 0, ids, 2)
     assert sum(len(x) for x, _ in tr) == 6  # two windows of each of the three songs per epoch
-    va = train._loader(X, rows, None, 5, False, 0, 0, ids, 2)
+    va = batches.make_loader(X, rows, None, 5, False, 0, 0, ids, 2)
     first, second = [np.concatenate([x.numpy().ravel() for x, _ in va]) for _ in range(2)]
     assert len(first) == 6 and np.array_equal(first, second)  # validation: one fixed draw
 

@@ -12,7 +12,8 @@ from songspace.cache import params_hash
 from songspace.models import build_model
 from songspace.runio import load_checkpoint, load_run, run, run_key
 from songspace.scaling import standardise_blocks
-from songspace.train import RowBatches, TrainConfig, active_units, encode_all, fit, pick_device, seed_everything
+from songspace.batches import RowBatches
+from songspace.train import TrainConfig, active_units, encode_all, fit, pick_device, seed_everything
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a shared 2-core machine
 

@@ -197,7 +197,7 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
     (seeded by the run's seed; ``n_items`` says how many): its cost stays flat as the collection grows
     (1,000 songs, 120,000 windows: 76 s for six runs before).
     """
-    from .train import per_song_subset
+    from .batches import per_song_subset
 
     frames = []
     lab = tracks.set_index(tracks["track_id"].astype(str))

@@ -23,8 +23,8 @@ import torch
 
 from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash, remove_stale_temps
 from .models import BaseVAE, build_model
-from .train import (Callback, RowBatches, RunResult, TensorBoardLogger, TrainConfig, _embed, _n_rows, _to,
-                    encode_condition, fit, seed_everything)
+from .batches import RowBatches, n_rows, to_device
+from .train import Callback, RunResult, TensorBoardLogger, TrainConfig, _embed, encode_condition, fit, seed_everything
 
 logger = logging.getLogger("songspace")
 
@@ -109,7 +109,7 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     seed_everything(train_cfg.seed)  # weights are initialised from the run's seed
     model = build_model(kind, **model_cfg)
     config = {"run_id": run_id, "kind": kind, "model_config": model.config, "train_config": tcfg,
-              "data": {"fingerprint": fp, "n_rows": _n_rows(X), "n_songs": int(len(np.unique(track_ids)))}}
+              "data": {"fingerprint": fp, "n_rows": n_rows(X), "n_songs": int(len(np.unique(track_ids)))}}
     atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
     t0 = time.perf_counter()
     tb = TensorBoardLogger(run_dir / "tb") if train_cfg.tensorboard else None
@@ -172,7 +172,7 @@ def _reconstructions(model, X, c, rows, device) -> dict:
     """A few validation rows in and out (decoded from the posterior mean)."""
     model.eval()
     xb, cb = RowBatches(X, rows, c)[np.arange(len(rows))]
-    xb, cb = _to(xb, device), cb.to(device)
+    xb, cb = to_device(xb, device), cb.to(device)
     with torch.no_grad():
         mu = _embed(model, xb, cb)
         y = model.decode(mu) if cb.numel() == 0 else model.decode(mu, cb)

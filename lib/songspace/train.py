@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
+from .batches import make_loader, n_rows, to_device
 from .cache import atomic_to_csv
 from .models import BaseVAE
 from .split import split_by_song
@@ -132,12 +132,6 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-
-
-
-
-
-
 def encode_condition(model: BaseVAE, cond, n_rows: int) -> np.ndarray | None:
     """One-hot condition (n_rows, n_classes) float32 for a conditioned model, else None.
 
@@ -177,87 +171,6 @@ def encode_condition(model: BaseVAE, cond, n_rows: int) -> np.ndarray | None:
     return oh
 
 
-class RowBatches(Dataset):
-    """Batches read lazily from an array or memmap (or a dict of them): item = list of positions.
-
-    Only the rows of each batch are read and turned into tensors, so X may be larger than RAM.
-    """
-
-    def __init__(self, X, rows: np.ndarray, cond: np.ndarray | None = None):
-        self.X, self.rows, self.cond = X, np.asarray(rows), cond
-
-    def __len__(self):
-        return len(self.rows)
-
-    def _take(self, A, idx):
-        a = np.asarray(A[idx])
-        return torch.from_numpy(a.astype(bool if a.dtype == bool else np.float32, copy=False))
-
-    def __getitem__(self, positions):
-        idx = np.sort(self.rows[np.asarray(positions)])  # sorted reads are sequential on a memmap
-        x = ({k: self._take(v, idx) for k, v in self.X.items()} if isinstance(self.X, dict)
-             else self._take(self.X, idx))
-        c = torch.from_numpy(self.cond[idx]) if self.cond is not None else torch.zeros(0)
-        return x, c
-
-
-def per_song_subset(track_ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions of at most ``k`` rows of each song, chosen at random (sorted).
-
-    Parameters
-    ----------
-    track_ids : np.ndarray of str, shape (n_rows,)
-    k : int, rows kept per song (a song with fewer keeps all).
-    rng : numpy Generator.
-    """
-    keys = rng.random(len(track_ids))
-    order = np.lexsort((keys, track_ids))  # by song, random within the song
-    songs = track_ids[order]
-    first = np.r_[0, np.flatnonzero(songs[1:] != songs[:-1]) + 1]
-    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    return np.sort(order[rank < k])
-
-
-class PerSongSampler(torch.utils.data.Sampler):
-    """Each epoch: at most ``k`` random rows of every song, shuffled (a fresh draw per epoch)."""
-
-    def __init__(self, track_ids: np.ndarray, k: int, seed: int):
-        self.track_ids, self.k = np.asarray(track_ids), int(k)
-        self.rng = np.random.default_rng(seed)
-        self.n = int(np.minimum(np.unique(self.track_ids, return_counts=True)[1], self.k).sum())
-
-    def __len__(self):
-        return self.n
-
-    def __iter__(self):
-        pos = per_song_subset(self.track_ids, self.k, self.rng)
-        return iter(self.rng.permutation(pos).tolist())
-
-
-def _loader(X, rows, cond, batch_size, shuffle, seed, num_workers, track_ids=None, per_song: int = 0):
-    """Batches of ``rows`` of ``X``; with ``per_song`` > 0 (and ``track_ids`` of the rows) at most that many
-    rows per song: a fresh draw each epoch when shuffling, one fixed draw otherwise."""
-    if per_song and not shuffle:
-        rows = rows[per_song_subset(np.asarray(track_ids), per_song, np.random.default_rng(seed + 1))]
-    ds = RowBatches(X, rows, cond)
-    if per_song and shuffle:
-        base = PerSongSampler(track_ids, per_song, seed)
-    else:
-        base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(ds)
-    return DataLoader(ds, sampler=BatchSampler(base, batch_size, drop_last=False), batch_size=None,
-                      num_workers=num_workers)
-
-
-def _to(x, device):
-    return {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
-
-
-def _n_rows(X) -> int:
-    if isinstance(X, dict):
-        return int(next(v for k, v in X.items() if not k.startswith("mask")).shape[0])
-    return int(X.shape[0])
-
-
 def _embed(model, xb, cb):
     return model.embed(xb) if cb.numel() == 0 else model.embed(xb, cb)
 
@@ -268,7 +181,7 @@ def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None):
     sums, n, mus = {"loss": 0.0, "recon": 0.0, "kl": 0.0}, 0, []
     with torch.set_grad_enabled(opt is not None):
         for xb, cb in loader:
-            xb, cb = _to(xb, device), cb.to(device)
+            xb, cb = to_device(xb, device), cb.to(device)
             out = model(xb) if cb.numel() == 0 else model(xb, cb)
             parts = model.loss(xb, out, beta=beta, free_bits=free_bits)
             if opt is not None:
@@ -297,8 +210,8 @@ def active_units(mu: torch.Tensor | np.ndarray, threshold: float = 0.01) -> int:
 def _map_batches(fn, X, cond, rows, batch_size, device) -> np.ndarray:
     """``fn(xb)`` (or ``fn(xb, cb)`` with a condition) over ``rows`` in order, batch by batch, as numpy."""
     out = []
-    for xb, cb in _loader(X, rows, cond, batch_size, False, 0, 0):
-        xb, cb = _to(xb, device), cb.to(device)
+    for xb, cb in make_loader(X, rows, cond, batch_size, False, 0, 0):
+        xb, cb = to_device(xb, device), cb.to(device)
         out.append((fn(xb) if cb.numel() == 0 else fn(xb, cb)).cpu())
     return torch.cat(out).numpy()
 
@@ -307,7 +220,7 @@ def encode_all(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu"
                rows=None) -> np.ndarray:
     """Posterior means of ``rows`` (default: every row) in input order, shape (n, latent_dim), read batch by batch."""
     model.eval()
-    rows = np.arange(_n_rows(X)) if rows is None else np.sort(np.asarray(rows))
+    rows = np.arange(n_rows(X)) if rows is None else np.sort(np.asarray(rows))
     embed = (lambda xb: model.embed(xb, which=which)) if which else model.embed
     return _map_batches(embed, X, cond, rows, batch_size, device).astype(np.float32)
 
@@ -316,7 +229,7 @@ def predict_clusters(model: BaseVAE, X, cond=None, batch_size: int = 256, device
     """A clustering model's own assignments for every row: ``cluster`` (n_rows,) int64 = ``predict``
     and ``cluster_proba`` (n_rows, K) float32 = ``predict_proba``."""
     model.eval()
-    rows = np.arange(_n_rows(X))
+    rows = np.arange(n_rows(X))
     return {"cluster": _map_batches(model.predict, X, cond, rows, batch_size, device).astype(np.int64),
             "cluster_proba": _map_batches(model.predict_proba, X, cond, rows, batch_size, device).astype(np.float32)}
 
@@ -444,7 +357,7 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     """
     started = time.perf_counter()
     track_ids = np.asarray(track_ids).astype(str)
-    n = _n_rows(X)
+    n = n_rows(X)
     if len(track_ids) != n:
         raise ValueError(f"track_ids has {len(track_ids)} rows, X has {n}")
     seed_everything(cfg.seed)
@@ -454,8 +367,8 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     train, val = _split(track_ids, cfg, train_mask)
     tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
     k = cfg.windows_per_song
-    tr = _loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k)
-    va = (_loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers, track_ids[va_rows], k)
+    tr = make_loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k)
+    va = (make_loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers, track_ids[va_rows], k)
           if len(va_rows) else None)
     pretrain_rows = _pretrain(model, X, c, tr, va, tr_rows, cfg, device, callbacks, started) if cfg.pretrain_epochs else []
     opt = adam(model, cfg.lr)  # fresh after pretraining: the objective changed
@@ -494,15 +407,6 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
                      train_mask=train, val_mask=val, pretrain_history=pd.DataFrame(pretrain_rows))
 
 
-
-
-
-
-
-
-
-
-
 class TensorBoardLogger:
     """``on_epoch_end`` callback writing each epoch's numbers as TensorBoard scalars.
 
@@ -539,9 +443,5 @@ class TensorBoardLogger:
 
     def close(self) -> None:
         self.writer.close()
-
-
-
-
 
 
