@@ -1,0 +1,115 @@
+"""Read what the pipeline wrote for one collection, as the report (06) shows it: one call, typed fields.
+
+Paths come from ``config.dataset_dirs``; nothing is computed here beyond reading (and the ``plan``
+of the tracks, which every section reads). A results table an earlier stage did not write is an
+empty table, a missing ``recommended.json`` is None (and so are the clusters and neighbours then:
+05 writes the three together, so a recommendation without its ``clusters.csv`` is an error).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import data, runs, summary
+from .plan import Plan
+
+
+@dataclass
+class Results:
+    """Everything 06 reads, loaded once by :func:`load_results`.
+
+    Attributes
+    ----------
+    dirs : dict of str -> Path
+        ``config.dataset_dirs`` of the collection (folders and one path per ``config.RESULT_FILES`` key).
+    tracks : DataFrame
+        The tracks table (``data.read_tracks``; ``has_audio`` False where 01 failed to decode).
+    validation : DataFrame
+        The whole validation report (``data.read_report``).
+    plan : Plan
+        What the collection allows (counts, label columns, skipped stages).
+    table : DataFrame
+        ``representation_comparison.csv`` (05): one row per song set x label x representation x method.
+    comparison : DataFrame
+        ``cluster_comparison.csv`` (05): clustering algorithms compared.
+    sweep : DataFrame
+        ``metrics_summary.csv`` (04): one row per sweep configuration.
+    runs : DataFrame
+        The runs indexes of 02 and 03 (``runs.read_index``; columns ``runs.INDEX_COLUMNS`` when empty).
+    recommended : dict or None
+        ``recommended.json`` (``export.recommend``: rep, reason, k, ...); None when 05 wrote none.
+    clusters : DataFrame or None
+        ``clusters.csv`` (track_id as str); None without a recommendation.
+    neighbours : DataFrame or None
+        ``neighbours.csv`` (track_id, neighbour_id as str); None without a recommendation.
+    maps : dict of str -> DataFrame
+        2-D maps of 05 (``summary.read_maps``), ``"<rep> (<method>)"`` -> track_id, x, y, cluster; {} when none.
+    """
+
+    dirs: dict[str, Path]
+    tracks: pd.DataFrame
+    validation: pd.DataFrame
+    plan: Plan
+    table: pd.DataFrame
+    comparison: pd.DataFrame
+    sweep: pd.DataFrame
+    runs: pd.DataFrame
+    recommended: dict | None
+    clusters: pd.DataFrame | None
+    neighbours: pd.DataFrame | None
+    maps: dict[str, pd.DataFrame]
+
+    @property
+    def labels(self) -> list[str]:
+        """Label columns scored (``plan.labels``); [] without labels."""
+        return self.plan.labels
+
+    @property
+    def meta(self) -> pd.DataFrame:
+        """The tracks table indexed by ``track_id`` as str (a new frame each time: callers may add columns)."""
+        return self.tracks.assign(track_id=self.tracks["track_id"].astype(str)).set_index("track_id")
+
+
+def _csv(path: Path, **kw) -> pd.DataFrame:
+    return pd.read_csv(path, **kw) if path.is_file() else pd.DataFrame()
+
+
+def load_results(dirs: dict[str, Path]) -> Results:
+    """Read the tracks, the validation report and every results artifact the report shows.
+
+    Parameters
+    ----------
+    dirs : dict
+        ``config.dataset_dirs(dataset, data_root, results_root)``.
+
+    Returns
+    -------
+    Results
+        Missing results tables are empty DataFrames; ``recommended``, ``clusters`` and ``neighbours``
+        are None when ``recommended.json`` is missing.
+
+    Raises
+    ------
+    data.DatasetError
+        when the tracks table or the validation report is missing (00 did not run).
+    FileNotFoundError
+        when ``recommended.json`` is there but ``clusters.csv`` or ``neighbours.csv`` is not.
+    """
+    tracks = data.read_tracks(dirs["interim"], dirs["processed"])
+    rec_path = dirs["recommended"]
+    rec = json.loads(rec_path.read_text()) if rec_path.is_file() else None
+    return Results(
+        dirs=dirs, tracks=tracks, validation=data.read_report(dirs["interim"], dirs["processed"]),
+        plan=Plan.of(tracks),
+        table=_csv(dirs["representation_comparison"]),
+        comparison=_csv(dirs["cluster_comparison"]),
+        sweep=_csv(dirs["sweep_metrics"]),
+        runs=runs.read_index(dirs["runs_mlp"], dirs["runs_conv"]),
+        recommended=rec,
+        clusters=pd.read_csv(dirs["clusters"], dtype={"track_id": str}) if rec else None,
+        neighbours=pd.read_csv(dirs["neighbours"], dtype={"track_id": str, "neighbour_id": str}) if rec else None,
+        maps=summary.read_maps(dirs["embeddings"]),
+    )
