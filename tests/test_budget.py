@@ -84,13 +84,13 @@ def test_fit_with_windows_per_song_sees_fewer_rows_and_is_reproducible(tmp_path)
 
 
 def test_budget_note_reaches_the_report(tmp_path):
-    runs = pd.DataFrame({"model": ["conv_vae", "conv_vae", "mlp_vae"],
-                         "budget_note": ["each epoch sees 2 random window(s)", "each epoch sees 2 random window(s)", ""]})
+    index = pd.DataFrame({"model": ["conv_vae", "conv_vae", "mlp_vae"],
+                          "budget_note": ["each epoch sees 2 random window(s)", "each epoch sees 2 random window(s)", ""]})
     summary.write_sweep_cuts(["seeds 5 -> 2"], tmp_path)
-    text = summary.budget_text(runs, tmp_path)
+    text = summary.budget_text(index, tmp_path)
     assert text.count("conv_vae: each epoch sees 2") == 1 and "sweep: seeds 5 -> 2" in text and "mlp_vae" not in text
     summary.write_sweep_cuts([], tmp_path)
-    assert summary.budget_text(runs.assign(budget_note=""), tmp_path) == ""
+    assert summary.budget_text(index.assign(budget_note=""), tmp_path) == ""
 
 
 def test_train_conv_queues_extra_runs_and_applies_the_budget(tmp_path):

@@ -58,7 +58,7 @@ def test_long_lyrics_are_chunked_not_truncated():
          "Banks closed their doors and the economy is in recession")
     b = ("I walked along the beach at sunset with my dog\n"
          "The waves were warm and the sand was soft under our feet")
-    enc = M._get_encoder("e5")
+    enc = M.get_encoder("e5")
     limit = max(enc.count(a), enc.count(b)) + 2
     assert enc.count(a + "\n\n" + b) > limit
     assert len(chunk_text(a + "\n\n" + b, enc.count, limit)) == 2
@@ -75,8 +75,8 @@ def test_pooling_is_length_weighted_mean(monkeypatch):
     def encode(chunks):
         return np.stack([table.setdefault(c, rng.normal(size=4).astype(np.float32)) for c in chunks])
 
-    fake = M._Encoder(encode, lambda s: len(s.split()), 8, 4, {"backend": "fake"})
-    monkeypatch.setattr(M, "_get_encoder", lambda *a, **k: fake)
+    fake = M.Encoder(encode, lambda s: len(s.split()), 8, 4, {"backend": "fake"})
+    monkeypatch.setattr(M, "get_encoder", lambda *a, **k: fake)
     text = "one two three four five six\n\nseven eight nine"
     (e,), _ = embed_lyrics([text], backend="fake")
     c1, c2 = "one two three four five six", "seven eight nine"

@@ -1,4 +1,4 @@
-"""The report's loader reads a results folder in one call (missing artifacts: empty tables or None),
+"""The report's loader reads a results folder in one call (a missing table is an error naming who writes it),
 and its sections turn what was loaded into what the report shows."""
 import json
 
@@ -12,7 +12,7 @@ from test_summary import _row
 
 @pytest.fixture
 def dirs(tmp_path):
-    """A collection of 12 labelled songs after 00, and a results folder holding only 05's summary table."""
+    """A collection of 12 labelled songs after 00, and a results folder after 04 and 05 with nothing to take away."""
     d = config.dataset_dirs("tiny", tmp_path / "data", tmp_path / "results")
     tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(12)], "has_audio": True, "has_lyrics": True,
                            "genre": ["rock", "jazz", "pop"] * 4, "language": ["en", "fr"] * 6,
@@ -23,6 +23,9 @@ def dirs(tmp_path):
     table = pd.DataFrame([_row("mlp_vae", "model", "genre", 0.5, n=12),
                           _row("audio_raw", "baseline", "genre", 0.4, n=12)])
     table.to_csv(d["representation_comparison"], index=False)
+    # written with a header and no rows: nothing compared, nothing swept
+    pd.DataFrame(columns=["song_set", "label_column", "rep", "method"]).to_csv(d["cluster_comparison"], index=False)
+    pd.DataFrame(columns=["run_name", "model", "status"]).to_csv(d["sweep_metrics"], index=False)
     return d
 
 
@@ -49,6 +52,12 @@ def test_load_results_reads_the_take_away_with_string_ids(dirs):
 def test_load_results_needs_the_data_stage(tmp_path):
     with pytest.raises(data.DatasetError, match="tracks.parquet"):
         results.load_results(config.dataset_dirs("none", tmp_path / "data", tmp_path / "results"))
+
+
+def test_a_missing_results_table_names_the_notebook_that_writes_it(dirs):
+    dirs["sweep_metrics"].unlink()
+    with pytest.raises(FileNotFoundError, match="metrics_summary.csv: missing; run 04_sweeps"):
+        results.load_results(dirs)
 
 
 def test_sections_say_what_is_missing_and_show_what_is_there(dirs):

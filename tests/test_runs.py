@@ -145,3 +145,22 @@ def test_window_level_scores_an_even_share_of_each_songs_windows_above_the_cap(t
     assert capped["ami"].iloc[0] > 0.8
     again = compare.window_level(index, tracks, ["g"], n_perm=5, max_windows=60)
     pd.testing.assert_frame_equal(capped, again)  # the draw is seeded
+
+
+@pytest.mark.parametrize("view", ["hybrid", "multimodal", "lyrics"])
+def test_a_run_is_split_once_and_the_loop_gets_that_split(view):
+    tracks, blocks = planted_blocks()
+    spec = runs.RunSpec("m", "mlp_vae", {}, runs.train_config({"epochs": 1, "val_fraction": 0.25}, 3, 1.0), view,
+                        "unused", blocks=blocks)
+    X, ids, train_mask, _ = runs.view_inputs(spec)
+    assert np.array_equal(train_mask, split_by_song(ids, 0.25, 3)[0])  # what the run id stands for
+
+
+def test_a_run_refuses_a_split_its_id_does_not_stand_for(tmp_path):
+    tracks, blocks = planted_blocks()
+    X = np.asarray(blocks.audio, np.float32)
+    other = split_by_song(blocks.track_ids, 0.2, seed=7)[0]
+    cfg = train.TrainConfig.tiny(epochs=1, seed=0)
+    with pytest.raises(ValueError, match="train_mask is not the split"):
+        runio.run("mlp_vae", {"input_dim": X.shape[1], "latent_dim": 2, "hidden": [4]}, X, blocks.track_ids, cfg,
+                  tmp_path, train_mask=other)

@@ -2,9 +2,11 @@
 
 Data flows one way, one module per job (the notebook that uses it in brackets):
 
-config (every setting and path) -> collection / data / validation (00) -> audio / features / lyrics (01)
--> scaling / represent -> models / train / runio / runs (02, 03) -> sweep (04)
--> cluster / evaluate / compare / export / embed2d (05) -> summary / plots / report (06).
+config (every setting and path) -> collection / fetch / data / validation / plan (00)
+-> audio / features / musicnn / lyrics / lyrics_models (01) -> scaling / represent / representation
+-> models / vade / batches / train / runio / runs / budget (02, 03) -> sweep (04)
+-> cluster / evaluate / compare / analysis / export / embed2d (05)
+-> results / report_sections / summary / plots / report (06).
 """
 
 __version__ = "0.1.0"

@@ -78,10 +78,12 @@ def make_loader(X, rows, cond, batch_size, shuffle, seed, num_workers, track_ids
 
 
 def to_device(x, device):
+    """A batch (tensor, or dict of tensors for the multimodal VAE) on ``device``."""
     return {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
 
 
 def n_rows(X) -> int:
+    """Rows of an array, memmap or dict of them (the mask entries of a multimodal dict aside)."""
     if isinstance(X, dict):
         return int(next(v for k, v in X.items() if not k.startswith("mask")).shape[0])
     return int(X.shape[0])

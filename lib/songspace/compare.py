@@ -4,10 +4,12 @@
 clusters each one with k = number of classes of every label and scores it over seeds, on the same
 songs; ``summarise`` gives mean ± std over seeds. ``window_level`` and ``own_clusters`` add the
 window-level scores of window models and the clusters a clustering-native model assigns itself.
+
+05 runs it step by step: ``gather`` reads everything into a ``Comparison``, then ``score_song_sets``,
+``window_vs_song``, ``compare_algorithms``, ``save``, ``take_away`` and ``map_choice``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ import pandas as pd
 
 from . import evaluate, represent
 from .evaluate import NO_LABEL
+from .plan import MIN_SONGS, Plan
 from .representation import Representation
 
 def representations(index: pd.DataFrame, blocks: represent.Blocks) -> dict[int, dict]:
@@ -84,7 +87,7 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
             sel = pd.Index(ids).isin(songs)  # hashed: np.isin took 5 s on the 120,000 window ids of 1,000 songs
             lacking = songs.nunique() - pd.unique(ids[sel]).size
             if lacking == 0:
-                keep[name] = dataclasses.replace(rep, X=np.asarray(rep.X)[sel], track_ids=ids[sel])
+                keep[name] = rep.rows(sel)
             else:
                 skipped.append({"rep": name, "family": rep.family, "modality": rep.modality,
                                 "status": "skipped", "n_items": len(songs),
@@ -221,6 +224,27 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def best_from_sweep(summary: pd.DataFrame, model: str, columns, seeds) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Runs index of the sweep configuration of ``model`` with the highest AMI averaged over ``columns``.
+
+    The choice is made on the same songs it is later scored on, so its score is optimistic; the notebook
+    says so. Returns (index with one row per seed, the chosen summary row) or (empty, None).
+    """
+    if summary.empty or "status" not in summary:
+        return pd.DataFrame(), None
+    ok = summary[(summary["status"] == "ok") & (summary["model"] == model)].copy()
+    cols = [f"{c}_ami_mean" for c in columns if f"{c}_ami_mean" in ok]
+    if ok.empty or not cols:
+        return pd.DataFrame(), None
+    ok["_score"] = ok[cols].mean(axis=1)
+    best = ok.sort_values("_score", ascending=False).iloc[0]
+    dirs = str(best["run_dirs"]).split(";")
+    kind = "conv_vae" if model == "conv_vae" else "mlp_vae"
+    index = pd.DataFrame({"model": f"best_{model}_sweep", "kind": kind, "seed": list(seeds)[: len(dirs)],
+                          "run_dir": dirs, "condition_column": None})
+    return index, best
+
+
 # ---------------------------------------------------------------- what 05 runs, step by step
 
 # What 05 compares across clustering algorithms: the plain features, the main models and the sweep's best points.
@@ -237,7 +261,7 @@ class Comparison:
     """
 
     tracks: pd.DataFrame
-    what: object  # plan.Plan
+    what: Plan
     blocks: represent.Blocks
     index: pd.DataFrame
     model_reps: dict
@@ -252,17 +276,13 @@ class Comparison:
 
     def scorable_sets(self) -> list[str]:
         """The song sets with enough songs to cluster (``plan.MIN_SONGS``)."""
-        from .plan import MIN_SONGS
-
         return [name for name, songs in self.song_sets.items() if len(songs) >= MIN_SONGS]
 
 
 def gather(dirs: dict, settings: dict) -> Comparison:
     """Read what 01-04 wrote (``config.dataset_dirs`` paths) into a ``Comparison``."""
     from .data import read_tracks
-    from .plan import Plan
     from .runs import read_index
-    from .sweep import best_from_sweep
 
     tracks = read_tracks(dirs["interim"], dirs["processed"])
     what = Plan.of(tracks)
@@ -290,8 +310,6 @@ def score_song_sets(c: Comparison, n_perm: int) -> tuple[pd.DataFrame, pd.DataFr
     (long, table, notes): every row (``scores_long.csv``), the mean ± std summary with ``song_set``
     (``representation_comparison.csv``), and one sentence per song set too small to cluster.
     """
-    from .plan import MIN_SONGS
-
     long, summaries, notes = [], {}, []
     for set_name, songs in c.song_sets.items():
         if len(songs) < MIN_SONGS:

@@ -1,6 +1,6 @@
 """Every setting of the pipeline in one place: paths and artifact names, profiles, the model family, sweep grids.
 
-A notebook reads ``profile(name, overrides)`` in its parameters cell; typed parameter sets
+A notebook reads ``profile(profile, overrides)`` right after its parameters cell; typed parameter sets
 (``audio.AudioParams``, ``train.TrainConfig``, ``budget.Budget``) are built from these dicts where they are used.
 """
 from __future__ import annotations
@@ -122,7 +122,7 @@ SWEEPS = {
 
 
 # Per-stage parameters of each profile. "tiny" is what tests and the smoke run use; "full" is `make all`.
-# Notebooks read ``PROFILES[profile]`` in their parameters cell and may override any entry.
+# Notebooks read them through ``profile(name, overrides)``: their ``overrides`` parameter changes any entry.
 PROFILES: dict[str, dict] = {
     "full": {
         # 32 mel bands x 64 frames (1.5 s) keeps ConvVAE training and its sweep inside the 20-minute

@@ -54,7 +54,7 @@ def _sniff_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_manifest(path: Path) -> pd.DataFrame:
     """A manifest as strings. Only an empty cell is missing: a genre called "NA" or "None" stays a string.
 
     Comma, semicolon, tab and ``|`` separators are recognised from the header line.
@@ -82,7 +82,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-def _inside(path: str, root: Path) -> bool:
+def inside(path: str, root: Path) -> bool:
     """Whether ``path`` (already resolved) lies in the folder ``root`` (resolved)."""
     return Path(path).is_relative_to(root)
 
@@ -91,7 +91,7 @@ def _read_text(path: str, root: Path | None = None) -> str | None:
     """Lyrics text, or None when the file is missing, a directory, oversized, outside ``root`` or
     not UTF-8 (``validation.validate`` says which)."""
     try:
-        if (root is not None and not _inside(path, root)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
+        if (root is not None and not inside(path, root)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
             return None
         text = Path(path).read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
@@ -116,7 +116,7 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
     lyr = df["lyrics"]
     df["has_lyrics"] = lyr.notna() & lyr.fillna("").astype(str).str.strip().ne("")
     df["has_audio"] = df["audio_path"].map(
-        lambda p: isinstance(p, str) and (scope is None or _inside(p, scope)) and os.path.isfile(p)).astype(bool)
+        lambda p: isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p)).astype(bool)
     extras = [c for c in df.columns if c not in BASE_COLUMNS]
     df = df[BASE_COLUMNS + extras].reset_index(drop=True)
     labels = detect_label_columns(df, label_columns)
@@ -127,7 +127,7 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
 
 def _load_jamendo(folder: Path, label_columns=None) -> pd.DataFrame:
     csv = folder / JAMENDO_CSV
-    raw = _read_csv(csv)
+    raw = read_manifest(csv)
     missing = [c for c in ["Filepath", "Artist", "Title", "Genre", "Language"] if c not in raw.columns]
     if missing:
         raise DatasetError(f"{csv}: missing column(s) {', '.join(missing)}")
@@ -157,7 +157,7 @@ def _resolver(base: Path):
 
 
 def _load_manifest(csv: Path, allow_outside: bool = False, label_columns=None) -> pd.DataFrame:
-    raw = _read_csv(csv)
+    raw = read_manifest(csv)
     if "track_id" not in raw.columns:
         hint = ""
         if len(raw.columns) == 1 and any(d in raw.columns[0] for d in ";\t|"):

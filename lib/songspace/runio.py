@@ -24,7 +24,9 @@ import torch
 from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_write_text, params_hash, remove_stale_temps
 from .models import BaseVAE, build_model
 from .batches import RowBatches, n_rows, to_device
-from .train import Callback, RunResult, TensorBoardLogger, TrainConfig, _embed, encode_condition, fit, seed_everything
+from .split import split_by_song
+from .train import (Callback, RunResult, TensorBoardLogger, TrainConfig, embed_batch, encode_condition, fit,
+                    seed_everything)
 
 logger = logging.getLogger("songspace")
 
@@ -84,9 +86,15 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
     name : readable prefix of the run id (default ``kind``)
     force : retrain even if a finished run exists
     callbacks : passed to ``fit`` (after the TensorBoard logger, if any)
-    train_mask : the by-song split the inputs were scaled with, passed to ``fit`` (default: made there)
+    train_mask : the by-song split the inputs were scaled with, passed to ``fit`` (default: made there);
+        it must be ``split_by_song(track_ids, val_fraction, seed)``'s, the split the run id stands for
     """
     track_ids = np.asarray(track_ids).astype(str)
+    if train_mask is not None and not np.array_equal(train_mask, split_by_song(track_ids, train_cfg.val_fraction,
+                                                                                 train_cfg.seed)[0]):
+        # the run id does not hash the split: another split would load a run trained on this one
+        raise ValueError(f"{name or kind}: train_mask is not the split of val_fraction {train_cfg.val_fraction} "
+                         f"and seed {train_cfg.seed} (split.split_by_song), which the run id stands for")
     tcfg = dataclasses.asdict(train_cfg)
     fp = data_fingerprint(X, track_ids, cond)
     key = params_hash(run_key(kind, model_cfg, train_cfg, fp))
@@ -174,7 +182,7 @@ def _reconstructions(model, X, c, rows, device) -> dict:
     xb, cb = RowBatches(X, rows, c)[np.arange(len(rows))]
     xb, cb = to_device(xb, device), cb.to(device)
     with torch.no_grad():
-        mu = _embed(model, xb, cb)
+        mu = embed_batch(model, xb, cb)
         y = model.decode(mu) if cb.numel() == 0 else model.decode(mu, cb)
     if isinstance(xb, dict):
         out = {f"{m}_in": xb[m].cpu().numpy() for m in ("audio", "lyrics")}

@@ -14,6 +14,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,9 @@ from . import represent
 from .budget import Budget, song_training, window_training
 from .cache import atomic_to_csv
 from .config import MLP_FAMILY
-from .train import TrainConfig
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
 
 # The input views a run can train on: song-level blocks (``hybrid``, ``multimodal``, ``lyrics``),
 # every window's audio vector (``audio_windows``), every window's log-mel patch (``logmel``, the ConvVAE).
@@ -69,6 +72,8 @@ class RunSpec:
 
 def train_config(train_kw: dict, seed: int, beta: float) -> TrainConfig:
     """The ``TrainConfig`` of one run: the profile's settings, the run's seed and beta, no progress bar."""
+    from .train import TrainConfig  # here, not at the top: reading a runs index needs no torch
+
     return TrainConfig(**{**train_kw, "seed": seed, "beta": beta, "progress": False})
 
 
@@ -154,7 +159,7 @@ def family(plan, cvae_condition: str | None = "language", models=None) -> tuple[
     for name, spec in MLP_FAMILY.items():
         if models is not None and name not in models:
             continue
-        need = {"cvae": "cvae", "multimodal_vae": "multimodal_vae", "audio_window_vae": "audio"}.get(spec["kind"], "models")
+        need = {"cvae": "cvae", "multimodal_vae": "multimodal_vae"}.get(spec["kind"], "models")
         need = {"audio_windows": "audio", "lyrics": "lyrics"}.get(spec["input"], need)
         if not plan.runs(need) or not plan.runs("models"):
             skipped[name] = plan.skipped.get("models") or plan.skipped[need]
@@ -180,7 +185,7 @@ def default_k(tracks: pd.DataFrame, labels=None) -> int:
     return int(np.clip(round(np.sqrt(len(tracks) / 2)), 2, 10))
 
 
-def family_specs(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
+def family_runs(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int, train_kw: dict, seeds, runs_root,
                  specs: dict | None = None, hidden=(128, 64), processed_dir=None, n_clusters: int | None = None,
                  budget: dict | None = None) -> list[RunSpec]:
     """The runs of ``train_family``: one ``RunSpec`` per (model of ``specs``, seed)."""
@@ -252,12 +257,12 @@ def train_family(blocks: represent.Blocks, tracks: pd.DataFrame, latent_dim: int
     -------
     DataFrame, one row per (model, seed): ``INDEX_COLUMNS`` (``budget_note``: what the budget changed, or empty).
     """
-    runs = family_specs(blocks, tracks, latent_dim, train_kw, seeds, runs_root, specs, hidden, processed_dir,
+    run_specs = family_runs(blocks, tracks, latent_dim, train_kw, seeds, runs_root, specs, hidden, processed_dir,
                         n_clusters, budget)
-    return train_runs(runs, n_jobs, scheduler, threads)
+    return train_runs(run_specs, n_jobs, scheduler, threads)
 
 
-def conv_specs(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
+def conv_runs(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
                beta: float = 1.0, kind: str = "conv_vae", budget: dict | None = None, extra_runs=()) -> list[RunSpec]:
     """The runs of :func:`train_conv`, one ``RunSpec`` per (name, seed), on the ``logmel`` view."""
     note = None
@@ -278,8 +283,8 @@ def train_conv(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root,
     ``(name, beta, seeds)`` of more runs of the same model (03's β-VAE), queued with these so that no
     worker idles while another trains the last one.
     """
-    runs = conv_specs(processed_dir, model_cfg, train_kw, seeds, runs_root, name, beta, kind, budget, extra_runs)
-    return train_runs(runs, n_jobs, scheduler, threads)
+    run_specs = conv_runs(processed_dir, model_cfg, train_kw, seeds, runs_root, name, beta, kind, budget, extra_runs)
+    return train_runs(run_specs, n_jobs, scheduler, threads)
 
 
 def write_index(df: pd.DataFrame, path) -> Path:

@@ -1,6 +1,6 @@
 """The sweeps of 04: configuration grids, what one configuration runs, and a resumable runner.
 
-``SWEEPS`` holds the grids per profile and ``sweep_configs`` expands one (``grid``); ``SweepJob`` trains
+``config.SWEEPS`` holds the grids per profile and ``sweep_configs`` expands one (``grid``); ``SweepJob`` trains
 a configuration over seeds and scores it; ``budget_sweep`` keeps what fits the budget and
 ``train_sweep_runs`` trains the ConvVAE runs ahead, one job per (configuration, seed). ``run_sweep``
 runs the configurations: each finished one writes one JSON part (atomically) to
@@ -228,14 +228,14 @@ class SweepJob:
         model_cfg = {k: cfg[k] for k in self.MODEL_KEYS if k in cfg}
         train_kw = {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}
         if cfg["model"] == "conv_vae":
-            index = runs.train_runs(self.conv_specs(cfg), threads=1)
+            index = runs.train_runs(self.conv_runs(cfg), threads=1)
             songs = np.unique(represent.latents(index["run_dir"].iloc[0])[1])
         else:
             name = f"sweep-{cfg['run_name']}"
             spec = {name: {"kind": "mlp_vae", "input": "hybrid", "beta": cfg.get("beta", 1.0)}}
             index = runs.train_family(blocks, tracks, model_cfg.pop("latent_dim", 8), train_kw, self.seeds,
-                                 self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)), threads=1,
-                                 budget=self.budget)
+                                      self.runs_root, specs=spec, hidden=model_cfg.get("hidden", (128, 64)),
+                                      threads=1, budget=self.budget)
             songs = blocks.track_ids
         index["model"] = "run"
         long = compare.score(compare.representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
@@ -252,11 +252,11 @@ class SweepJob:
                     out[f"{col}_{m}_std"] = float(row[f"{m}_std"])
         return out
 
-    def conv_specs(self, cfg: dict) -> list[runs.RunSpec]:
+    def conv_runs(self, cfg: dict) -> list[runs.RunSpec]:
         """The runs (one per seed) of a ConvVAE configuration."""
-        return runs.conv_specs(self.processed_dir, {k: cfg[k] for k in self.MODEL_KEYS if k in cfg},
-                         {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}, self.seeds, self.runs_root,
-                         name=f"sweep-{cfg['run_name']}", beta=cfg.get("beta", 1.0), budget=self.budget)
+        return runs.conv_runs(self.processed_dir, {k: cfg[k] for k in self.MODEL_KEYS if k in cfg},
+                              {k: cfg[k] for k in self.TRAIN_KEYS if k in cfg}, self.seeds, self.runs_root,
+                              name=f"sweep-{cfg['run_name']}", beta=cfg.get("beta", 1.0), budget=self.budget)
 
     def context(self) -> dict:
         """What a sweep result depends on besides its settings: data, seeds, labels, code version.
@@ -302,8 +302,6 @@ def sweep_configs(name_or_specs, context: dict | None = None, training: dict | N
 def contextualise(configs: list[dict], context: dict) -> list[dict]:
     """Fold ``context`` (``SweepJob.context()``) into each configuration's ``config_hash``: call it once,
     on configurations from ``sweep_configs`` without context, after the job's seeds are final."""
-    from .cache import params_hash
-
     return [{**c, "config_hash": params_hash({"settings": c["config_hash"], "context": context})} for c in configs]
 
 
@@ -333,32 +331,11 @@ def train_sweep_runs(configs: list[dict], job: SweepJob, n_jobs: int = 1, schedu
 
     Returns the number of runs that failed here.
     """
-    specs = [r for c in configs if c["model"] == "conv_vae" for r in job.conv_specs(c)]
+    specs = [r for c in configs if c["model"] == "conv_vae" for r in job.conv_runs(c)]
     if not specs:
         return 0
     done = runs.train_runs(specs, n_jobs, scheduler, threads=1, keep_going=True)
     return int(done["error"].notna().sum()) if "error" in done else 0
-
-
-def best_from_sweep(summary: pd.DataFrame, model: str, columns, seeds) -> tuple[pd.DataFrame, pd.Series | None]:
-    """Runs index of the sweep configuration of ``model`` with the highest AMI averaged over ``columns``.
-
-    The choice is made on the same songs it is later scored on, so its score is optimistic; the notebook
-    says so. Returns (index with one row per seed, the chosen summary row) or (empty, None).
-    """
-    if summary.empty or "status" not in summary:
-        return pd.DataFrame(), None
-    ok = summary[(summary["status"] == "ok") & (summary["model"] == model)].copy()
-    cols = [f"{c}_ami_mean" for c in columns if f"{c}_ami_mean" in ok]
-    if ok.empty or not cols:
-        return pd.DataFrame(), None
-    ok["_score"] = ok[cols].mean(axis=1)
-    best = ok.sort_values("_score", ascending=False).iloc[0]
-    dirs = str(best["run_dirs"]).split(";")
-    kind = "conv_vae" if model == "conv_vae" else "mlp_vae"
-    index = pd.DataFrame({"model": f"best_{model}_sweep", "kind": kind, "seed": list(seeds)[: len(dirs)],
-                          "run_dir": dirs, "condition_column": None})
-    return index, best
 
 
 def runnable(configs: list[dict], plan) -> tuple[list[dict], list[str]]:

@@ -54,7 +54,7 @@ class TrainConfig:
     song per epoch, drawn afresh each epoch from the run's seed; validation uses one fixed draw of as
     many per song, so epochs are compared on the same rows. How ``budget.window_training`` keeps the
     cost of window-level models linear in songs on large collections.
-    tensorboard : ``run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
+    tensorboard : ``runio.run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
     ``tensorboard`` package; not part of the run id, since it does not change results).
     """
 
@@ -171,7 +171,8 @@ def encode_condition(model: BaseVAE, cond, n_rows: int) -> np.ndarray | None:
     return oh
 
 
-def _embed(model, xb, cb):
+def embed_batch(model: BaseVAE, xb, cb: torch.Tensor) -> torch.Tensor:
+    """Latent means of one batch from ``RowBatches`` (``cb`` empty: the model has no condition)."""
     return model.embed(xb) if cb.numel() == 0 else model.embed(xb, cb)
 
 

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from songspace import audio
 from songspace.collection import strip_lrc
-from songspace.data import MAX_LYRICS_BYTES, REPORT_COLUMNS, DatasetError, _inside
+from songspace.data import MAX_LYRICS_BYTES, REPORT_COLUMNS, DatasetError, inside
 
 NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
 SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
@@ -83,7 +83,7 @@ def _audio_note(path: str) -> tuple[str, str] | None:
 def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[str, str] | None]:
     """(text, problem) for one track's lyrics; text None when unusable, problem None when absent by design."""
     if isinstance(path, str):
-        if root is not None and not _inside(path, root):
+        if root is not None and not inside(path, root):
             return None, ("outside_collection", f"resolves outside the collection folder {root}: not read")
         if os.path.isdir(path):
             return None, ("not_a_file", "is a directory, not a lyrics file")
@@ -158,7 +158,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     for r, lpath in zip(out.itertuples(index=False), lyr_paths):
         ok = False
         if isinstance(r.audio_path, str):
-            if root is not None and not _inside(r.audio_path, root):
+            if root is not None and not inside(r.audio_path, root):
                 prob = ("outside_collection", f"resolves outside the collection folder {root}: not read")
             else:
                 prob = _check_audio(r.audio_path, min_duration_s, check_silence)
