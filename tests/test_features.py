@@ -6,7 +6,8 @@ import soundfile as sf
 
 from songspace import features
 from songspace.audio import AudioParams
-from songspace.features import extract_audio, load_audio_features, logmel_stats, normalise
+from songspace.feature_files import load_audio_features, logmel_stats, normalise
+from songspace.features import extract_audio
 from songspace.split import split_by_song
 
 P = AudioParams(n_mfcc=8, n_mels=16, patch_frames=32)

@@ -236,7 +236,8 @@ def tracks(tmp_path):
 
 def test_backend_outputs_align_with_tracks(tracks, tmp_path):
     from songspace import audio
-    from songspace.features import _to_16k, extract_audio, load_audio_features, load_backend
+    from songspace.feature_files import load_audio_features, load_backend
+    from songspace.features import _to_16k, extract_audio
 
     out = tmp_path / "out"
     st = extract_audio(tracks, P, out, n_jobs=1, progress=False, audio_backends=("descriptors", "musicnn-msd"))
@@ -262,7 +263,8 @@ def test_backend_outputs_align_with_tracks(tracks, tmp_path):
 
 def test_backend_cache_and_decode_once(tracks, tmp_path, monkeypatch):
     from songspace import audio
-    from songspace.features import extract_audio, load_backend
+    from songspace.feature_files import load_backend
+    from songspace.features import extract_audio
 
     out, cache = tmp_path / "out", tmp_path / "cache"
     calls = []
@@ -284,7 +286,8 @@ def test_backend_cache_and_decode_once(tracks, tmp_path, monkeypatch):
 
 
 def test_unknown_backend(tracks, tmp_path):
-    from songspace.features import extract_audio, load_backend
+    from songspace.feature_files import load_backend
+    from songspace.features import extract_audio
 
     with pytest.raises(ValueError, match="unknown audio backend"):
         extract_audio(tracks, P, tmp_path, n_jobs=1, progress=False, audio_backends=("openl3",))

@@ -5,7 +5,8 @@ import pytest
 import soundfile as sf
 
 from songspace.audio import AudioParams
-from songspace.features import extract_audio, load_audio_features
+from songspace.feature_files import load_audio_features
+from songspace.features import extract_audio
 from songspace.parallel import ENV_SCHEDULER, map_ordered, scheduler_address
 
 distributed = pytest.importorskip("distributed")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from songspace.collection import AUDIO_SUFFIXES, detect_label_columns, scan_folder, strip_lrc
 from songspace.cache import atomic_to_csv, atomic_to_parquet, remove_stale_temps
-from songspace.features import read_failures
+from songspace.feature_files import read_failures
 
 JAMENDO_CSV = "JamendoLyrics.csv"
 MANIFEST_CSV = "manifest.csv"

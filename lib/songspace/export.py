@@ -172,7 +172,7 @@ def cluster_tags(clusters: pd.DataFrame, processed_dir, backend: str = "musicnn-
     -------
     dict cluster -> list of tag names (``"female vocalists"``); clusters without audio are absent.
     """
-    from .features import MUSICNN_BACKENDS, backend_path, load_backend
+    from .feature_files import MUSICNN_BACKENDS, backend_path, load_backend
 
     if backend not in MUSICNN_BACKENDS or not backend_path(processed_dir, backend).is_file():
         return {}  # descriptors, or no audio in this collection: no tags to name

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -26,19 +25,13 @@ from songspace import audio
 from songspace.audio import AudioError, AudioParams
 from songspace.cache import (NpzCache, atomic_to_csv, atomic_to_parquet, atomic_write_text, file_hash, params_hash,
                              remove_stale_temps, temp_prefix)
+from songspace.feature_files import (BACKEND_FILES, DESCRIPTOR_FILES, FAILURE_COLUMNS, FAILURES, MUSICNN_BACKENDS,
+                                     backend_columns, backend_path)
 from songspace.parallel import map_ordered, scheduler_address
 
 log = logging.getLogger(__name__)
 
-FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
-FAILURES = "audio_failures.csv"  # validation-report rows of the tracks whose audio gave no features
-DESCRIPTOR_FILES = ("windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy")
-BACKEND_FILES = ("tracks.parquet", "windows.parquet", "windows.npy")  # each audio_<backend>_<name>
 
-
-def backend_path(out_dir, backend: str, name: str = "tracks.parquet") -> Path:
-    """Where ``extract_audio`` writes file ``name`` (one of ``BACKEND_FILES``) of a musicnn backend."""
-    return Path(out_dir) / f"audio_{backend}_{name}"
 _LIMITS = None  # threadpool limits held by a worker process
 _WARM = False  # per process: librosa/numba compiled functions warmed up once, not per file
 
@@ -67,7 +60,6 @@ def _limit_worker_threads() -> None:
 
 # audio_backends: "descriptors" = the descriptors + log-mel patches above; the others are pretrained
 # embeddings from the same decoded signal (musicnn's models, as ported in songspace.musicnn).
-MUSICNN_BACKENDS = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
 BACKENDS = ("descriptors", *MUSICNN_BACKENDS)
 MUSICNN_VERSION = 1  # bump when the musicnn port changes numbers: invalidates its cache entries
 MUSICNN_SR = 16000  # Hz, musicnn's input rate
@@ -78,17 +70,6 @@ def backend_key(backend: str, p: AudioParams) -> dict:
     and the resampling to 16 kHz (front end and patching are fixed by the model)."""
     return dict(v=MUSICNN_VERSION, model=MUSICNN_BACKENDS[backend], decode_sr=p.sr, sr=MUSICNN_SR,
                 resampler="soxr-HQ")
-
-
-def backend_columns(backend: str) -> list[str]:
-    """Columns of a musicnn backend's vectors: ``emb_000``..``emb_199`` (penultimate layer), then one
-    ``tag_<name>`` per tag (lower case, other characters as ``_``: ``tag_female_vocalists``, ``tag_hip_hop``)."""
-    from songspace import musicnn
-
-    tags = [f"tag_{re.sub(r'[^0-9a-z]+', '_', t.lower()).strip('_')}" for t in musicnn.TAGS[MUSICNN_BACKENDS[backend]]]
-    if len(set(tags)) != len(tags):
-        raise ValueError(f"{backend}: tag names collide once made column names")
-    return [f"emb_{i:03d}" for i in range(musicnn.N_DENSE)] + tags
 
 
 def _to_16k(y: np.ndarray, sr: int) -> np.ndarray:
@@ -464,113 +445,3 @@ def _append(writers: dict, name: str, tmp: dict, df: pd.DataFrame) -> None:
     writers[name].write_table(table)
 
 
-def load_audio_features(out_dir) -> dict:
-    """Read what ``extract_audio`` wrote.
-
-    Returns
-    -------
-    dict with ``windows``, ``descriptors_windows``, ``descriptors_tracks`` (DataFrames),
-    ``logmel`` (np.memmap, shape (n_windows, n_mels, patch_frames), float32 dB),
-    ``failures`` (DataFrame) and ``meta`` (parameters, descriptor names, stats).
-    """
-    out_dir = Path(out_dir)
-    files = [*DESCRIPTOR_FILES, FAILURES, "features.json"]
-    for name in files:
-        if not (out_dir / name).exists():
-            raise FileNotFoundError(f"{out_dir / name}: missing; run extract_audio first")
-    res = dict(
-        windows=pd.read_parquet(out_dir / "windows.parquet"),
-        descriptors_windows=pd.read_parquet(out_dir / "descriptors_windows.parquet"),
-        descriptors_tracks=pd.read_parquet(out_dir / "descriptors_tracks.parquet"),
-        logmel=np.load(out_dir / "logmel.npy", mmap_mode="r"),
-        failures=read_failures(out_dir),
-        meta=json.loads((out_dir / "features.json").read_text()),
-    )
-    n = len(res["windows"])
-    if not (res["logmel"].shape[0] == len(res["descriptors_windows"]) == n == res["meta"]["stats"]["n_windows"]):
-        raise ValueError(f"{out_dir}: outputs of different runs ({n} windows, logmel {res['logmel'].shape}); "
-                         "re-run extract_audio")
-    return res
-
-
-def read_failures(out_dir) -> pd.DataFrame:
-    """The tracks whose audio gave no features (``FAILURE_COLUMNS``); empty when extraction has not run."""
-    path = Path(out_dir) / FAILURES
-    if not path.is_file():
-        return pd.DataFrame(columns=FAILURE_COLUMNS)
-    return pd.read_csv(path, dtype={"track_id": str})
-
-
-def load_backend(out_dir, backend: str) -> dict:
-    """Read what ``extract_audio`` wrote for a musicnn backend.
-
-    Parameters
-    ----------
-    out_dir : path
-    backend : str
-        ``"musicnn-msd"`` or ``"musicnn-mtt"``.
-
-    Returns
-    -------
-    dict with ``tracks`` (DataFrame: track_id + per-track means of ``columns``), ``windows`` (DataFrame:
-    track_id, patch, start_s in s), ``X`` (np.memmap, shape (n_patches_total, 250), float32, rows as
-    ``windows``: 200 penultimate values then 50 tag probabilities) and ``columns`` (the 250 names).
-    """
-    if backend not in MUSICNN_BACKENDS:
-        raise ValueError(f"unknown embedding backend {backend!r}; expected one of {list(MUSICNN_BACKENDS)}")
-    out_dir = Path(out_dir)
-    paths = {k: backend_path(out_dir, backend, k) for k in BACKEND_FILES}
-    for path in paths.values():
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run extract_audio with audio_backends=[{backend!r}]")
-    res = dict(tracks=pd.read_parquet(paths["tracks.parquet"]), windows=pd.read_parquet(paths["windows.parquet"]),
-               X=np.load(paths["windows.npy"], mmap_mode="r"), columns=backend_columns(backend))
-    if (res["X"].shape != (len(res["windows"]), len(res["columns"]))
-            or list(res["tracks"].columns) != ["track_id", *res["columns"]]
-            or res["windows"]["track_id"].nunique() != len(res["tracks"])):
-        raise ValueError(f"{out_dir}: {backend} outputs of different runs (X {res['X'].shape}, "
-                         f"{len(res['windows'])} windows, {len(res['tracks'])} tracks); re-run extract_audio")
-    return res
-
-
-def logmel_stats(logmel: np.ndarray, train_mask: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Per-mel-band mean and std of the log-mel patches of training windows only.
-
-    Parameters
-    ----------
-    logmel : np.ndarray, shape (n_windows, n_mels, patch_frames)
-        dB patches (may be a memmap: read in chunks).
-    train_mask : np.ndarray of bool, shape (n_windows,)
-
-    Returns
-    -------
-    mean, std : np.ndarray, shape (n_mels,), float32 (dB)
-    """
-    train_mask = np.asarray(train_mask, dtype=bool)
-    if train_mask.shape != (logmel.shape[0],):
-        raise ValueError(f"train_mask has shape {train_mask.shape}, expected ({logmel.shape[0]},)")
-    idx = np.flatnonzero(train_mask)
-    if len(idx) == 0:
-        raise ValueError("train_mask selects no window")
-    s = np.zeros(logmel.shape[1]); s2 = np.zeros(logmel.shape[1]); n = 0
-    for i in range(0, len(idx), chunk):
-        x = np.asarray(logmel[idx[i:i + chunk]], dtype=np.float64)
-        s += x.sum(axis=(0, 2)); s2 += (x ** 2).sum(axis=(0, 2)); n += x.shape[0] * x.shape[2]
-    mean = s / n
-    std = np.sqrt(np.maximum(s2 / n - mean ** 2, 0.0))
-    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
-
-
-def normalise(logmel: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Standardise dB patches per mel band.
-
-    Parameters
-    ----------
-    logmel : np.ndarray, shape (..., n_mels, patch_frames)
-    mean, std : np.ndarray, shape (n_mels,)  (from ``logmel_stats`` on the training split)
-
-    Returns
-    -------
-    np.ndarray, same shape, float32
-    """
-    return ((np.asarray(logmel, dtype=np.float32) - mean[:, None]) / std[:, None]).astype(np.float32)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cluster, features, lyrics
+from . import cluster, feature_files, lyrics
 from .representation import Representation
 from .scaling import block_norm, standardise_blocks
 from .split import split_by_song
@@ -60,9 +60,9 @@ def load_audio_block(tracks: pd.DataFrame, processed_dir, audio_backend: str | N
         table = pd.read_parquet(processed_dir / "descriptors_tracks.parquet")
         names = [c for c in table.columns if c != "track_id"]
     else:
-        if not features.backend_path(processed_dir, audio_backend).exists():
+        if not feature_files.backend_path(processed_dir, audio_backend).exists():
             return empty
-        table = features.load_backend(processed_dir, audio_backend)["tracks"]
+        table = feature_files.load_backend(processed_dir, audio_backend)["tracks"]
         names = [c for c in table.columns if c.startswith("emb_")]
     table = table.set_index(table["track_id"].astype(str))
     mask = np.isin(ids, table.index) & has
@@ -201,10 +201,10 @@ def audio_windows(processed_dir, audio_backend: str = "descriptors") -> tuple[np
     every 3-s patch.
     """
     if audio_backend == "descriptors":
-        table = features.load_audio_features(processed_dir)["descriptors_windows"]
+        table = feature_files.load_audio_features(processed_dir)["descriptors_windows"]
         names = [c for c in table.columns if c not in ("track_id", "window")]
         return table[names].to_numpy(np.float32), table["track_id"].astype(str).to_numpy()
-    out = features.load_backend(processed_dir, audio_backend)
+    out = feature_files.load_backend(processed_dir, audio_backend)
     n_emb = sum(c.startswith("emb_") for c in out["columns"])
     return np.asarray(out["X"][:, :n_emb], dtype=np.float32), out["windows"]["track_id"].astype(str).to_numpy()
 
@@ -229,7 +229,7 @@ def window_inputs(processed_dir, audio_backend: str, val_fraction: float = 0.2, 
 def window_counts(processed_dir, audio_backend: str = "descriptors") -> tuple[int, int]:
     """(windows, songs) of a backend's window table: what a window-level run's cost grows with."""
     path = (Path(processed_dir) / "windows.parquet" if audio_backend == "descriptors"
-            else features.backend_path(processed_dir, audio_backend, "windows.parquet"))
+            else feature_files.backend_path(processed_dir, audio_backend, "windows.parquet"))
     ids = pd.read_parquet(path, columns=["track_id"])["track_id"]
     return len(ids), int(ids.nunique())
 
@@ -250,7 +250,7 @@ class NormalisedPatches:
         return self.shape[0]
 
     def __getitem__(self, idx):
-        x = features.normalise(self.logmel[idx], self.mean, self.std)
+        x = feature_files.normalise(self.logmel[idx], self.mean, self.std)
         return x[None] if isinstance(idx, (int, np.integer)) else x[:, None]
 
 
@@ -262,12 +262,12 @@ def conv_inputs(processed_dir, val_fraction: float = 0.2, seed: int = 0) -> dict
     dict: ``X`` (NormalisedPatches, (n_windows, 1, n_mels, frames)), ``track_ids`` (n_windows,),
     ``windows`` (DataFrame), ``mean``/``std`` (n_mels,), ``train_mask`` (n_windows,).
     """
-    f = features.load_audio_features(processed_dir)
+    f = feature_files.load_audio_features(processed_dir)
     ids = f["windows"]["track_id"].astype(str).to_numpy()
     if len(ids) == 0:
         raise ValueError(f"{processed_dir}: no audio windows; the ConvVAE needs songs with audio")
     train, _ = split_by_song(ids, val_fraction, seed)
-    mean, std = features.logmel_stats(f["logmel"], train)
+    mean, std = feature_files.logmel_stats(f["logmel"], train)
     return {"X": NormalisedPatches(f["logmel"], mean, std), "track_ids": ids, "windows": f["windows"],
             "mean": mean, "std": std, "train_mask": train}
 

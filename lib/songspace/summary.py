@@ -342,17 +342,17 @@ def extraction_report(stats: dict, processed_dir, audio_backends) -> tuple[str, 
     """What 01 shows after ``features.extract_audio``: Markdown (the run's counts, the files that failed
     to decode, the windows and patches written) and the tables (failures, windows per song, the first
     20 track descriptors)."""
-    from . import features
+    from . import feature_files
 
     counts = {k: v for k, v in stats.items() if not hasattr(v, "shape")}
     text, tables = [f"`{counts}`"], []
-    failures = features.read_failures(processed_dir)
+    failures = feature_files.read_failures(processed_dir)
     if len(failures):
         text.append(f"**{len(failures)} of {stats['n_tracks']} audio files failed when decoded**: they join the "
                     "validation report (`data.read_report`); the songs keep their lyrics.")
         tables.append(failures)
     if stats["n_ok"] and "descriptors" in audio_backends:
-        feats = features.load_audio_features(processed_dir)
+        feats = feature_files.load_audio_features(processed_dir)
         text.append(f"windows: {len(feats['windows'])} from {feats['windows']['track_id'].nunique()} songs; "
                     f"log-mel patches: {feats['logmel'].shape}")
         tables.append(feats["windows"].groupby("track_id").size().rename("windows").describe().to_frame().T)

@@ -265,7 +265,7 @@ class SweepJob:
         these are unchanged (a resumed sweep), never after the data or the library changed.
         """
         from .cache import file_hash
-        from .features import backend_path
+        from .feature_files import backend_path
         from .runio import TRAIN_VERSION
 
         processed = Path(self.processed_dir)
