@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from . import export, plots, summary
+from . import compare, export, plots, runs, summary
 from .results import Results
 
 TRAINING_CURVES = ("mlp_vae", "multimodal_vae", "conv_vae")  # models whose first run's curves are shown
@@ -136,7 +135,7 @@ def algorithms_section(r: Results) -> list:
     if not len(r.comparison):
         return [Markdown("No clustering algorithm was compared (too few songs).")]
     value = "ami_mean" if r.labels else "silhouette_mean"
-    pivot = r.comparison.pivot_table(index=["song_set", "label_column", "rep"], columns="method", values=value).round(3)
+    pivot = compare.algorithm_pivot(r.comparison, labelled=bool(r.labels))
     pivot.columns.name = None
     pivot = pivot.reset_index().rename(columns={"label_column": "label", "rep": "representation"})
     return [HTML(summary.html_table(pivot, caption=value.replace("_mean", "").upper() + " per algorithm"))]
@@ -151,10 +150,10 @@ def _first_run(r: Results, model: str) -> Path | None:
 def training_section(r: Results, settings: dict) -> list:
     """Training curves of the first run of each of :data:`TRAINING_CURVES`, then validation
     reconstructions: the ConvVAE's log-mel patches (s, Hz) and the MLP VAE's input vectors."""
-    out = []
+    out, histories = [], runs.histories(r.runs)
     for name in TRAINING_CURVES:
-        if (run := _first_run(r, name)) is not None:
-            fig = plots.training_curves(pd.read_csv(run / "history.csv"))
+        if name in histories:
+            fig = plots.training_curves(histories[name])
             fig.suptitle(f"{name}: training curves", fontsize="small")
             out.append(fig)
     if (run := _first_run(r, "conv_vae")) is not None:

@@ -1,8 +1,8 @@
 """Read what the pipeline wrote for one collection, as the report (06) shows it: one call, typed fields.
 
 Paths come from ``config.dataset_dirs``; nothing is computed here beyond reading (and the ``plan``
-of the tracks, which every section reads). A results table an earlier stage did not write is an
-empty table, a missing ``recommended.json`` is None (and so are the clusters and neighbours then:
+of the tracks, which every section reads). A results table 04 or 05 did not write is an error naming
+that notebook; a missing ``recommended.json`` is None (and so are the clusters and neighbours then:
 05 writes the three together, so a recommendation without its ``clusters.csv`` is an error).
 """
 from __future__ import annotations
