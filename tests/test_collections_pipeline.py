@@ -148,7 +148,10 @@ def test_readme_route_unlabelled_read_only_folder_outside_the_repo(tmp_path):
     assert (results / "report.html").exists()
     report = (results / "report.html").read_text(encoding="utf-8")
     assert "internal metrics" in report and "Which songs go together" in report
+    executed = sorted(p.stem for p in (results / "notebooks").glob("*.ipynb"))
+    assert len(executed) == 7 and executed == sorted(p.stem for p in (results / "notebooks").glob("*.html"))
     check_take_away(results, set(pd.read_csv(source / "manifest.csv")["track_id"]))
     assert tree_hashes(source) == before
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
-    assert again.returncode == 0 and "papermill" not in again.stdout  # unchanged collection: nothing re-runs
+    # unchanged collection: nothing re-runs or re-renders
+    assert again.returncode == 0 and "papermill" not in again.stdout and "nbconvert" not in again.stdout
