@@ -23,6 +23,8 @@ def test_mlp_sweep_points_train_with_the_profiles_settings(name):
     assert mlp and all(c[k] == v for c in mlp for k, v in p["mlp_train"].items())
     conv = [c for c in configs if c["model"] == "conv_vae"]
     assert conv and all("epochs" in c for c in conv)  # the ConvVAE grids set their own (shorter) training
+    # ... and take the rest from the profile, e.g. the free bits that keep the ConvVAE from collapsing
+    assert all(c.get("free_bits", 0.0) == p["conv_train"].get("free_bits", 0.0) for c in conv)
 
 
 def test_a_grid_keeps_its_own_training_setting():
