@@ -240,7 +240,7 @@ def _features_one(corpus: str, tracks: pd.DataFrame, n_jobs: int, p: audio.Audio
 
     with PeakRSS() as mem_d:
         t0 = time.perf_counter()
-        audio_s = sum(map_ordered(fn, paths, n_jobs=n_jobs, desc=f"{corpus} decode x{n_jobs}"))
+        audio_s = sum(map_ordered(fn, paths, n_jobs=n_jobs, desc=f"{corpus} decode x{n_jobs}", unit="track"))
         decode_s = time.perf_counter() - t0
     with PeakRSS() as mem_f:
         t0 = time.perf_counter()

@@ -287,7 +287,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         sinks = {b: _EmbeddingSink(out_dir, b) for b in backends if b in MUSICNN_BACKENDS}
         with open(spool, "wb") if desc_on else contextlib.nullcontext() as f:
             for r in map_ordered(track_features, jobs, n_jobs=n_jobs, scheduler=scheduler, desc="audio features",
-                                progress=progress):
+                                 unit="track", progress=progress):
                 stats["decoded"] += r["decoded"]
                 if "problem" in r:
                     stats["n_failed"] += 1

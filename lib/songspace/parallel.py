@@ -49,7 +49,7 @@ def _dask(fn, items, address, max_in_flight):
 
 def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], n_jobs: int = -1, scheduler: str | None = None,
                 desc: str = "items", total: int | None = None, max_in_flight: int | None = None,
-                progress: bool = True) -> Iterator[Any]:
+                progress: bool = True, unit: str = "item") -> Iterator[Any]:
     """Apply ``fn`` to every item in parallel and yield the results in input order (tracks of 01,
     training runs of 02-04, sweep configurations).
 
@@ -66,11 +66,15 @@ def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], n_jobs: int = -1
         Address of a dask.distributed scheduler (e.g. ``tcp://host:8786``); defaults to
         ``$SONGSPACE_DASK_SCHEDULER``; without either, local processes (loky).
     desc : str
-        Label of the tqdm progress bar (tracks done, rate, time left).
+        Label of the tqdm progress bar (items done, rate, time left).
     total : int, optional
         Number of items, for the progress bar's time left (taken from ``len(items)`` if possible).
     max_in_flight : int, optional
         Dask only: tasks submitted but not yet collected (default 2 per worker thread).
+    progress : bool
+        Show the progress bar.
+    unit : str
+        What an item is, in the bar's rate (``"track"``, ``"run"``, ``"config"``).
 
     Yields
     ------
@@ -82,4 +86,4 @@ def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], n_jobs: int = -1
     log.debug("%s: %s items on %s", desc, "?" if total is None else total,
               f"the Dask cluster at {address}" if address else f"local workers (n_jobs={n_jobs})")
     gen = _dask(fn, items, address, max_in_flight) if address else _local(fn, items, n_jobs)
-    yield from tqdm(gen, total=total, desc=desc, unit="track", disable=not progress)
+    yield from tqdm(gen, total=total, desc=desc, unit=unit, disable=not progress)

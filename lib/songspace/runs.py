@@ -138,7 +138,7 @@ def train_runs(specs: list[RunSpec], n_jobs: int = 1, scheduler: str | None = No
     if threads is None:
         threads = (os.cpu_count() or 1) if n_jobs == 1 and not scheduler else 1
     fn = functools.partial(train_run, threads=threads, keep_going=keep_going)
-    return pd.DataFrame(list(map_ordered(fn, specs, n_jobs=n_jobs, scheduler=scheduler, desc="runs")))
+    return pd.DataFrame(list(map_ordered(fn, specs, n_jobs=n_jobs, scheduler=scheduler, desc="runs", unit="run")))
 
 
 def family(plan, cvae_condition: str | None = "language", models=None) -> tuple[dict, dict]:

@@ -172,7 +172,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
             todo.append(cfg)
     log.info("sweep %s: %d configurations, %d already done, %d to run", out_csv.name, len(configs),
              len(configs) - len(todo), len(todo))
-    for _ in map_ordered(_Job(run_one, parts_dir), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs"):
+    for _ in map_ordered(_Job(run_one, parts_dir), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs", unit="config"):
         pass  # each worker writes its own part as soon as its configuration finishes
 
     rows = [_read_part(parts_dir / f"{h}.json") for h in hashes]
