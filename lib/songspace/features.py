@@ -377,18 +377,19 @@ class _EmbeddingSink:
         self.spool.write(np.ascontiguousarray(X).tobytes())
         self.ids.append(track_id)
         self.pooled.append(X.mean(axis=0))
-        self.buffer.append(pd.DataFrame(dict(track_id=track_id, patch=np.arange(len(X)),
-                                             start_s=np.asarray(e["starts_s"], dtype=np.float64))))
+        self.buffer.append((track_id, np.asarray(e["starts_s"], dtype=np.float64)))
         self.n += len(X)
-        if sum(len(b) for b in self.buffer) >= FLUSH_WINDOWS:
+        if sum(len(s) for _, s in self.buffer) >= FLUSH_WINDOWS:
             self._flush()
 
     def _flush(self) -> None:
         if self.buffer:
             import pyarrow as pa
 
-            table = pa.Table.from_pandas(pd.concat(self.buffer, ignore_index=True), preserve_index=False)
-            _append(self.writers, "windows.parquet", self.tmp, table)
+            ids, patch = _rows(self.buffer)
+            start_s = np.concatenate([s for _, s in self.buffer])
+            _append(self.writers, "windows.parquet", self.tmp,
+                    pa.table({"track_id": ids, "patch": patch, "start_s": start_s}))
             self.buffer.clear()
 
     def finish(self) -> int:
@@ -439,8 +440,7 @@ def _flush(buffer: list, writers: dict, tmp: dict, names: list, p: AudioParams) 
 
     if not buffer:
         return
-    ids = pa.array(np.concatenate([np.full(len(s), t, dtype=object) for t, s, _ in buffer]), type=pa.large_string())
-    window = np.concatenate([np.arange(len(s), dtype=np.int64) for _, s, _ in buffer])
+    ids, window = _rows([(t, s) for t, s, _ in buffer])
     start_s = np.concatenate([s for _, s, _ in buffer]).astype(np.float64)
     columns = np.ascontiguousarray(np.vstack([d for _, _, d in buffer]).T)  # (n_desc, n_windows)
     _append(writers, "windows.parquet", tmp, pa.table(
@@ -448,6 +448,15 @@ def _flush(buffer: list, writers: dict, tmp: dict, names: list, p: AudioParams) 
     _append(writers, "descriptors_windows.parquet", tmp, pa.table(
         {"track_id": ids, "window": window, **dict(zip(names, columns))}))
     buffer.clear()
+
+
+def _rows(buffer: list) -> tuple:
+    """Row keys of buffered tracks, ``buffer`` = [(track_id, per-row array), ...]: the track id of every
+    row (pyarrow large_string, as pandas writes it) and the row's position within its track (int64)."""
+    import pyarrow as pa
+
+    ids = pa.array(np.concatenate([np.full(len(a), t, dtype=object) for t, a in buffer]), type=pa.large_string())
+    return ids, np.concatenate([np.arange(len(a), dtype=np.int64) for _, a in buffer])
 
 
 def _append(writers: dict, name: str, tmp: dict, table) -> None:
