@@ -343,9 +343,9 @@ def compare_algorithms(c: Comparison, methods, n_perm: int) -> pd.DataFrame:
     """The ``ALGORITHM_REPS`` clustered by each of ``methods`` on every song set big enough
     (``cluster_comparison.csv``); a quarter of the permutations (at least 20): it is a side table."""
     comp = []
+    sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_REPS} for s, reps in c.model_reps.items()}
+    sub_base = {k: v for k, v in c.baseline_reps.items() if k in ALGORITHM_REPS}
     for set_name in c.scorable_sets():
-        sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_REPS} for s, reps in c.model_reps.items()}
-        sub_base = {k: v for k, v in c.baseline_reps.items() if k in ALGORITHM_REPS}
         df = score(sub_models, sub_base, c.tracks, c.columns, c.song_sets[set_name], methods=methods,
                    n_perm=max(20, n_perm // 4), seeds=c.seeds)
         comp.append(summarise(df).assign(song_set=set_name))

@@ -25,7 +25,7 @@ from .cache import atomic_save_npz, atomic_to_csv, atomic_write_bytes, atomic_wr
 from .models import BaseVAE, build_model
 from .batches import RowBatches, n_rows, to_device
 from .split import split_by_song
-from .train import (Callback, RunResult, TensorBoardLogger, TrainConfig, embed_batch, encode_condition, fit,
+from .train import (Callback, RunResult, TensorBoardLogger, TrainConfig, condition, encode_condition, fit,
                     seed_everything)
 
 logger = logging.getLogger("songspace")
@@ -182,8 +182,8 @@ def _reconstructions(model, X, c, rows, device) -> dict:
     xb, cb = RowBatches(X, rows, c)[np.arange(len(rows))]
     xb, cb = to_device(xb, device), cb.to(device)
     with torch.no_grad():
-        mu = embed_batch(model, xb, cb)
-        y = model.decode(mu) if cb.numel() == 0 else model.decode(mu, cb)
+        mu = model.embed(xb, condition(cb))
+        y = model.decode(mu, condition(cb))
     if isinstance(xb, dict):
         out = {f"{m}_in": xb[m].cpu().numpy() for m in ("audio", "lyrics")}
         out.update({f"{m}_out": y[m].cpu().numpy() for m in ("audio", "lyrics")})

@@ -171,9 +171,9 @@ def encode_condition(model: BaseVAE, cond, n_rows: int) -> np.ndarray | None:
     return oh
 
 
-def embed_batch(model: BaseVAE, xb, cb: torch.Tensor) -> torch.Tensor:
-    """Latent means of one batch from ``RowBatches`` (``cb`` empty: the model has no condition)."""
-    return model.embed(xb) if cb.numel() == 0 else model.embed(xb, cb)
+def condition(cb: torch.Tensor) -> torch.Tensor | None:
+    """A batch's condition as the models take it: ``RowBatches`` gives an empty tensor for none."""
+    return None if cb.numel() == 0 else cb
 
 
 def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None):
@@ -183,7 +183,7 @@ def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None):
     with torch.set_grad_enabled(opt is not None):
         for xb, cb in loader:
             xb, cb = to_device(xb, device), cb.to(device)
-            out = model(xb) if cb.numel() == 0 else model(xb, cb)
+            out = model(xb, condition(cb))
             parts = model.loss(xb, out, beta=beta, free_bits=free_bits)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
@@ -209,11 +209,11 @@ def active_units(mu: torch.Tensor | np.ndarray, threshold: float = 0.01) -> int:
 
 @torch.no_grad()
 def _map_batches(fn, X, cond, rows, batch_size, device) -> np.ndarray:
-    """``fn(xb)`` (or ``fn(xb, cb)`` with a condition) over ``rows`` in order, batch by batch, as numpy."""
+    """``fn(xb, condition)`` over ``rows`` in order, batch by batch, as numpy."""
     out = []
     for xb, cb in make_loader(X, rows, cond, batch_size, False, 0, 0):
         xb, cb = to_device(xb, device), cb.to(device)
-        out.append((fn(xb) if cb.numel() == 0 else fn(xb, cb)).cpu())
+        out.append(fn(xb, condition(cb)).cpu())
     return torch.cat(out).numpy()
 
 
@@ -222,8 +222,8 @@ def encode_all(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu"
     """Posterior means of ``rows`` (default: every row) in input order, shape (n, latent_dim), read batch by batch."""
     model.eval()
     rows = np.arange(n_rows(X)) if rows is None else np.sort(np.asarray(rows))
-    embed = (lambda xb: model.embed(xb, which=which)) if which else model.embed
-    return _map_batches(embed, X, cond, rows, batch_size, device).astype(np.float32)
+    return _map_batches(lambda xb, c: model.embed(xb, c, which=which or "joint"), X, cond, rows, batch_size,
+                        device).astype(np.float32)
 
 
 def predict_clusters(model: BaseVAE, X, cond=None, batch_size: int = 256, device="cpu") -> dict:
