@@ -9,8 +9,6 @@ writes a file.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from IPython.display import HTML, Markdown, display
 
@@ -141,12 +139,6 @@ def algorithms_section(r: Results) -> list:
     return [HTML(summary.html_table(pivot, caption=value.replace("_mean", "").upper() + " per algorithm"))]
 
 
-def _first_run(r: Results, model: str) -> Path | None:
-    """Run folder of the first run of ``model`` in the runs index, or None."""
-    rows = r.runs[r.runs["model"] == model]
-    return Path(rows["run_dir"].iloc[0]) if len(rows) else None
-
-
 def training_section(r: Results, settings: dict) -> list:
     """Training curves of the first run of each of :data:`TRAINING_CURVES`, then validation
     reconstructions: the ConvVAE's log-mel patches (s, Hz) and the MLP VAE's input vectors."""
@@ -156,14 +148,14 @@ def training_section(r: Results, settings: dict) -> list:
             fig = plots.training_curves(histories[name])
             fig.suptitle(f"{name}: training curves", fontsize="small")
             out.append(fig)
-    if (run := _first_run(r, "conv_vae")) is not None:
+    if (run := runs.first_run(r.runs, "conv_vae")) is not None:
         npz = np.load(run / "reconstructions.npz")
         params = summary.log_mel_params(r.dirs["processed"], settings["audio"])
         fig = plots.reconstructions_specshow(npz["x_in"][:, 0], npz["x_out"][:, 0], params, n=min(4, len(npz["x_in"])),
                                              units="standardised per band")
         fig.suptitle("ConvVAE: validation log-mel patches and their reconstructions", fontsize="small")
         out.append(fig)
-    if (run := _first_run(r, "mlp_vae")) is not None:
+    if (run := runs.first_run(r.runs, "mlp_vae")) is not None:
         npz = np.load(run / "reconstructions.npz")
         out.append(plots.reconstructions_vector(npz["x_in"], npz["x_out"], n=min(2, len(npz["x_in"]))))
     if not len(r.runs):
@@ -173,7 +165,7 @@ def training_section(r: Results, settings: dict) -> list:
 
 def traversal_section(r: Results, settings: dict) -> list:
     """The β-ConvVAE's latent traversal (``summary.traversal``) of its most active dimensions, or why there is none."""
-    run = _first_run(r, "conv_beta_vae")
+    run = runs.first_run(r.runs, "conv_beta_vae")
     # the patches' sr, hop, fmin/fmax: axes in s and Hz
     params = summary.log_mel_params(r.dirs["processed"], settings["audio"])
     fig, dims = summary.traversal(run, params) if run is not None else (None, [])

@@ -307,9 +307,15 @@ def describe_inputs(what, blocks: represent.Blocks, seeds, skipped: dict) -> str
             + "\n".join(f"- Skipped {name}: {why}." for name, why in skipped.items()))
 
 
+def first_run(index: pd.DataFrame, model: str | None = None) -> Path | None:
+    """Run folder of the first run of ``model`` in a runs index (of any model when None), or None."""
+    rows = index if model is None else index[index["model"] == model]
+    return Path(rows["run_dir"].iloc[0]) if len(rows) else None
+
+
 def histories(index: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Training history (``history.csv``) of each model's first run in ``index``, by model name."""
-    return {name: pd.read_csv(Path(g["run_dir"].iloc[0]) / "history.csv") for name, g in index.groupby("model", sort=False)}
+    return {name: pd.read_csv(first_run(g) / "history.csv") for name, g in index.groupby("model", sort=False)}
 
 
 def usage(index: pd.DataFrame) -> pd.DataFrame:
