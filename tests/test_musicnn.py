@@ -163,6 +163,23 @@ def test_patches_shapes_and_short_input():
     np.testing.assert_allclose(batched[1], out["tags"], atol=1e-6)
 
 
+def test_max_patches_keeps_evenly_spaced_patches_of_the_same_grid():
+    grid = musicnn.patch_starts(musicnn.PATCH_FRAMES * 10)  # 10 patches
+    assert len(grid) == 10 and np.array_equal(musicnn.patch_starts(musicnn.PATCH_FRAMES * 10, 10), grid)
+    assert np.array_equal(musicnn.patch_starts(musicnn.PATCH_FRAMES * 10, 4), grid[[1, 3, 6, 8]])
+    assert np.array_equal(musicnn.patch_starts(musicnn.PATCH_FRAMES * 10, 1), grid[[5]])
+    assert np.array_equal(musicnn.patch_starts(musicnn.PATCH_FRAMES * 3, 20), grid[:3])  # fewer: all
+    with pytest.raises(ValueError, match="at least 1"):
+        musicnn.patch_starts(musicnn.PATCH_FRAMES * 10, 0)
+    m = musicnn.load("MSD_musicnn")
+    y = np.random.default_rng(4).standard_normal(musicnn.SR * 15).astype(np.float32) * 0.1  # 5 patches
+    every, some = m.embed(y), m.embed(y, max_patches=2)
+    assert len(every["tags"]) == 5 and len(some["tags"]) == 2
+    keep = np.searchsorted(every["patch_starts_s"], some["patch_starts_s"])
+    assert keep.tolist() == [1, 3]  # the same patches, not re-cut ones
+    np.testing.assert_allclose(some["penultimate"], every["penultimate"][keep], atol=1e-6)
+
+
 def test_checkpoint_holds_what_the_architecture_needs():
     prefix = musicnn.checkpoint_prefix("MSD_musicnn")
     entries = tfbundle.read_index(prefix + ".index")
@@ -283,6 +300,11 @@ def test_backend_cache_and_decode_once(tracks, tmp_path, monkeypatch):
     both = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False,
                          audio_backends=("descriptors", "musicnn-mtt"))
     assert both["decoded"] == 3 and both["musicnn-mtt_cached"] == 3 and both["desc_computed"] == 3
+    capped = AudioParams(**{**P.as_dict(), "musicnn_max_patches": 1})  # b has 2 patches: keeps one
+    fewer = extract_audio(tracks, capped, out, n_jobs=1, cache_dir=cache, progress=False,
+                          audio_backends=("musicnn-mtt",))
+    assert fewer["musicnn-mtt_computed"] == 3 and fewer["musicnn-mtt_patches"] == 3  # not served from the cache
+    assert load_backend(out, "musicnn-mtt")["windows"]["track_id"].tolist() == ["a", "b", "c"]
 
 
 def test_unknown_backend(tracks, tmp_path):

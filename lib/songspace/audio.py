@@ -41,7 +41,8 @@ class AudioParams:
     """Parameters of decoding, windowing and features (seconds, Hz, samples, frames).
 
     ``mfcc_n_mels`` is the mel bank behind MFCCs/onsets and ``n_mels`` the one of the log-mel
-    patches, so changing ``n_mels`` does not invalidate the descriptors.
+    patches, so changing ``n_mels`` does not invalidate the descriptors. ``musicnn_max_patches``: at most
+    this many of a track's 3-s musicnn patches, evenly spaced, are embedded (None: all of them).
     A window is ``window_s`` long every ``hop_s``; a last partial window is dropped.
     Patch i holds the ``patch_frames`` STFT frames starting at window i's first frame.
     """
@@ -57,6 +58,7 @@ class AudioParams:
     fmin: float = 0.0
     fmax: float | None = None
     silence_db: float = -60.0  # a track whose peak is below this (dBFS) is silent
+    musicnn_max_patches: int | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -74,10 +74,10 @@ MUSICNN_SR = 16000  # Hz, musicnn's input rate
 
 
 def backend_key(backend: str, p: AudioParams) -> dict:
-    """The parameters a musicnn backend's embeddings depend on (cache key): the model, the decode rate
-    and the resampling to 16 kHz (front end and patching are fixed by the model)."""
+    """The parameters a musicnn backend's embeddings depend on (cache key): the model, the decode rate,
+    the resampling to 16 kHz and how many patches are kept (front end and patch grid are the model's)."""
     return dict(v=MUSICNN_VERSION, model=MUSICNN_BACKENDS[backend], decode_sr=p.sr, sr=MUSICNN_SR,
-                resampler="soxr-HQ")
+                resampler="soxr-HQ", max_patches=p.musicnn_max_patches)
 
 
 def _to_16k(y: np.ndarray, sr: int) -> np.ndarray:
@@ -88,7 +88,7 @@ def _to_16k(y: np.ndarray, sr: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(y, sr, MUSICNN_SR, quality="HQ"), dtype=np.float32)
 
 
-def _musicnn_part(backend: str, y16: np.ndarray, in_worker: bool) -> dict:
+def _musicnn_part(backend: str, y16: np.ndarray, max_patches: int | None, in_worker: bool) -> dict:
     """One track's musicnn embeddings: ``pen`` (n_patches, 200), ``tags`` (n_patches, 50), ``starts_s`` (s).
 
     Torch runs on one thread: tracks are parallel across processes. A worker keeps that setting;
@@ -101,7 +101,7 @@ def _musicnn_part(backend: str, y16: np.ndarray, in_worker: bool) -> dict:
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        e = model.embed(y16)
+        e = model.embed(y16, max_patches=max_patches)
     finally:
         if not in_worker:
             torch.set_num_threads(n)
@@ -141,7 +141,7 @@ def _compute(path, p: AudioParams, cache, keys: dict, got: dict, in_worker: bool
             got[part] = dict(logmel=audio.logmel_patches(S, starts, p))
         else:
             y16 = _to_16k(y, p.sr) if y16 is None else y16
-            got[part] = dict(_musicnn_part(part, y16, in_worker), n_samples=np.int64(len(y)))
+            got[part] = dict(_musicnn_part(part, y16, p.musicnn_max_patches, in_worker), n_samples=np.int64(len(y)))
         if cache:
             cache.put(keys[part], **got[part])
     return got
@@ -224,7 +224,8 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         - ``"descriptors"``: ``windows.parquet`` (track_id, window, start_s, end_s), ``descriptors_windows.parquet``,
           ``descriptors_tracks.parquet``, ``logmel.npy`` (n_windows, n_mels, patch_frames) float32 dB;
         - ``"musicnn-msd"`` / ``"musicnn-mtt"`` (see ``load_backend``): ``audio_<backend>_tracks.parquet``
-          (track_id, then the mean over the track's 3-s patches of ``emb_000``..``emb_199`` and of the 50
+          (track_id, then the mean over the track's 3-s patches (at most ``params.musicnn_max_patches``,
+          evenly spaced) of ``emb_000``..``emb_199`` and of the 50
           ``tag_<name>`` probabilities), ``audio_<backend>_windows.npy`` (n_patches_total, 250) float32 (the
           same columns per patch) and ``audio_<backend>_windows.parquet`` (track_id, patch, start_s).
     n_jobs : int

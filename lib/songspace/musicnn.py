@@ -161,11 +161,12 @@ def logmel(y16k: np.ndarray) -> np.ndarray:
     return np.log10(X + np.float32(1.0), dtype=np.float32)
 
 
-def patch_starts(n_frames: int) -> np.ndarray:
+def patch_starts(n_frames: int, max_patches: int | None = None) -> np.ndarray:
     """First frame of every 187-frame patch; a last partial patch is dropped (as musicnn's extractor).
 
     A signal shorter than one patch gets one patch (``patches`` repeat-pads it, as musicnn's training
-    did; the extractor itself fails on such input).
+    did; the extractor itself fails on such input). With ``max_patches``, a longer signal keeps that many
+    patches of the same grid, evenly spaced (the centre one of each of ``max_patches`` equal stretches).
 
     Returns
     -------
@@ -173,15 +174,22 @@ def patch_starts(n_frames: int) -> np.ndarray:
     """
     if n_frames < PATCH_FRAMES:
         return np.zeros(1, dtype=np.int64)
-    return np.arange(0, n_frames - PATCH_FRAMES + 1, PATCH_HOP, dtype=np.int64)
+    starts = np.arange(0, n_frames - PATCH_FRAMES + 1, PATCH_HOP, dtype=np.int64)
+    if max_patches is not None and len(starts) > max_patches:
+        if max_patches < 1:
+            raise ValueError(f"max_patches must be at least 1, got {max_patches}")
+        starts = starts[((np.arange(max_patches) + 0.5) * len(starts) / max_patches).astype(np.int64)]
+    return starts
 
 
-def patches(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def patches(X: np.ndarray, max_patches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cut a log-mel spectrogram into the network's input patches.
 
     Parameters
     ----------
     X : np.ndarray, shape (n_frames, 96)
+    max_patches : int, optional
+        Keep at most this many, evenly spaced (``patch_starts``).
 
     Returns
     -------
@@ -192,7 +200,7 @@ def patches(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("no frames")
     if len(X) < PATCH_FRAMES:
         X = np.tile(X, (-(-PATCH_FRAMES // len(X)), 1))[:PATCH_FRAMES]
-    starts = patch_starts(len(X))
+    starts = patch_starts(len(X), max_patches)
     P = np.lib.stride_tricks.sliding_window_view(X, PATCH_FRAMES, axis=0)[starts]  # (n, 96, 187)
     return np.ascontiguousarray(P.transpose(0, 2, 1), dtype=np.float32), starts
 
@@ -395,7 +403,7 @@ class MusicnnModel:
             return np.zeros((0, N_DENSE), np.float32), np.zeros((0, len(self.tags)), np.float32)
         return np.concatenate(pen), np.concatenate(tags)
 
-    def embed(self, y16k: np.ndarray, batch_size: int = 1) -> dict[str, np.ndarray]:
+    def embed(self, y16k: np.ndarray, batch_size: int = 1, max_patches: int | None = None) -> dict[str, np.ndarray]:
         """Embed a mono 16 kHz signal, one row per 3-s patch.
 
         Torch runs on however many threads the caller set (``torch.set_num_threads``).
@@ -406,6 +414,8 @@ class MusicnnModel:
             Mono audio at 16 kHz in [-1, 1] (at least one sample).
         batch_size : int
             Patches per forward pass.
+        max_patches : int, optional
+            Embed at most this many patches, evenly spaced over the signal (``patch_starts``).
 
         Returns
         -------
@@ -414,7 +424,7 @@ class MusicnnModel:
             ``patch_starts_s`` (n_patches,) float64 seconds (patch i covers
             [start, start + 187 * 256 / 16000 s), about 3 s).
         """
-        P, starts = patches(logmel(y16k))
+        P, starts = patches(logmel(y16k), max_patches)
         pen, tags = self.forward_patches(P, batch_size)
         return dict(penultimate=pen, tags=tags, patch_starts_s=starts * (HOP / SR))
 
