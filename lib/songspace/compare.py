@@ -187,7 +187,10 @@ def song_sets(blocks: represent.Blocks) -> dict[str, np.ndarray]:
     return out
 
 
-WINDOW_LEVEL_MAX = 20_000  # windows scored per run; above, an even share of random windows of every song
+# Windows scored per run; above, an even share of random windows of every song. 5,000 rather than 20,000:
+# on 108 synthetic songs (12,852 windows, 8 ConvVAE runs) the table took 6.1 s instead of 16.6 s and no
+# AMI moved by more than 0.003; the shipped corpus (~1,500 windows) is scored whole either way.
+WINDOW_LEVEL_MAX = 5_000
 
 
 def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int = 100,
