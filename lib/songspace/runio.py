@@ -128,8 +128,7 @@ def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_r
         if tb is not None:
             tb.close()
     device = next(model.parameters()).device
-    save_checkpoint(model, run_dir / "checkpoint.pt")
-    atomic_to_csv(res.history, run_dir / "history.csv")
+    save_checkpoint(model, run_dir / "checkpoint.pt")  # history.csv: fit wrote its final version
     if len(res.pretrain_history):
         atomic_to_csv(res.pretrain_history, run_dir / "pretrain_history.csv")
     atomic_save_npz(run_dir / "latents.npz", mu=res.latents, track_ids=track_ids, **res.extra_latents)

@@ -113,6 +113,11 @@ class RunResult:
 
 # ---------------------------------------------------------------- helpers
 
+# A running fit rewrites history.csv at most this often: rewriting it every epoch cost ~1.7 ms an epoch,
+# ~0.3 s of a 1-3 s MLP VAE run of 100-300 epochs.
+HISTORY_EVERY_S = 10.0
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch and ask torch for deterministic kernels (CPU runs repeat exactly)."""
     random.seed(seed)
@@ -339,7 +344,8 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     cond : array-like, shape (n_rows,) or (n_rows, n_classes), optional
         Condition for a CVAE (codes, names or one-hot).
     run_dir : path, optional
-        If given, history.csv is rewritten there after every epoch (progress of long runs).
+        If given, history.csv is rewritten there every ``HISTORY_EVERY_S`` seconds (progress of long
+        runs) and when training ends.
     callbacks : sequence
         Objects with ``on_epoch_end(epoch, logs, model)`` (or such functions), called after every
         epoch with a copy of its metrics: ``phase`` ("pretrain" or "elbo"), ``epoch`` (counted
@@ -374,7 +380,7 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     pretrain_rows = _pretrain(model, X, c, tr, va, tr_rows, cfg, device, callbacks, started) if cfg.pretrain_epochs else []
     opt = adam(model, cfg.lr)  # fresh after pretraining: the objective changed
 
-    rows, best, best_epoch, best_state, waited = [], float("inf"), -1, None, 0
+    rows, best, best_epoch, best_state, waited, written = [], float("inf"), -1, None, 0, started
     bar = tqdm(range(cfg.epochs), desc=model.config["kind"], disable=not cfg.progress)
     for epoch in bar:
         beta = cfg.beta * min(1.0, (epoch + 1) / cfg.warmup_epochs) if cfg.warmup_epochs > 0 else cfg.beta
@@ -390,13 +396,16 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
             waited += 1
         bar.set_postfix(loss=f"{logs['train_loss']:.3g}", val=f"{logs['val_loss']:.3g}", au=logs["active_units"])
         _notify(callbacks, epoch, {**rows[-1], "phase": "elbo"}, model)
-        if run_dir is not None:
+        if run_dir is not None and time.perf_counter() - written >= HISTORY_EVERY_S:
             atomic_to_csv(pd.DataFrame(rows), Path(run_dir) / "history.csv")
+            written = time.perf_counter()
         if waited >= cfg.patience:
             break
     model.load_state_dict(best_state)
     history = pd.DataFrame(rows)
     history["best"] = history["epoch"] == best_epoch
+    if run_dir is not None:
+        atomic_to_csv(history, Path(run_dir) / "history.csv")
     latents = encode_all(model, X, c, device=device)
     extra = {}
     if model.config["kind"] == "multimodal_vae":
