@@ -89,6 +89,8 @@ def test_budget_note_reaches_the_report(tmp_path):
     summary.write_sweep_cuts(["seeds 5 -> 2"], tmp_path)
     text = summary.budget_text(index, tmp_path)
     assert text.count("conv_vae: each epoch sees 2") == 1 and "sweep: seeds 5 -> 2" in text and "mlp_vae" not in text
+    own = summary.budget_text(index)  # a notebook's own runs: no sweep cuts
+    assert own.count("conv_vae: each epoch sees 2") == 1 and "sweep" not in own
     summary.write_sweep_cuts([], tmp_path)
     assert summary.budget_text(index.assign(budget_note=""), tmp_path) == ""
 

@@ -242,16 +242,14 @@ def run_budget_notes(runs: pd.DataFrame) -> list[str]:
     return [f"{model}: {note}" for model, note in pairs if isinstance(note, str) and note]
 
 
-def budget_markdown(runs: pd.DataFrame) -> str:
-    """``run_budget_notes`` as Markdown lines (``**Budget**, <model>: <note>.``); empty when nothing was cut."""
-    return "\n\n".join(f"**Budget**, {note}." for note in run_budget_notes(runs))
+def budget_text(runs: pd.DataFrame, results_dir=None) -> str:
+    """What the training budget changed (``songspace.budget``), as Markdown; empty when nothing was cut.
 
-
-def budget_text(runs: pd.DataFrame, results_dir) -> str:
-    """What the training budget changed (``songspace.budget``), as Markdown; empty when nothing was cut."""
+    ``runs``' own notes (02's and 03's notebooks), and with ``results_dir`` also what 04's sweep cut (the report).
+    """
     notes = run_budget_notes(runs)
-    path = Path(results_dir) / SWEEP_CUTS
-    cuts = json.loads(path.read_text()) if path.is_file() else []
+    path = Path(results_dir) / SWEEP_CUTS if results_dir is not None else None
+    cuts = json.loads(path.read_text()) if path is not None and path.is_file() else []
     notes += [f"sweep: {c}" for c in cuts]
     if not notes:
         return ""
