@@ -111,7 +111,7 @@ $(LISTING): FORCE $(FETCHED) | $(ENV_STAMP)
 	@mkdir -p $(@D)
 	@$(BIN)/python -m songspace.collection stamp "$(SOURCE)" $@
 $(DATA)/raw/jamendolyrics/.complete: | $(ENV_STAMP)
-	$(BIN)/python -m songspace.fetch fetch --src "$(JAMENDO_SRC)" --dest $(DATA)/raw/jamendolyrics
+	$(BIN)/python -m songspace fetch --src "$(JAMENDO_SRC)" --dest $(DATA)/raw/jamendolyrics
 $(DATA)/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
 	$(BIN)/python -m songspace.synthetic --out $(DATA)/raw/demo
 demo-data: $(DATA)/raw/demo/.complete

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from songspace import fetch, validation
+from songspace import cli, validation
 from songspace.data import DatasetError, load_dataset, read_tracks, write_interim
 from songspace.validation import class_counts, report_summary, validate
 
@@ -157,7 +157,7 @@ def test_interim_round_trip_and_cli(messy, tmp_path, capsys):
     assert back.attrs["label_columns"] == ["language", "genre"]
     assert len(pd.read_csv(tmp_path / "interim" / "validation.csv")) == len(report)
     assert not list((tmp_path / "interim").glob(".*tmp"))  # atomic: no temp file left
-    assert fetch.main(["validate", "--src", str(messy), "--out", str(tmp_path / "cli")]) == 0
+    assert cli.main(["scan", str(messy), "--out", str(tmp_path / "cli")]) == 0
     out = capsys.readouterr().out
     assert "unreadable_audio" in out and "tracks.parquet" in out
 

@@ -1,26 +1,19 @@
-"""Copying JamendoLyrics from a local folder or an http(s) URL, verified and resumable; the CLI the Makefile runs.
+"""Copying JamendoLyrics from a local folder or an http(s) URL, verified and resumable.
 
-``python -m songspace.fetch fetch --src S --dest D`` copies (the Makefile's ``data`` target);
-``python -m songspace.fetch validate --src S --out D`` loads, validates and writes the interim files
-(as ``songspace scan`` does).
+Run from the command line as ``songspace fetch --src S --dest D`` (the Makefile's ``data`` target).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pandas as pd
-
 from songspace.cache import atomic_open, atomic_write_text, file_hash
-from songspace.data import JAMENDO_CSV, DatasetError, load_dataset, read_manifest, write_interim
-from songspace.validation import class_counts, report_summary, validate
+from songspace.data import JAMENDO_CSV, DatasetError, read_manifest
 
 FETCH_HELP = ("Set JAMENDO_SRC to a local JamendoLyrics folder or an http(s) URL holding one, e.g. "
               "`make data JAMENDO_SRC=/path/to/jamendolyrics`, or run `make demo` to use the synthetic dataset.")
@@ -143,40 +136,3 @@ def fetch_jamendo(src: str | os.PathLike, dest: str | os.PathLike, verbose: bool
     atomic_write_text(mpath, json.dumps(manifest, indent=1, ensure_ascii=False))
     atomic_write_text(done, json.dumps({"files": len(files), "absent": len(absent)}) + "\n")
     return {"copied": copied, "kept": kept, "absent": sorted(absent)}
-
-
-# ---------------------------------------------------------------- CLI
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m songspace.fetch", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fetch", help="copy JamendoLyrics from a folder or URL")
-    f.add_argument("--src", required=True)
-    f.add_argument("--dest", required=True)
-    v = sub.add_parser("validate", help="load + validate a dataset, write interim files, print summaries")
-    v.add_argument("--src", required=True)
-    v.add_argument("--out", required=True)
-    v.add_argument("--min-duration", type=float, default=3.0)
-    a = ap.parse_args(argv)
-    try:
-        if a.cmd == "fetch":
-            res = fetch_jamendo(a.src, a.dest, verbose=True)
-            n_mp3 = sum(r.startswith("mp3/") for r in res["absent"])
-            print(f"fetch {a.src} -> {a.dest}: copied {len(res['copied'])}, already verified {len(res['kept'])}; "
-                  f"absent in source: {n_mp3} mp3s (not every copy has audio), {len(res['absent']) - n_mp3} optional files")
-        else:
-            df, report = validate(load_dataset(a.src), min_duration_s=a.min_duration)
-            paths = write_interim(df, report, a.out)
-            with pd.option_context("display.width", 200, "display.max_rows", 200):
-                print(class_counts(df).to_string(index=False))
-                print()
-                print(report_summary(report).to_string() if len(report) else "no problems")
-            print(f"wrote {paths['tracks']} and {paths['validation']}")
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
