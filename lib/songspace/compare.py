@@ -408,5 +408,4 @@ def take_away(c: Comparison, table: pd.DataFrame, dirs: dict) -> tuple[dict | No
             dirs[key].unlink(missing_ok=True)
         return None, None
     first = c.model_reps.get(c.seeds[0], {})
-    rec = export.write({**c.baseline_reps, **first}, c.tracks, table, dirs["results"], seed=c.seeds[0])
-    return rec, pd.read_csv(dirs["clusters"], dtype={"track_id": str})
+    return export.write({**c.baseline_reps, **first}, c.tracks, table, dirs["results"], seed=c.seeds[0])

@@ -127,11 +127,12 @@ def neighbour_table(rep, tracks: pd.DataFrame, n_neighbours: int = 10) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, out_dir, seed: int = 0) -> dict:
+def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, out_dir, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """Write ``clusters.csv``, ``neighbours.csv`` and ``recommended.json`` into ``out_dir`` atomically.
 
     k is the number of classes of the label the recommended representation scores best on (no label:
-    chosen by silhouette). Returns the recommendation dict plus ``k`` and the written paths.
+    chosen by silhouette). Returns the recommendation dict (plus ``k`` and the written paths) and the
+    clusters table that was written.
     """
     import json
 
@@ -145,7 +146,7 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, out_dir, seed: 
     paths = {"clusters": atomic_to_csv(clusters, out_dir / RESULT_FILES["clusters"]),
              "neighbours": atomic_to_csv(neighbours, out_dir / RESULT_FILES["neighbours"])}
     paths["recommended"] = atomic_write_text(out_dir / RESULT_FILES["recommended"], json.dumps(rec, indent=1))
-    return {**rec, "paths": {k: str(v) for k, v in paths.items()}}
+    return {**rec, "paths": {k: str(v) for k, v in paths.items()}}, clusters
 
 
 def song_name(row) -> str:
