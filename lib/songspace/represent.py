@@ -198,7 +198,7 @@ def audio_windows(processed_dir, audio_backend: str = "descriptors") -> tuple[np
     """Every window's audio vector and its song: (X (n_windows, d) float32, track_ids (n_windows,)).
 
     ``descriptors``: the per-window pooled descriptors; a musicnn backend: the penultimate layer of
-    every 3-s patch.
+    every 3-s patch it embedded (``AudioParams.musicnn_max_patches`` per song at most).
     """
     if audio_backend == "descriptors":
         table = feature_files.load_audio_features(processed_dir)["descriptors_windows"]
