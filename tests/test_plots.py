@@ -1,4 +1,7 @@
 """Each figure builds on tiny arrays; embed_2d caches and says when it falls back."""
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -123,6 +126,14 @@ def test_latent_traversal_moves_only_the_chosen_dim(rng):
     assert 7000 < panels[0].get_ylim()[1] < 9500  # up to about sr / 2 Hz (not 8 mel bins)
     with pytest.raises(ValueError, match="outside"):
         plots.latent_traversal(decode, np.zeros(4), [7], params)
+
+
+def test_setup_notebook_leaves_plotlys_renderers_unloaded_until_a_figure_needs_them():
+    code = ("import sys; from songspace import plots; plots.setup_notebook(); "
+            "loaded = 'plotly.io._renderers' in sys.modules; import plotly.io as pio; "
+            "print(loaded, pio.renderers.default)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "plotly_mimetype+notebook"]
 
 
 def test_setup_notebook_sets_offline_plotly_renderer_and_seed():
