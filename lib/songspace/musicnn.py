@@ -172,12 +172,12 @@ def patch_starts(n_frames: int, max_patches: int | None = None) -> np.ndarray:
     -------
     np.ndarray of int64, shape (n_patches,)
     """
+    if max_patches is not None and max_patches < 1:
+        raise ValueError(f"max_patches must be at least 1, got {max_patches}")
     if n_frames < PATCH_FRAMES:
         return np.zeros(1, dtype=np.int64)
     starts = np.arange(0, n_frames - PATCH_FRAMES + 1, PATCH_HOP, dtype=np.int64)
     if max_patches is not None and len(starts) > max_patches:
-        if max_patches < 1:
-            raise ValueError(f"max_patches must be at least 1, got {max_patches}")
         starts = starts[((np.arange(max_patches) + 0.5) * len(starts) / max_patches).astype(np.int64)]
     return starts
 
