@@ -171,6 +171,8 @@ def test_max_patches_keeps_evenly_spaced_patches_of_the_same_grid():
     assert np.array_equal(musicnn.patch_starts(musicnn.PATCH_FRAMES * 3, 20), grid[:3])  # fewer: all
     with pytest.raises(ValueError, match="at least 1"):
         musicnn.patch_starts(musicnn.PATCH_FRAMES * 10, 0)
+    with pytest.raises(ValueError, match="musicnn_max_patches"):  # a bad profile override fails before any file
+        AudioParams(musicnn_max_patches=0)
     m = musicnn.load("MSD_musicnn")
     y = np.random.default_rng(4).standard_normal(musicnn.SR * 15).astype(np.float32) * 0.1  # 5 patches
     every, some = m.embed(y), m.embed(y, max_patches=2)

@@ -60,6 +60,10 @@ class AudioParams:
     silence_db: float = -60.0  # a track whose peak is below this (dBFS) is silent
     musicnn_max_patches: int | None = None
 
+    def __post_init__(self):
+        if self.musicnn_max_patches is not None and self.musicnn_max_patches < 1:
+            raise ValueError(f"musicnn_max_patches must be None (every patch) or at least 1, got {self.musicnn_max_patches}")
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
