@@ -62,7 +62,8 @@ class AudioParams:
 
     def __post_init__(self):
         if self.musicnn_max_patches is not None and self.musicnn_max_patches < 1:
-            raise ValueError(f"musicnn_max_patches must be None (every patch) or at least 1, got {self.musicnn_max_patches}")
+            raise ValueError("musicnn_max_patches must be None (every patch) or at least 1, "
+                             f"got {self.musicnn_max_patches}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
