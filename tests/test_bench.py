@@ -157,3 +157,21 @@ def test_summary_keeps_notes_of_sections_from_an_earlier_run(out, tmp_path):
     bench.write_summary(tmp_path, {}, dict(date="d", cores=2, section_s={}, total_s=0.0, load_start=1.0, load_end=1.0))
     md = (tmp_path / "summary.md").read_text()
     assert "## chance" in md and "(from an earlier run)" in md and "max_abs_diff" in md
+
+
+def test_linear_cost_separates_fixed_and_per_song_parts():
+    n = np.array([100, 500, 1000])
+    df = pd.DataFrame({"n_songs": n, "status": "ok", "total_s": 250 + 0.95 * n, "01_features_s": 0.6 * n,
+                       "03_conv_vae_s": 110.0 + 0 * n, "other_s": 10.0 + 0 * n})
+    fit = bench.linear_cost(df).set_index("column")
+    assert fit.loc["total_s", "fixed_s"] == pytest.approx(250) and fit.loc["total_s", "per_song_s"] == pytest.approx(0.95)
+    assert fit.loc["03_conv_vae_s", "per_song_s"] == pytest.approx(0) and fit["max_residual_pct"].max() < 1e-6
+    df["05_clustering_s"] = 1e-4 * n ** 2  # quadratic: no line fits it
+    assert bench.linear_cost(df).set_index("column").loc["05_clustering_s", "max_residual_pct"] > 10
+    note = bench._cost_note(bench.linear_cost(df))
+    assert "total = 250 s fixed + 0.95 s per song" in note and "03_conv_vae 110 s + 0 s/song" in note
+    df.loc[2, "status"] = "failed (make exit 2)"  # failed sizes do not count; two sizes give no residual
+    two = bench.linear_cost(df).set_index("column")
+    assert two.loc["total_s", "fixed_s"] == pytest.approx(250) and np.isnan(two.loc["total_s", "max_residual_pct"])
+    df.loc[1, "status"] = "failed (make exit 2)"
+    assert bench.linear_cost(df).empty

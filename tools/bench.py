@@ -734,6 +734,50 @@ def _run_make(folder: Path, run_dir: Path, args) -> tuple[float, float, int, Pat
     return wall, mem.peak, rc, log_path
 
 
+def linear_cost(df: pd.DataFrame) -> pd.DataFrame:
+    """Least-squares fit ``seconds = fixed + per_song * n_songs`` of every timed column of the e2e table.
+
+    A cost linear in the songs shows as small residuals; ``fixed_s`` is what a stage costs whatever the
+    collection's size (kernel start and imports, and training budgets that every collection past a few
+    dozen songs uses in full), and it is why ``s_per_song`` falls as collections grow.
+
+    Parameters
+    ----------
+    df : the e2e table; only rows with status "ok" count, and at least two sizes are needed.
+
+    Returns
+    -------
+    pd.DataFrame, one row per timed column (``total_s``, each stage, ``other_s``): ``fixed_s``,
+    ``per_song_s`` and ``max_residual_pct`` (largest |residual| in % of that size's time; NaN with
+    two sizes, which any line fits exactly). Empty when fewer than two sizes finished.
+    """
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    if ok["n_songs"].nunique() < 2:
+        return pd.DataFrame(columns=["column", "fixed_s", "per_song_s", "max_residual_pct"])
+    n = ok["n_songs"].to_numpy(dtype=float)
+    rows = []
+    for col in ["total_s"] + [c for c in ok.columns if c[:2].isdigit() and c.endswith("_s")] + ["other_s"]:
+        if col not in ok or ok[col].isna().any():
+            continue
+        y = ok[col].to_numpy(dtype=float)
+        per_song, fixed = np.polyfit(n, y, 1)
+        resid = np.abs(y - (fixed + per_song * n)) / np.maximum(y, 1e-9) * 100
+        rows.append(dict(column=col, fixed_s=round(fixed, 1) + 0.0, per_song_s=round(per_song, 3) + 0.0,  # no -0
+                         max_residual_pct=round(resid.max(), 1) if len(np.unique(n)) > 2 else float("nan")))
+    return pd.DataFrame(rows)
+
+
+def _cost_note(fit: pd.DataFrame) -> str:
+    """One sentence of the e2e notes from :func:`linear_cost`."""
+    tot = fit.set_index("column").loc["total_s"]
+    stages = "; ".join(f"{r.column[:-2]} {r.fixed_s:g} s + {r.per_song_s:g} s/song"
+                       for r in fit.itertuples() if r.column != "total_s")
+    resid = ("" if tot.max_residual_pct != tot.max_residual_pct
+             else f" (largest residual {fit['max_residual_pct'].max():g} % of a size's time, any column)")
+    return (f"Cost model, least squares over the sizes that finished: total = {tot.fixed_s:g} s fixed + "
+            f"{tot.per_song_s:g} s per song{resid}. Per column: {stages}.")
+
+
 def bench_e2e(args) -> pd.DataFrame:
     """The whole pipeline (``make data notebooks``) on synthetic collections of growing size: per-stage
     seconds (each notebook's papermill duration), total, seconds per song and peak memory."""
@@ -765,10 +809,14 @@ def bench_e2e(args) -> pd.DataFrame:
         "<stage>_s = the executed notebook's papermill duration; other_s = the rest of the make run (collection "
         "listing stamp, HTML conversion of each notebook, make). peak_rss_mb = sampled sum of RSS of make and "
         "every process under it (kernel, workers).",
-        "Linearity: s_per_song stays flat across rows when a stage scales linearly with the collection.",
+        "Linearity: a stage is linear when its seconds lie on a line over the sizes (the cost model below); "
+        "s_per_song still falls with size by the fixed part of that line.",
         "Sizes: BENCH_E2E_SONGS (default 60); the documented goal is `make bench BENCH_E2E_SONGS=1000` "
         "(~1.6 s per song to generate and ~8 MB of WAV per 180-s song). BENCH_E2E_PROFILE=full for the full profile.",
     ]
+    fit = linear_cost(df)
+    if len(fit):
+        df.attrs["notes"].append(_cost_note(fit))
     return df
 
 
