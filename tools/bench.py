@@ -276,8 +276,9 @@ def _jobs(args) -> list[int]:
 def bench_features(args) -> pd.DataFrame:
     """Decode-only vs full extraction, 1 worker vs all cores, on the real mp3s and a synthetic corpus,
     beside two sequential librosa loops over the same files (on the first ``--plain-max`` of them):
-    the fair anchor (one shared spectrogram per file) and the naive one (nine STFTs per file)."""
-    p = audio.AudioParams()
+    the fair anchor (one shared spectrogram per file) and the naive one (nine STFTs per file).
+    Extraction uses the full profile's audio settings: what `make all` runs."""
+    p = audio.AudioParams(**config.profile("full")["audio"])
     rows = []
     work = Path(args.work) / "features"
     corpora = []
@@ -303,7 +304,8 @@ def bench_features(args) -> pd.DataFrame:
     # whole-run maximum of the parent alone (kernel's ru_maxrss); workers are in the sampled peaks
     df["ru_maxrss_mb_parent_run"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     df.attrs["notes"] = [
-        "x_realtime = seconds of audio per second of wall time. full = `extract_audio` (decode, per-window "
+        "x_realtime = seconds of audio per second of wall time. full = `extract_audio` with the full profile's "
+        f"audio settings ({p.n_mels} mel bands x {p.patch_frames} frames per patch; decode, per-window "
         "descriptors, pooled track descriptors, log-mel patches, written to disk); decode = decoding alone.",
         "shared = the fair anchor: a sequential loop of idiomatic librosa with ONE |STFT| per file shared (S=) by "
         "mfcc (via melspectrogram), spectral_*, flatness, rms, chroma_stft (tuning=0: no tuning estimation), zcr on "
