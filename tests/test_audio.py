@@ -152,6 +152,19 @@ def test_fast_descriptors_match_librosa(spec):
     np.testing.assert_allclose(tg, tg_ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_frames", [9, 10, 216, 3000])
+def test_delta_matches_librosa(n_frames):
+    import librosa
+
+    F = np.random.default_rng(n_frames).normal(scale=50, size=(20, n_frames)).astype(np.float32)
+    F[:, :n_frames // 2] += np.linspace(0, 40, n_frames // 2, dtype=np.float32)  # a ramp: edges with a slope
+    d = audio._delta(F)
+    assert d.shape == F.shape and d.dtype == np.float32
+    np.testing.assert_allclose(d, librosa.feature.delta(F), atol=1e-5)
+    with pytest.raises(librosa.util.exceptions.ParameterError, match="width=9"):
+        audio._delta(F[:, :8])
+
+
 @pytest.mark.parametrize("n_fft, hop", [(2048, 512), (2048, 384), (1024, 512)])
 def test_zcr_block_and_per_sample_counts_agree(n_fft, hop):
     p = AudioParams(n_fft=n_fft, hop_length=hop)
