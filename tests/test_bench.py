@@ -169,9 +169,11 @@ def test_linear_cost_separates_fixed_and_per_song_parts():
     df["05_clustering_s"] = 1e-4 * n ** 2  # quadratic: no line fits it
     assert bench.linear_cost(df).set_index("column").loc["05_clustering_s", "max_residual_pct"] > 10
     note = bench._cost_note(bench.linear_cost(df))
-    assert "total = 250 s fixed + 0.95 s per song" in note and "03_conv_vae 110 s + 0 s/song" in note
+    assert "total = 250 s fixed + 0.95 s per song (residual <= 0 %)" in note
+    assert "03_conv_vae 110 s + 0 s/song (residual <= 0 %)" in note and "05_clustering" in note
     df.loc[2, "status"] = "failed (make exit 2)"  # failed sizes do not count; two sizes give no residual
     two = bench.linear_cost(df).set_index("column")
     assert two.loc["total_s", "fixed_s"] == pytest.approx(250) and np.isnan(two.loc["total_s", "max_residual_pct"])
+    assert "residual <=" not in bench._cost_note(bench.linear_cost(df))
     df.loc[1, "status"] = "failed (make exit 2)"
     assert bench.linear_cost(df).empty

@@ -771,13 +771,15 @@ def linear_cost(df: pd.DataFrame) -> pd.DataFrame:
 
 def _cost_note(fit: pd.DataFrame) -> str:
     """One sentence of the e2e notes from :func:`linear_cost`."""
-    tot = fit.set_index("column").loc["total_s"]
-    stages = "; ".join(f"{r.column[:-2]} {r.fixed_s:g} s + {r.per_song_s:g} s/song"
+    def resid(r) -> str:
+        return "" if r.max_residual_pct != r.max_residual_pct else f" (residual <= {r.max_residual_pct:g} %)"
+
+    tot = next(r for r in fit.itertuples() if r.column == "total_s")
+    stages = "; ".join(f"{r.column[:-2]} {r.fixed_s:g} s + {r.per_song_s:g} s/song{resid(r)}"
                        for r in fit.itertuples() if r.column != "total_s")
-    resid = ("" if tot.max_residual_pct != tot.max_residual_pct
-             else f" (largest residual {fit['max_residual_pct'].max():g} % of a size's time, any column)")
-    return (f"Cost model, least squares over the sizes that finished: total = {tot.fixed_s:g} s fixed + "
-            f"{tot.per_song_s:g} s per song{resid}. Per column: {stages}.")
+    return (f"Cost model, least squares over the sizes that finished (residual: largest |residual| in % of a "
+            f"size's time): total = {tot.fixed_s:g} s fixed + {tot.per_song_s:g} s per song{resid(tot)}. "
+            f"Per column: {stages}.")
 
 
 def bench_e2e(args) -> pd.DataFrame:
