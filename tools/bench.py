@@ -754,7 +754,8 @@ def linear_cost(df: pd.DataFrame) -> pd.DataFrame:
     two sizes, which any line fits exactly). Empty when fewer than two sizes finished.
     """
     ok = df[df["status"] == "ok"] if "status" in df else df
-    if ok["n_songs"].nunique() < 2:
+    n_sizes = ok["n_songs"].nunique()
+    if n_sizes < 2:
         return pd.DataFrame(columns=["column", "fixed_s", "per_song_s", "max_residual_pct"])
     n = ok["n_songs"].to_numpy(dtype=float)
     rows = []
@@ -765,14 +766,14 @@ def linear_cost(df: pd.DataFrame) -> pd.DataFrame:
         per_song, fixed = np.polyfit(n, y, 1)
         resid = np.abs(y - (fixed + per_song * n)) / np.maximum(y, 1e-9) * 100
         rows.append(dict(column=col, fixed_s=round(fixed, 1) + 0.0, per_song_s=round(per_song, 3) + 0.0,  # no -0
-                         max_residual_pct=round(resid.max(), 1) if len(np.unique(n)) > 2 else float("nan")))
+                         max_residual_pct=round(resid.max(), 1) if n_sizes > 2 else float("nan")))
     return pd.DataFrame(rows)
 
 
 def _cost_note(fit: pd.DataFrame) -> str:
     """One sentence of the e2e notes from :func:`linear_cost`."""
     def resid(r) -> str:
-        return "" if r.max_residual_pct != r.max_residual_pct else f" (residual <= {r.max_residual_pct:g} %)"
+        return "" if pd.isna(r.max_residual_pct) else f" (residual <= {r.max_residual_pct:g} %)"
 
     tot = next(r for r in fit.itertuples() if r.column == "total_s")
     stages = "; ".join(f"{r.column[:-2]} {r.fixed_s:g} s + {r.per_song_s:g} s/song{resid(r)}"

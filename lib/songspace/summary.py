@@ -248,9 +248,9 @@ def budget_text(runs: pd.DataFrame, results_dir=None) -> str:
     ``runs``' own notes (02's and 03's notebooks), and with ``results_dir`` also what 04's sweep cut (the report).
     """
     notes = run_budget_notes(runs)
-    path = Path(results_dir) / SWEEP_CUTS if results_dir is not None else None
-    cuts = json.loads(path.read_text()) if path is not None and path.is_file() else []
-    notes += [f"sweep: {c}" for c in cuts]
+    cuts = Path(results_dir) / SWEEP_CUTS if results_dir is not None else None
+    if cuts is not None and cuts.is_file():
+        notes += [f"sweep: {c}" for c in json.loads(cuts.read_text())]
     if not notes:
         return ""
     return ("**Training budget.** To keep the cost linear in songs on this collection, training was thinned:\n\n"
