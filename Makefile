@@ -34,7 +34,7 @@ ALLOW_OUTSIDE ?= False# True lets manifest paths point outside the collection fo
 NB_OUT   := $(RESULTS)/notebooks
 LISTING  := $(DATA)/interim/$(DATASET)/source.listing
 RUN_STAMP := $(RESULTS)/.run
-LIB_SRC  := $(wildcard lib/songspace/*.py)
+LIB_SRC  := $(shell find lib/songspace -name "*.py")
 NOTEBOOKS := 00_data 01_features 02_mlp_vae 03_conv_vae 04_sweeps 05_clustering 06_report
 PAPERMILL = $(BIN)/papermill -k python3 --cwd notebooks --log-output --no-progress-bar \
             -p dataset $(DATASET) -p data_root $(DATA) -p results_root $(RESULTS) -p profile $(PROFILE)
@@ -109,18 +109,18 @@ FETCHED := $(if $(strip $(DATASET_PATH)),,$(filter %/raw/jamendolyrics/.complete
 data: $(LISTING)
 $(LISTING): FORCE $(FETCHED) | $(ENV_STAMP)
 	@mkdir -p $(@D)
-	@$(BIN)/python -m songspace.collection stamp "$(SOURCE)" $@
+	@$(BIN)/python -m songspace.data.collection stamp "$(SOURCE)" $@
 $(DATA)/raw/jamendolyrics/.complete: | $(ENV_STAMP)
 	$(BIN)/python -m songspace fetch --src "$(JAMENDO_SRC)" --dest $(DATA)/raw/jamendolyrics
-$(DATA)/raw/demo/.complete: lib/songspace/synthetic.py | $(ENV_STAMP)
-	$(BIN)/python -m songspace.synthetic --out $(DATA)/raw/demo
+$(DATA)/raw/demo/.complete: lib/songspace/data/synthetic.py | $(ENV_STAMP)
+	$(BIN)/python -m songspace synth --out $(DATA)/raw/demo
 demo-data: $(DATA)/raw/demo/.complete
 
 # ---- notebooks: each executed copy depends on its source, the library and the stage before ----
 # What the run is of: a change of dataset, source, profile or labels re-runs everything after it.
 $(RUN_STAMP): FORCE | $(ENV_STAMP)
 	@mkdir -p $(@D)
-	@$(BIN)/python -c 'import sys; from songspace.collection import write_if_changed; write_if_changed(sys.argv[1], sys.argv[2])' \
+	@$(BIN)/python -c 'import sys; from songspace.data.collection import write_if_changed; write_if_changed(sys.argv[1], sys.argv[2])' \
 	  $@ "dataset=$(DATASET) source=$(SOURCE) profile=$(PROFILE) labels=$(LABELS) allow_outside=$(ALLOW_OUTSIDE)"
 
 $(NB_OUT)/00_data.ipynb: NB_PARAMS = -p source "$(SOURCE)" -p allow_outside $(ALLOW_OUTSIDE) -p label_columns "$(LABELS)"
@@ -159,7 +159,7 @@ chromium:
 report: $(RESULTS)/report.html
 $(RESULTS)/report.html: $(NB_OUT)/06_report.ipynb
 	-bash scripts/install_chromium.sh
-	$(BIN)/python -m songspace.report --executed $< --out-dir $(RESULTS) --pdf-optional
+	$(BIN)/python -m songspace report --executed $< --out-dir $(RESULTS) --pdf-optional
 
 all: env data notebooks $(if $(filter 06_report,$(EXISTING)),report)
 
@@ -182,7 +182,7 @@ BENCH_COLLECTION ?=
 bench: $(if $(strip $(BENCH_COLLECTION)),bench-quality)
 bench-quality: $(ENV_STAMP)
 	$(MAKE) all DATASET_PATH="$(BENCH_COLLECTION)" RESULTS=$(CURDIR)/results/bench/quality_run
-	$(BIN)/python -m songspace.quality $(CURDIR)/results/bench/quality_run results/bench/quality.csv
+	$(BIN)/python -m songspace.evaluation.quality $(CURDIR)/results/bench/quality_run results/bench/quality.csv
 
 # Root (containers, this machine) needs --allow-root; the [lab] extra is installed when missing.
 lab: $(ENV_STAMP)

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from songspace import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,11 +127,11 @@ def test_features_on_a_scanned_collection(tiny_manifest, tmp_path, capsys):
 
 
 def test_module_entry_points_delegate(tmp_path):
-    """`python -m songspace` and `python -m songspace.report` run the same command (exit code 2 kept)."""
+    """`python -m songspace` runs the command with its exit code (2 on a user error, one line)."""
     r = subprocess.run([sys.executable, "-m", "songspace", "scan", str(tmp_path / "nope"), "--out", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("songspace: error: ") and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "songspace.report", "--executed", str(tmp_path / "x.ipynb"),
+    r = subprocess.run([sys.executable, "-m", "songspace", "report", "--executed", str(tmp_path / "x.ipynb"),
                         "--out-dir", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "x.ipynb" in r.stderr
 

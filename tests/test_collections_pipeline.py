@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from songspace import data, synthetic
+from songspace.data import loading, synthetic
 from test_collections import make_bad_collection, mark_unread, tree_hashes, was_read
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +116,7 @@ def test_collection_with_every_bad_case_runs_end_to_end(tmp_path):
     every = "\n".join(text_of(p) for p in nbs.values())
     assert "ERROR" not in every and "Traceback" not in every
     # 00 opens the files, 01 decodes each once: together they name every bad case
-    report = data.read_report(tmp_path / "out" / "data" / "interim" / "bad", tmp_path / "out" / "data" / "processed" / "bad")
+    report = loading.read_report(tmp_path / "out" / "data" / "interim" / "bad", tmp_path / "out" / "data" / "processed" / "bad")
     for tid, (modality, problem, words) in expected.items():
         tid = tid.split("#")[0]
         hit = report[(report["track_id"] == tid) & (report["problem"] == problem)]

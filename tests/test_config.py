@@ -1,7 +1,7 @@
 """One home for settings: profiles with overrides, sweep grids that train as the profile says, artifact paths."""
 import pytest
-
-from songspace import config, sweep
+from songspace import config
+from songspace.evaluation import sweep
 
 
 def test_overrides_merge_nested_settings_and_name_unknown_ones():

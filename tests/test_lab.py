@@ -6,8 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-
-from songspace import report
+from songspace.report import render
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 LIB = str(Path(__file__).resolve().parents[1] / "lib")
@@ -18,7 +17,7 @@ def executed():
     from nbclient import NotebookClient
 
     nb = new_notebook(cells=[
-        new_code_cell("import songspace, logging\nfrom songspace import plots\nplots.setup_notebook()\n"
+        new_code_cell("import songspace, logging\nfrom songspace.report import plots\nplots.setup_notebook()\n"
                       "print(songspace.__file__)"),
         new_code_cell("import plotly.express as px\n"
                       "fig = px.scatter(x=[0, 1, 2], y=[2, 0, 1], title='tiny')\nfig.show()"),
@@ -46,19 +45,19 @@ def test_figure_has_plotly_mimetype_for_lab_and_html_for_nbconvert(executed):
     assert data[PLOTLY_MIME]["data"][0]["type"] == "scatter"
     html = data.get("text/html", "")
     assert "Plotly.newPlot" in html
-    assert not report._CDN_PLOTLY.search(html), "the figure loads plotly.js from the network"
+    assert not render._CDN_PLOTLY.search(html), "the figure loads plotly.js from the network"
 
 
 def test_plotly_js_embedded_once_and_exported_html_works_offline(executed, tmp_path):
-    bundles = [o for o in _outputs(executed) if report._PLOTLYJS.search(report._html_of(o)[:2000])]
+    bundles = [o for o in _outputs(executed) if render._PLOTLYJS.search(render._html_of(o)[:2000])]
     assert len(bundles) == 1, "plotly.js must be embedded in the notebook exactly once"
-    report.check_notebook(executed)  # what make report refuses: mimetype-only figures, errors
+    render.check_notebook(executed)  # what make report refuses: mimetype-only figures, errors
     path = tmp_path / "lab.ipynb"
     nbformat.write(executed, path)
-    html = report.render_html(path, tmp_path / "lab.html").read_text()
+    html = render.render_html(path, tmp_path / "lab.html").read_text()
     assert html.count("Plotly.newPlot(") == 1
-    report.assert_self_contained(html)  # plotly.js embedded, no <script src=...plotly...js> from a CDN
-    assert not report._CDN_PLOTLY.search(html)
+    render.assert_self_contained(html)  # plotly.js embedded, no <script src=...plotly...js> from a CDN
+    assert not render._CDN_PLOTLY.search(html)
 
 
 def test_library_log_messages_show_in_the_notebook(executed):

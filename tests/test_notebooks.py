@@ -16,8 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     import papermill as pm
-
-    from songspace import synthetic
+    from songspace.data import synthetic
 
     base = tmp_path_factory.mktemp("smoke")
     data_root, results_root = base / "data", base / "results"
@@ -68,25 +67,24 @@ def test_pipeline_artifacts(executed):
 def test_report_renders_every_figure_and_shows_in_chromium(executed, tmp_path):
     import numpy as np
     from PIL import Image
-
-    from songspace import report
+    from songspace.report import printing, render
 
     nb_path = executed["notebooks"]["06_report"]
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     n_png = sum("image/png" in o.get("data", {}) for o in outputs)
-    n_plotly = sum(report.is_plotly_output(o) for o in outputs)
+    n_plotly = sum(render.is_plotly_output(o) for o in outputs)
     assert n_png >= 5 and n_plotly >= 1, (n_png, n_plotly)
 
-    paths = report.build_report(nb_path, tmp_path)  # report.html and report.pdf, as `make all` does
+    paths = render.build_report(nb_path, tmp_path)  # report.html and report.pdf, as `make all` does
     html = tmp_path / "report.html"
     text = html.read_text(encoding="utf-8")
     assert text.count("data:image/png;base64") >= n_png  # every static figure made it into the HTML
     assert "Traceback" not in text
-    report.assert_self_contained(text)  # plotly.js embedded, no CDN: figures render offline
+    render.assert_self_contained(text)  # plotly.js embedded, no CDN: figures render offline
     assert (tmp_path / "report.pdf").read_bytes()[:4] == b"%PDF"
 
-    png = report.screenshot(html, tmp_path / "report.png", width=1200, height=2400)
+    png = printing.screenshot(html, tmp_path / "report.png", width=1200, height=2400)
     px = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert px.std() > 5 and (px < 250).mean() > 0.01  # a rendered page, not a blank one
     assert 'class="ss-toc"' in text and text.count("<li><a href=") >= 8  # table of contents
@@ -103,20 +101,19 @@ def _share_of_colour(png, rgb, tol=8):
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm missing: apt-get install poppler-utils (make chromium)")
 def test_pdf_page_one_holds_the_summary_figure_and_nothing_is_cut(executed, tmp_path):
     from matplotlib.colors import to_rgb
+    from songspace.report import plots, printing, render
 
-    from songspace import plots, report
-
-    paths = report.build_report(executed["notebooks"]["06_report"], tmp_path)
+    paths = render.build_report(executed["notebooks"]["06_report"], tmp_path)
     pdf = paths["pdf"]
-    report.screenshot(paths["html"], tmp_path / "report_html.png")  # artefact: the top of the HTML, to look at
-    n = report.page_count(pdf)
+    printing.screenshot(paths["html"], tmp_path / "report_html.png")  # artefact: the top of the HTML, to look at
+    n = printing.page_count(pdf)
     assert 3 <= n <= 12, n
-    pages = report.pdf_pages(pdf, tmp_path / "pages", dpi=40)
+    pages = printing.pdf_pages(pdf, tmp_path / "pages", dpi=40)
     assert len(pages) == n
     band = [round(255 * c) for c in to_rgb(plots.CHANCE_BAND)]
     shares = [_share_of_colour(p, band) for p in pages]
     # the chance band of the summary figure is on page 1; elsewhere that colour is at most a few stray pixels
     assert shares[0] > 0.003 and shares[0] > 20 * max(shares[1:]), shares
-    assert report.words_cut_at_edge(pdf) == []  # no table or text runs off the page
+    assert printing.words_cut_at_edge(pdf) == []  # no table or text runs off the page
     # no figure or block either (pixels: Chromium clips them silently); keeps the 100 dpi pages as artefacts
-    assert report.content_overflow(pdf, tmp_path / "pages_100dpi") == []
+    assert printing.content_overflow(pdf, tmp_path / "pages_100dpi") == []

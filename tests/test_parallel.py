@@ -3,10 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
-from songspace.audio import AudioParams
-from songspace.feature_files import load_audio_features
-from songspace.features import extract_audio
+from songspace.features.audio import AudioParams
+from songspace.features.extract import extract_audio
+from songspace.features.saved import load_audio_features
 from songspace.parallel import ENV_SCHEDULER, map_ordered, scheduler_address
 
 distributed = pytest.importorskip("distributed")

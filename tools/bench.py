@@ -20,8 +20,8 @@ import argparse
 import functools
 import json
 import logging
-import os
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import psutil
 import soundfile as sf
-
-from songspace import audio, config
+from songspace import config
 from songspace.cache import atomic_to_csv, atomic_write_text
-from songspace.features import extract_audio
+from songspace.features import audio
+from songspace.features.extract import extract_audio
 from songspace.parallel import map_ordered
 
 log = logging.getLogger("songspace.bench")  # not __name__ ("__main__" as a script): setup_logging shows songspace.*
@@ -377,8 +377,8 @@ def bench_memory(args) -> pd.DataFrame:
 
 
 def _fit_epoch(X, ids, kind: str, model_cfg: dict, batch_size: int) -> dict:
-    from songspace.models import build_model
-    from songspace.train import TrainConfig, fit, seed_everything
+    from songspace.models.registry import build_model
+    from songspace.training.loop import TrainConfig, fit, seed_everything
 
     seed_everything(0)
     model = build_model(kind, **model_cfg)
@@ -401,9 +401,8 @@ def throughput(kind: str, model_cfg: dict, input_shape, batch_size: int = 64, n_
         ``multimodal_vae`` ``(audio_dim, lyrics_dim)``
     """
     import torch
-
-    from songspace.models import build_model
-    from songspace.train import adam, pick_device, seed_everything
+    from songspace.models.registry import build_model
+    from songspace.training.loop import adam, pick_device, seed_everything
 
     seed_everything(seed)
     cfg = dict(model_cfg)
@@ -451,8 +450,7 @@ def bench_training(args) -> pd.DataFrame:
     """Training samples/s (:func:`throughput`, device "auto") and one ``train.fit`` epoch streamed
     from a memory-mapped log-mel array beside the same epoch on an in-RAM array."""
     import torch
-
-    from songspace.train import pick_device
+    from songspace.training.loop import pick_device
 
     dev = str(pick_device("auto"))
     rows = []
@@ -560,8 +558,8 @@ def bench_clustering(args) -> pd.DataFrame:
     from sklearn.manifold import TSNE
     from sklearn.metrics import adjusted_rand_score
     from sklearn.preprocessing import StandardScaler
-
-    from songspace import cluster, embed2d
+    from songspace.evaluation import cluster
+    from songspace.report import projection
 
     k, dim = 8, args.latent_dim
     data = {}
@@ -594,7 +592,7 @@ def bench_clustering(args) -> pd.DataFrame:
     def umap_map(n):
         X, _ = blobs(n)
         t0 = time.perf_counter()
-        embed2d.embed_2d(X, "umap", seed=0)
+        projection.embed_2d(X, "umap", seed=0)
         return time.perf_counter() - t0, dict(algorithm="umap-learn via embed2d (n_jobs=1)")
 
     def tsne_map(n):
@@ -612,7 +610,7 @@ def bench_clustering(args) -> pd.DataFrame:
     notes = []
     if "umap" in methods:
         t0 = time.perf_counter()
-        embed2d.embed_2d(blobs(200)[0], "umap", seed=0)  # import (~20 s) and numba compilation, not timed
+        projection.embed_2d(blobs(200)[0], "umap", seed=0)  # import (~20 s) and numba compilation, not timed
         notes.append(f"UMAP's first call (import + numba compilation) took {time.perf_counter() - t0:.0f} s; "
                      "not in the table.")
         pairs.append(("2d_map", embed_sizes, umap_map, "umap", tsne_map if "tsne" in methods else None, "tsne",
@@ -638,7 +636,7 @@ def bench_clustering(args) -> pd.DataFrame:
             df[m] = df[m].fillna(fill)
     notes += [
         f"{dim}-dim latent-like vectors with {k} planted blobs; ari = adjusted Rand index against the planted labels.",
-        f"songspace.cluster switches KMeans -> MiniBatchKMeans above {cluster.MINIBATCH_ABOVE:,} rows and fits "
+        f"songspace.evaluation.cluster switches KMeans -> MiniBatchKMeans above {cluster.MINIBATCH_ABOVE:,} rows and fits "
         f"agglomerative (Ward) on a {cluster.SUBSAMPLE_ABOVE:,}-row subsample + nearest centroid above "
         f"{cluster.SUBSAMPLE_ABOVE:,} rows: the `songspace` column names what actually ran.",
         f"A size is skipped when a power-law fit of the smaller sizes extrapolates beyond the {args.budget:g} s "
@@ -662,17 +660,17 @@ def _cpu_median(fn, repeats: int) -> float:
 
 
 def bench_chance(args) -> pd.DataFrame:
-    """CPU time of one chance level (``evaluate.chance_level``, all permutations at once) beside the
-    per-permutation sklearn loop it replaced (``evaluate.chance_level_loop``), same output."""
-    from songspace import evaluate
+    """CPU time of one chance level (``chance.chance_level``, all permutations at once) beside the
+    per-permutation sklearn loop it replaced (``chance.chance_level_loop``), same output."""
+    from songspace.evaluation import chance
 
     rows = []
     for n in sorted(int(x) for x in args.chance_sizes.split(",")):
         rng = np.random.default_rng(0)
         y, lab = rng.integers(0, 8, n).astype(str), rng.integers(0, 10, n)
-        fast = _cpu_median(lambda: evaluate.chance_level(y, lab, args.chance_perms), 5)
-        loop = _cpu_median(lambda: evaluate.chance_level_loop(y, lab, args.chance_perms), 3)
-        a, b = evaluate.chance_level(y, lab, args.chance_perms), evaluate.chance_level_loop(y, lab, args.chance_perms)
+        fast = _cpu_median(lambda: chance.chance_level(y, lab, args.chance_perms), 5)
+        loop = _cpu_median(lambda: chance.chance_level_loop(y, lab, args.chance_perms), 3)
+        a, b = chance.chance_level(y, lab, args.chance_perms), chance.chance_level_loop(y, lab, args.chance_perms)
         rows.append(dict(n_items=n, n_perm=args.chance_perms, n_clusters=10, n_classes=8, vectorised_cpu_s=round(fast, 4),
                          loop_cpu_s=round(loop, 3), speedup=round(loop / max(fast, 1e-9), 1),
                          max_abs_diff=float(max(abs(a[k] - b[k]) for k in a))))
@@ -705,7 +703,7 @@ def notebook_durations(nb_dir: Path) -> dict[str, float]:
 
 def _e2e_collection(args, n_songs: int) -> tuple[Path, int, float]:
     """A synthetic collection of about ``n_songs`` (rounded up to whole cells); returns folder, songs, seconds."""
-    from songspace.synthetic import make_synthetic
+    from songspace.data.synthetic import make_synthetic
 
     per_cell = max(1, math.ceil(n_songs / (3 * len(E2E_LANGUAGES))))
     base = Path(args.e2e_dir) if args.e2e_dir else Path(args.work)
@@ -808,7 +806,7 @@ def bench_e2e(args) -> pd.DataFrame:
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     df.attrs["notes"] = [
-        f"Synthetic collections (`songspace.synthetic.make_synthetic`, 3 genres x {len(E2E_LANGUAGES)} languages, "
+        f"Synthetic collections (`songspace.data.synthetic.make_synthetic`, 3 genres x {len(E2E_LANGUAGES)} languages, "
         f"{args.e2e_seconds:g}-s songs) run by `make {' '.join(args.e2e_targets.split(','))} PROFILE={args.e2e_profile}` "
         "of this checkout (the report's PDF step is left out: it may install chromium).",
         "<stage>_s = the executed notebook's papermill duration; other_s = the rest of the make run (collection "

@@ -1,7 +1,7 @@
 """Reference outputs of the ORIGINAL musicnn TensorFlow graph, for tests/test_musicnn.py (not run by tests).
 
 Only the network is compared: both sides get the same float32 log-mel patches, computed by
-``songspace.musicnn`` from three synthetic clips that ``parity_clips`` regenerates with numpy alone.
+``songspace.features.musicnn`` from three synthetic clips that ``parity_clips`` regenerates with numpy alone.
 
 Build the scratch TensorFlow venv once, outside the repository (about 2 GB; never a project dependency).
 musicnn's metadata pins an old numpy that no longer builds, hence ``--no-deps``::
@@ -110,8 +110,7 @@ def main() -> None:
     if not args.tf_python:
         ap.error("--tf-python is required")
     import torch
-
-    from songspace import musicnn
+    from songspace.features import musicnn
 
     torch.set_num_threads(1)
     clips = {f"clip{i}": musicnn.patches(musicnn.logmel(c))[0] for i, c in enumerate(parity_clips())}

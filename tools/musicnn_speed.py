@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-
-from songspace import audio, features, musicnn
+from songspace.features import audio, extract, musicnn, per_track
 
 
 def write_clips(d: Path, n: int, seconds: float = 30.0, sr: int = 44100) -> pd.DataFrame:
@@ -39,7 +38,7 @@ def write_clips(d: Path, n: int, seconds: float = 30.0, sr: int = 44100) -> pd.D
 def split(path: str, model: musicnn.MusicnnModel, p: audio.AudioParams) -> dict:
     """CPU seconds spent per stage on one file."""
     t0 = time.process_time()
-    y16 = features._to_16k(audio.decode(path, p.sr), p.sr)
+    y16 = per_track._to_16k(audio.decode(path, p.sr), p.sr)
     t1 = time.process_time()
     P, _ = musicnn.patches(musicnn.logmel(y16))
     t2 = time.process_time()
@@ -51,18 +50,18 @@ def split(path: str, model: musicnn.MusicnnModel, p: audio.AudioParams) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=4, help="number of 30-s clips")
-    ap.add_argument("--backend", default="musicnn-msd", choices=list(features.MUSICNN_BACKENDS))
+    ap.add_argument("--backend", default="musicnn-msd", choices=list(extract.MUSICNN_BACKENDS))
     args = ap.parse_args()
     torch.set_num_threads(1)
     p = audio.AudioParams()
     with tempfile.TemporaryDirectory() as d:
         tracks = write_clips(Path(d), args.n)
         kw = dict(n_jobs=1, cache_dir=False, progress=False, audio_backends=[args.backend])
-        features.extract_audio(tracks.iloc[:1], p, Path(d) / "warm", **kw)
+        extract.extract_audio(tracks.iloc[:1], p, Path(d) / "warm", **kw)
         cpu = time.process_time()
-        st = features.extract_audio(tracks, p, Path(d) / "out", **kw)
+        st = extract.extract_audio(tracks, p, Path(d) / "out", **kw)
         cpu = time.process_time() - cpu
-        model = musicnn.load(features.MUSICNN_BACKENDS[args.backend])
+        model = musicnn.load(extract.MUSICNN_BACKENDS[args.backend])
         parts = pd.DataFrame([split(a, model, p) for a in tracks["audio_path"]]).sum()
     # CPU time is what one core spends, whatever else runs on the machine; wall time includes waiting
     print(f"{args.backend}: {st['audio_s']:.0f} s of audio on one thread in {cpu:.2f} s of CPU time: "

@@ -21,12 +21,11 @@ log = logging.getLogger("songspace.warm")  # not __name__ ("__main__" as a scrip
 
 def main() -> None:
     t0 = time.perf_counter()
-    import soundfile as sf
-
     import bench  # tools/bench.py, beside this script
-    from songspace import audio, features
+    import soundfile as sf
+    from songspace.features import audio, per_track
 
-    features._warm_up(audio.AudioParams())  # the extraction path of songspace.features
+    per_track._warm_up(audio.AudioParams())  # the extraction path of songspace.features.extract
     with tempfile.TemporaryDirectory() as d:  # the plain librosa loop that `make bench` compares against
         path = Path(d) / "noise.wav"
         sf.write(path, np.random.default_rng(0).standard_normal(22050 * 4).astype(np.float32) * 0.1, 22050)

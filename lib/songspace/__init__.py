@@ -1,12 +1,16 @@
 """songspace: cluster songs without labels from audio and multilingual lyrics with VAEs.
 
-Data flows one way, one module per job (the notebook that uses it in brackets):
+One subpackage per stage, in the order the data flows and the notebooks run; imports only run down
+the stack (``tests/test_architecture.py`` checks it)::
 
-config (every setting and path) -> collection / fetch / data / validation / plan (00)
--> audio / features / feature_files / musicnn / lyrics / lyrics_models (01) -> scaling / represent / representation
--> models / vade / batches / train / runio / runs / budget (02, 03) -> sweep (04)
--> cluster / evaluate / compare / analysis / export / embed2d (05)
--> results / report_sections / summary / plots / report (06).
+    cli                      the ``songspace`` command
+    report/      (06)        2-D maps, figures, summaries, HTML and PDF
+    evaluation/  (04, 05)    clustering, metrics and chance, comparison, sweeps, what the user takes home
+    training/    (02, 03)    model inputs, the fit loop, budgets, runs on disk
+    models/                  the VAE family behind one interface
+    data/        (00)        a collection in, one tracks table out, validation
+    features/    (01)        decoding, descriptors, musicnn, lyrics embeddings
+    config, cache, parallel, log   settings and paths, atomic writes, the executor, logging
 """
 
 __version__ = "0.1.0"

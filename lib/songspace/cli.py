@@ -10,8 +10,8 @@
 
 ``songspace SUBCOMMAND --help`` describes each. A user error (a missing path, a bad dataset, a bad
 argument) prints one line, ``songspace: error: ...``, on stderr and exits with code 2; ``-v``
-shows DEBUG messages and, for errors, the traceback. ``python -m songspace.report`` and
-``python -m songspace.synthetic`` still work and take the same options.
+shows DEBUG messages and, for errors, the traceback. ``python -m songspace.report.render`` and
+``python -m songspace.data.synthetic`` still work and take the same options.
 """
 from __future__ import annotations
 
@@ -41,12 +41,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the input is wrong", not "songspace is broken" (imported lazily)."""
-    from songspace.data import DatasetError
-    from songspace.lyrics_models import LyricsModelError
+    from songspace.data.loading import DatasetError
+    from songspace.features.lyrics_models import LyricsModelError
 
     errors = [UsageError, DatasetError, LyricsModelError, FileNotFoundError, NotADirectoryError]
     try:
-        from songspace.report import ReportError
+        from songspace.report.printing import ReportError
         errors.append(ReportError)
     except ImportError:  # nbconvert missing: the report command says so itself
         pass
@@ -56,7 +56,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 # ---------------------------------------------------------------- subcommands
 
 def _cmd_fetch(a) -> int:
-    from songspace.fetch import fetch_jamendo
+    from songspace.data.fetch import fetch_jamendo
 
     res = fetch_jamendo(a.src, a.dest, verbose=a.verbose)
     n_mp3 = sum(r.startswith("mp3/") for r in res["absent"])
@@ -69,15 +69,15 @@ def _cmd_fetch(a) -> int:
 def _cmd_scan(a) -> int:
     import pandas as pd
 
-    from songspace import data, validation
+    from songspace.data import loading, validation
 
     src = Path(a.src)
     if not src.exists():
         raise UsageError(f"{src}: no such dataset folder or manifest file")
     labels = [c.strip() for c in a.labels.split(",") if c.strip()] if a.labels else None
-    df, report = validation.validate(data.load_dataset(src, allow_outside=a.allow_outside, label_columns=labels),
+    df, report = validation.validate(loading.load_dataset(src, allow_outside=a.allow_outside, label_columns=labels),
                                      min_duration_s=a.min_duration, check_silence=not a.quick)
-    paths = data.write_interim(df, report, a.out)
+    paths = loading.write_interim(df, report, a.out)
     counts = validation.report_summary(report)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(validation.class_counts(df).to_string(index=False))
@@ -93,7 +93,7 @@ def _cmd_scan(a) -> int:
 def _cmd_synth(a) -> int:
     import pandas as pd
 
-    from songspace import synthetic
+    from songspace.data import synthetic
 
     path = synthetic.run(a)
     m = pd.read_csv(path)
@@ -103,20 +103,22 @@ def _cmd_synth(a) -> int:
 
 
 def _cmd_features(a) -> int:
-    from songspace import audio, config, data, features, lyrics
+    from songspace import config
+    from songspace.data import loading
+    from songspace.features import audio, extract, lyrics
 
     interim = Path(a.interim)
     if not interim.is_dir():
         raise UsageError(f"{interim}: no such interim folder (write one with `songspace scan SRC --out {interim}`)")
     if a.no_audio and a.no_lyrics:
         raise UsageError("--no-audio and --no-lyrics together leave nothing to do")
-    tracks = data.read_tracks(interim)
+    tracks = loading.read_tracks(interim)
     settings = config.profile(a.profile)
     out = Path(a.out)
     cache_dir = Path(a.cache_dir) if a.cache_dir else interim / "cache"
     if not a.no_audio:
         params = audio.AudioParams(**settings["audio"])
-        st = features.extract_audio(tracks, params, out, n_jobs=a.n_jobs, scheduler=a.scheduler, cache_dir=cache_dir)
+        st = extract.extract_audio(tracks, params, out, n_jobs=a.n_jobs, scheduler=a.scheduler, cache_dir=cache_dir)
         print(f"audio: {st['n_ok']} of {st['n_tracks']} tracks with audio, {st['n_windows']} windows, "
               f"{st['n_failed']} failed ({st.get('x_realtime', float('nan')):.0f}x realtime)")
     if not a.no_lyrics:
@@ -129,9 +131,9 @@ def _cmd_features(a) -> int:
 
 
 def _cmd_report(a) -> int:
-    from songspace import report
+    from songspace.report import render
 
-    for k, v in report.run(a).items():
+    for k, v in render.run(a).items():
         if v is not None:
             print(f"wrote {v}")
     return 0
@@ -140,13 +142,13 @@ def _cmd_report(a) -> int:
 # ---------------------------------------------------------------- parser
 
 def _add_report_arguments(p) -> None:
-    from songspace import report
+    from songspace.report import render
 
-    report.add_arguments(p)
+    render.add_arguments(p)
 
 
 def _add_synth_arguments(p) -> None:
-    from songspace import synthetic
+    from songspace.data import synthetic
 
     synthetic.add_arguments(p)
 

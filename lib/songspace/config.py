@@ -1,7 +1,7 @@
 """Every setting of the pipeline in one place: paths and artifact names, profiles, the model family, sweep grids.
 
 A notebook reads ``profile(profile, overrides)`` right after its parameters cell; typed parameter sets
-(``audio.AudioParams``, ``train.TrainConfig``, ``budget.Budget``) are built from these dicts where they are used.
+(``audio.AudioParams``, ``loop.TrainConfig``, ``budget.Budget``) are built from these dicts where they are used.
 """
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ PROFILES: dict[str, dict] = {
         "seeds": [0, 1, 2, 3, 4],
         "n_perm": 100,  # permutations per chance level (the p95 needs ~100; 200 doubles 05's time)
         "sweep": "default",
-        # samples (windows) a window-level run and the ConvVAE sweep may see: see songspace.budget.
+        # samples (windows) a window-level run and the ConvVAE sweep may see: see songspace.training.budget.
         # ~30 s per run on a 2-core machine. The shipped corpus's runs fit (they train as configured);
         # its sweep (7 ConvVAE configurations, 373,000 samples over 5 seeds) keeps 2 seeds.
         # A song-level run (one row per song) over song_samples trains fewer epochs: from ~400 songs on.

@@ -11,7 +11,9 @@ import logging
 import os
 from typing import Any, Callable, Iterable, Iterator
 
-from tqdm import tqdm  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
+from tqdm import (
+    tqdm,  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
+)
 
 ENV_SCHEDULER = "SONGSPACE_DASK_SCHEDULER"
 log = logging.getLogger(__name__)

@@ -1,0 +1,57 @@
+"""Stage 00: a collection in, one tracks table out.
+
+A collection is the shipped JamendoLyrics corpus, a ``manifest.csv`` or a plain folder of audio (``collection``
+scans it and ``fetch`` copies the corpus); ``loading`` turns any of them into the tracks table and the interim
+files; ``validation`` reports every problem of a song as a row while the rest go on; ``plan`` says which
+stages a collection allows; ``synthetic`` writes a collection with planted structure for the demo and the tests.
+Sits above ``features`` only because validation opens audio through its decoder.
+"""
+
+import lazy_loader
+
+# Submodules load on first use, so importing one stage does not import torch or plotly for another.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submodules=["collection", "fetch", "loading", "plan", "synthetic", "validation"],
+    submod_attrs={
+        "collection": [
+            "AUDIO_SUFFIXES",
+            "LYRICS_SUFFIXES",
+            "NOT_LABELS",
+            "is_hidden",
+            "strip_lrc",
+            "scan_folder",
+            "listing",
+            "detect_label_columns",
+            "write_if_changed",
+            "main",
+        ],
+        "fetch": ["FETCH_HELP", "fetch_jamendo"],
+        "loading": [
+            "JAMENDO_CSV",
+            "MANIFEST_CSV",
+            "BASE_COLUMNS",
+            "REPORT_COLUMNS",
+            "DatasetError",
+            "MAX_LYRICS_BYTES",
+            "read_manifest",
+            "inside",
+            "load_dataset",
+            "write_interim",
+            "read_tracks",
+            "read_report",
+        ],
+        "plan": ["MIN_SONGS", "parse_columns", "label_columns", "Plan"],
+        "synthetic": ["GENRES", "WORDS", "make_synthetic", "SHAPES", "make_shape", "add_arguments", "run"],
+        "validation": [
+            "NOT_IN_COPY",
+            "SILENCE_DB",
+            "SILENCE_PEAK",
+            "LOW_SAMPLE_RATE",
+            "NEEDS_FFMPEG",
+            "validate",
+            "class_counts",
+            "report_summary",
+        ],
+    },
+)

@@ -1,0 +1,166 @@
+"""A user's own collection: a plain folder of audio (no manifest), its listing, and its label columns.
+
+``scan_folder`` turns a folder tree into the rows a manifest would hold: every audio file found
+recursively, its lyrics from a sibling ``.txt``/``.lrc`` with the same stem, and the first-level
+subfolder as a ``folder`` label. ``listing`` fingerprints what a collection holds, so ``make`` re-runs
+the data stage when a file or the manifest changes. ``detect_label_columns`` says which columns can
+score clusters. Nothing here writes into the collection.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+# libsndfile reads these; m4a/aac/opus/wma need ffmpeg (audio.decode says so per file when it is missing)
+AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".flac", ".wav", ".aif", ".aiff", ".m4a", ".aac", ".opus", ".wma")
+LYRICS_SUFFIXES = (".txt", ".lrc")
+# Columns that describe a song but never group songs: not labels even when values repeat.
+NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url", "filepath", "path", "file",
+              "duration", "duration_s", "has_audio", "has_lyrics"}
+_LRC_TAG = re.compile(r"^\s*\[(ar|ti|al|au|by|length|offset|re|ve|#)\s*:[^\]]*\]\s*$", re.I)
+_LRC_TIME = re.compile(r"[\[<]\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?[\]>]")
+
+
+def is_hidden(rel: Path) -> bool:
+    """True for dot-files and anything inside a dot-folder (``.git``, editor temp files, ...)."""
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def strip_lrc(text: str) -> str:
+    """Plain lyrics from LRC text: ``[mm:ss.xx]`` and word ``<mm:ss.xx>`` stamps and ``[ar:...]`` tags removed."""
+    lines = [_LRC_TIME.sub("", line).strip() for line in text.splitlines() if not _LRC_TAG.match(line)]
+    return "\n".join(lines).strip("\n")
+
+
+def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
+    """The manifest rows of a folder without ``manifest.csv``.
+
+    Parameters
+    ----------
+    folder : path
+        Collection root, searched recursively (hidden files and folders skipped, symlinks not followed
+        out of it: ``validate`` reports any file that resolves outside).
+
+    Returns
+    -------
+    pd.DataFrame, one row per audio file, sorted by path: ``track_id`` (path relative to ``folder``
+    without extension, ``/``-separated), ``audio_path`` and ``lyrics_path`` (relative to ``folder``;
+    lyrics missing when no sibling ``<stem>.txt`` or ``<stem>.lrc``), ``title`` (file stem) and
+    ``folder`` (first-level subfolder; missing for files directly in ``folder``).
+    """
+    root = Path(folder)
+    rows = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        base = Path(dirpath)
+        names = set(filenames)
+        for name in sorted(filenames):
+            rel = (base / name).relative_to(root)
+            if is_hidden(rel) or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            stem = Path(name).stem
+            lyr = next((f"{stem}{s}" for s in (".txt", ".lrc", ".TXT", ".LRC") if f"{stem}{s}" in names), None)
+            rows.append(dict(track_id=rel.with_suffix("").as_posix(), audio_path=rel.as_posix(),
+                             lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=stem,
+                             folder=rel.parts[0] if len(rel.parts) > 1 else None))
+    df = pd.DataFrame(rows, columns=["track_id", "audio_path", "lyrics_path", "title", "folder"])
+    return df.sort_values("audio_path", ignore_index=True)
+
+
+def listing(source: str | os.PathLike) -> str:
+    """A text fingerprint of a collection: one line per file (relative path, size, mtime in ns).
+
+    ``make`` rewrites its stamp only when this text changes, so the data stage re-runs when a file is
+    added, removed or edited (the manifest included) and not otherwise. Hidden files are skipped.
+    """
+    root = Path(source)
+    if root.is_file():  # a manifest named directly: its folder is the collection
+        root = root.parent
+    lines = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root)
+            if is_hidden(rel):
+                continue
+            try:
+                st = p.stat()
+            except OSError:  # a dangling link: listed, validate reports it
+                lines.append(f"{rel.as_posix()}\t-\t-")
+                continue
+            lines.append(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
+    return f"# {root.resolve()}\n" + "\n".join(lines) + "\n"
+
+
+def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
+    """Columns that can score clusters: grouping values, not per-song ones.
+
+    A column is a label when, over the rows that have a value, it has at least 2 classes, at least
+    one class is shared by 2 or more songs, and it is not unique per song (like a title). Path,
+    lyrics and title columns never are. ``explicit`` (a list of names) overrides the detection;
+    a named column that is missing raises ``KeyError`` naming it.
+
+    Returns
+    -------
+    list of column names, ``language``, ``genre``, ``artist`` first when present, then table order.
+    """
+    if explicit is not None:
+        missing = [c for c in explicit if c not in df.columns]
+        if missing:
+            raise KeyError(f"label column(s) {missing} not in the collection (columns: {list(df.columns)})")
+        return list(explicit)
+    found = []
+    for col in df.columns:
+        if col.lower() in NOT_LABELS or col.startswith("_"):
+            continue
+        values = df[col].dropna().astype(str)
+        values = values[values.str.strip() != ""]
+        counts = values.value_counts()
+        if len(counts) >= 2 and counts.iloc[0] >= 2 and len(counts) < len(values):
+            found.append(col)
+    first = [c for c in ("language", "genre", "artist") if c in found]
+    return first + [c for c in found if c not in first]
+
+
+def write_if_changed(path: str | os.PathLike, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically only when it differs, so the file's mtime moves only
+    when its content does (what ``make`` compares). Returns whether it wrote."""
+    from songspace.cache import atomic_write_text
+
+    p = Path(path)
+    if p.is_file() and p.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(p, text)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m songspace.data.collection stamp SOURCE OUT``: the make stamp of a collection's file list."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m songspace.data.collection", description=main.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("stamp", help="write SOURCE's file listing to OUT when it changed")
+    st.add_argument("source")
+    st.add_argument("out")
+    st.add_argument("--extra", default="", help="more text that should re-run the stage when it changes")
+    a = ap.parse_args(argv)
+    src = Path(a.source)
+    if not src.exists():
+        print(f"songspace: error: {src}: no such collection folder or manifest file. Point DATASET_PATH at a "
+              "folder of audio files (or one with manifest.csv), or put it under data/raw/<name>/ and pass "
+              "DATASET=<name>.", file=sys.stderr)
+        return 2
+    text = (f"# {a.extra}\n" if a.extra else "") + listing(src)
+    changed = write_if_changed(a.out, text)
+    print(f"{src}: {text.count(chr(10)) - 1 - bool(a.extra)} files listed ({'changed' if changed else 'unchanged'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

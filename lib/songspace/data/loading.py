@@ -1,0 +1,290 @@
+"""Collections in, one tracks table out: JamendoLyrics, a manifest, or a plain folder; and the interim files.
+
+Three layouts load into the same table:
+
+- JamendoLyrics as published upstream: ``JamendoLyrics.csv`` (URL, Filepath, Artist, Title, Genre,
+  LicenseType, Language, LyricOverlap, Polyphonic, NonLexical), audio ``mp3/<Filepath>``, lyrics
+  ``lyrics/<Filepath stem>.txt``. Not every copy ships the mp3s.
+- A manifest CSV: ``track_id`` and ``audio_path`` and/or ``lyrics_path`` (or inline ``lyrics``), plus
+  any label columns. Paths are relative to the CSV; an empty cell means the modality is absent.
+- A plain folder (no manifest): every audio file found recursively (``collection.scan_folder``).
+
+A collection is only read, never written. A path that resolves outside the collection's folder is a
+validation row and is never opened, unless the caller allows it (``allow_outside``).
+``songspace.data.validation`` checks the loaded table; ``write_interim`` / ``read_tracks`` / ``read_report``
+keep the validated table and its report between the stages. Copying JamendoLyrics is ``songspace.data.fetch``.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from songspace.cache import atomic_to_csv, atomic_to_parquet, remove_stale_temps
+from songspace.data.collection import (
+    AUDIO_SUFFIXES,
+    detect_label_columns,
+    scan_folder,
+    strip_lrc,
+)
+from songspace.features.saved import read_failures
+
+JAMENDO_CSV = "JamendoLyrics.csv"
+MANIFEST_CSV = "manifest.csv"
+BASE_COLUMNS = ["track_id", "artist", "title", "language", "genre", "audio_path", "lyrics", "has_audio", "has_lyrics"]
+REPORT_COLUMNS = ["track_id", "modality", "problem", "detail", "path", "kept"]
+# JamendoLyrics columns -> ours; the ones past `genre` are kept as extra labels.
+_JAMENDO_RENAME = {"Artist": "artist", "Title": "title", "Language": "language", "Genre": "genre",
+                   "LicenseType": "license", "LyricOverlap": "lyric_overlap", "Polyphonic": "polyphonic",
+                   "NonLexical": "non_lexical", "URL": "url"}
+
+
+class DatasetError(Exception):
+    """A dataset cannot be used; the message names the file (and column) and what is wrong."""
+
+
+# ---------------------------------------------------------------- loading
+
+MAX_LYRICS_BYTES = 256 * 1024  # a lyrics file larger than this is not song lyrics (10x the longest song)
+
+
+def _sniff_delimiter(header: str) -> str:
+    """The field separator of a manifest's header line: ``,`` unless only ``;``, tab or ``|`` occur."""
+    if "," in header:
+        return ","
+    counts = {d: header.count(d) for d in (";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    """A manifest as strings. Only an empty cell is missing: a genre called "NA" or "None" stays a string.
+
+    Comma, semicolon, tab and ``|`` separators are recognised from the header line.
+    """
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise DatasetError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror})") from e
+    if not raw.strip():
+        raise DatasetError(f"{path}: the file is empty (expected a CSV header such as 'track_id,audio_path')")
+    if b"\0" in raw[:4096]:
+        raise DatasetError(f"{path}: not a CSV text file (binary content)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save the manifest as UTF-8") from e
+    sep = _sniff_delimiter(text.splitlines()[0])
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DatasetError(f"{path}: cannot read as CSV ({e})") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def inside(path: str, root: Path) -> bool:
+    """Whether ``path`` (already resolved) lies in the folder ``root`` (resolved)."""
+    return Path(path).is_relative_to(root)
+
+
+def _read_text(path: str, root: Path | None = None) -> str | None:
+    """Lyrics text, or None when the file is missing, a directory, oversized, outside ``root`` or
+    not UTF-8 (``validation.validate`` says which)."""
+    try:
+        if (root is not None and not inside(path, root)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
+            return None
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return strip_lrc(text) if path.lower().endswith(".lrc") else text
+
+
+def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outside: bool,
+            label_columns=None) -> pd.DataFrame:
+    for c in ["artist", "title", "language", "genre"]:
+        if c not in df.columns:
+            df[c] = pd.Series(None, index=df.index, dtype="str")
+    if "audio_path" not in df.columns:
+        df["audio_path"] = pd.Series(None, index=df.index, dtype="str")
+    if "lyrics" not in df.columns:
+        df["lyrics"] = pd.Series(None, index=df.index, dtype="str")
+    scope = None if allow_outside else root
+    if "lyrics_path" in df.columns:
+        inline = df["lyrics"]
+        df["lyrics"] = [_read_text(p, scope) if isinstance(p, str) else (t if isinstance(t, str) else None)
+                        for p, t in zip(df["lyrics_path"], inline)]
+    lyr = df["lyrics"]
+    df["has_lyrics"] = lyr.notna() & lyr.fillna("").astype(str).str.strip().ne("")
+    df["has_audio"] = df["audio_path"].map(
+        lambda p: isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p)).astype(bool)
+    extras = [c for c in df.columns if c not in BASE_COLUMNS]
+    df = df[BASE_COLUMNS + extras].reset_index(drop=True)
+    labels = detect_label_columns(df, label_columns)
+    df.attrs.update(label_columns=labels, source=str(source), root=str(root), layout=layout,
+                    allow_outside=bool(allow_outside))
+    return df
+
+
+def _load_jamendo(folder: Path, label_columns=None) -> pd.DataFrame:
+    csv = folder / JAMENDO_CSV
+    raw = read_manifest(csv)
+    missing = [c for c in ["Filepath", "Artist", "Title", "Genre", "Language"] if c not in raw.columns]
+    if missing:
+        raise DatasetError(f"{csv}: missing column(s) {', '.join(missing)}")
+    df = raw.rename(columns=_JAMENDO_RENAME)
+    stems = raw["Filepath"].map(lambda f: Path(f).stem)
+    df.insert(0, "track_id", stems)
+    root = folder.resolve()
+    df["audio_path"] = [str((root / "mp3" / f).resolve()) for f in raw["Filepath"]]
+    df["lyrics_path"] = [str((root / "lyrics" / f"{s}.txt").resolve()) for s in stems]
+    for c in ["lyric_overlap", "polyphonic", "non_lexical"]:
+        if c in df:
+            df[c] = df[c].str.lower().map({"true": True, "false": False}).astype("boolean")
+    df = df.drop(columns=["Filepath"])
+    # Licence and annotation flags describe the recordings' metadata, not musical groups: kept as
+    # columns, scored only when named in ``label_columns``.
+    labels = label_columns if label_columns is not None else \
+        [c for c in detect_label_columns(df) if c in ("language", "genre", "artist")]
+    return _finish(df, folder, root, "jamendolyrics", False, labels)
+
+
+def _resolver(base: Path):
+    def resolve(p):
+        if not isinstance(p, str) or not p.strip():
+            return None
+        return str((base / p.strip()).resolve())  # an absolute p replaces base
+    return resolve
+
+
+def _load_manifest(csv: Path, allow_outside: bool = False, label_columns=None) -> pd.DataFrame:
+    raw = read_manifest(csv)
+    if "track_id" not in raw.columns:
+        hint = ""
+        if len(raw.columns) == 1 and any(d in raw.columns[0] for d in ";\t|"):
+            hint = " (the header is one field: is the file separated by something other than , ; tab or |?)"
+        raise DatasetError(f"{csv}: missing required column 'track_id'; found columns {list(raw.columns)}{hint}")
+    if not {"audio_path", "lyrics_path", "lyrics"} & set(raw.columns):
+        raise DatasetError(f"{csv}: needs a column 'audio_path' and/or 'lyrics_path' (or inline 'lyrics'); "
+                           f"found columns {list(raw.columns)}")
+    if raw.empty:
+        raise DatasetError(f"{csv}: has a header but no rows: no tracks to load")
+    if raw["track_id"].isna().any():
+        rows = (raw.index[raw["track_id"].isna()] + 2).tolist()  # +2: header line, 1-based
+        raise DatasetError(f"{csv}: column 'track_id' is empty on line(s) {rows}")
+    root = csv.parent.resolve()
+    resolve = _resolver(root)
+    df = raw.copy()
+    for col in ("audio_path", "lyrics_path"):
+        if col in df.columns:
+            df[col] = raw[col].map(resolve)
+    return _finish(df, csv, root, "manifest", allow_outside, label_columns)
+
+
+def _load_folder(folder: Path, label_columns=None) -> pd.DataFrame:
+    rows = scan_folder(folder)
+    if rows.empty:
+        raise DatasetError(f"{folder}: holds no {JAMENDO_CSV}, no {MANIFEST_CSV} and no audio files "
+                           f"({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)}) in any subfolder")
+    root = folder.resolve()
+    resolve = _resolver(root)
+    rows["audio_path"] = rows["audio_path"].map(resolve)
+    rows["lyrics_path"] = rows["lyrics_path"].map(resolve)
+    if rows["folder"].isna().all():
+        rows = rows.drop(columns="folder")
+    return _finish(rows, folder, root, "folder", False, label_columns)
+
+
+def load_dataset(path: str | os.PathLike, allow_outside: bool = False, label_columns=None) -> pd.DataFrame:
+    """Load a collection into one tracks table.
+
+    Parameters
+    ----------
+    path : path
+        A JamendoLyrics folder (holding ``JamendoLyrics.csv``), a folder holding ``manifest.csv``,
+        a manifest CSV file, or any folder of audio files (scanned recursively).
+    allow_outside : bool
+        Let manifest paths point outside the manifest's folder. Default False: such a path becomes a
+        validation row (``outside_collection``) and the file is never opened.
+    label_columns : list of str, optional
+        The columns to score clusters against; default: every label-like column
+        (``collection.detect_label_columns``).
+
+    Returns
+    -------
+    pd.DataFrame, one row per track (duplicates kept; ``validation.validate`` drops them), columns
+    ``track_id, artist, title, language, genre, audio_path, lyrics, has_audio, has_lyrics`` plus extra
+    label/info columns (``lyrics_path`` where lyrics come from files). ``audio_path`` is absolute or
+    missing; ``has_audio`` says the file exists (it is decoded only by ``validation.validate``); ``has_lyrics``
+    says non-blank UTF-8 text was read. ``df.attrs``: ``label_columns``, ``source``, ``root``, ``layout``,
+    ``allow_outside``.
+
+    Raises
+    ------
+    DatasetError
+        The path is missing, the manifest is unreadable (empty, binary, not UTF-8, no rows, no
+        ``track_id``), or a folder holds no audio; the message names the file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / JAMENDO_CSV).is_file():
+            return _load_jamendo(p, label_columns)
+        if (p / MANIFEST_CSV).is_file():
+            return _load_manifest(p / MANIFEST_CSV, allow_outside, label_columns)
+        return _load_folder(p, label_columns)
+    if p.is_file():
+        if p.name == JAMENDO_CSV:
+            return _load_jamendo(p.parent, label_columns)
+        return _load_manifest(p, allow_outside, label_columns)
+    raise DatasetError(f"{p}: no such collection folder or manifest file")
+
+
+# ---------------------------------------------------------------- interim files
+
+def write_interim(df: pd.DataFrame, report: pd.DataFrame, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``tracks.parquet`` and ``validation.csv`` atomically into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
+    return {"tracks": atomic_to_parquet(df, out / "tracks.parquet"),
+            "validation": atomic_to_csv(report, out / "validation.csv")}
+
+
+def read_tracks(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The tracks table written by ``write_interim`` (``attrs`` with ``label_columns`` restored).
+
+    With ``processed_dir``, songs whose audio failed when 01 decoded it (``audio_failures.csv`` of
+    ``extract.extract_audio``: damaged, silent, too short) have ``has_audio`` False, so every later
+    stage counts and plans with the audio that really gave features.
+    """
+    p = Path(interim_dir) / "tracks.parquet"
+    if not p.is_file():
+        raise DatasetError(f"{p}: not found; run the data stage first (`make data` and notebook 00_data)")
+    tracks = pd.read_parquet(p)
+    failed = _audio_failures(processed_dir)
+    if len(failed):
+        tracks.loc[tracks["track_id"].astype(str).isin(failed["track_id"]), "has_audio"] = False
+    return tracks
+
+
+def _audio_failures(processed_dir) -> pd.DataFrame:
+    if processed_dir is None:
+        return pd.DataFrame(columns=REPORT_COLUMNS)
+    return read_failures(processed_dir).assign(kept=False)
+
+
+def read_report(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The whole validation report: 00's checks (``validation.csv``) and, with ``processed_dir``, the
+    audio problems found when 01 decoded each file (``audio_failures.csv``), in the same columns."""
+    p = Path(interim_dir) / "validation.csv"
+    if not p.is_file():
+        raise DatasetError(f"{p}: not found; run the data stage first (`make data` and notebook 00_data)")
+    report = pd.read_csv(p, dtype={"track_id": str})
+    extra = _audio_failures(processed_dir)
+    if len(extra):
+        report = pd.concat([report, extra[REPORT_COLUMNS]], ignore_index=True)
+    return report.drop_duplicates(["track_id", "modality", "problem"], ignore_index=True)

@@ -1,0 +1,234 @@
+"""Validation of a loaded collection: every problem of a track's audio, lyrics or labels becomes a row of a report.
+
+``validate`` decodes or opens each audio file and reads each lyrics file, reports what is wrong and goes
+on; only a collection with no usable track at all is an error. ``class_counts`` and ``report_summary``
+are the two tables 00 shows: tracks per label class and modality, problems per modality.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from songspace.data.collection import strip_lrc
+from songspace.data.loading import (
+    MAX_LYRICS_BYTES,
+    REPORT_COLUMNS,
+    DatasetError,
+    inside,
+)
+from songspace.features import audio
+
+NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
+SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
+SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
+LOW_SAMPLE_RATE = 16000  # Hz; below this a file is kept with a note (telephone-band audio)
+NEEDS_FFMPEG = audio.NEEDS_FFMPEG
+
+
+def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
+    """(problem, detail) for one audio file, or None when it is fine. Reads in blocks: memory stays small."""
+    if os.path.isdir(path):
+        return "not_a_file", "is a directory, not an audio file"
+    if not os.path.isfile(path):
+        return "missing_file", "audio file not found"
+    if os.path.getsize(path) == 0:
+        return "unreadable_audio", "empty file (0 bytes)"
+    try:
+        info = sf.info(path)
+    except Exception as e:  # libsndfile says "File does not exist..." for formats it does not know
+        suffix = Path(path).suffix.lower()
+        if suffix in NEEDS_FFMPEG:
+            return audio.probe_ffmpeg_format(path)
+        return "unreadable_audio", f"not a decodable audio file (corrupt or unsupported format; libsndfile: {e})"
+    try:
+        if check_silence:  # decode it all: also proves the file decodes to its end
+            n, peak, bad, first_bad = 0, 0.0, 0, None
+            for block in sf.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True):
+                finite = np.isfinite(block)
+                if not finite.all():
+                    nb = int((~finite).any(axis=1).sum())
+                    if first_bad is None:
+                        first_bad = n + int(np.argmax(~finite.all(axis=1)))
+                    bad += nb
+                if len(block):
+                    peak = max(peak, float(np.max(np.abs(np.where(finite, block, 0)))))
+                n += len(block)
+            frames = n
+        else:
+            frames = info.frames
+    except Exception as e:
+        return "unreadable_audio", f"decoding stops part-way ({type(e).__name__}: {e})"
+    duration = frames / info.samplerate if info.samplerate else 0.0
+    if check_silence and bad:
+        return "nonfinite_samples", (f"{bad} of {frames} samples are NaN or infinite (first at "
+                                     f"{first_bad / info.samplerate:.2f} s): the file is damaged")
+    if duration < min_duration_s:
+        return "too_short", f"{duration:.2f} s < {min_duration_s} s"
+    if check_silence and peak < SILENCE_PEAK:
+        return "silent_audio", f"peak {peak:.2e} < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
+    return None
+
+
+def _audio_note(path: str) -> tuple[str, str] | None:
+    """A usable file worth a word: a sample rate below what the features assume (kept, upsampled)."""
+    try:
+        sr = sf.info(path).samplerate
+    except Exception:
+        return None
+    if sr < LOW_SAMPLE_RATE:
+        return "low_sample_rate", (f"{sr} Hz (kept: upsampled; above {sr // 2} Hz its spectrum is empty, "
+                                   "which high-frequency descriptors will show)")
+    return None
+
+
+def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[str, str] | None]:
+    """(text, problem) for one track's lyrics; text None when unusable, problem None when absent by design."""
+    if isinstance(path, str):
+        if root is not None and not inside(path, root):
+            return None, ("outside_collection", f"resolves outside the collection folder {root}: not read")
+        if os.path.isdir(path):
+            return None, ("not_a_file", "is a directory, not a lyrics file")
+        if not os.path.isfile(path):
+            return None, ("missing_file", "lyrics file not found")
+        size = os.path.getsize(path)
+        if size > MAX_LYRICS_BYTES:
+            return None, ("oversized_lyrics", f"{size} bytes > {MAX_LYRICS_BYTES} bytes: not song lyrics; not read")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            return None, ("missing_file", f"cannot read ({e.strerror})")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            return None, ("undecodable_lyrics", f"not UTF-8: {e.reason} at byte {e.start}")
+        if path.lower().endswith(".lrc"):
+            text = strip_lrc(text)
+    elif isinstance(inline, str):
+        text = inline
+    else:
+        return None, None
+    if not text.strip():
+        return None, ("empty_lyrics", "lyrics are blank")
+    return text, None
+
+
+def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check every track's files and labels; report problems instead of stopping.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        From ``load_dataset``.
+    min_duration_s : float
+        Audio shorter than this (seconds) is ``too_short``.
+    check_silence : bool
+        Decode each audio file to its end (in blocks) to find ``silent_audio`` (peak < 1e-3),
+        ``nonfinite_samples`` (NaN/inf) and files that fail part-way. False only opens the header.
+
+    Returns
+    -------
+    df_clean : pd.DataFrame
+        Duplicates dropped (first kept); ``has_audio``/``has_lyrics`` False where that modality failed.
+    report : pd.DataFrame
+        Columns ``track_id, modality, problem, detail, path, kept``; one row per problem (``modality`` is
+        audio, lyrics, track or label). ``kept`` is True where the track still uses that modality (a
+        note such as ``low_sample_rate``, or a missing label).
+
+    Raises
+    ------
+    DatasetError
+        When no track has a usable modality; names the dataset path.
+    """
+    source = df.attrs.get("source", "<dataset>")
+    jamendo = df.attrs.get("layout") == "jamendolyrics"
+    root = None if df.attrs.get("allow_outside") or not df.attrs.get("root") else Path(df.attrs["root"])
+    rows: list[dict] = []
+
+    def row(track_id, modality, problem, detail, path, kept=False):
+        rows.append(dict(track_id=track_id, modality=modality, problem=problem, detail=detail, path=path, kept=kept))
+
+    dup = df["track_id"].duplicated(keep="first")
+    for _, r in df[dup].iterrows():
+        row(r.track_id, "track", "duplicate_id", "track_id seen before; first kept",
+            r.audio_path if isinstance(r.audio_path, str) else None)
+    out = df[~dup].copy().reset_index(drop=True)
+    out.attrs = dict(df.attrs)
+
+    has_audio, has_lyrics, texts = [], [], []
+    lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
+    for r, lpath in zip(out.itertuples(index=False), lyr_paths):
+        ok = False
+        if isinstance(r.audio_path, str):
+            if root is not None and not inside(r.audio_path, root):
+                prob = ("outside_collection", f"resolves outside the collection folder {root}: not read")
+            else:
+                prob = _check_audio(r.audio_path, min_duration_s, check_silence)
+            if prob and prob[0] == "missing_file" and jamendo:
+                prob = ("missing_file", f"{NOT_IN_COPY} (expected: not every JamendoLyrics copy ships mp3s)")
+            if prob:
+                row(r.track_id, "audio", prob[0], prob[1], r.audio_path)
+            else:
+                note = _audio_note(r.audio_path)
+                if note:
+                    row(r.track_id, "audio", note[0], note[1], r.audio_path, kept=True)
+            ok = prob is None
+        has_audio.append(ok)
+        text, prob = _check_lyrics(lpath if isinstance(lpath, str) else None, r.lyrics, root)
+        if prob:
+            row(r.track_id, "lyrics", prob[0], prob[1], lpath if isinstance(lpath, str) else None)
+        texts.append(text)
+        has_lyrics.append(text is not None)
+    out["lyrics"] = pd.Series(texts, dtype="str")
+    out["has_audio"] = pd.Series(has_audio, dtype=bool)
+    out["has_lyrics"] = pd.Series(has_lyrics, dtype=bool)
+
+    for col in out.attrs.get("label_columns", []):
+        for tid in out.loc[out[col].isna(), "track_id"]:
+            row(tid, "label", "missing_label", f"column '{col}' is empty (scored without this song)", source, kept=True)
+
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    if not (out["has_audio"] | out["has_lyrics"]).any():
+        counts = report["problem"].value_counts().to_dict()
+        raise DatasetError(f"{source}: no usable track (no readable audio nor lyrics in {len(df)} rows; problems: {counts})")
+    return out, report
+
+
+def class_counts(df: pd.DataFrame, by=None, max_classes: int = 30) -> pd.DataFrame:
+    """Track counts per class of each label column, split by modality.
+
+    Parameters
+    ----------
+    df : validated tracks table.
+    by : list of str, optional
+        Columns to count by; default the table's label columns with at most ``max_classes`` classes
+        (an artist column of a large collection would fill pages).
+
+    Returns
+    -------
+    pd.DataFrame with columns ``by, value, tracks, audio, lyrics, both`` (one ``all`` row first).
+    """
+    def counts(g):
+        return pd.Series({"tracks": len(g), "audio": int(g["has_audio"].sum()), "lyrics": int(g["has_lyrics"].sum()),
+                          "both": int((g["has_audio"] & g["has_lyrics"]).sum())})
+
+    if by is None:
+        by = [c for c in df.attrs.get("label_columns", []) if c in df and df[c].nunique() <= max_classes]
+    parts = [pd.DataFrame([{"by": "all", "value": "all", **counts(df)}])]
+    for col in by:
+        key = df[col].astype(object).where(df[col].notna(), "<missing>")
+        t = pd.DataFrame([{"by": col, "value": v, **counts(g)} for v, g in df.groupby(key, sort=True)])
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True)
+
+
+def report_summary(report: pd.DataFrame) -> pd.DataFrame:
+    """Problem x modality counts of a validation report; expected absences get their own row."""
+    if report.empty:
+        return pd.DataFrame()
+    problem = report["problem"].where(~report["detail"].fillna("").str.startswith(NOT_IN_COPY),
+                                      "missing_file (" + NOT_IN_COPY + ")")
+    return pd.crosstab(problem.rename("problem"), report["modality"])

@@ -1,0 +1,184 @@
+"""Stage 05 in one record: ``gather`` reads the runs, baselines and song sets into a :class:`Comparison`;
+the steps the notebook takes on it (``score_song_sets``, ``window_vs_song``, ``compare_algorithms``,
+``map_choice``), the tables it saves and the take-away it exports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from songspace.data.plan import MIN_SONGS, Plan
+from songspace.evaluation import baselines
+from songspace.evaluation.compare import (
+    best_from_sweep,
+    own_clusters,
+    representations,
+    score,
+    song_sets,
+    summarise,
+    window_level,
+)
+from songspace.training import inputs
+
+# ---------------------------------------------------------------- what 05 runs, step by step
+
+# What 05 compares across clustering algorithms: the plain features, the main models and the sweep's best points.
+ALGORITHM_REPS = ("lyrics_only", "audio_raw", "audio_descriptors", "hybrid_raw", "mlp_vae", "multimodal_joint",
+                  "conv_vae", "audio_window_vae", "vade", "best_conv_vae_sweep", "best_mlp_vae_sweep")
+
+
+@dataclass
+class Comparison:
+    """Everything 05 compares, read once: the collection, its runs (02, 03 and the sweep's best points)
+    as representations per seed, the baselines, and the sets of songs to score on.
+
+    ``best_rows``: the sweep's chosen configuration per model (``"conv_vae"``, ``"mlp_vae"``) or None.
+    """
+
+    tracks: pd.DataFrame
+    what: Plan
+    blocks: inputs.Blocks
+    index: pd.DataFrame
+    model_reps: dict
+    baseline_reps: dict
+    song_sets: dict
+    seeds: list
+    best_rows: dict = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.what.labels
+
+    def scorable_sets(self) -> list[str]:
+        """The song sets with enough songs to cluster (``plan.MIN_SONGS``)."""
+        return [name for name, songs in self.song_sets.items() if len(songs) >= MIN_SONGS]
+
+
+def gather(dirs: dict, settings: dict) -> Comparison:
+    """Read what 01-04 wrote (``config.dataset_dirs`` paths) into a ``Comparison``."""
+    from songspace.data.loading import read_tracks
+    from songspace.training.runs import read_index
+
+    tracks = read_tracks(dirs["interim"], dirs["processed"])
+    what = Plan.of(tracks)
+    seeds = settings["seeds"]
+    lyrics_backend = settings["lyrics_backend"] if what.has_lyrics else None
+    blocks = inputs.load_blocks(tracks, dirs["processed"], lyrics_backend, settings["audio_backend"])
+    sweep_summary = pd.read_csv(dirs["sweep_metrics"])
+    best = {m: best_from_sweep(sweep_summary, m, what.labels, seeds) for m in ("conv_vae", "mlp_vae")}
+    index = pd.concat([read_index(dirs["runs_mlp"], dirs["runs_conv"]), best["conv_vae"][0], best["mlp_vae"][0]],
+                      ignore_index=True)
+    baseline_reps = baselines.baselines(blocks, pca_dim=settings["latent_dim"])
+    baseline_reps.update(baselines.extra_baselines(tracks, dirs["processed"],
+                                                   settings["audio_backends"] if what.has_audio else [],
+                                                   settings["lyrics_backends"] if what.has_lyrics else [],
+                                                   skip=(blocks.audio_backend, lyrics_backend)))
+    return Comparison(tracks, what, blocks, index, representations(index, blocks), baseline_reps, song_sets(blocks),
+                      seeds, {m: row for m, (_, row) in best.items()})
+
+
+def score_song_sets(c: Comparison, n_perm: int) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """K-Means at song level on every song set (``score`` plus a model's own clusters, ``own_clusters``).
+
+    Returns
+    -------
+    (long, table, notes): every row (``scores_long.csv``), the mean ± std summary with ``song_set``
+    (``representation_comparison.csv``), and one sentence per song set too small to cluster.
+    """
+    long, summaries, notes = [], {}, []
+    for set_name, songs in c.song_sets.items():
+        if len(songs) < MIN_SONGS:
+            notes.append(f"{set_name}: {len(songs)} songs, too few to cluster (need {MIN_SONGS}).")
+            continue
+        df = score(c.model_reps, c.baseline_reps, c.tracks, c.columns, songs, n_perm=n_perm, seeds=c.seeds)
+        df = pd.concat([df, own_clusters(c.index, c.tracks, c.columns, songs, n_perm)], ignore_index=True)
+        df["song_set"] = set_name
+        long.append(df)
+        summaries[set_name] = summarise(df)
+    long = (pd.concat(long, ignore_index=True) if long
+            else pd.DataFrame(columns=["rep", "label_column", "status", "skip_reason"]))
+    table = (pd.concat([s.assign(song_set=k) for k, s in summaries.items()], ignore_index=True) if summaries
+             else pd.DataFrame(columns=["song_set", "label_column", "rep", "family", "modality", "method"]))
+    return long, table, notes
+
+
+def window_vs_song(c: Comparison, table: pd.DataFrame, n_perm: int) -> pd.DataFrame:
+    """The ConvVAE runs scored per window beside their song-level rows (empty without labels or runs)."""
+    conv_index = c.index[c.index["kind"] == "conv_vae"]
+    win = window_level(conv_index, c.tracks, c.columns, n_perm=n_perm) if c.columns else pd.DataFrame()
+    if not (len(win) and len(table)):
+        return pd.DataFrame()
+    win_summary = summarise(win).assign(level="window")
+    song_level = table[table["rep"].isin(conv_index["model"]) & (table["song_set"] == "songs with audio")]
+    both = pd.concat([win_summary, song_level.assign(level="song")], ignore_index=True)
+    return both[["level", "rep", "label_column", "n_items", "ami_mean", "ami_std", "ami_chance_mean", "nmi_mean"]]
+
+
+def compare_algorithms(c: Comparison, methods, n_perm: int) -> pd.DataFrame:
+    """The ``ALGORITHM_REPS`` clustered by each of ``methods`` on every song set big enough
+    (``cluster_comparison.csv``); a quarter of the permutations (at least 20): it is a side table."""
+    comp = []
+    sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_REPS} for s, reps in c.model_reps.items()}
+    sub_base = {k: v for k, v in c.baseline_reps.items() if k in ALGORITHM_REPS}
+    for set_name in c.scorable_sets():
+        df = score(sub_models, sub_base, c.tracks, c.columns, c.song_sets[set_name], methods=methods,
+                   n_perm=max(20, n_perm // 4), seeds=c.seeds)
+        comp.append(summarise(df).assign(song_set=set_name))
+    return (pd.concat(comp, ignore_index=True) if comp
+            else pd.DataFrame(columns=["song_set", "label_column", "rep", "method"]))
+
+
+def map_choice(c: Comparison, take_away: dict | None) -> dict:
+    """The representations 05 maps in 2-D for the report (first seed): plain features, the main models
+    (the sweep's best point when there is one) and the recommended representation."""
+    first = c.model_reps.get(c.seeds[0], {})
+    chosen = {"lyrics_only": c.baseline_reps.get("lyrics_only"), "audio_raw": c.baseline_reps.get("audio_raw"),
+              "mlp_vae": first.get("best_mlp_vae_sweep") or first.get("mlp_vae"),
+              "multimodal_joint": first.get("multimodal_joint"),
+              "conv_vae": first.get("best_conv_vae_sweep") or first.get("conv_vae")}
+    if take_away and take_away["rep"] not in chosen:
+        chosen[take_away["rep"]] = {**c.baseline_reps, **first}.get(take_away["rep"])
+    return chosen
+
+
+def describe(c: Comparison) -> str:
+    """Markdown: the collection, its song sets and seeds, what is skipped, and the sweep's chosen points."""
+    text = (f"{c.what.describe()} Song sets: " + ", ".join(f"{k} ({len(v)})" for k, v in c.song_sets.items())
+            + f"; seeds {c.seeds}.\n\n" + c.what.why("external_metrics", "models"))
+    for name, model in (("ConvVAE", "conv_vae"), ("MLP VAE", "mlp_vae")):
+        if c.best_rows.get(model) is not None:
+            text += (f"\n\nBest {name} sweep configuration (chosen on these songs, so optimistic): "
+                     f"`{c.best_rows[model]['run_name']}`.")
+    return text
+
+
+def algorithm_pivot(comparison: pd.DataFrame, labelled: bool) -> pd.DataFrame:
+    """AMI (silhouette without labels) per (song set, label, representation) x algorithm, 3 decimals."""
+    value = "ami_mean" if labelled else "silhouette_mean"
+    return comparison.pivot_table(index=["song_set", "label_column", "rep"], columns="method", values=value).round(3)
+
+
+def save(dirs: dict, **tables: pd.DataFrame) -> None:
+    """Write each table atomically to its ``config.RESULT_FILES`` path (``save(dirs, scores_long=long)``)."""
+    from songspace.cache import atomic_to_csv
+
+    for key, df in tables.items():
+        atomic_to_csv(df, dirs[key])
+
+
+def take_away(c: Comparison, table: pd.DataFrame, dirs: dict) -> tuple[dict | None, pd.DataFrame | None]:
+    """05's take-away from the recommended representation (first seed): ``clusters.csv``, ``neighbours.csv``
+    and ``recommended.json`` (``export.write``).
+
+    Returns (the recommendation, the clusters table); with nothing scored (None, None), and an earlier
+    collection's files are removed, never left behind.
+    """
+    from songspace.evaluation import export
+
+    if not len(table):
+        for key in ("clusters", "neighbours", "recommended"):
+            dirs[key].unlink(missing_ok=True)
+        return None, None
+    first = c.model_reps.get(c.seeds[0], {})
+    return export.write({**c.baseline_reps, **first}, c.tracks, table, dirs["results"], seed=c.seeds[0])

@@ -1,0 +1,239 @@
+"""Sentences written from the numbers: what the tables of 05 say, with the seed spread and chance level.
+
+Every statement is derived from a summary table (``compare.summarise``); nothing here is a fixed
+claim. Verdicts: a gap counts only when it exceeds the larger of the two seed standard deviations.
+``language_similarity`` is 01's check of a lyrics embedding: do songs of one language sit together?
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from songspace.evaluation.scoring import format_pm
+
+
+def _pm(row, m="ami"):
+    return format_pm(row[f"{m}_mean"], row[f"{m}_std"])
+
+
+def _best(df: pd.DataFrame, metric: str = "ami_mean"):
+    df = df[np.isfinite(df[metric])]
+    return None if df.empty else df.sort_values(metric, ascending=False).iloc[0]
+
+
+def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nmi_chance", "ari", "purity",
+                                                 "purity_chance", "silhouette")) -> pd.DataFrame:
+    """The summary as a readable table: one "mean ± std" string per metric, sorted by song set and label."""
+    ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "norm", "method", "dim", "n_items", "k")
+           if c in summary.columns]
+    out = summary[ids].copy()
+    for c in ("dim", "n_items", "k"):
+        if c in out:
+            out[c] = out[c].astype("Int64")
+    for m in metrics:
+        if f"{m}_mean" in summary:
+            out[m] = [format_pm(a, b) for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
+    return out.sort_values([c for c in ("song_set", "label_column", "family", "rep") if c in out]).reset_index(drop=True)
+
+
+def verdict(a: pd.Series, b: pd.Series, metric: str = "ami") -> tuple[str, float, float]:
+    """Compare a over b: ("beats" | "loses to" | "ties with", gap, spread) where spread = max seed std."""
+    gap = float(a[f"{metric}_mean"] - b[f"{metric}_mean"])
+    spread = float(np.nanmax([a[f"{metric}_std"], b[f"{metric}_std"], 0.0]))
+    if gap > spread:
+        return "beats", gap, spread
+    if gap < -spread:
+        return "loses to", gap, spread
+    return "ties with", gap, spread
+
+
+def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
+    """One sentence per label column: the best model representation against the best baseline (AMI)."""
+    lines = []
+    s = summary[summary["method"] == method]
+    for col, g in s.groupby("label_column", sort=True):
+        model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
+        if model is None or base is None:
+            continue
+        word, gap, spread = verdict(model, base)
+        chance = float(g["ami_chance_p95_mean"].max()) if "ami_chance_p95_mean" in g else float("nan")
+        lines.append(
+            f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}): the best model, "
+            f"`{model['rep']}` (AMI {_pm(model)}), **{word}** the best baseline `{base['rep']}` (AMI {_pm(base)}); "
+            f"gap {gap:+.3f} against a seed spread of {spread:.3f}"
+            + (f" — {'larger' if abs(gap) > spread else 'not larger'} than seed-to-seed variation" if spread > 0 else "")
+            + f". 95% of label permutations stay below AMI {chance:.3f}."
+        )
+    return lines
+
+
+def own_vs_kmeans(summary: pd.DataFrame, song_set: str) -> list[str]:
+    """One sentence per label: a clustering-native model's own clusters against K-Means on its latents."""
+    lines = []
+    own = summary[summary["method"] == "own"]
+    for r in own.itertuples():
+        model = r.rep.removesuffix("[own]")
+        km = summary[(summary["rep"] == model) & (summary["method"] == "kmeans") & (summary["label_column"] == r.label_column)]
+        if len(km):
+            a, b = pd.Series(r._asdict()), km.iloc[0]
+            word, gap, spread = verdict(a, b)
+            lines.append(f"- **{r.label_column}** ({song_set}): `{model}`'s own clusters (AMI {_pm(a)}) **{word}** "
+                         f"K-Means on its latent means (AMI {_pm(b)}).")
+    return lines
+
+
+def modality_contribution(summary: pd.DataFrame, reps: dict[str, str], song_set: str, method: str = "kmeans") -> list[str]:
+    """AMI of each modality's representation against each label, e.g. reps = {"lyrics": "lyrics_only", ...}."""
+    lines = []
+    s = summary[(summary["method"] == method) & summary["rep"].isin(reps.values())]
+    for col, g in s.groupby("label_column", sort=True):
+        parts = []
+        for modality, rep in reps.items():
+            r = g[g["rep"] == rep]
+            if len(r):
+                parts.append(f"{modality} `{rep}` {_pm(r.iloc[0])}")
+        if parts:
+            best = _best(g)
+            lines.append(f"- against **{col}** ({song_set}): " + "; ".join(parts)
+                         + f". Most informative: `{best['rep']}`.")
+    return lines
+
+
+def chance_check(summary: pd.DataFrame, song_set: str = "") -> list[str]:
+    """Representations whose AMI does not clear the permutation 95th percentile, per label."""
+    lines = []
+    s = summary[summary["method"] == "kmeans"]
+    where = f" ({song_set})" if song_set else ""
+    for col, g in s.groupby("label_column", sort=True):
+        below = g[g["ami_mean"] <= g["ami_chance_p95_mean"]]["rep"].tolist()
+        if below:
+            lines.append(f"- against **{col}**{where}, {len(below)} of {len(g)} representations do not clear the "
+                         f"permutation 95th percentile: {', '.join(f'`{b}`' for b in below)}.")
+        else:
+            lines.append(f"- against **{col}**{where}, every representation clears the permutation 95th percentile.")
+    return lines
+
+
+def nmi_inflation(summary: pd.DataFrame) -> list[str]:
+    """How much NMI exceeds AMI at chance: why AMI is the number to read."""
+    lines = []
+    s = summary[summary["method"] == "kmeans"]
+    for col, g in s.groupby("label_column", sort=True):
+        if "nmi_chance_mean" in g:
+            lines.append(f"- against **{col}** (k={int(g['k'].iloc[0])}, {int(g['n_items'].iloc[0])} songs): random "
+                         f"clusters of the same sizes score NMI {g['nmi_chance_mean'].mean():.3f} but AMI "
+                         f"{g['ami_chance_mean'].mean():+.3f} on average.")
+    return lines
+
+
+def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns) -> str:
+    """What can and cannot be concluded at this size, from the counts."""
+    audio = tracks[tracks["has_audio"]]
+    columns = [c for c in columns if c in tracks and audio[c].notna().any()]
+    per = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in audio[c].value_counts().head(12).items()) for c in columns)
+    smallest = min(int(audio[c].value_counts().min()) for c in columns) if len(audio) and columns else 0
+    text = f"**{n_audio} of {n_songs}** songs have audio" + (f" ({per})" if per else "") + ". "
+    if columns and n_audio:
+        text += (f"Audio-based scores rest on {n_audio} points clustered into as many groups as there are classes; "
+                 f"the smallest class has {smallest} song(s), so one song changing cluster moves ARI/AMI by a large "
+                 f"step when classes are small. ")
+    return text + ("Differences that do not clear both the seed spread and the permutation 95th percentile are not "
+                   "evidence.")
+
+
+# Representations compared by modality in the findings, when the run has them.
+MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "audio descriptors": "audio_descriptors",
+                 "hybrid": "hybrid_raw", "VAE (hybrid)": "mlp_vae", "window VAE (audio)": "audio_window_vae",
+                 "multimodal VAE": "multimodal_joint", "VaDE": "vade"}
+
+
+def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None,
+             caveat: bool = True) -> str:
+    """The findings section as Markdown, every sentence from the numbers of ``summaries``.
+
+    Parameters
+    ----------
+    summaries : dict song set name -> summary table (``compare.summarise``).
+    tracks : tracks table (counts for the caveat).
+    columns : label columns scored (empty: internal metrics only).
+    lyrics_backends, default_backend : lyrics embeddings compared (``lyrics_<backend>`` baselines).
+    caveat : end with what can be concluded at this size (``small_data_caveat``); False for a report
+        that shows it in a section of its own.
+    """
+    n_songs, n_audio = len(tracks), int(tracks["has_audio"].sum())
+    if not summaries:
+        return (f"The collection has {n_songs} songs with usable audio or lyrics: too few to cluster, so nothing "
+                "was scored.")
+    if not columns:
+        return ("### No labels\n\nThe collection has no label column with two or more classes, so no clustering can "
+                "be checked against known groups. Each representation was clustered with k chosen by silhouette "
+                "and scored with internal metrics (silhouette, Calinski-Harabasz, Davies-Bouldin). These are "
+                "measured in each representation's own space and do not rank representations against each other. "
+                "Add a label column (genre, artist, a folder per group) to the manifest to get external scores."
+                + ("\n\n" + small_data_caveat(n_songs, n_audio, tracks, columns) if caveat else ""))
+    text = ["### Does the VAE beat its baselines?"]
+    for set_name, s in summaries.items():
+        text += vae_vs_baselines(s, set_name) or [f"- {set_name}: no model and baseline to compare."]
+    own = [line for set_name, s in summaries.items() for line in own_vs_kmeans(s, set_name)]
+    if own:
+        text += ["", "### A clustering-native VAE: its own clusters or K-Means on its latents?"] + own
+    text += ["", "### What each modality contributes"]
+    for set_name, s in summaries.items():
+        text += modality_contribution(s, MODALITY_REPS, set_name)
+    lyr = next((k for k in summaries if k == "songs with lyrics"), None)
+    if lyr and len(lyrics_backends) > 1:
+        text += ["", "### Lyrics embeddings compared"]
+        text += modality_contribution(summaries[lyr], {b: ("lyrics_only" if b == default_backend else f"lyrics_{b}")
+                                                       for b in lyrics_backends}, lyr)
+    text += ["", "### Chance"]
+    for set_name, s in summaries.items():
+        text += nmi_inflation(s) + chance_check(s, set_name)
+    if caveat:
+        text += ["", "### What can be concluded at this size", small_data_caveat(n_songs, n_audio, tracks, columns)]
+    return "\n".join(text)
+
+
+def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) -> pd.DataFrame:
+    """Mean cosine similarity within and between language groups.
+
+    Parameters
+    ----------
+    emb : np.ndarray, shape (n, d)
+    mask : np.ndarray, shape (n,), bool
+        Rows to use (tracks with lyrics).
+    languages : sequence, length n
+        Language label per track.
+
+    Returns
+    -------
+    DataFrame, languages x languages
+        Entry (a, b) = mean cosine over pairs of distinct tracks with languages a and b
+        (the diagonal is the within-language mean, self-pairs excluded; NaN if no pair).
+        ``attrs["within"]`` / ``attrs["between"]``: means over all same-/different-language
+        pairs, ``attrs["gap"]`` their difference and ``attrs["gap_std"]`` the gap in units of
+        the std of all pair cosines. Cosine scales differ between models (E5 runs high), so
+        compare ``gap_std`` across models, not raw levels.
+    """
+    mask = np.asarray(mask, bool)
+    lang = np.asarray(pd.Series(list(languages), dtype=object).fillna("NA").astype(str))[mask]
+    X = np.asarray(emb, dtype=np.float64)[mask]
+    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    S = X @ X.T
+    off = ~np.eye(len(X), dtype=bool)
+    groups = sorted(set(lang))
+    M = pd.DataFrame(np.nan, index=pd.Index(groups, name="language"), columns=groups)
+    for a in groups:
+        for b in groups:
+            sel = (lang[:, None] == a) & (lang[None, :] == b) & off
+            if sel.any():
+                M.loc[a, b] = S[sel].mean()
+    same = (lang[:, None] == lang[None, :]) & off
+    diff = lang[:, None] != lang[None, :]
+    M.attrs["within"] = float(S[same].mean()) if same.any() else float("nan")
+    M.attrs["between"] = float(S[diff].mean()) if diff.any() else float("nan")
+    M.attrs["gap"] = M.attrs["within"] - M.attrs["between"]
+    sd = float(S[off].std()) if off.any() else float("nan")
+    M.attrs["gap_std"] = M.attrs["gap"] / sd if sd > 0 else float("nan")
+    return M

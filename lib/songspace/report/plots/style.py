@@ -1,0 +1,119 @@
+"""How every figure is set up and saved: the notebook's renderers and style, and atomic PNG writes.
+
+Static functions build a ``matplotlib.figure.Figure`` without pyplot, so a figure shows once
+in a notebook (after :func:`setup_notebook`) and nothing piles up in pyplot's figure list.
+``path=...`` also saves it (PNG, atomically). Inputs are plain numpy arrays and DataFrames.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import sys
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from songspace.cache import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+STYLE = {"style": "whitegrid", "context": "notebook", "palette": "colorblind"}
+SPEC_CMAP = "magma"
+HOVER = ("artist", "title", "language", "genre", "cluster")
+
+
+# Both renderers, in one output: JupyterLab draws the application/vnd.plotly.v1+json mimetype
+# (plotly's lab extension); nbconvert/HTML export, which drops that mimetype, draws the text/html
+# part of the "notebook" renderer (plotly.js embedded once, so the HTML works offline).
+PLOTLY_RENDERER = "plotly_mimetype+notebook"
+
+
+def setup_notebook(seed: int = 0, log_level: int | str = "INFO") -> None:
+    """Fix the look, the randomness and the messages of a notebook; call it in the first cell.
+
+    Sets plotly's renderer to ``"plotly_mimetype+notebook"`` (each figure carries the plotly
+    mimetype for JupyterLab and HTML with plotly.js embedded for the exported report, offline),
+    the seaborn theme, PNG display of matplotlib figures, shows songspace's log messages at
+    ``log_level`` in the cell output (``songspace.log.setup_logging``), and seeds ``random`` and
+    ``numpy``.
+    """
+    from songspace.log import setup_logging
+
+    _use_plotly_renderer(PLOTLY_RENDERER)
+    sns.set_theme(**STYLE)
+    random.seed(seed)
+    np.random.seed(seed)
+    setup_logging(log_level, stream="stdout")
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        if get_ipython() is not None:
+            set_matplotlib_formats("png")  # also displays pyplot-free Figure objects
+    except ImportError:
+        pass
+
+
+def _use_plotly_renderer(name: str) -> None:
+    """Make ``name`` plotly's default renderer without importing plotly's renderers module when it is not
+    loaded yet: plotly reads ``PLOTLY_RENDERER`` when that module is first imported (on the first
+    figure shown). The import costs ~1.5 s (nbformat and its jsonschema), which notebooks that draw no
+    plotly figure (00-05) then never pay."""
+    if "plotly.io._renderers" in sys.modules:
+        import plotly.io as pio
+
+        pio.renderers.default = name
+    else:
+        os.environ["PLOTLY_RENDERER"] = name
+
+
+def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw) -> tuple[Figure, np.ndarray]:
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig = Figure(figsize=figsize, layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 150):
+    """Save a matplotlib figure as PNG or a plotly figure as self-contained HTML, atomically."""
+    log.debug("saving figure to %s", path)
+    if hasattr(fig, "to_html"):  # plotly
+        atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
+    else:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        atomic_write_bytes(path, buf.getvalue())
+    return fig
+
+
+def _finish(fig, path):
+    return save_figure(fig, path) if path is not None else fig
+
+
+def _check_coords(coords, df):
+    coords = np.asarray(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"coords must have shape (n, 2), got {coords.shape}")
+    if len(df) != len(coords):
+        raise ValueError(f"coords has {len(coords)} rows but df has {len(df)}")
+    return coords
+
+
+def _categories(s: pd.Series) -> pd.Series:
+    """Labels as strings for discrete colours; NA -> "NA", DBSCAN noise -1 stays "-1"."""
+    return s.astype("string").fillna("NA").astype(str)
+
+
+# ---- latent maps: a grid for print, one explorer for the HTML ----
+
+def _legend_outside(ax, title, n):
+    if n > 20:
+        if ax.get_legend():
+            ax.get_legend().remove()
+        return
+    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small",
+              title_fontsize="x-small", frameon=False, markerscale=0.8, ncols=1 if n <= 10 else 2)

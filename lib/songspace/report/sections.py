@@ -1,0 +1,192 @@
+"""The sections of the report (06): each function takes the loaded :class:`results.Results` and returns
+what its section shows, in order, for :func:`show` to display.
+
+A section is a list of displayable objects: ``IPython.display.Markdown``/``HTML``, matplotlib figures
+(shown as PNG after ``plots.setup_notebook()``) and plotly figures (shown with ``.show()``, which
+embeds plotly.js once for the exported HTML). The section headings and the text around them are the
+notebook's markdown cells; ``render.py`` turns the executed notebook into HTML and PDF. Nothing here
+writes a file.
+"""
+from __future__ import annotations
+
+import numpy as np
+from IPython.display import HTML, Markdown, display
+
+from songspace.evaluation import comparison, export
+from songspace.report import plots, summary
+from songspace.report.results import Results
+from songspace.training import runs
+
+TRAINING_CURVES = ("mlp_vae", "multimodal_vae", "conv_vae")  # models whose first run's curves are shown
+
+
+def show(items: list) -> None:
+    """Display each item of a section in order: plotly figures with ``.show()``, the rest with ``display``."""
+    for item in items:
+        if hasattr(item, "to_plotly_json"):
+            item.show()
+        else:
+            display(item)
+
+
+def _also_skipped(r: Results) -> str:
+    return f"\n\n{r.plan.why()}" if r.plan.skipped else ""
+
+
+def summary_section(r: Results) -> list:
+    """The headline, then the AMI per representation and the best per family (with labels), or the
+    silhouette per representation and the cluster sizes of the recommended one (without labels)."""
+    table, rec = r.table, r.recommended
+    out = [Markdown(summary.headline(table, r.tracks, r.plan))]
+    if summary.has_labels(table):
+        title = f"AMI per representation — {summary.headline_set(table)}"
+        caption = "Best representation per label and family (K-Means or a model's own clusters)"
+        out.append(plots.ami_summary(summary.scored(table), title=title))
+        out.append(HTML(summary.html_table(summary.best_per_family(table), wide=False, caption=caption)))
+    elif len(table):
+        km = table[(table["method"] == "kmeans") & (table["song_set"] == summary.headline_set(table))]
+        sizes = r.clusters["cluster"].value_counts() if r.clusters is not None else None
+        out.append(plots.internal_summary(km, sizes, sizes_of=rec["rep"] if rec else ""))
+        caption = "Highest silhouette per family (own space)"
+        out.append(HTML(summary.html_table(summary.best_per_family(table), caption=caption)))
+    return out
+
+
+def data_section(r: Results, dataset: str) -> list:
+    """The collection in a sentence (layout, validation problems, stages skipped) and its counts table."""
+    line = f"Collection **{dataset}** ({r.tracks.attrs.get('layout', '?')}). {summary.validation_line(r.validation)}"
+    return [Markdown(line + _also_skipped(r)), HTML(summary.html_table(summary.data_table(r.tracks, r.plan)))]
+
+
+def budget_section(r: Results) -> list:
+    """What the training budget cut (``summary.budget_text``; an empty Markdown when nothing was cut)."""
+    return [Markdown(summary.budget_text(r.runs, r.dirs["results"]))]
+
+
+def findings_section(r: Results, settings: dict) -> list:
+    """The findings text (``summary.findings``) without the size caveat, which has a section of its own."""
+    return [Markdown(summary.findings(r.table, r.tracks, r.plan, settings, with_caveat=False))]
+
+
+def maps_section(r: Results) -> list:
+    """Static grids of the 2-D maps, coloured by the first label and by each map's own clusters."""
+    if not r.maps:
+        return [Markdown("No map was written (too few songs).")]
+    out, meta = [], r.meta
+    for color in (r.labels[:1] or []) + ["cluster"]:
+        fig = plots.latent_map_grid(r.maps, meta, color=color)
+        fig.suptitle(f"coloured by {color}", fontsize="small")
+        out.append(fig)
+    return out
+
+
+def explorer_section(r: Results) -> list:
+    """The interactive (plotly) map explorer: every map, coloured by the recommended clustering and each
+    label; [] without maps. Its cell is tagged ``interactive``: the PDF leaves it out."""
+    if not r.maps:
+        return []
+    meta, colourings = r.meta, list(r.labels)
+    if r.recommended:  # one clustering (the recommended one) for every map
+        name = f"cluster of {r.recommended['rep']}"
+        meta[name] = r.clusters.set_index("track_id")["cluster"].reindex(meta.index).astype("Int64")
+        colourings.insert(0, name)
+    return [plots.latent_explorer(r.maps, meta, colors=colourings or ["artist"])]
+
+
+def clusters_section(r: Results, settings: dict) -> list:
+    """The recommended clusters as song lists (with musicnn tags, if any), nearest songs, and what each
+    cluster contains per label (labels with at most 30 classes)."""
+    rec, clusters = r.recommended, r.clusters
+    if not rec:
+        return [Markdown("No clusters were written (too few songs).")]
+    tags = export.cluster_tags(clusters, r.dirs["processed"], settings["audio_backend"])  # musicnn tags, if any
+    out = [Markdown(f"Representation: **{rec['rep']}** ({rec['reason']}); k = {rec['k']}.\n\n"
+                    + export.cluster_lists(clusters, tags=tags)
+                    + "\n\nNearest songs (distance in the clustered space):\n\n"
+                    + export.neighbour_examples(r.neighbours, r.tracks))]
+    songs, meta = clusters.dropna(subset=["cluster"]), r.meta
+    described = {c: meta.loc[songs["track_id"], c].to_numpy() for c in r.labels if meta[c].nunique() <= 30}
+    if described:
+        out.append(plots.composition_heatmaps(songs["cluster"].astype(int).to_numpy(), described,
+                                              title=f"{rec['rep']}: what each cluster contains (share of the cluster)"))
+    return out
+
+
+def sweeps_section(r: Results) -> list:
+    """One figure per swept model: each configuration's AMI per label (silhouette without labels),
+    mean ± std over seeds, with the chance level."""
+    sweep, columns = r.sweep, r.labels
+    ok = sweep[sweep["status"] == "ok"] if len(sweep) else sweep
+    # AMI per label when there are labels (silhouette is in metrics_summary.csv), else silhouette
+    metrics = [m for m in ([f"{c}_ami" for c in columns] or ["none_silhouette"]) if f"{m}_mean" in ok]
+    if not (len(ok) and metrics):
+        return [Markdown("No sweep configuration ran on this collection.")]
+    out = []
+    for model, g in ok.groupby("model"):
+        chance = {f"{c}_ami_chance": g[f"{c}_ami_chance_mean"] for c in columns if f"{c}_ami_chance_mean" in g}
+        fig = plots.metric_across_runs(g.assign(**chance), metric=metrics, group="run_name")
+        fig.suptitle(f"{model} sweep (error bars: std over seeds; grey ticks: chance)", fontsize="small")
+        out.append(fig)
+    return out
+
+
+def algorithms_section(r: Results) -> list:
+    """The clustering algorithms compared: AMI (silhouette without labels) per representation and algorithm."""
+    if not len(r.comparison):
+        return [Markdown("No clustering algorithm was compared (too few songs).")]
+    value = "ami_mean" if r.labels else "silhouette_mean"
+    pivot = comparison.algorithm_pivot(r.comparison, labelled=bool(r.labels))
+    pivot.columns.name = None
+    pivot = pivot.reset_index().rename(columns={"label_column": "label", "rep": "representation"})
+    return [HTML(summary.html_table(pivot, caption=value.replace("_mean", "").upper() + " per algorithm"))]
+
+
+def training_section(r: Results, settings: dict) -> list:
+    """Training curves of the first run of each of :data:`TRAINING_CURVES`, then validation
+    reconstructions: the ConvVAE's log-mel patches (s, Hz) and the MLP VAE's input vectors."""
+    out, histories = [], runs.histories(r.runs)
+    for name in TRAINING_CURVES:
+        if name in histories:
+            fig = plots.training_curves(histories[name])
+            fig.suptitle(f"{name}: training curves", fontsize="small")
+            out.append(fig)
+    if (run := runs.first_run(r.runs, "conv_vae")) is not None:
+        npz = np.load(run / "reconstructions.npz")
+        params = summary.log_mel_params(r.dirs["processed"], settings["audio"])
+        fig = plots.reconstructions_specshow(npz["x_in"][:, 0], npz["x_out"][:, 0], params, n=min(4, len(npz["x_in"])),
+                                             units="standardised per band")
+        fig.suptitle("ConvVAE: validation log-mel patches and their reconstructions", fontsize="small")
+        out.append(fig)
+    if (run := runs.first_run(r.runs, "mlp_vae")) is not None:
+        npz = np.load(run / "reconstructions.npz")
+        out.append(plots.reconstructions_vector(npz["x_in"], npz["x_out"], n=min(2, len(npz["x_in"]))))
+    if not len(r.runs):
+        out.append(Markdown("No model was trained on this collection."))
+    return out
+
+
+def traversal_section(r: Results, settings: dict) -> list:
+    """The β-ConvVAE's latent traversal (``summary.traversal``) of its most active dimensions, or why there is none."""
+    run = runs.first_run(r.runs, "conv_beta_vae")
+    # the patches' sr, hop, fmin/fmax: axes in s and Hz
+    params = summary.log_mel_params(r.dirs["processed"], settings["audio"])
+    fig, dims = summary.traversal(run, params) if run is not None else (None, [])
+    if fig is None:
+        return [Markdown("No β-ConvVAE with an active latent dimension was trained on this collection.")]
+    return [Markdown(f"**β-VAE latent traversal.** Dimensions {dims} (largest variance of the posterior mean over "
+                     "windows); each row moves one dimension from -2.5 to +2.5 around the mean latent."), fig]
+
+
+def limits_section(r: Results) -> list:
+    """What can and cannot be concluded at this size (``summary.caveat``) and how the scores were made."""
+    return [Markdown(summary.caveat(r.tracks, r.plan) + "\n\n"
+                     "Everything above is unsupervised: labels are used only to score. The sweep's best "
+                     "configurations were chosen on the same songs they are scored on, so their scores are "
+                     "optimistic. A CVAE is not scored against the label it was conditioned on." + _also_skipped(r))]
+
+
+def appendix_section(r: Results) -> list:
+    """Every row of ``representation_comparison.csv``, readable (``summary.appendix_table``), on a wide page."""
+    if not len(r.table):
+        return [Markdown("Nothing was scored.")]
+    return [HTML(summary.html_table(summary.appendix_table(r.table), wide=True))]

@@ -1,0 +1,40 @@
+"""What the user takes away: cluster song lists, and the musicnn tags that set a cluster apart."""
+import numpy as np
+import pandas as pd
+from songspace.evaluation import export
+from songspace.features import extract
+
+
+def test_cluster_tags_name_what_sets_each_cluster_apart(tmp_path):
+    cols = extract.backend_columns("musicnn-msd")
+    tags = [c for c in cols if c.startswith("tag_")]
+    assert {"tag_rock", "tag_female_vocalists"} <= set(tags)
+    ids = [f"s{i}" for i in range(6)]
+    X = np.full((6, len(cols)), 0.1, np.float32)
+    X[:, cols.index("tag_rock")] = 0.9  # every song: describes no cluster
+    X[:3, cols.index("tag_female_vocalists")] = 0.8
+    X[3:, cols.index("tag_electronic")] = 0.7
+    X[3:, cols.index("tag_dance")] = 0.6
+    pd.concat([pd.DataFrame({"track_id": ids}), pd.DataFrame(X, columns=cols)], axis=1).to_parquet(
+        tmp_path / "audio_musicnn-msd_tracks.parquet")
+    # one patch per song: the window files load_backend checks the tracks table against
+    pd.DataFrame({"track_id": ids, "patch": 0, "start_s": 0.0}).to_parquet(tmp_path / "audio_musicnn-msd_windows.parquet")
+    np.save(tmp_path / "audio_musicnn-msd_windows.npy", X)
+    clusters = pd.DataFrame({"track_id": ids + ["lyrics_only"], "cluster": [0, 0, 0, 1, 1, 1, 1],
+                             "artist": "A", "title": [f"T{i}" for i in range(7)]})
+    got = export.cluster_tags(clusters, tmp_path)
+    assert got == {0: ["female vocalists"], 1: ["electronic", "dance"]}
+    text = export.cluster_lists(clusters, tags=got)
+    assert "**cluster 1** (4 songs; mostly *electronic, dance*)" in text and "A – T6" in text
+    assert export.cluster_tags(clusters, tmp_path, backend="descriptors") == {}  # no tags: nothing claimed
+    assert "mostly" not in export.cluster_lists(clusters)
+
+
+def test_recommend_passes_over_a_sweep_winner_chosen_on_the_same_labels():
+    rows = [("best_mlp_vae_sweep", 0.9), ("mlp_vae", 0.7), ("lyrics_only", 0.6)]
+    table = pd.DataFrame([dict(rep=r, method="kmeans", song_set="songs with lyrics", n_items=79, label_column=lab,
+                               ami_mean=a) for r, a in rows for lab in ("language", "genre")])
+    rec = export.recommend(table)
+    assert rec["rep"] == "mlp_vae" and "0.700" in rec["reason"]
+    only = table[table["rep"] == "best_mlp_vae_sweep"]
+    assert export.recommend(only)["rep"] == "best_mlp_vae_sweep"  # nothing else scored: it is all there is

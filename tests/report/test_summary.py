@@ -1,0 +1,110 @@
+"""The report's summary page is written from the numbers: headline, best per family, tables that fit."""
+import numpy as np
+import pandas as pd
+import pytest
+from songspace.data import plan
+from songspace.report import summary
+
+
+def _row(rep, fam, col, ami, std=0.01, method="kmeans", p95=0.1, song_set="songs with audio", n=30):
+    return {"song_set": song_set, "label_column": col, "rep": rep, "family": fam, "method": method, "norm": "none",
+            "dim": 8, "k": 4, "n_items": n, "ami_mean": ami, "ami_std": std, "ami_chance_p95_mean": p95,
+            "ami_chance_mean": 0.0, "nmi_mean": ami, "nmi_std": std, "ari_mean": ami, "ari_std": std,
+            "purity_mean": 0.5, "purity_std": 0.1, "silhouette_mean": 0.2, "silhouette_std": 0.02}
+
+
+@pytest.fixture
+def table():
+    return pd.DataFrame([
+        _row("mlp_vae", "model", "genre", 0.50), _row("audio_raw", "baseline", "genre", 0.40),
+        _row("lyrics_only", "baseline", "genre", 0.05),
+        _row("mlp_vae", "model", "language", 0.30, std=0.05), _row("lyrics_only", "baseline", "language", 0.28),
+        _row("audio_raw", "baseline", "language", 0.02),
+        _row("audio_raw", "baseline", "genre", 0.9, song_set="songs with lyrics", n=10),  # narrower set: not the headline
+    ])
+
+
+@pytest.fixture
+def tracks():
+    return pd.DataFrame({"track_id": [str(i) for i in range(30)], "has_audio": True, "has_lyrics": True,
+                         "genre": ["a", "b", "c", "d", "e"] * 6, "language": ["en", "fr", "de"] * 10,
+                         "artist": "x", "title": "y"})
+
+
+def _plan(tracks, labels):
+    tracks.attrs["label_columns"] = labels
+    return plan.Plan.of(tracks)
+
+
+def test_headline_names_best_margin_over_chance_and_baseline_and_the_vae_verdict(table, tracks):
+    text = summary.headline(table, tracks, _plan(tracks, ["genre", "language"]))
+    assert "Against **genre** (30 songs, k = 4), `mlp_vae` (model) clusters best, AMI 0.500 ± 0.010" in text
+    assert "+0.400 over the 95th percentile" in text and "+0.100 over the best plain baseline `audio_raw`" in text
+    assert "on genre the best VAE-family model `mlp_vae` **beats**" in text
+    assert "on language the best VAE-family model `mlp_vae` **ties with**" in text  # gap 0.02 < spread 0.05
+    assert "helps on some labels only" in text and "songs with audio" in text and "0.900" not in text
+
+
+def test_headline_says_when_nothing_clears_chance_and_names_ties(table, tracks):
+    t = table.assign(ami_chance_p95_mean=0.95)
+    assert "**not above chance**" in summary.headline(t, tracks, _plan(tracks, ["genre"]))
+    t = table.copy()
+    t.loc[t["rep"] == "audio_raw", "ami_mean"] = 0.5
+    assert "and 1 other representation(s) tied with it" in summary.headline(t, tracks, _plan(tracks, ["genre"]))
+
+
+def test_headline_without_labels_or_scores_says_what_it_cannot_answer(tracks):
+    none = pd.DataFrame([{**_row("ae", "baseline", "none", np.nan)}])
+    what = _plan(tracks, [])
+    assert summary.headline(none, tracks, what).startswith("**No labels**")
+    assert "too few to cluster" in summary.headline(pd.DataFrame(), tracks, what)
+    assert list(summary.best_per_family(none).columns) == ["family", "representation", "dim", "k", "silhouette"]
+
+
+def test_best_per_family_one_row_per_label_and_family(table):
+    best = summary.best_per_family(table)
+    assert list(best[["label", "family", "representation"]].itertuples(index=False, name=None)) == [
+        ("genre", "baseline", "audio_raw"), ("genre", "model", "mlp_vae"),
+        ("language", "baseline", "lyrics_only"), ("language", "model", "mlp_vae")]
+    assert best.loc[1, "over chance"] == pytest.approx(0.4) and best.loc[1, "AMI"] == "0.500 ± 0.010"
+
+
+def test_appendix_table_and_html_table_fit_the_page(table):
+    app = summary.appendix_table(table)
+    assert len(app) == len(table) and "AMI p95 chance" in app and "index" not in app.columns
+    assert list(app.columns[:3]) == ["song_set", "label", "representation"]
+    html = summary.html_table(app)
+    assert "ss-table-wrap wide" in html and "<th></th>" not in html  # landscape, no index column
+    # a model's own clusters at several k: each row gets its own chance level, a number
+    own = pd.DataFrame([{**_row("vade[own]", "model", "genre", 0.3, method="own", p95=p), "k": k}
+                        for k, p in [(2, 0.25), (3, 0.125)]])
+    app = summary.appendix_table(pd.concat([table, own], ignore_index=True))
+    assert app.loc[app["representation"] == "vade[own]", ["k", "AMI p95 chance"]].values.tolist() == [[2, 0.25], [3, 0.125]]
+    small = summary.html_table(pd.DataFrame({"a": [1.23456]}), max_rows=None)
+    assert "wide" not in small and "1.235" in small
+    assert "1 more rows" in summary.html_table(pd.DataFrame({"a": [1, 2]}), max_rows=1)
+
+
+def test_findings_without_caveat_leaves_it_to_the_limits_section(table, tracks):
+    what = _plan(tracks, ["genre", "language"])
+    settings = {"lyrics_backends": ["tfidf"], "lyrics_backend": "tfidf"}
+    full = summary.findings(table, tracks, what, settings)
+    short = summary.findings(table, tracks, what, settings, with_caveat=False)
+    cav = summary.caveat(tracks, what)
+    assert cav in full and cav not in short and "What can be concluded" not in short
+    assert "Does the VAE beat its baselines?" in short
+
+
+def test_data_table_and_validation_line(tracks):
+    what = _plan(tracks, ["genre"])
+    d = summary.data_table(tracks, what)
+    assert d.iloc[0].tolist() == ["songs", 30] and d.iloc[-1]["count"] == "5 (6–6 songs)"
+    v = pd.DataFrame({"problem": ["missing_file", "missing_file", "silent"], "modality": ["audio", "audio", "audio"]})
+    assert summary.validation_line(v).startswith("Validation: 3 problem(s): 2 × missing_file (audio); 1 × silent")
+    assert "no problem" in summary.validation_line(pd.DataFrame())
+
+
+def test_a_model_that_beats_the_baseline_below_chance_does_not_help(table, tracks):
+    t = table.assign(ami_chance_p95_mean=0.6)
+    text = summary.headline(t, tracks, _plan(tracks, ["genre", "language"]))
+    assert "**beats (but does not clear chance)**" in text and "The VAE does not help" in text
