@@ -177,3 +177,27 @@ def test_linear_cost_separates_fixed_and_per_song_parts():
     assert "residual <=" not in bench._cost_note(bench.linear_cost(df))
     df.loc[1, "status"] = "failed (make exit 2)"
     assert bench.linear_cost(df).empty
+
+
+def test_publish_adds_a_dated_section_after_the_mark_newest_first(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nintro\n\n<!-- bench:new -->\n\n## older run\n\nold table\n")
+    summary = tmp_path / "summary.md"
+    summary.write_text("# songspace benchmarks\n\nRun 2026-12-02, 2 cores.\n\n## chance\n\n| a |\n|---|\n| 1 |\n")
+    bench.publish(summary, doc, "make bench BENCH_ONLY=chance")
+    summary.write_text("# songspace benchmarks\n\nsecond run\n")
+    bench.publish(summary, doc, "make bench")
+    text = doc.read_text()
+    first, second, older = text.index("`make bench`"), text.index("`make bench BENCH_ONLY=chance`"), text.index("older run")
+    assert text.index("<!-- bench:new -->") < first < second < older  # newest first, history kept below
+    assert "Machine: " in text and " cores (" in text and "### chance" in text  # its sections nest under the run
+    assert "# songspace benchmarks" not in text
+
+
+def test_publish_refuses_a_file_without_the_mark(tmp_path):
+    doc = tmp_path / "README.md"
+    doc.write_text("# not the benchmarks page\n")
+    (tmp_path / "summary.md").write_text("# t\n\nx\n")
+    with pytest.raises(ValueError, match="bench:new"):
+        bench.publish(tmp_path / "summary.md", doc, "make bench")
+    assert doc.read_text() == "# not the benchmarks page\n"

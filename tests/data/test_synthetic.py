@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from songspace import cli
-from songspace.data import synthetic
 from songspace.data.loading import load_dataset
 from songspace.data.synthetic import WORDS, make_synthetic
 from songspace.data.validation import validate

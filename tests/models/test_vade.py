@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from planted import planted
 from sklearn.metrics import adjusted_rand_score
 from songspace.models.base import kl_per_dim
 from songspace.models.registry import build_model
@@ -10,7 +11,6 @@ from songspace.training.loop import TrainConfig, fit, seed_everything
 from songspace.training.scaling import standardise_blocks
 from songspace.training.split import split_by_song
 from songspace.training.store import load_run, run
-from test_train import planted
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a shared 2-core machine
 

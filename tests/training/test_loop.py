@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from planted import planted
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from songspace.cache import params_hash
@@ -16,22 +17,6 @@ from songspace.training.scaling import standardise_blocks
 from songspace.training.store import load_checkpoint, load_run, run, run_key
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a shared 2-core machine
-
-
-def planted(n_per_cell=12, windows=2, d_audio=24, d_lyrics=16, noise=0.3, seed=0):
-    """3 genres x 3 languages; audio = genre centre + noise, lyrics = language centre + noise.
-
-    Each song has ``windows`` rows (like audio windows) sharing its track id.
-    """
-    rng = np.random.default_rng(seed)
-    cells = np.repeat(np.arange(9), n_per_cell)
-    genre, lang = cells // 3, cells % 3
-    ca, cl = rng.normal(0, 1, (3, d_audio)), rng.normal(0, 1, (3, d_lyrics))
-    genre, lang = np.repeat(genre, windows), np.repeat(lang, windows)
-    ids = np.repeat([f"song{i:03d}" for i in range(len(cells))], windows)
-    audio = ca[genre] + noise * rng.normal(size=(len(genre), d_audio))
-    lyrics = cl[lang] + noise * rng.normal(size=(len(genre), d_lyrics))
-    return audio.astype(np.float32), lyrics.astype(np.float32), genre, lang, ids
 
 
 def mlp(X, **kw):
