@@ -175,7 +175,8 @@ test: $(ENV_STAMP) chromium
 BENCH_ONLY ?=
 bench: $(ENV_STAMP)
 	BENCH_E2E_SONGS="$(BENCH_E2E_SONGS)" BENCH_E2E_PROFILE="$(BENCH_E2E_PROFILE)" \
-	  $(BIN)/python tools/bench.py --out results/bench $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+	  $(BIN)/python tools/bench.py --out results/bench $(if $(BENCH_ONLY),--only $(BENCH_ONLY)) \
+	  --publish docs/benchmarks.md --command "make bench$(if $(BENCH_ONLY), BENCH_ONLY=$(BENCH_ONLY))$(if $(BENCH_E2E_SONGS), BENCH_E2E_SONGS=$(BENCH_E2E_SONGS))$(if $(BENCH_E2E_PROFILE), BENCH_E2E_PROFILE=$(BENCH_E2E_PROFILE))"
 
 # Real-data quality: the whole pipeline on a collection the user names, its table in quality.csv.
 BENCH_COLLECTION ?=

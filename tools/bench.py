@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -864,6 +865,49 @@ class UnknownSection(ValueError):
     """``--only`` names a section that does not exist."""
 
 
+PUBLISH_MARK = "<!-- bench:new -->"
+
+
+def machine() -> str:
+    """One line naming this machine: cores, CPU model, memory, Python, torch."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    mem = ""
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        mem = f", {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+    return (f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def publish(summary: Path, doc: Path, command: str) -> Path:
+    """Add ``summary`` (``summary.md`` of this run) to ``doc`` as a dated section, newest first.
+
+    The section goes right after the ``<!-- bench:new -->`` line; its heading names the date, the commit and the
+    command that reproduces it, its first line the machine. A ``doc`` without that line is an error, so a
+    wrong path never silently gains a copy.
+    """
+    text = doc.read_text(encoding="utf-8")
+    if PUBLISH_MARK not in text:
+        raise ValueError(f"{doc}: no {PUBLISH_MARK} line to publish after")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown commit"
+    body = summary.read_text(encoding="utf-8").split("\n", 1)[1].strip()  # without its "# ..." title
+    body = re.sub(r"(?m)^## ", "### ", body)
+    section = (f"## {time.strftime('%Y-%m-%d %H:%M')}, commit {commit}: `{command}`\n\n"
+               f"Machine: {machine()}.\n\n{body}\n")
+    return atomic_write_text(doc, text.replace(PUBLISH_MARK, f"{PUBLISH_MARK}\n\n{section}", 1))
+
+
 def add_arguments(ap) -> None:
     """The options of ``python tools/bench.py``."""
     ap.add_argument("--out", default=str(config.RESULTS / "bench"))
@@ -892,6 +936,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--e2e-targets", default="data,notebooks", help="comma list of make targets run end to end")
     ap.add_argument("--e2e-dir", default=os.environ.get("BENCH_E2E_DIR") or "",
                     help="keep the synthetic collections here (reused by the next run) instead of a temporary folder")
+    ap.add_argument("--publish", default="",
+                    help="also add summary.md to this markdown file as a dated section (make bench: docs/benchmarks.md)")
+    ap.add_argument("--command", default="python tools/bench.py", help="the command the published section names")
 
 
 def run(args) -> Path:
@@ -922,6 +969,8 @@ def run(args) -> Path:
                 total_s=time.perf_counter() - t_start, load_start=load_start, load_end=os.getloadavg()[0])
     path = write_summary(out, tables, info)
     log.info("[bench] total %.0f s; wrote %s", info["total_s"], path)
+    if args.publish:
+        log.info("[bench] added this run to %s", publish(path, Path(args.publish), args.command))
     return path
 
 
