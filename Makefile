@@ -31,6 +31,7 @@ RESULTS  ?= $(CURDIR)/results
 PROFILE  ?= full
 LABELS   ?=# comma-separated label columns to score (default: every label-like column)
 ALLOW_OUTSIDE ?= False# True lets manifest paths point outside the collection folder
+SWEEP    ?=# 04's grid, a name in config.SWEEPS (default: the profile's; seed: the seed report's ConvVAE grid)
 NB_OUT   := $(RESULTS)/notebooks
 LISTING  := $(DATA)/interim/$(DATASET)/source.listing
 RUN_STAMP := $(RESULTS)/.run
@@ -52,6 +53,7 @@ help:
 	@echo "              DATASET=name  a collection under data/raw/name/ (default jamendolyrics)"
 	@echo "              RESULTS=dir  where results go (default results/); PROFILE=tiny for a quick look"
 	@echo "              LABELS=genre,artist  label columns to score (default: every label-like column)"
+	@echo "              SWEEP=seed  04 also sweeps the ConvVAE over the seed report's grid"
 	@echo "make test   - the test suite"
 	@echo "make demo   - whole pipeline on the synthetic dataset (results/demo/)"
 	@echo "make bench  - speed and memory benchmarks (results/bench/)"
@@ -121,9 +123,10 @@ demo-data: $(DATA)/raw/demo/.complete
 $(RUN_STAMP): FORCE | $(ENV_STAMP)
 	@mkdir -p $(@D)
 	@$(BIN)/python -c 'import sys; from songspace.data.collection import write_if_changed; write_if_changed(sys.argv[1], sys.argv[2])' \
-	  $@ "dataset=$(DATASET) source=$(SOURCE) profile=$(PROFILE) labels=$(LABELS) allow_outside=$(ALLOW_OUTSIDE)"
+	  $@ "dataset=$(DATASET) source=$(SOURCE) profile=$(PROFILE) labels=$(LABELS) allow_outside=$(ALLOW_OUTSIDE) sweep=$(SWEEP)"
 
 $(NB_OUT)/00_data.ipynb: NB_PARAMS = -p source "$(SOURCE)" -p allow_outside $(ALLOW_OUTSIDE) -p label_columns "$(LABELS)"
+$(NB_OUT)/04_sweeps.ipynb: NB_PARAMS = $(if $(strip $(SWEEP)),-p sweep $(SWEEP))
 $(NB_OUT)/00_data.ipynb: notebooks/00_data.ipynb $(LISTING) $(RUN_STAMP) $(LIB_SRC) $(ENV_STAMP)
 $(NB_OUT)/01_features.ipynb: notebooks/01_features.ipynb $(NB_OUT)/00_data.ipynb
 $(NB_OUT)/02_mlp_vae.ipynb: notebooks/02_mlp_vae.ipynb $(NB_OUT)/01_features.ipynb

@@ -4,12 +4,12 @@ import json
 import pandas as pd
 import pytest
 from songspace.cache import params_hash
-from songspace.evaluation import sweep
+from songspace.evaluation import runner, sweep
 
 
 def test_grid_product_and_stable_names(tmp_path):
     spec = {"model": ["mlp_vae", "conv_vae"], "beta": [0.5, 1.0, 4.0], "epochs": 3, "hidden": [[256, 128]]}
-    configs = sweep.grid(spec)
+    configs = runner.grid(spec)
     assert len(configs) == 6
     assert all(c["epochs"] == 3 and c["hidden"] == [256, 128] for c in configs)
     assert [(c["model"], c["beta"]) for c in configs[:3]] == [("mlp_vae", 0.5), ("mlp_vae", 1.0), ("mlp_vae", 4.0)]
@@ -20,19 +20,19 @@ def test_grid_product_and_stable_names(tmp_path):
     assert len({c["run_name"] for c in configs}) == 6 and len({c["config_hash"] for c in configs}) == 6
     y = tmp_path / "sweep.yaml"
     y.write_text("model: [mlp_vae, conv_vae]\nbeta: [0.5, 1.0, 4.0]\nepochs: 3\nhidden: [[256, 128]]\n")
-    assert sweep.grid(y) == configs  # same spec from YAML: same names and hashes
-    assert sweep.grid({"a": 1})[0]["run_name"].startswith("run_")
+    assert runner.grid(y) == configs  # same spec from YAML: same names and hashes
+    assert runner.grid({"a": 1})[0]["run_name"].startswith("run_")
 
 
 def test_grid_bad_spec(tmp_path):
     with pytest.raises(ValueError, match="empty list"):
-        sweep.grid({"a": []})
+        runner.grid({"a": []})
     with pytest.raises(ValueError, match="reserved"):
-        sweep.grid({"status": [1, 2]})
+        runner.grid({"status": [1, 2]})
     bad = tmp_path / "bad.yaml"
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="bad.yaml"):
-        sweep.grid(bad)
+        runner.grid(bad)
 
 
 class Counter:
@@ -54,10 +54,10 @@ def _calls(log):
 
 
 def test_failure_recorded_then_only_missing_rerun(tmp_path):
-    configs = sweep.grid({"i": [0, 1, 2, 3, 4], "b": 2})
+    configs = runner.grid({"i": [0, 1, 2, 3, 4], "b": 2})
     out = tmp_path / "sweep.csv"
     log1 = tmp_path / "calls1.txt"
-    df = sweep.run_sweep(configs, Counter(log1, fail_on={2}), out)
+    df = runner.run_sweep(configs, Counter(log1, fail_on={2}), out)
     assert len(_calls(log1)) == 5
     assert list(df.status) == ["ok", "ok", "error", "ok", "ok"]
     assert "boom on 2" in df.error[2] and pd.isna(df.score[2])
@@ -65,7 +65,7 @@ def test_failure_recorded_then_only_missing_rerun(tmp_path):
     assert "out_beta" not in df.columns and (df.beta.dropna() == -1).all()  # no collision here: beta is a metric
     assert len(list((tmp_path / "sweep.csv.parts").glob("*.json"))) == 5
     log2 = tmp_path / "calls2.txt"
-    df2 = sweep.run_sweep(configs, Counter(log2), out)
+    df2 = runner.run_sweep(configs, Counter(log2), out)
     assert _calls(log2) == [configs[2]["run_name"]]
     assert (df2.status == "ok").all() and list(df2.score) == [0, 2, 4, 6, 8]
     pd.testing.assert_frame_equal(pd.read_csv(out)[["run_name", "score"]], df2[["run_name", "score"]].astype({"score": float}),
@@ -77,48 +77,60 @@ class Interrupt(BaseException):
 
 
 def test_interrupted_sweep_resumes(tmp_path):
-    configs = sweep.grid({"i": list(range(6)), "b": 1})
+    configs = runner.grid({"i": list(range(6)), "b": 1})
     out = tmp_path / "s.csv"
     log1 = tmp_path / "c1.txt"
     with pytest.raises(Interrupt):
-        sweep.run_sweep(configs, Counter(log1, fail_on={2}, exc=Interrupt), out)
+        runner.run_sweep(configs, Counter(log1, fail_on={2}, exc=Interrupt), out)
     assert len(_calls(log1)) == 3 and not out.exists()
     assert len(list((tmp_path / "s.csv.parts").glob("*.json"))) == 2
     log2 = tmp_path / "c2.txt"
-    df = sweep.run_sweep(configs, Counter(log2), out)
+    df = runner.run_sweep(configs, Counter(log2), out)
     assert sorted(_calls(log2)) == sorted(c["run_name"] for c in configs[2:])
     assert (df.status == "ok").all() and len(df) == 6
     log3 = tmp_path / "c3.txt"
-    sweep.run_sweep(configs, Counter(log3), out)
+    runner.run_sweep(configs, Counter(log3), out)
     assert _calls(log3) == []  # everything done: nothing reruns
 
 
 def test_metric_named_like_a_setting_is_prefixed(tmp_path):
-    df = sweep.run_sweep(sweep.grid({"i": [1], "b": 3}), lambda c: {"b": 99, "score": 1.5}, tmp_path / "x.csv")
+    df = runner.run_sweep(runner.grid({"i": [1], "b": 3}), lambda c: {"b": 99, "score": 1.5}, tmp_path / "x.csv")
     assert df.b[0] == 3 and df.out_b[0] == 99
     part = json.loads(next((tmp_path / "x.csv.parts").glob("*.json")).read_text())
     assert part["status"] == "ok" and part["score"] == 1.5
 
 
 def test_parallel_joblib(tmp_path):
-    configs = sweep.grid({"i": [0, 1, 2, 3], "b": 10})
+    configs = runner.grid({"i": [0, 1, 2, 3], "b": 10})
     log = tmp_path / "calls.txt"
-    df = sweep.run_sweep(configs, Counter(log, fail_on={1}), tmp_path / "p.csv", n_jobs=2)
+    df = runner.run_sweep(configs, Counter(log, fail_on={1}), tmp_path / "p.csv", n_jobs=2)
     assert len(_calls(log)) == 4
     assert list(df.status) == ["ok", "error", "ok", "ok"] and list(df.run_name) == [c["run_name"] for c in configs]
 
 
 def test_duplicate_configs_refused(tmp_path):
-    c = sweep.grid({"i": [1], "b": 1})
+    c = runner.grid({"i": [1], "b": 1})
     with pytest.raises(ValueError, match="more than once"):
-        sweep.run_sweep(c + c, Counter(tmp_path / "l"), tmp_path / "d.csv")
+        runner.run_sweep(c + c, Counter(tmp_path / "l"), tmp_path / "d.csv")
 
 
 def test_dask_scheduler(tmp_path):
     from distributed import LocalCluster
 
-    configs = sweep.grid({"i": [0, 1, 2], "b": 1})
+    configs = runner.grid({"i": [0, 1, 2], "b": 1})
     log = tmp_path / "calls.txt"
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as lc:
-        df = sweep.run_sweep(configs, Counter(log, fail_on={0}), tmp_path / "d.csv", scheduler=lc.scheduler_address)
+        df = runner.run_sweep(configs, Counter(log, fail_on={0}), tmp_path / "d.csv", scheduler=lc.scheduler_address)
     assert len(_calls(log)) == 3 and list(df.status) == ["error", "ok", "ok"]
+
+
+def test_a_pruned_configuration_is_listed_and_never_run(tmp_path):
+    configs = runner.grid({"i": [0, 1, 2], "b": 1})
+    out, log = tmp_path / "p.csv", tmp_path / "calls.txt"
+    runner.record(configs[1], out, "pruned", pruned_epoch=4, pruned_val_neg_elbo=12.5)
+    df = runner.run_sweep(configs, Counter(log), out)
+    assert _calls(log) == [configs[0]["run_name"], configs[2]["run_name"]]
+    assert list(df.status) == ["ok", "pruned", "ok"] and df.pruned_epoch[1] == 4 and pd.isna(df.score[1])
+    assert runner.status_line(df) == "2/3 configurations ok, 1 stopped early (pruned), 0 failed"
+    runner.run_sweep(configs, Counter(log), out)  # resumed: nothing left to run
+    assert len(_calls(log)) == 2

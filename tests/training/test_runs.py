@@ -164,3 +164,14 @@ def test_a_run_refuses_a_split_its_id_does_not_stand_for(tmp_path):
     with pytest.raises(ValueError, match="train_mask is not the split"):
         store.run("mlp_vae", {"input_dim": X.shape[1], "latent_dim": 2, "hidden": [4]}, X, blocks.track_ids, cfg,
                   tmp_path, train_mask=other)
+
+
+def test_the_convvae_is_judged_against_the_pooled_descriptors():
+    rows = [("conv_vae", "model", 0.15, 0.01), ("audio_descriptors", "baseline", 0.21, 0.005),
+            ("audio_raw", "baseline", 0.52, 0.002)]
+    s = pd.DataFrame([{"rep": r, "family": f, "method": "kmeans", "label_column": "genre", "ami_mean": m, "ami_std": sd}
+                      for r, f, m, sd in rows])
+    (line,) = verdicts.conv_vs_descriptors(s, "songs with audio")
+    assert "the ConvVAE (AMI 0.150 ± 0.010) **loses to** the pooled descriptors (AMI 0.210 ± 0.005)" in line
+    assert "gap -0.060 against a seed spread of 0.010" in line
+    assert verdicts.conv_vs_descriptors(s[s["rep"] != "conv_vae"], "songs with audio") == []

@@ -3,7 +3,8 @@
 ``cluster`` clusters any matrix; ``metrics`` scores a clustering, ``chance`` gives the permuted-label chance
 level, ``scoring`` aggregates seeds and scores representations; ``representation`` is the record every
 representation travels in and ``baselines`` makes the ones without a model; ``compare`` scores the runs'
-latents beside them and ``comparison`` gathers stage 05; ``sweep`` trains and scores configuration grids;
+latents beside them and ``comparison`` gathers stage 05; ``sweep`` trains and scores configuration grids
+(``runner`` runs them resumably);
 ``verdicts`` turns tables into sentences; ``export`` writes clusters and neighbours; ``quality`` is the
 real-collection table of ``make bench``.
 """
@@ -23,6 +24,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "metrics",
         "quality",
         "representation",
+        "runner",
         "scoring",
         "sweep",
         "verdicts",
@@ -107,15 +109,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "evaluate_representations",
             "rank_by_silhouette",
         ],
+        "runner": ["RESERVED", "FINAL", "grid", "config_hash", "record", "run_sweep", "status_line"],
         "sweep": [
-            "RESERVED",
-            "grid",
-            "run_sweep",
-            "status_line",
             "SweepJob",
             "sweep_configs",
             "contextualise",
             "budget_sweep",
+            "prune_sweep",
             "train_sweep_runs",
             "runnable",
         ],

@@ -69,6 +69,21 @@ def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans
     return lines
 
 
+def conv_vs_descriptors(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
+    """One sentence per label: the ConvVAE against the pooled descriptors, the cheapest audio representation
+    it has to beat to be worth its training time (AMI, the seed-spread rule)."""
+    s = summary[summary["method"] == method]
+    lines = []
+    for col, g in s.groupby("label_column", sort=True):
+        conv, desc = g[g["rep"] == "conv_vae"], g[g["rep"] == "audio_descriptors"]
+        if conv.empty or desc.empty:
+            continue
+        word, gap, spread = verdict(conv.iloc[0], desc.iloc[0])
+        lines.append(f"- **{col}** ({song_set}): the ConvVAE (AMI {_pm(conv.iloc[0])}) **{word}** the pooled "
+                     f"descriptors (AMI {_pm(desc.iloc[0])}); gap {gap:+.3f} against a seed spread of {spread:.3f}.")
+    return lines
+
+
 def own_vs_kmeans(summary: pd.DataFrame, song_set: str) -> list[str]:
     """One sentence per label: a clustering-native model's own clusters against K-Means on its latents."""
     lines = []
@@ -176,6 +191,11 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     text = ["### Does the VAE beat its baselines?"]
     for set_name, s in summaries.items():
         text += vae_vs_baselines(s, set_name) or [f"- {set_name}: no model and baseline to compare."]
+    conv = [line for set_name, s in summaries.items() for line in conv_vs_descriptors(s, set_name)]
+    if conv:
+        text += ["", "### Is the ConvVAE worth its time?"] + conv + [
+            "", "Its grid is not swept in the default run (docs/benchmarks.md has the measurements on real audio "
+            "behind that); `make all SWEEP=seed` sweeps it over the seed report's grid."]
     own = [line for set_name, s in summaries.items() for line in own_vs_kmeans(s, set_name)]
     if own:
         text += ["", "### A clustering-native VAE: its own clusters or K-Means on its latents?"] + own

@@ -4,7 +4,8 @@
 the same, and splits are by song); ``batches`` feeds the loop; ``loop.fit`` trains, with ``callbacks`` and
 ``inference`` (latents and cluster predictions); ``budget`` caps what training may cost; ``runs`` says which
 runs a notebook trains (``RunSpec``) and ``store`` keeps each run on disk, keyed by content, so a stopped run
-resumes; ``estimator`` is the scikit-learn wrapper.
+resumes; ``pruning`` stops bad sweep configurations early (Optuna's successive halving); ``estimator`` is
+the scikit-learn wrapper.
 """
 
 import lazy_loader
@@ -20,6 +21,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "inference",
         "inputs",
         "loop",
+        "pruning",
         "runs",
         "scaling",
         "split",
@@ -30,6 +32,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "budget": ["Budget", "window_training", "song_training", "run_cost", "sweep_plan"],
         "callbacks": ["Callback", "TensorBoardLogger"],
         "estimator": ["VECTOR_KINDS", "SongspaceVAE"],
+        "pruning": ["Pruning", "Reporter", "screen", "neg_elbo", "history_values"],
         "inference": ["encode_condition", "condition", "active_units", "encode_all", "predict_clusters"],
         "inputs": [
             "Blocks",

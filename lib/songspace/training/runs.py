@@ -103,15 +103,16 @@ def view_inputs(spec: RunSpec) -> tuple[object, np.ndarray, np.ndarray, dict]:
     return out["X"], out["track_ids"], out["train_mask"], cfg
 
 
-def train_run(spec: RunSpec, threads: int = 1, keep_going: bool = False) -> dict:
+def train_run(spec: RunSpec, threads: int = 1, keep_going: bool = False, callbacks=()) -> dict:
     """Train (or load) one run and return its index row; module-level so joblib/Dask can pickle it.
 
     ``threads``: torch threads (small models: one per worker beats two fighting). ``keep_going``: a
-    failure becomes a row with ``error`` instead of an exception (``train_sweep_runs``).
+    failure becomes a row with ``error`` instead of an exception (``train_sweep_runs``). ``callbacks``:
+    passed to ``fit`` (the sweep's pruner); a finished run is loaded and calls none.
     """
     if keep_going:
         try:
-            return train_run(spec, threads)
+            return train_run(spec, threads, callbacks=callbacks)
         except Exception as e:  # noqa: BLE001 - reported by the caller, retried by the sweep
             return {"model": spec.model, "seed": spec.seed, "error": f"{type(e).__name__}: {e}"}
     import torch
@@ -121,7 +122,7 @@ def train_run(spec: RunSpec, threads: int = 1, keep_going: bool = False) -> dict
     torch.set_num_threads(threads)
     X, ids, train_mask, model_cfg = view_inputs(spec)
     res = run(spec.kind, model_cfg, X, ids, spec.train, spec.runs_root, cond=spec.cond, name=spec.name,
-              train_mask=train_mask)
+              train_mask=train_mask, callbacks=callbacks)
     return {"model": spec.model, "kind": spec.kind, "seed": spec.seed, "run_dir": str(res.run_dir),
             "condition_column": spec.condition_column, "best_epoch": res.best_epoch, "cached": res.cached,
             "budget_note": spec.budget_note}
