@@ -14,6 +14,7 @@ import pandas as pd
 import soundfile as sf
 
 from songspace.data.collection import strip_lrc
+from songspace.data.text import TextDecodeError, decode_text
 from songspace.data.loading import (
     MAX_LYRICS_BYTES,
     REPORT_COLUMNS,
@@ -102,11 +103,14 @@ def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[st
         except OSError as e:
             return None, ("missing_file", f"cannot read ({e.strerror})")
         try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            return None, ("undecodable_lyrics", f"not UTF-8: {e.reason} at byte {e.start}")
+            text, how = decode_text(data)
+        except TextDecodeError as e:
+            return None, ("undecodable_lyrics", f"{e}: not used")
         if path.lower().endswith(".lrc"):
             text = strip_lrc(text)
+        if "fallback" in how and text.strip():  # used, with a word: the code page may be the wrong one
+            return text, ("lyrics_encoding", f"not UTF-8 and no byte-order mark: decoded as {how}; "
+                          "kept, check the text if it is not Western European")
     elif isinstance(inline, str):
         text = inline
     else:
@@ -146,7 +150,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     source = df.attrs.get("source", "<dataset>")
     jamendo = df.attrs.get("layout") == "jamendolyrics"
     root = None if df.attrs.get("allow_outside") or not df.attrs.get("root") else Path(df.attrs["root"])
-    rows: list[dict] = []
+    rows: list[dict] = list(df.attrs.get("load_problems", []))  # manifest lines left out, unreadable tags
 
     def row(track_id, modality, problem, detail, path, kept=False):
         rows.append(dict(track_id=track_id, modality=modality, problem=problem, detail=detail, path=path, kept=kept))
@@ -156,7 +160,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         row(r.track_id, "track", "duplicate_id", "track_id seen before; first kept",
             r.audio_path if isinstance(r.audio_path, str) else None)
     out = df[~dup].copy().reset_index(drop=True)
-    out.attrs = dict(df.attrs)
+    out.attrs = {k: v for k, v in df.attrs.items() if k != "load_problems"}
 
     has_audio, has_lyrics, texts = [], [], []
     lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
@@ -179,7 +183,8 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         has_audio.append(ok)
         text, prob = _check_lyrics(lpath if isinstance(lpath, str) else None, r.lyrics, root)
         if prob:
-            row(r.track_id, "lyrics", prob[0], prob[1], lpath if isinstance(lpath, str) else None)
+            row(r.track_id, "lyrics", prob[0], prob[1], lpath if isinstance(lpath, str) else None,
+                kept=text is not None)
         texts.append(text)
         has_lyrics.append(text is not None)
     out["lyrics"] = pd.Series(texts, dtype="str")

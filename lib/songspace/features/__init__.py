@@ -98,6 +98,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "backend_columns",
             "load_audio_features",
             "read_failures",
+            "NOTES",
+            "read_notes",
             "load_backend",
             "logmel_stats",
             "normalise",
