@@ -41,7 +41,8 @@ def write_audio(path: Path, seconds: float = 4.0, sr: int = SR, seed: int = 0, c
     import soxr
 
     z = soxr.resample(y, sr, rate).astype(np.float32)
-    with av.open(str(path), "w", format=container) as out:
+    options = {"movflags": "faststart"} if container == "ipod" else {}  # moov first, as iTunes writes it
+    with av.open(str(path), "w", format=container, options=options) as out:
         st = out.add_stream(codec, rate=rate, layout="mono" if channels == 1 else "stereo")
         st.bit_rate = 128000
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(z.T), format="fltp",

@@ -54,7 +54,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "SILENCE_DB",
             "SILENCE_PEAK",
             "LOW_SAMPLE_RATE",
-            "NEEDS_FFMPEG",
             "validate",
             "class_counts",
             "report_summary",

@@ -27,7 +27,6 @@ NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics w
 SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
 SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
 LOW_SAMPLE_RATE = 16000  # Hz; below this a file is kept with a note (telephone-band audio)
-NEEDS_FFMPEG = audio.NEEDS_FFMPEG
 
 
 def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
@@ -38,13 +37,12 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         return "missing_file", "audio file not found"
     if os.path.getsize(path) == 0:
         return "unreadable_audio", "empty file (0 bytes)"
+    if audio.DECODERS.get(Path(path).suffix.lower()) == "av":  # PyAV's formats: header, or one decode
+        return _check_av_audio(path, min_duration_s, check_silence)
     try:
         info = sf.info(path)
-    except Exception as e:  # libsndfile says "File does not exist..." for formats it does not know
-        suffix = Path(path).suffix.lower()
-        if suffix in NEEDS_FFMPEG:
-            return audio.probe_ffmpeg_format(path)
-        return "unreadable_audio", f"not a decodable audio file (corrupt or unsupported format; libsndfile: {e})"
+    except Exception:  # not a libsndfile file after all (an .ogg holding Opus?): FFmpeg's reader tries
+        return _check_av_audio(path, min_duration_s, check_silence)
     try:
         if check_silence:  # decode it all: also proves the file decodes to its end
             n, peak, bad, first_bad = 0, 0.0, 0, None
@@ -74,11 +72,28 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
     return None
 
 
+def _check_av_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
+    """``_check_audio`` for a file libsndfile does not read: its header, or (``check_silence``) one decode."""
+    try:
+        if not check_silence:
+            duration = audio.probe(path)[0]
+        else:
+            y = audio.decode_checked(path, 22050, min_duration_s)[0]
+            duration = len(y) / 22050
+            if duration >= min_duration_s and float(np.max(np.abs(y))) < SILENCE_PEAK:
+                return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
+    except audio.AudioError as e:
+        return e.problem, e.detail
+    if duration < min_duration_s:
+        return "too_short", f"{duration:.2f} s < {min_duration_s} s"
+    return None
+
+
 def _audio_note(path: str) -> tuple[str, str] | None:
     """A usable file worth a word: a sample rate below what the features assume (kept, upsampled)."""
     try:
-        sr = sf.info(path).samplerate
-    except Exception:
+        sr = audio.probe(path)[1]
+    except audio.AudioError:
         return None
     if sr < LOW_SAMPLE_RATE:
         return "low_sample_rate", (f"{sr} Hz (kept: upsampled; above {sr // 2} Hz its spectrum is empty, "
