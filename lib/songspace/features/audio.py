@@ -74,10 +74,11 @@ class AudioParams:
 
 
 # Which library decodes a format: libsndfile (soundfile) or FFmpeg's libraries (PyAV's wheels bundle
-# them: no ffmpeg program needed). Chosen by speed (tools/bench.py's ``formats`` section), except MP3:
-# PyAV decodes MP3 faster, but its decoder and gapless trimming give other samples than libsndfile's
-# mpg123, so switching would change every MP3 collection's features (the shipped corpus's included).
-DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "soundfile", ".oga": "soundfile",
+# them: no ffmpeg program needed), the faster one as tools/bench.py's ``formats`` section measures it
+# (60 s of stereo to mono 22.05 kHz, x realtime, soundfile/PyAV on 2 busy cores: WAV 893/296, AIFF
+# 775/238, FLAC 299/237, MP3 364/252, Ogg Vorbis 221/243, Opus 69/134; M4A, WMA only PyAV).
+# MP3 staying on libsndfile also keeps every MP3 collection's samples, the shipped corpus's included.
+DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "av", ".oga": "av",
             ".aif": "soundfile", ".aiff": "soundfile", ".aifc": "soundfile", ".mp3": "soundfile",
             ".opus": "av", ".m4a": "av", ".mp4": "av", ".aac": "av", ".wma": "av"}
 NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile cannot read these (or is slower)
@@ -160,15 +161,17 @@ def _read_av(path) -> Decoded:
 _READERS = {"soundfile": _read_soundfile, "av": _read_av}
 
 
-def read(path) -> Decoded:
+def read(path, decoder: str | None = None) -> Decoded:
     """Decode all channels of a file with the decoder ``DECODERS`` names for its suffix; when that one
     cannot open the file, the other one (an ``.ogg`` holding Opus, a mislabelled suffix).
+    ``decoder`` ("soundfile" or "av") forces one, with no fallback (the benchmark compares them).
 
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
     """
-    first = DECODERS.get(Path(path).suffix.lower(), "soundfile")
+    first = decoder or DECODERS.get(Path(path).suffix.lower(), "soundfile")
     errors = []
-    for name in (first, "av" if first == "soundfile" else "soundfile"):
+    order = [first] if decoder else [first, "av" if first == "soundfile" else "soundfile"]
+    for name in order:
         try:
             return _READERS[name](path)
         except Exception as e:  # each library has its own error types for a file it cannot open
@@ -176,7 +179,8 @@ def read(path) -> Decoded:
     raise AudioError(path, "unreadable_audio", f"not a decodable audio file ({'; '.join(errors)})")
 
 
-def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
+                   decoder: str | None = None) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """``decode``, and the caveats of a file that was still used.
 
     Returns
@@ -194,7 +198,7 @@ def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0) -> tuple[
     """
     if not os.path.isfile(path):
         raise AudioError(path, "missing_file", "no such file")
-    d = read(path)
+    d = read(path, decoder)
     y, notes = d.y, []
     if y.size == 0:
         raise AudioError(path, "unreadable_audio", "no samples decoded" + (f" ({d.error})" if d.error else ""))
