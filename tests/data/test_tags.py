@@ -92,3 +92,16 @@ def test_a_file_whose_tags_fail_keeps_its_audio_with_a_row(tmp_path, monkeypatch
     row = report.set_index("track_id").loc["a"]
     assert row["problem"] == "unreadable_tags" and row["kept"] and "bad frame" in row["detail"]
     assert clean["has_audio"].all()
+
+
+def test_00s_tables_say_which_labels_and_where_values_came_from(tmp_path):
+    from songspace.data import metadata
+
+    _library(tmp_path / "lib")
+    (tmp_path / "lib" / "00.txt").write_text("words", encoding="utf-8")
+    df = load_dataset(tmp_path / "lib")
+    labels = metadata.label_summary(df).set_index("label")
+    assert labels.loc["artist", "classes"] == 2 and labels.loc["artist", "from"] == "tag 6"
+    assert labels.loc["album", "largest_class"] == 3 and labels.loc["decade", "from"] == "tag 6"
+    src = metadata.provenance(df).set_index("field")
+    assert src.loc["title", "tag"] == 6 and src.loc["lyrics", "sidecar"] == 1 and src.loc["lyrics", "none"] == 5

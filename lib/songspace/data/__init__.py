@@ -30,7 +30,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         ],
         "fetch": ["FETCH_HELP", "fetch_jamendo"],
         "manifest": ["ManifestError", "inside", "problem", "sniff_delimiter", "drop_empty_ids", "resolve_path"],
-        "metadata": ["SOURCE_FIELDS", "DASH", "display_names", "apply_tags"],
+        "metadata": ["SOURCE_FIELDS", "DASH", "display_names", "apply_tags", "provenance", "label_summary"],
         "tags": ["TAG_FIELDS", "HEADER_FIELDS", "NOT_LABEL_FIELDS", "YEAR", "fields_of", "read_tags", "read_all"],
         "text": ["FALLBACK", "TextDecodeError", "decode_text"],
         "loading": [

@@ -88,6 +88,8 @@ def apply_tags(df: pd.DataFrame, layout: str, scope, n_jobs: int = 4) -> tuple[p
             given = "manifest"
             source = have.map(lambda v: None if v is None else given)
         if not use_tag.any() and field not in df:
+            if field == "lyrics" and source.notna().any():  # lyrics files only: say so, the text is read later
+                df["lyrics_source"] = source.astype("str")
             continue
         value = have.where(~use_tag, tag)
         source = source.where(~use_tag, "tag")
@@ -101,3 +103,30 @@ def apply_tags(df: pd.DataFrame, layout: str, scope, n_jobs: int = 4) -> tuple[p
     if "year" in df and "decade" not in df:
         df["decade"] = df["year"].map(_decade).astype("str")
     return df, problems
+
+
+def provenance(df: pd.DataFrame) -> pd.DataFrame:
+    """Where the tracks table's values came from: field x source counts (``manifest``, ``sidecar``,
+    ``tag``, ``file name``, ``none``), one row per ``<field>_source`` column."""
+    rows = []
+    for field in SOURCE_FIELDS:
+        col = f"{field}_source"
+        if col in df:
+            rows.append({"field": field, **df[col].astype(object).fillna("none").value_counts().to_dict()})
+    out = pd.DataFrame(rows).fillna(0)
+    order = [c for c in ("field", "manifest", "sidecar", "tag", "file name", "none") if c in out]
+    return out[order].astype({c: int for c in order if c != "field"}) if len(out) else out
+
+
+def label_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """The label columns 05 scores: classes, songs with a value, songs in the largest class, and where the
+    values came from (the column's ``<label>_source`` counts, when it has one)."""
+    rows = []
+    for col in df.attrs.get("label_columns", []):
+        values = df[col].dropna().astype(str)
+        src = f"{col}_source" if f"{col}_source" in df else ("year_source" if col == "decade" else None)
+        sources = "" if src is None or src not in df else ", ".join(
+            f"{k} {v}" for k, v in df[src].dropna().value_counts().items())
+        rows.append(dict(label=col, classes=values.nunique(), songs=len(values),
+                         largest_class=int(values.value_counts().iloc[0]) if len(values) else 0, from_=sources))
+    return pd.DataFrame(rows).rename(columns={"from_": "from"})
