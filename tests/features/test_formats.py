@@ -86,3 +86,13 @@ def test_notes_reach_the_report_and_survive_the_cache(tmp_path):
         assert notes == {"cut": "truncated", "loud": "out_of_range"}
     full = read_report(tmp_path / "interim", tmp_path / "processed")
     assert full.set_index("track_id").loc["cut", "kept"]
+
+
+@pytest.mark.parametrize("check_silence", [False, True])
+def test_a_folder_of_every_format_validates_clean(tmp_path, check_silence):
+    for i, suffix in enumerate(FORMATS):
+        write_audio(tmp_path / f"s{i}{suffix}", seconds=4.0, seed=i, channels=2)
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=3.0, check_silence=check_silence)
+    assert report.empty, report.to_string()
+    assert clean["has_audio"].all() and len(clean) == len(FORMATS)
+    assert audio.probe(tmp_path / "s5.m4a")[1] == 44100
