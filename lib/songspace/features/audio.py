@@ -113,26 +113,46 @@ def _declared_s(path, fallback: float | None) -> float | None:
         return fallback
 
 
+def ogg_ended(path) -> bool | None:
+    """Whether an Ogg file's last page carries the end-of-stream flag (None: not an Ogg file). A cut-off
+    Ogg file decodes cleanly to its last whole page and states no length: a missing end page shows it."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"OggS":
+            return None
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 65536))  # an Ogg page is at most 65307 bytes: the last one starts in here
+        tail = f.read()
+    at = tail.rfind(b"OggS")
+    return at >= 0 and len(tail) > at + 5 and bool(tail[at + 5] & 0x04)
+
+
 def _read_soundfile(path) -> Decoded:
     with sf.SoundFile(str(path)) as f:
         info_s = f.frames / f.samplerate if f.samplerate else None
         error = None
-        blocks, n = [], 0
-        try:
-            while True:
-                block = f.read(1 << 18, dtype="float32", always_2d=True)
-                if not len(block):
-                    break
-                blocks.append(block)
-                n += len(block)
+        try:  # one read, as sf.read does: libsndfile's MP3 samples depend on the read sizes
+            y = f.read(dtype="float32", always_2d=True)
         except Exception as e:  # libsndfile stops with an error on damaged data part-way
             error = f"{type(e).__name__}: {e}"
-        y = np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
-        fmt = f.format
-        floats = f.subtype in ("FLOAT", "DOUBLE")
-        sr = f.samplerate
+            y = _salvage(f)
+        fmt, floats, sr = f.format, f.subtype in ("FLOAT", "DOUBLE"), f.samplerate
     declared = _declared_s(path, info_s) if fmt in ("WAV", "WAVEX", "AIFF", "MPEG") else info_s
     return Decoded(y, sr, declared, floats, "soundfile", error)
+
+
+def _salvage(f) -> np.ndarray:
+    """What decodes of a damaged file before the error, read again in blocks (an error loses one block)."""
+    f.seek(0)
+    blocks = []
+    try:
+        while True:
+            block = f.read(1 << 15, dtype="float32", always_2d=True)
+            if not len(block):
+                break
+            blocks.append(block)
+    except Exception:  # the same damage again: keep the blocks before it
+        pass
+    return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
 
 
 def _read_av(path) -> Decoded:
@@ -155,6 +175,7 @@ def _read_av(path) -> Decoded:
         except (av.error.FFmpegError, EOFError) as e:  # damaged data part-way: keep what decoded
             error = f"{type(e).__name__}: {e}"
     y = np.concatenate(chunks, axis=1).T if chunks else np.zeros((0, 1), np.float32)
+    declared = _declared_s(path, declared)  # FFmpeg estimates an ASF file's length from its size: the header's
     return Decoded(np.ascontiguousarray(y, dtype=np.float32), int(sr), declared, floats, "av", error)
 
 
@@ -187,7 +208,8 @@ def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
     -------
     y : np.ndarray, shape (n_samples,), float32 mono at ``sr`` Hz, in [-1, 1]
     notes : list of (problem, detail): ``truncated`` (decoded only part of the length its header
-        states, or stopped on damaged data, and kept because at least ``min_duration_s`` s decoded)
+        states, stopped on damaged data, or an Ogg stream without its end page; kept because at least
+        ``min_duration_s`` s decoded)
         and ``out_of_range`` (a float file whose samples exceed full scale: rescaled to peak 1).
 
     Raises
@@ -204,9 +226,11 @@ def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
         raise AudioError(path, "unreadable_audio", "no samples decoded" + (f" ({d.error})" if d.error else ""))
     got_s = len(y) / d.sr
     short = d.declared_s is not None and got_s < d.declared_s - TRUNCATED_TOLERANCE_S
-    if d.error or short:
-        of = f" of {d.declared_s:.1f}" if d.declared_s else ""
-        why = f"decoding stopped on damaged data ({d.error})" if d.error else "the file ends early"
+    unended = ogg_ended(path) is False
+    if d.error or short or unended:
+        of = f" of {d.declared_s:.1f}" if d.declared_s and short else ""
+        why = (f"decoding stopped on damaged data ({d.error})" if d.error else
+               "the file ends early" if short else "the Ogg stream has no end page: the file was cut off")
         if got_s < max(min_duration_s, 1e-9):
             raise AudioError(path, "unreadable_audio", f"truncated: {got_s:.1f}{of} s decoded, {why}; "
                              f"less than the {min_duration_s} s minimum")
