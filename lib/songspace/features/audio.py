@@ -75,10 +75,10 @@ class AudioParams:
 
 # Which library decodes a format: libsndfile (soundfile) or FFmpeg's libraries (PyAV's wheels bundle
 # them: no ffmpeg program needed), the faster one as tools/bench.py's ``formats`` section measures it
-# (60 s of stereo to mono 22.05 kHz, x realtime, soundfile/PyAV on 2 busy cores: WAV 893/296, AIFF
-# 775/238, FLAC 299/237, MP3 364/252, Ogg Vorbis 221/243, Opus 69/134; M4A, WMA only PyAV).
+# (60 s of stereo to mono 22.05 kHz, x realtime, soundfile/PyAV on 2 busy cores: WAV 1044/302, AIFF
+# 789/245, FLAC 427/302, MP3 481/402, Ogg Vorbis 281/213, Opus 68/136; M4A 553, WMA 718 PyAV only).
 # MP3 staying on libsndfile also keeps every MP3 collection's samples, the shipped corpus's included.
-DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "av", ".oga": "av",
+DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "soundfile", ".oga": "soundfile",
             ".aif": "soundfile", ".aiff": "soundfile", ".aifc": "soundfile", ".mp3": "soundfile",
             ".opus": "av", ".m4a": "av", ".mp4": "av", ".aac": "av", ".wma": "av"}
 NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile cannot read these (or is slower)
@@ -190,6 +190,8 @@ def read(path, decoder: str | None = None) -> Decoded:
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
     """
     first = decoder or DECODERS.get(Path(path).suffix.lower(), "soundfile")
+    if decoder is None and first == "soundfile" and ogg_ended(path) is False:
+        first = "av"  # libsndfile decodes nothing of a cut-off Ogg file; FFmpeg decodes its whole pages
     errors = []
     order = [first] if decoder else [first, "av" if first == "soundfile" else "soundfile"]
     for name in order:
