@@ -10,7 +10,8 @@ import pytest
 TINY = ["--n-synth", "3", "--synth-seconds", "3.5", "--plain-max", "2", "--max-jobs", "1",
         "--memory-sizes", "2,3", "--train-batches", "2", "--train-windows", "200",
         "--cluster-sizes", "40,80", "--embed-sizes", "40", "--embed-methods", "tsne", "--budget", "60",
-        "--chance-sizes", "60", "--chance-perms", "10"]
+        "--chance-sizes", "60", "--chance-perms", "10", "--format-seconds", "2", "--format-repeats", "1",
+        "--scan-files", "24"]
 FAST = [s for s in bench.SECTIONS if s != "e2e"]  # e2e runs the whole pipeline: tested below with make faked
 
 
@@ -40,6 +41,23 @@ def test_features_rows_have_ratio_to_plain_loop(out):
     assert row["shared_tracks"] == 2 and row["shared_x_realtime"] > 0
     assert row["full_vs_shared"] == pytest.approx(row["full_x_realtime"] / row["shared_x_realtime"], rel=0.05)
     assert row["full_vs_decode"] == pytest.approx(row["full_x_realtime"] / row["decode_x_realtime"], rel=0.05)
+
+
+def test_formats_rows_per_decoder_and_the_used_one_opens(out):
+    df = pd.read_csv(out / "formats.csv")
+    assert set(df["format"]) == {"wav", "aiff", "flac", "ogg", "opus", "mp3", "m4a", "wma"}
+    assert set(df["decoder"]) == {"soundfile", "av"}
+    used = df[df["used"]]
+    assert len(used) == 8 and used["opens"].all() and (used["x_realtime"] > 0).all()
+    assert not df.set_index(["format", "decoder"]).loc[("m4a", "soundfile"), "opens"]  # libsndfile has no AAC
+    assert df.groupby("format")["fastest"].sum().eq(1).all()
+
+
+def test_scan_loads_a_tagged_library_within_its_budget(out):
+    row = pd.read_csv(out / "scan.csv").iloc[0]
+    assert row["files"] == row["songs"] == 24 and row["report_rows"] == 0
+    assert {"artist", "album", "decade"} <= set(row["labels"].split(","))
+    assert row["scan_s"] == pytest.approx(row["load_s"] + row["validate_s"], abs=0.11)
 
 
 def test_shared_spectrogram_anchor_computes_the_naive_descriptor_set(tmp_path):

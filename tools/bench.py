@@ -11,7 +11,8 @@ Sections: ``features`` (x realtime, beside a fair librosa loop with one shared s
 nine-STFT loop and decode-only), ``memory`` (peak RSS vs corpus size, fresh process per size),
 ``training`` (samples/s; a ``train.fit`` epoch streamed from a memmap), ``clustering`` (wall time vs
 number of songs, each size capped by a time budget and extrapolated past it), ``chance`` (CPU time of a
-chance level, vectorised vs the per-permutation loop), ``e2e`` (``make data notebooks`` on synthetic
+chance level, vectorised vs the per-permutation loop), ``formats`` (decode x realtime per format and
+decoder) and ``scan`` (tags + headers of a 10,000-file library vs a 60-s budget; both in ``bench_io``), ``e2e`` (``make data notebooks`` on synthetic
 collections of ``BENCH_E2E_SONGS`` songs: per-stage seconds, seconds per song, peak memory).
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import bench_io  # tools/bench_io.py: the formats and scan sections
 import psutil
 import soundfile as sf
 from songspace import config
@@ -825,7 +827,8 @@ def bench_e2e(args) -> pd.DataFrame:
 
 
 SECTIONS = {"features": bench_features, "memory": bench_memory, "training": bench_training,
-            "clustering": bench_clustering, "chance": bench_chance, "e2e": bench_e2e}
+            "clustering": bench_clustering, "chance": bench_chance, "formats": bench_io.bench_formats,
+            "scan": bench_io.bench_scan, "e2e": bench_e2e}
 
 
 def to_markdown(df: pd.DataFrame) -> str:
@@ -939,6 +942,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--publish", default="",
                     help="also add summary.md to this markdown file as a dated section (make bench: docs/benchmarks.md)")
     ap.add_argument("--command", default="python tools/bench.py", help="the command the published section names")
+    bench_io.add_arguments(ap)
 
 
 def run(args) -> Path:

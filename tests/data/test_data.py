@@ -80,7 +80,7 @@ def test_manifest_every_problem_reported_and_batch_goes_on(messy):
         ("short", "audio", "too_short"),
         ("no_file", "audio", "missing_file"),
         ("blank_lyr", "lyrics", "empty_lyrics"),
-        ("latin1_lyr", "lyrics", "undecodable_lyrics"),
+        ("latin1_lyr", "lyrics", "lyrics_encoding"),  # cp1252, the stated fallback: kept, with a row
         ("no_lyr_file", "lyrics", "missing_file"),
         ("no_genre", "label", "missing_label"),
     }
@@ -89,7 +89,7 @@ def test_manifest_every_problem_reported_and_batch_goes_on(messy):
     assert Path(c.loc["good", "audio_path"]).name == "good.wav"  # the first duplicate is the one kept
     bad_audio = {"corrupt_wav", "corrupt_mp3", "empty_wav", "silent", "short", "no_file", "lyrics_only"}
     assert set(c.index[~c["has_audio"]]) == bad_audio
-    assert set(c.index[~c["has_lyrics"]]) == {"blank_lyr", "latin1_lyr", "no_lyr_file"}
+    assert set(c.index[~c["has_lyrics"]]) == {"blank_lyr", "no_lyr_file"}
     assert c.loc["good", "lyrics"] == "Héllo wörld\nla la\n"
     # the missing audio row points at the file; the summary counts it
     assert report.set_index("track_id").loc["no_file", "path"].endswith("not_there.wav")

@@ -2,7 +2,8 @@
 
 A collection is the shipped JamendoLyrics corpus, a ``manifest.csv`` or a plain folder of audio (``collection``
 scans it and ``fetch`` copies the corpus); ``loading`` turns any of them into the tracks table and the interim
-files; ``validation`` reports every problem of a song as a row while the rest go on; ``plan`` says which
+files, with ``manifest`` reading a manifest row by row, ``tags`` each file's embedded metadata, ``metadata``
+merging them (and naming songs) and ``text`` decoding lyrics of any encoding; ``validation`` reports every problem of a song as a row while the rest go on; ``plan`` says which
 stages a collection allows; ``synthetic`` writes a collection with planted structure for the demo and the tests.
 Sits above ``features`` only because validation opens audio through its decoder.
 """
@@ -12,7 +13,8 @@ import lazy_loader
 # Submodules load on first use, so importing one stage does not import torch or plotly for another.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["collection", "fetch", "loading", "plan", "synthetic", "validation"],
+    submodules=["collection", "fetch", "loading", "manifest", "metadata", "plan", "synthetic", "tags", "text",
+                "validation"],
     submod_attrs={
         "collection": [
             "AUDIO_SUFFIXES",
@@ -27,6 +29,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "main",
         ],
         "fetch": ["FETCH_HELP", "fetch_jamendo"],
+        "manifest": ["ManifestError", "inside", "problem", "sniff_delimiter", "drop_empty_ids", "resolve_path"],
+        "metadata": ["SOURCE_FIELDS", "DASH", "display_names", "apply_tags", "provenance", "label_summary"],
+        "tags": ["TAG_FIELDS", "HEADER_FIELDS", "NOT_LABEL_FIELDS", "YEAR", "fields_of", "read_tags", "read_all"],
+        "text": ["FALLBACK", "TextDecodeError", "decode_text"],
         "loading": [
             "JAMENDO_CSV",
             "MANIFEST_CSV",
@@ -48,7 +54,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "SILENCE_DB",
             "SILENCE_PEAK",
             "LOW_SAMPLE_RATE",
-            "NEEDS_FFMPEG",
             "validate",
             "class_counts",
             "report_summary",

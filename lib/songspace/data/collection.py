@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-# libsndfile reads these; m4a/aac/opus/wma need ffmpeg (audio.decode says so per file when it is missing)
-AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".flac", ".wav", ".aif", ".aiff", ".m4a", ".aac", ".opus", ".wma")
+# audio.decode reads these (libsndfile, or PyAV's bundled FFmpeg libraries)
+AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".flac", ".wav", ".aif", ".aiff", ".aifc", ".m4a", ".mp4", ".aac",
+                  ".opus", ".wma")
 LYRICS_SUFFIXES = (".txt", ".lrc")
 # Columns that describe a song but never group songs: not labels even when values repeat.
 NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url", "filepath", "path", "file",
-              "duration", "duration_s", "has_audio", "has_lyrics"}
+              "duration", "duration_s", "has_audio", "has_lyrics", "display_name", "albumartist", "genres",
+              "year", "track_number", "disc_number", "sample_rate", "channels"}
 _LRC_TAG = re.compile(r"^\s*\[(ar|ti|al|au|by|length|offset|re|ve|#)\s*:[^\]]*\]\s*$", re.I)
 _LRC_TIME = re.compile(r"[\[<]\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?[\]>]")
 
@@ -115,7 +117,7 @@ def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
         return list(explicit)
     found = []
     for col in df.columns:
-        if col.lower() in NOT_LABELS or col.startswith("_"):
+        if col.lower() in NOT_LABELS or col.startswith("_") or col.endswith("_source"):
             continue
         values = df[col].dropna().astype(str)
         values = values[values.str.strip() != ""]

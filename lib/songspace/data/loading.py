@@ -16,7 +16,6 @@ keep the validated table and its report between the stages. Copying JamendoLyric
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -29,7 +28,10 @@ from songspace.data.collection import (
     scan_folder,
     strip_lrc,
 )
-from songspace.features.saved import read_failures
+from songspace.data import manifest, metadata
+from songspace.data.manifest import inside
+from songspace.data.text import TextDecodeError, decode_text
+from songspace.features.saved import read_failures, read_notes
 
 JAMENDO_CSV = "JamendoLyrics.csv"
 MANIFEST_CSV = "manifest.csv"
@@ -50,62 +52,35 @@ class DatasetError(Exception):
 MAX_LYRICS_BYTES = 256 * 1024  # a lyrics file larger than this is not song lyrics (10x the longest song)
 
 
-def _sniff_delimiter(header: str) -> str:
-    """The field separator of a manifest's header line: ``,`` unless only ``;``, tab or ``|`` occur."""
-    if "," in header:
-        return ","
-    counts = {d: header.count(d) for d in (";", "\t", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
-
-
 def read_manifest(path: Path) -> pd.DataFrame:
-    """A manifest as strings. Only an empty cell is missing: a genre called "NA" or "None" stays a string.
-
-    Comma, semicolon, tab and ``|`` separators are recognised from the header line.
-    """
+    """A manifest's usable rows as strings (``manifest.read_manifest``); its left-out lines are in
+    ``df.attrs["load_problems"]``. Raises ``DatasetError`` when the file as a whole cannot be read."""
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise DatasetError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read ({e.strerror})") from e
-    if not raw.strip():
-        raise DatasetError(f"{path}: the file is empty (expected a CSV header such as 'track_id,audio_path')")
-    if b"\0" in raw[:4096]:
-        raise DatasetError(f"{path}: not a CSV text file (binary content)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save the manifest as UTF-8") from e
-    sep = _sniff_delimiter(text.splitlines()[0])
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise DatasetError(f"{path}: cannot read as CSV ({e})") from e
-    df.columns = [str(c).strip() for c in df.columns]
+        df, problems = manifest.read_manifest(path)
+    except manifest.ManifestError as e:
+        raise DatasetError(str(e)) from None
+    df.attrs["load_problems"] = problems
     return df
-
-
-def inside(path: str, root: Path) -> bool:
-    """Whether ``path`` (already resolved) lies in the folder ``root`` (resolved)."""
-    return Path(path).is_relative_to(root)
 
 
 def _read_text(path: str, root: Path | None = None) -> str | None:
     """Lyrics text, or None when the file is missing, a directory, oversized, outside ``root`` or
-    not UTF-8 (``validation.validate`` says which)."""
+    undecodable (``text.decode_text``; ``validation.validate`` says which)."""
     try:
         if (root is not None and not inside(path, root)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
             return None
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+        text = decode_text(Path(path).read_bytes())[0]
+    except (OSError, TextDecodeError):
         return None
     return strip_lrc(text) if path.lower().endswith(".lrc") else text
 
 
 def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outside: bool,
             label_columns=None) -> pd.DataFrame:
+    problems = list(df.attrs.get("load_problems", []))
+    if layout != "jamendolyrics":  # JamendoLyrics.csv is its metadata; elsewhere tags fill what is missing
+        df, tag_problems = metadata.apply_tags(df, layout, None if allow_outside else root)
+        problems += tag_problems
     for c in ["artist", "title", "language", "genre"]:
         if c not in df.columns:
             df[c] = pd.Series(None, index=df.index, dtype="str")
@@ -122,11 +97,12 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
     df["has_lyrics"] = lyr.notna() & lyr.fillna("").astype(str).str.strip().ne("")
     df["has_audio"] = df["audio_path"].map(
         lambda p: isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p)).astype(bool)
-    extras = [c for c in df.columns if c not in BASE_COLUMNS]
+    df["display_name"] = metadata.display_names(df)
+    extras = [c for c in df.columns if c not in BASE_COLUMNS and c != "_line"]
     df = df[BASE_COLUMNS + extras].reset_index(drop=True)
     labels = detect_label_columns(df, label_columns)
-    df.attrs.update(label_columns=labels, source=str(source), root=str(root), layout=layout,
-                    allow_outside=bool(allow_outside))
+    df.attrs = dict(label_columns=labels, source=str(source), root=str(root), layout=layout,
+                    allow_outside=bool(allow_outside), load_problems=problems)
     return df
 
 
@@ -155,33 +131,49 @@ def _load_jamendo(folder: Path, label_columns=None) -> pd.DataFrame:
 
 def _resolver(base: Path):
     def resolve(p):
-        if not isinstance(p, str) or not p.strip():
-            return None
-        return str((base / p.strip()).resolve())  # an absolute p replaces base
+        return manifest.resolve_path(p, base)[0]
     return resolve
+
+
+def _resolve_columns(df: pd.DataFrame, csv: Path, root: Path) -> list[dict]:
+    """Manifest path columns made absolute in place; a value that is no file path becomes a problem row."""
+    problems = []
+    for col, modality in (("audio_path", "audio"), ("lyrics_path", "lyrics")):
+        if col not in df.columns:
+            continue
+        resolved = []
+        for tid, line, value in zip(df["track_id"], df["_line"], df[col]):
+            path, why = manifest.resolve_path(value, root)
+            if why:
+                problems.append(manifest.problem(int(line), tid, modality, "bad_path", f"{col} {why}", csv))
+            resolved.append(path)
+        df[col] = pd.Series(resolved, index=df.index, dtype="str")
+    return problems
 
 
 def _load_manifest(csv: Path, allow_outside: bool = False, label_columns=None) -> pd.DataFrame:
     raw = read_manifest(csv)
     if "track_id" not in raw.columns:
         hint = ""
-        if len(raw.columns) == 1 and any(d in raw.columns[0] for d in ";\t|"):
+        if len(raw.columns) == 2 and any(d in raw.columns[0] for d in ";\t|"):
             hint = " (the header is one field: is the file separated by something other than , ; tab or |?)"
-        raise DatasetError(f"{csv}: missing required column 'track_id'; found columns {list(raw.columns)}{hint}")
+        raise DatasetError(f"{csv}: missing required column 'track_id'; found columns "
+                           f"{[c for c in raw.columns if c != '_line']}{hint}")
     if not {"audio_path", "lyrics_path", "lyrics"} & set(raw.columns):
         raise DatasetError(f"{csv}: needs a column 'audio_path' and/or 'lyrics_path' (or inline 'lyrics'); "
-                           f"found columns {list(raw.columns)}")
-    if raw.empty:
+                           f"found columns {[c for c in raw.columns if c != '_line']}")
+    problems = raw.attrs["load_problems"]
+    if raw.empty and not problems:
         raise DatasetError(f"{csv}: has a header but no rows: no tracks to load")
-    if raw["track_id"].isna().any():
-        rows = (raw.index[raw["track_id"].isna()] + 2).tolist()  # +2: header line, 1-based
-        raise DatasetError(f"{csv}: column 'track_id' is empty on line(s) {rows}")
+    df, empty_ids = manifest.drop_empty_ids(raw, csv)
+    problems = sorted(problems + empty_ids, key=lambda r: int(r["detail"].split(":")[0].split()[1]))  # by line
+    if df.empty:
+        lines = "; ".join(p["detail"] for p in problems[:5])
+        raise DatasetError(f"{csv}: no usable row ({len(problems)} left out: {lines})")
     root = csv.parent.resolve()
-    resolve = _resolver(root)
-    df = raw.copy()
-    for col in ("audio_path", "lyrics_path"):
-        if col in df.columns:
-            df[col] = raw[col].map(resolve)
+    df = df.copy()
+    problems += _resolve_columns(df, csv, root)
+    df.attrs["load_problems"] = problems
     return _finish(df, csv, root, "manifest", allow_outside, label_columns)
 
 
@@ -279,12 +271,16 @@ def _audio_failures(processed_dir) -> pd.DataFrame:
 
 def read_report(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """The whole validation report: 00's checks (``validation.csv``) and, with ``processed_dir``, the
-    audio problems found when 01 decoded each file (``audio_failures.csv``), in the same columns."""
+    audio problems found when 01 decoded each file (``audio_failures.csv``; ``audio_notes.csv``: audio
+    used with a caveat, kept), in the same columns."""
     p = Path(interim_dir) / "validation.csv"
     if not p.is_file():
         raise DatasetError(f"{p}: not found; run the data stage first (`make data` and notebook 00_data)")
     report = pd.read_csv(p, dtype={"track_id": str})
     extra = _audio_failures(processed_dir)
+    if processed_dir is not None:
+        notes = read_notes(processed_dir).assign(kept=True)
+        extra = pd.concat([extra, notes], ignore_index=True) if len(notes) else extra
     if len(extra):
         report = pd.concat([report, extra[REPORT_COLUMNS]], ignore_index=True)
     return report.drop_duplicates(["track_id", "modality", "problem"], ignore_index=True)

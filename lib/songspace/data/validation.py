@@ -14,6 +14,7 @@ import pandas as pd
 import soundfile as sf
 
 from songspace.data.collection import strip_lrc
+from songspace.data.text import TextDecodeError, decode_text
 from songspace.data.loading import (
     MAX_LYRICS_BYTES,
     REPORT_COLUMNS,
@@ -26,7 +27,6 @@ NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics w
 SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
 SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
 LOW_SAMPLE_RATE = 16000  # Hz; below this a file is kept with a note (telephone-band audio)
-NEEDS_FFMPEG = audio.NEEDS_FFMPEG
 
 
 def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
@@ -37,13 +37,12 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         return "missing_file", "audio file not found"
     if os.path.getsize(path) == 0:
         return "unreadable_audio", "empty file (0 bytes)"
+    if audio.DECODERS.get(Path(path).suffix.lower()) == "av":  # PyAV's formats: header, or one decode
+        return _check_av_audio(path, min_duration_s, check_silence)
     try:
         info = sf.info(path)
-    except Exception as e:  # libsndfile says "File does not exist..." for formats it does not know
-        suffix = Path(path).suffix.lower()
-        if suffix in NEEDS_FFMPEG:
-            return audio.probe_ffmpeg_format(path)
-        return "unreadable_audio", f"not a decodable audio file (corrupt or unsupported format; libsndfile: {e})"
+    except Exception:  # not a libsndfile file after all (an .ogg holding Opus?): FFmpeg's reader tries
+        return _check_av_audio(path, min_duration_s, check_silence)
     try:
         if check_silence:  # decode it all: also proves the file decodes to its end
             n, peak, bad, first_bad = 0, 0.0, 0, None
@@ -73,11 +72,28 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
     return None
 
 
+def _check_av_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
+    """``_check_audio`` for a file libsndfile does not read: its header, or (``check_silence``) one decode."""
+    try:
+        if not check_silence:
+            duration = audio.probe(path)[0]
+        else:
+            y = audio.decode_checked(path, 22050, min_duration_s)[0]
+            duration = len(y) / 22050
+            if duration >= min_duration_s and float(np.max(np.abs(y))) < SILENCE_PEAK:
+                return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
+    except audio.AudioError as e:
+        return e.problem, e.detail
+    if duration < min_duration_s:
+        return "too_short", f"{duration:.2f} s < {min_duration_s} s"
+    return None
+
+
 def _audio_note(path: str) -> tuple[str, str] | None:
     """A usable file worth a word: a sample rate below what the features assume (kept, upsampled)."""
     try:
-        sr = sf.info(path).samplerate
-    except Exception:
+        sr = audio.probe(path)[1]
+    except audio.AudioError:
         return None
     if sr < LOW_SAMPLE_RATE:
         return "low_sample_rate", (f"{sr} Hz (kept: upsampled; above {sr // 2} Hz its spectrum is empty, "
@@ -102,11 +118,14 @@ def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[st
         except OSError as e:
             return None, ("missing_file", f"cannot read ({e.strerror})")
         try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            return None, ("undecodable_lyrics", f"not UTF-8: {e.reason} at byte {e.start}")
+            text, how = decode_text(data)
+        except TextDecodeError as e:
+            return None, ("undecodable_lyrics", f"{e}: not used")
         if path.lower().endswith(".lrc"):
             text = strip_lrc(text)
+        if "fallback" in how and text.strip():  # used, with a word: the code page may be the wrong one
+            return text, ("lyrics_encoding", f"not UTF-8 and no byte-order mark: decoded as {how}; "
+                          "kept, check the text if it is not Western European")
     elif isinstance(inline, str):
         text = inline
     else:
@@ -146,7 +165,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     source = df.attrs.get("source", "<dataset>")
     jamendo = df.attrs.get("layout") == "jamendolyrics"
     root = None if df.attrs.get("allow_outside") or not df.attrs.get("root") else Path(df.attrs["root"])
-    rows: list[dict] = []
+    rows: list[dict] = list(df.attrs.get("load_problems", []))  # manifest lines left out, unreadable tags
 
     def row(track_id, modality, problem, detail, path, kept=False):
         rows.append(dict(track_id=track_id, modality=modality, problem=problem, detail=detail, path=path, kept=kept))
@@ -156,7 +175,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         row(r.track_id, "track", "duplicate_id", "track_id seen before; first kept",
             r.audio_path if isinstance(r.audio_path, str) else None)
     out = df[~dup].copy().reset_index(drop=True)
-    out.attrs = dict(df.attrs)
+    out.attrs = {k: v for k, v in df.attrs.items() if k != "load_problems"}
 
     has_audio, has_lyrics, texts = [], [], []
     lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
@@ -179,7 +198,8 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         has_audio.append(ok)
         text, prob = _check_lyrics(lpath if isinstance(lpath, str) else None, r.lyrics, root)
         if prob:
-            row(r.track_id, "lyrics", prob[0], prob[1], lpath if isinstance(lpath, str) else None)
+            row(r.track_id, "lyrics", prob[0], prob[1], lpath if isinstance(lpath, str) else None,
+                kept=text is not None)
         texts.append(text)
         has_lyrics.append(text is not None)
     out["lyrics"] = pd.Series(texts, dtype="str")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +15,12 @@ import soxr
 
 
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4  # 4: a float file above full scale is rescaled to peak 1; cache entries carry decode notes
 
 
 class AudioError(Exception):
     """A track's audio cannot be used; ``problem`` is a validation-report code
-    (``missing_file``, ``unreadable_audio``, ``silent_audio``, ``too_short``)."""
+    (``missing_file``, ``unreadable_audio``, ``nonfinite_samples``, ``silent_audio``, ``too_short``)."""
 
     def __init__(self, path, problem: str, detail: str):
         self.path, self.problem, self.detail = str(path), problem, detail
@@ -75,32 +73,188 @@ class AudioParams:
                     fmin=self.fmin, fmax=self.fmax)
 
 
-NEEDS_FFMPEG = (".m4a", ".aac", ".mp4", ".opus", ".wma")  # libsndfile cannot read these
+# Which library decodes a format: libsndfile (soundfile) or FFmpeg's libraries (PyAV's wheels bundle
+# them: no ffmpeg program needed), the faster one as tools/bench.py's ``formats`` section measures it
+# (60 s of stereo to mono 22.05 kHz, x realtime, soundfile/PyAV on 2 busy cores: WAV 1044/302, AIFF
+# 789/245, FLAC 427/302, MP3 481/402, Ogg Vorbis 281/213, Opus 68/136; M4A 553, WMA 718 PyAV only).
+# MP3 staying on libsndfile also keeps every MP3 collection's samples, the shipped corpus's included.
+DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "soundfile", ".oga": "soundfile",
+            ".aif": "soundfile", ".aiff": "soundfile", ".aifc": "soundfile", ".mp3": "soundfile",
+            ".opus": "av", ".m4a": "av", ".mp4": "av", ".aac": "av", ".wma": "av"}
+NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile cannot read these (or is slower)
+# A decode this much shorter than the header's length is truncated (libsndfile's MP3 frame count runs
+# ~0.2 s long on intact files).
+TRUNCATED_TOLERANCE_S = 0.5
 
 
-def _ffmpeg_mono(path, sr: int | None) -> tuple[np.ndarray, int]:
-    """Decode with the ffmpeg program (formats libsndfile lacks) to mono float32, at ``sr`` if given."""
-    if shutil.which("ffmpeg") is None:
-        raise AudioError(path, "unsupported_format",
-                         f"{Path(path).suffix} needs the ffmpeg program to decode (e.g. apt-get install ffmpeg)")
-    rate = sr or 44100
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
-    proc = subprocess.run(cmd, capture_output=True)
-    if proc.returncode != 0 or not proc.stdout:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise AudioError(path, "unreadable_audio", f"ffmpeg cannot decode it: {msg[-1] if msg else 'no samples'}")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy(), rate
+@dataclass
+class Decoded:
+    """A decoded file before mixing: ``y`` (n_frames, n_channels) float32 at ``sr`` Hz; ``declared_s`` the
+    length its header states (None if it states none); ``float_samples``: stored as floats (may exceed 1);
+    ``error``: why decoding stopped before the end (None when it reached it)."""
+    y: np.ndarray
+    sr: int
+    declared_s: float | None
+    float_samples: bool
+    decoder: str
+    error: str | None = None
 
 
-def probe_ffmpeg_format(path) -> tuple[str, str] | None:
-    """(problem, detail) for a file only ffmpeg decodes, or None when it decodes to finite samples."""
+def _declared_s(path, fallback: float | None) -> float | None:
+    """The length a file's header states (mutagen: the RIFF/AIFF data size, an MP3's Xing frame count),
+    or ``fallback``. libsndfile reports what is there, not what the header promised."""
     try:
-        y, _ = _ffmpeg_mono(path, 16000)
-    except AudioError as e:
-        return e.problem, e.detail
-    if not np.isfinite(y).all():
-        return "nonfinite_samples", "NaN or infinite samples: the file is damaged"
-    return None
+        import mutagen
+
+        f = mutagen.File(path)
+        length = getattr(getattr(f, "info", None), "length", None)
+        return float(length) if length else fallback
+    except Exception:  # a header mutagen cannot parse: the decoder's own count stands
+        return fallback
+
+
+def ogg_ended(path) -> bool | None:
+    """Whether an Ogg file's last page carries the end-of-stream flag (None: not an Ogg file). A cut-off
+    Ogg file decodes cleanly to its last whole page and states no length: a missing end page shows it."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"OggS":
+            return None
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 65536))  # an Ogg page is at most 65307 bytes: the last one starts in here
+        tail = f.read()
+    at = tail.rfind(b"OggS")
+    return at >= 0 and len(tail) > at + 5 and bool(tail[at + 5] & 0x04)
+
+
+def _read_soundfile(path) -> Decoded:
+    with sf.SoundFile(str(path)) as f:
+        info_s = f.frames / f.samplerate if f.samplerate else None
+        error = None
+        try:  # one read, as sf.read does: libsndfile's MP3 samples depend on the read sizes
+            y = f.read(dtype="float32", always_2d=True)
+        except Exception as e:  # libsndfile stops with an error on damaged data part-way
+            error = f"{type(e).__name__}: {e}"
+            y = _salvage(f)
+        fmt, floats, sr = f.format, f.subtype in ("FLOAT", "DOUBLE"), f.samplerate
+    declared = _declared_s(path, info_s) if fmt in ("WAV", "WAVEX", "AIFF", "MPEG") else info_s
+    return Decoded(y, sr, declared, floats, "soundfile", error)
+
+
+def _salvage(f) -> np.ndarray:
+    """What decodes of a damaged file before the error, read again in blocks (an error loses one block)."""
+    f.seek(0)
+    blocks = []
+    try:
+        while True:
+            block = f.read(1 << 15, dtype="float32", always_2d=True)
+            if not len(block):
+                break
+            blocks.append(block)
+    except Exception:  # the same damage again: keep the blocks before it
+        pass
+    return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
+
+
+def _read_av(path) -> Decoded:
+    import av
+
+    with av.open(str(path), "r") as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        stream = container.streams.audio[0]
+        declared = float(stream.duration * stream.time_base) if stream.duration else \
+            (container.duration / 1e6 if container.duration else None)
+        floats = stream.codec_context.name.startswith("pcm_f")
+        resampler = av.AudioResampler(format="fltp")  # the codec's sample format to float, rate and layout kept
+        chunks, error, sr = [], None, stream.codec_context.sample_rate
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+                    sr = out.sample_rate
+        except (av.error.FFmpegError, EOFError) as e:  # damaged data part-way: keep what decoded
+            error = f"{type(e).__name__}: {e}"
+    y = np.concatenate(chunks, axis=1).T if chunks else np.zeros((0, 1), np.float32)
+    declared = _declared_s(path, declared)  # FFmpeg estimates an ASF file's length from its size: the header's
+    return Decoded(np.ascontiguousarray(y, dtype=np.float32), int(sr), declared, floats, "av", error)
+
+
+_READERS = {"soundfile": _read_soundfile, "av": _read_av}
+
+
+def read(path, decoder: str | None = None) -> Decoded:
+    """Decode all channels of a file with the decoder ``DECODERS`` names for its suffix; when that one
+    cannot open the file, the other one (an ``.ogg`` holding Opus, a mislabelled suffix).
+    ``decoder`` ("soundfile" or "av") forces one, with no fallback (the benchmark compares them).
+
+    Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
+    """
+    first = decoder or DECODERS.get(Path(path).suffix.lower(), "soundfile")
+    if decoder is None and first == "soundfile" and ogg_ended(path) is False:
+        first = "av"  # libsndfile decodes nothing of a cut-off Ogg file; FFmpeg decodes its whole pages
+    errors = []
+    order = [first] if decoder else [first, "av" if first == "soundfile" else "soundfile"]
+    for name in order:
+        try:
+            return _READERS[name](path)
+        except Exception as e:  # each library has its own error types for a file it cannot open
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+    raise AudioError(path, "unreadable_audio", f"not a decodable audio file ({'; '.join(errors)})")
+
+
+def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
+                   decoder: str | None = None) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """``decode``, and the caveats of a file that was still used.
+
+    Returns
+    -------
+    y : np.ndarray, shape (n_samples,), float32 mono at ``sr`` Hz, in [-1, 1]
+    notes : list of (problem, detail): ``truncated`` (decoded only part of the length its header
+        states, stopped on damaged data, or an Ogg stream without its end page; kept because at least
+        ``min_duration_s`` s decoded)
+        and ``out_of_range`` (a float file whose samples exceed full scale: rescaled to peak 1).
+
+    Raises
+    ------
+    AudioError
+        ``missing_file``, ``unreadable_audio`` (also: truncated to less than ``min_duration_s``),
+        ``nonfinite_samples``, naming the file.
+    """
+    if not os.path.isfile(path):
+        raise AudioError(path, "missing_file", "no such file")
+    d = read(path, decoder)
+    y, notes = d.y, []
+    if y.size == 0:
+        raise AudioError(path, "unreadable_audio", "no samples decoded" + (f" ({d.error})" if d.error else ""))
+    got_s = len(y) / d.sr
+    short = d.declared_s is not None and got_s < d.declared_s - TRUNCATED_TOLERANCE_S
+    unended = ogg_ended(path) is False
+    if d.error or short or unended:
+        of = f" of {d.declared_s:.1f}" if d.declared_s and short else ""
+        why = (f"decoding stopped on damaged data ({d.error})" if d.error else
+               "the file ends early" if short else "the Ogg stream has no end page: the file was cut off")
+        if got_s < max(min_duration_s, 1e-9):
+            raise AudioError(path, "unreadable_audio", f"truncated: {got_s:.1f}{of} s decoded, {why}; "
+                             f"less than the {min_duration_s} s minimum")
+        notes.append(("truncated", f"{got_s:.1f}{of} s decoded ({why}); kept: at least {min_duration_s} s"))
+    if not np.isfinite(y).all():  # NaN/inf would poison every spectrum of the song
+        bad = int((~np.isfinite(y)).any(axis=1).sum())
+        raise AudioError(path, "nonfinite_samples", f"{bad} of {len(y)} samples are NaN or infinite: the file is damaged")
+    if d.float_samples:
+        peak = float(np.max(np.abs(y)))
+        if peak > 1.0:  # lossy decoders overshoot a little and are left alone; stored floats are the file's own
+            y = y / np.float32(peak)
+            notes.append(("out_of_range", f"float samples peak at {peak:.3g} (> 1.0 full scale, "
+                                          f"{20 * np.log10(peak):+.1f} dBFS): rescaled to peak 1.0 and kept"))
+    # column sums: y.mean(axis=1) over a length-2 inner axis is ~25x slower than this on stereo
+    mono = y[:, 0].copy()
+    for c in range(1, y.shape[1]):
+        mono += y[:, c]
+    if y.shape[1] > 1:
+        mono /= np.float32(y.shape[1])
+    if d.sr != sr:
+        mono = soxr.resample(mono, d.sr, sr, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32), notes
 
 
 def decode(path, sr: int = 22050) -> np.ndarray:
@@ -109,46 +263,40 @@ def decode(path, sr: int = 22050) -> np.ndarray:
     Parameters
     ----------
     path : path-like
-        Any format libsndfile reads (WAV, FLAC, OGG, MP3); M4A/AAC/Opus/WMA through the ffmpeg
-        program where it is installed.
+        WAV, AIFF, FLAC, OGG, MP3 (libsndfile), M4A/MP4 (AAC, ALAC), Opus, WMA (PyAV); see ``DECODERS``.
     sr : int
         Target sample rate in Hz (resampled with soxr).
 
     Returns
     -------
-    y : np.ndarray, shape (n_samples,), float32, in [-1, 1]
+    y : np.ndarray, shape (n_samples,), float32, in [-1, 1]  (``decode_checked`` also says whether the
+        file was truncated or rescaled)
 
     Raises
     ------
     AudioError
-        ``missing_file``, ``unreadable_audio``, ``unsupported_format`` or ``nonfinite_samples``
-        (NaN/inf samples), naming the file.
+        ``missing_file``, ``unreadable_audio`` or ``nonfinite_samples`` (NaN/inf samples), naming the file.
     """
-    if not os.path.isfile(path):
-        raise AudioError(path, "missing_file", "no such file")
-    if Path(path).suffix.lower() in NEEDS_FFMPEG:
-        y, sr_in = _ffmpeg_mono(path, sr)
-        y = y[:, None]
-    else:
-        try:
-            y, sr_in = sf.read(str(path), dtype="float32", always_2d=True)
-        except Exception as e:  # libsndfile reports corrupt/unsupported files with several types
-            raise AudioError(path, "unreadable_audio", f"not a decodable audio file ({type(e).__name__}: {e})") from e
-    if y.size == 0:
-        raise AudioError(path, "unreadable_audio", "no samples decoded")
-    if not np.isfinite(y).all():  # NaN/inf would poison every spectrum of the song
-        bad = int((~np.isfinite(y)).any(axis=1).sum())
-        raise AudioError(path, "nonfinite_samples", f"{bad} of {len(y)} samples are NaN or infinite: the file is damaged")
-    # column sums: y.mean(axis=1) over a length-2 inner axis is ~25x slower than this on stereo
-    mono = y[:, 0].copy()
-    for c in range(1, y.shape[1]):
-        mono += y[:, c]
-    if y.shape[1] > 1:
-        mono /= np.float32(y.shape[1])
-    y = mono
-    if sr_in != sr:
-        y = soxr.resample(y, sr_in, sr, quality="HQ")
-    return np.ascontiguousarray(y, dtype=np.float32)
+    return decode_checked(path, sr)[0]
+
+
+def probe(path) -> tuple[float, int]:
+    """(duration in s, sample rate in Hz) from a file's header, without decoding; raises ``AudioError``."""
+    try:
+        info = sf.info(str(path))
+        return info.frames / info.samplerate, int(info.samplerate)
+    except Exception as e:  # not a libsndfile format: FFmpeg's demuxer reads the header
+        sf_error = e
+    try:
+        import av
+
+        with av.open(str(path), "r") as c:
+            st = c.streams.audio[0]
+            dur = float(st.duration * st.time_base) if st.duration else (c.duration or 0) / 1e6
+            return dur, int(st.codec_context.sample_rate)
+    except Exception as e:
+        raise AudioError(path, "unreadable_audio", f"not a decodable audio file (corrupt or unsupported "
+                         f"format; libsndfile: {sf_error}; FFmpeg: {type(e).__name__}: {e})") from e
 
 
 def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float) -> np.ndarray:

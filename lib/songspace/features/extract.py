@@ -35,6 +35,7 @@ from songspace.features.saved import (
     FAILURE_COLUMNS,
     FAILURES,
     MUSICNN_BACKENDS,
+    NOTES,
     backend_columns,
     backend_path,
 )
@@ -110,7 +111,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     for b in backends:
         if b in MUSICNN_BACKENDS:
             stats.update({f"{b}_computed": 0, f"{b}_cached": 0, f"{b}_patches": 0})
-    dtrack, fails = [], []
+    dtrack, fails, notes = [], [], []
     # Per-window tables and log-mel patches go to disk track by track (parquet row groups, a raw
     # spool), so memory does not grow with the corpus; the final files appear only at the end.
     tmp = {name: _tmp_path(out_dir, name)
@@ -130,6 +131,8 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
                                       detail=r["detail"], path=r["path"]))
                     continue
                 stats["n_ok"] += 1
+                notes += [dict(track_id=r["track_id"], modality="audio", problem=a, detail=b, path=r["path"])
+                          for a, b in r.get("notes", ())]
                 for b, sink in sinks.items():
                     stats[f"{b}_cached" if r[f"{b}_cached"] else f"{b}_computed"] += 1
                     sink.add(r["track_id"], r[b])
@@ -155,6 +158,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
             w.close()
         failures = pd.DataFrame(fails, columns=FAILURE_COLUMNS)
         atomic_to_csv(failures, out_dir / FAILURES)
+        atomic_to_csv(pd.DataFrame(notes, columns=FAILURE_COLUMNS), out_dir / NOTES)  # used, with a caveat
         if not stats["n_ok"]:  # a batch result, not a crash: every file is a row of audio_failures.csv
             _remove_outputs(out_dir, backends)
             log.error("no track gave audio features: %d failed, see %s", stats["n_failed"],

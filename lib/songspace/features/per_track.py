@@ -59,7 +59,8 @@ def _limit_worker_threads() -> None:
 # audio_backends: "descriptors" = the descriptors + log-mel patches above; the others are pretrained
 # embeddings from the same decoded signal (musicnn's models, as ported in songspace.features.musicnn).
 BACKENDS = ("descriptors", *MUSICNN_BACKENDS)
-MUSICNN_VERSION = 1  # bump when the musicnn port changes numbers: invalidates its cache entries
+MUSICNN_VERSION = 2  # bump when the musicnn port or its input changes: invalidates its cache entries
+# (2: a float file above full scale is rescaled; entries carry the decode's notes)
 MUSICNN_SR = 16000  # Hz, musicnn's input rate
 
 
@@ -118,20 +119,23 @@ def _compute(path, p: AudioParams, cache, keys: dict, got: dict, in_worker: bool
     spectral = "desc" in missing or "logmel" in missing
     if spectral:
         _warm_up(p)
-    y = audio.decode(path, p.sr)
+    y, notes = audio.decode_checked(path, p.sr, p.window_s)
     starts = audio.check_usable(y, path, p)
+    # the decode's caveats (truncated, rescaled) travel with every cached part, so a cache hit reports them too
+    noted = np.array([f"{a}\t{b}" for a, b in notes], dtype=str)
     S = descriptors._power_spec(y, p) if spectral else None
     y16 = None
     for part in missing:
         if part == "desc":
             F, tg = descriptors.frame_descriptors(y, p, S)
-            got[part] = dict(starts=starts, n_samples=np.int64(len(y)),
+            got[part] = dict(starts=starts, n_samples=np.int64(len(y)), notes=noted,
                              desc_windows=descriptors.pool_windows(F, tg, starts, p), desc_track=descriptors.pool_track(F, tg, p))
         elif part == "logmel":
-            got[part] = dict(logmel=descriptors.logmel_patches(S, starts, p))
+            got[part] = dict(logmel=descriptors.logmel_patches(S, starts, p), notes=noted)
         else:
             y16 = _to_16k(y, p.sr) if y16 is None else y16
-            got[part] = dict(_musicnn_part(part, y16, p.musicnn_max_patches, in_worker), n_samples=np.int64(len(y)))
+            got[part] = dict(_musicnn_part(part, y16, p.musicnn_max_patches, in_worker), n_samples=np.int64(len(y)),
+                             notes=noted)
         if cache:
             cache.put(keys[part], **got[part])
     return got
@@ -149,7 +153,7 @@ def track_features(job: dict) -> dict:
     Returns
     -------
     dict with ``track_id``, ``path``, flag ``decoded`` and either ``problem``/``detail`` (unusable audio)
-    or, with descriptors: flags ``desc_cached``, ``logmel_cached``, ``starts`` (n_windows,) samples,
+    or ``notes`` (list of (problem, detail): audio used with a caveat, see ``audio.decode_checked``) and, with descriptors: flags ``desc_cached``, ``logmel_cached``, ``starts`` (n_windows,) samples,
     ``n_samples``, ``desc_windows`` (n_windows, n_desc), ``desc_track`` (n_desc,), ``logmel`` (n_windows,
     n_mels, patch_frames); per musicnn backend ``b``: flag ``<b>_cached`` and ``<b>`` = dict(``pen``
     (n_patches, 200), ``tags`` (n_patches, 50), ``starts_s`` (n_patches,) s, ``n_samples``).
@@ -175,8 +179,10 @@ def track_features(job: dict) -> dict:
             else:
                 with _threadpools().limit(limits=1):
                     got = _compute(path, p, cache, keys, got, False)
+        first = got[parts[0]]
+        out["notes"] = [tuple(str(n).split("\t", 1)) for n in first.get("notes", ())]
         if "desc" in got:
-            out.update(got["desc"], logmel=got["logmel"]["logmel"])
+            out.update({k: v for k, v in got["desc"].items() if k != "notes"}, logmel=got["logmel"]["logmel"])
         out.update({part: got[part] for part in parts if part in MUSICNN_BACKENDS})
     except AudioError as e:
         out.update(problem=e.problem, detail=e.detail)

@@ -14,6 +14,7 @@ import pandas as pd
 
 FAILURE_COLUMNS = ["track_id", "modality", "problem", "detail", "path"]
 FAILURES = "audio_failures.csv"  # validation-report rows of the tracks whose audio gave no features
+NOTES = "audio_notes.csv"  # report rows of audio that was used with a caveat (truncated, rescaled)
 DESCRIPTOR_FILES = ("windows.parquet", "descriptors_windows.parquet", "descriptors_tracks.parquet", "logmel.npy")
 BACKEND_FILES = ("tracks.parquet", "windows.parquet", "windows.npy")  # each audio_<backend>_<name>
 # the pretrained embeddings of 01 (musicnn's models, as ported in songspace.features.musicnn): backend -> model
@@ -68,6 +69,16 @@ def read_failures(out_dir) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=FAILURE_COLUMNS)
     return pd.read_csv(path, dtype={"track_id": str})
+
+
+def read_notes(out_dir) -> pd.DataFrame:
+    """The tracks whose audio was used with a caveat (``FAILURE_COLUMNS``: truncated, out of range);
+    empty when extraction has not run."""
+    path = Path(out_dir) / NOTES
+    if not path.is_file():
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    return pd.read_csv(path, dtype={"track_id": str})
+
 
 def load_backend(out_dir, backend: str) -> dict:
     """Read what ``extract_audio`` wrote for a musicnn backend.

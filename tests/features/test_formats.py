@@ -1,0 +1,103 @@
+"""Every common format decodes without the ffmpeg program; damaged and out-of-range audio is used with a row."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from songspace.data.loading import load_dataset
+from songspace.data.validation import validate
+from songspace.features import audio
+from songspace.features.extract import extract_audio
+from songspace.features.saved import read_notes
+
+from tagged import tone, write_audio
+
+FORMATS = [".wav", ".aiff", ".flac", ".ogg", ".mp3", ".m4a", ".opus", ".wma"]
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_each_format_decodes_to_the_tone_without_an_ffmpeg_program(tmp_path, suffix, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg program can be found, whatever the machine has
+    assert shutil.which("ffmpeg") is None
+    p = write_audio(tmp_path / f"a{suffix}", seconds=2.0, channels=2)
+    y, notes = audio.decode_checked(p, 22050, 1.0)
+    assert notes == [] and y.dtype == np.float32 and abs(len(y) / 22050 - 2.0) < 0.1
+    ref = tone(2.0)[:, 0]
+    n = min(len(ref), len(y)) // 2  # lossy codecs add a delay: compare spectra, not samples
+    spec = lambda z: np.abs(np.fft.rfft(z[:n] * np.hanning(n)))  # noqa: E731
+    assert np.argmax(spec(y)) == pytest.approx(np.argmax(spec(ref)), abs=2)
+
+
+def test_the_decoder_of_each_format_is_the_one_named():
+    assert audio.DECODERS[".mp3"] == "soundfile"  # the shipped corpus's samples stay libsndfile's
+    assert {audio.DECODERS[s] for s in (".m4a", ".opus", ".wma")} == {"av"}  # the only one, or measured faster
+
+
+def test_an_ogg_holding_opus_falls_back_to_the_other_decoder(tmp_path, monkeypatch):
+    p = write_audio(tmp_path / "a.opus", seconds=1.5)
+    q = tmp_path / "a.ogg"
+    os.replace(p, q)
+    monkeypatch.setitem(audio._READERS, "soundfile", lambda path: (_ for _ in ()).throw(RuntimeError("no opus")))
+    d = audio.read(q)
+    assert d.decoder == "av" and len(d.y) > 0
+
+
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".aiff", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".wma"])
+def test_a_truncated_file_is_kept_with_a_row_when_long_enough(tmp_path, suffix):
+    intact = write_audio(tmp_path / f"a{suffix}", seconds=8.0)
+    assert audio.decode_checked(intact, 22050, 2.0)[1] == []
+    p = _truncate(intact)
+    y, notes = audio.decode_checked(p, 22050, 2.0)
+    assert [n[0] for n in notes] == ["truncated"], notes
+    # the length the header states where it states one; an Ogg file says it lost its end page
+    assert (" of 8.0 s decoded" in notes[0][1]) or ("no end page" in notes[0][1] and suffix in (".ogg", ".opus"))
+    assert 2.0 <= len(y) / 22050 <= 6.0
+    with pytest.raises(audio.AudioError, match="truncated: .* less than the 7.0 s minimum"):
+        audio.decode_checked(p, 22050, 7.0)
+
+
+def test_a_float_file_above_full_scale_is_rescaled_with_a_row(tmp_path):
+    p = tmp_path / "loud.wav"
+    sf.write(p, tone(2.0) * 1e6 / 0.35, 22050, subtype="FLOAT")
+    y, notes = audio.decode_checked(p, 22050, 1.0)
+    assert notes[0][0] == "out_of_range" and "rescaled to peak 1.0" in notes[0][1]
+    assert np.max(np.abs(y)) <= 1.01
+    pcm = write_audio(tmp_path / "pcm.wav", seconds=2.0)
+    assert audio.decode_checked(pcm, 22050, 1.0)[1] == []
+
+
+def test_notes_reach_the_report_and_survive_the_cache(tmp_path):
+    from songspace.data.loading import read_report, write_interim
+
+    root = tmp_path / "c"
+    for i in range(3):
+        write_audio(root / f"ok{i}.wav", seconds=6.0, seed=i)
+    _truncate(write_audio(root / "cut.mp3", seconds=12.0, seed=5))
+    sf.write(root / "loud.wav", tone(6.0) * 50, 22050, subtype="FLOAT")
+    clean, report = validate(load_dataset(root), min_duration_s=3.0, check_silence=False)
+    write_interim(clean, report, tmp_path / "interim")
+    for run in range(2):  # the second run reads every part from the cache
+        stats = extract_audio(clean, audio.AudioParams(), tmp_path / "processed", n_jobs=1,
+                              cache_dir=tmp_path / "cache")
+        assert stats["n_ok"] == 5 and stats["decoded"] == (5 if run == 0 else 0)
+        notes = read_notes(tmp_path / "processed").set_index("track_id")["problem"].to_dict()
+        assert notes == {"cut": "truncated", "loud": "out_of_range"}
+    full = read_report(tmp_path / "interim", tmp_path / "processed")
+    assert full.set_index("track_id").loc["cut", "kept"]
+
+
+@pytest.mark.parametrize("check_silence", [False, True])
+def test_a_folder_of_every_format_validates_clean(tmp_path, check_silence):
+    for i, suffix in enumerate(FORMATS):
+        write_audio(tmp_path / f"s{i}{suffix}", seconds=4.0, seed=i, channels=2)
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=3.0, check_silence=check_silence)
+    assert report.empty, report.to_string()
+    assert clean["has_audio"].all() and len(clean) == len(FORMATS)
+    assert audio.probe(tmp_path / "s5.m4a")[1] == 44100
