@@ -15,10 +15,10 @@ def test_overrides_merge_nested_settings_and_name_unknown_ones():
         config.profile("huge")
 
 
-@pytest.mark.parametrize("name", ["full", "tiny"])
-def test_mlp_sweep_points_train_with_the_profiles_settings(name):
+@pytest.mark.parametrize("name, grid", [("full", "seed"), ("tiny", None)])
+def test_mlp_sweep_points_train_with_the_profiles_settings(name, grid):
     p = config.profile(name)
-    configs = sweep.sweep_configs(p["sweep"], training={"mlp_vae": p["mlp_train"], "conv_vae": p["conv_train"]})
+    configs = sweep.sweep_configs(grid or p["sweep"], training={"mlp_vae": p["mlp_train"], "conv_vae": p["conv_train"]})
     mlp = [c for c in configs if c["model"] == "mlp_vae"]
     assert mlp and all(c[k] == v for c in mlp for k, v in p["mlp_train"].items())
     conv = [c for c in configs if c["model"] == "conv_vae"]
@@ -37,3 +37,16 @@ def test_every_result_file_has_one_path(tmp_path):
     dirs = config.dataset_dirs("x", tmp_path / "data", tmp_path / "results")
     for key, name in config.RESULT_FILES.items():
         assert dirs[key] == tmp_path / "results" / name
+
+
+def test_the_default_sweep_leaves_the_convvae_grid_to_the_seed_sweep():
+    default = sweep.sweep_configs(config.profile("full")["sweep"])
+    assert default and {c["model"] for c in default} == {"mlp_vae"}
+    seed = sweep.sweep_configs("seed")
+    conv = [c for c in seed if c["model"] == "conv_vae"]
+    # the seed report's grid: 3 first-layer x 2 hidden widths, kernel 3/5 x lr 1e-3/5e-4 (one point shared), 80 epochs
+    assert len(conv) == 6 + 4 - 1 + 1
+    assert {c["first_channels"] for c in conv} == {16, 32, 64} and {c["epochs"] for c in conv} == {10, 80}
+    assert [c["config_hash"] for c in seed if c["model"] == "mlp_vae"] == [c["config_hash"] for c in default]
+    with pytest.raises(ValueError, match="unknown sweep 'nope'"):
+        sweep.sweep_configs("nope")

@@ -287,8 +287,8 @@ def test_backend_cache_and_decode_once(tracks, tmp_path, monkeypatch):
 
     out, cache = tmp_path / "out", tmp_path / "cache"
     calls = []
-    decode = audio.decode
-    monkeypatch.setattr(audio, "decode", lambda path, sr: calls.append(sr) or decode(path, sr))
+    decode = audio.decode_checked  # what a worker decodes a track with (the signal and its notes)
+    monkeypatch.setattr(audio, "decode_checked", lambda path, sr, *a, **k: calls.append(sr) or decode(path, sr, *a, **k))
     first = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False,
                           audio_backends=("musicnn-msd", "musicnn-mtt"))
     assert first["decoded"] == 3 and calls == [P.sr] * 3  # one decode per track for both models
