@@ -28,7 +28,7 @@ SCORED_METHODS = ("kmeans", "own")  # K-Means on every representation, a cluster
 # ---- which rows the headline reads ----
 
 def headline_set(table: pd.DataFrame) -> str | None:
-    """The song set the headline reads: the widest one (most songs), as ``export.recommend`` does."""
+    """The song set the headline reads: the widest one (most songs), as ``recommendation.recommend`` does."""
     if table.empty:
         return None
     return str(table.loc[table["n_items"].idxmax(), "song_set"])
