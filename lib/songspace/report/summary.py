@@ -172,7 +172,7 @@ def caveat(tracks: pd.DataFrame, what) -> str:
 # ---- tables that fit the page ----
 
 APPENDIX_COLUMNS = ("song_set", "label_column", "rep", "family", "method", "norm", "dim", "k", "n_items")
-APPENDIX_METRICS = ("ami", "nmi", "ari", "purity", "silhouette")
+APPENDIX_METRICS = ("ami", "nmi", "ari", "purity", "silhouette", "p_at_10", "p_at_10_chance")
 
 
 def appendix_table(table: pd.DataFrame) -> pd.DataFrame:
