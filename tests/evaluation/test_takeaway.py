@@ -76,6 +76,19 @@ def pair_table(rows):
                               ami_std=s, noise_fraction_mean=nf, n_seeds=5) for r, m, a, s, nf in rows])
 
 
+def test_the_file_is_the_median_seed_of_the_row_and_the_export_re_scores_every_seed(tmp_path):
+    tracks, base, models, songs, _ = collection(noise=2.0)
+    long, table = scored(tracks, base, models, songs)
+    by_seed = {s: {**base, **models[s]} for s in models}
+    table = table[table["rep"] == "mlp_vae"]  # a model: seeds differ in latents and clusters
+    rec, clusters = export.write(by_seed[0], tracks, table, {SET: songs}, tmp_path, reps_by_seed=by_seed)
+    per_seed = long[(long["rep"] == "mlp_vae") & (long["method"] == "kmeans")].set_index("seed")["ami"]
+    assert rec["ami_seeds"] == pytest.approx({str(s): v for s, v in per_seed.items()}) and rec["matches_row"]
+    assert per_seed.nunique() == 3 and rec["ami_file"] == pytest.approx(per_seed.median())
+    assert rec["seed"] == int(per_seed.sort_values().index[1])
+    assert "the median of the seeds" in export.take_away_text(rec)
+
+
 def test_recommend_picks_the_pair_by_the_seed_spread_rule():
     kmeans = [("audio_raw", "kmeans", 0.866, 0.011, 0.0), ("mlp_vae", "kmeans", 0.80, 0.02, 0.0)]
     algos = [("audio_raw", "spectral", 0.900, 0.0, 0.0), ("audio_raw", "dbscan", 0.99, 0.0, 0.4)]
@@ -85,6 +98,12 @@ def test_recommend_picks_the_pair_by_the_seed_spread_rule():
     tied = [("audio_raw", "spectral", 0.870, 0.03, 0.0)]
     rec = recommendation.recommend(pair_table(kmeans), pair_table(tied))
     assert (rec["rep"], rec["method"]) == ("audio_raw", "kmeans") and "within the seed spread" in rec["reason"]
+    # a model whose wide seed spread only ties with the best plain features does not displace them
+    wide = pair_table([("audio_raw", "spectral", 0.67, 0.0, 0.0), ("mlp_vae", "gmm", 0.62, 0.097, 0.0),
+                       ("audio_raw", "kmeans", 0.62, 0.0, 0.0)])
+    wide["family"] = ["baseline", "model", "baseline"]
+    rec = recommendation.recommend(wide)
+    assert (rec["rep"], rec["method"]) == ("audio_raw", "spectral") and "mlp_vae gmm" in rec["ties"]
 
 
 def test_label_free_criterion_finds_planted_structure(tmp_path):

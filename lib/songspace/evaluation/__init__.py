@@ -110,7 +110,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "neighbours": ["K", "metric_of", "nearest", "precision_at_k", "artist_groups"],
         "playlists": ["durations", "playlist_name", "write_playlists"],
         "quality": ["COLUMNS", "quality_table", "main"],
-        "recommendation": ["DEFAULT_PREFERENCE", "METHOD_PREFERENCE", "LABEL_FREE", "chosen_on_labels", "candidates",
+        "recommendation": ["DEFAULT_PREFERENCE", "LABEL_FREE", "chosen_on_labels", "candidates",
                            "recommend"],
         "representation": ["Representation"],
         "scoring": [

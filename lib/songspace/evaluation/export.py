@@ -145,16 +145,43 @@ def rescore(clusters: pd.DataFrame, tracks: pd.DataFrame, label: str, column: st
     return float(external_metrics(y[has].to_numpy(), c[column].to_numpy()[has].astype(int))["ami"])
 
 
+def seed_scores(reps_by_seed: dict, rec: dict, song_sets: dict, tracks: pd.DataFrame) -> pd.DataFrame:
+    """The recommended pair clustered at every seed of its row (:func:`clustering`; a model's seed-s
+    latents with clustering seed s, as scored) and each clustering's AMI against the label (:func:`rescore`).
+
+    Returns DataFrame ``seed, ami`` (one row per seed that has the representation); its mean is the row's
+    ``ami_mean`` when every song of the set has the label.
+    """
+    rows = []
+    for s in sorted(reps_by_seed):
+        rep = reps_by_seed[s].get(rec["rep"])
+        if rep is None:
+            continue
+        labels, _, _ = clustering(rep, song_sets[rec["song_set"]], rec["method"], rec["k"], s)
+        c = pd.DataFrame({"track_id": labels.index, "cluster": labels.where(labels >= 0).astype("Int64").array})
+        rows.append({"seed": int(s), "ami": rescore(c, tracks, rec["label_column"])})
+    return pd.DataFrame(rows, columns=["seed", "ami"])
+
+
+def median_seed(scores: pd.DataFrame) -> int:
+    """The seed whose AMI is the median of the row's seeds (the lower middle for an even count): the file is
+    a typical clustering of the row, neither its best nor its worst."""
+    order = scores.sort_values(["ami", "seed"]).reset_index(drop=True)
+    return int(order.loc[(len(order) - 1) // 2, "seed"])
+
+
 def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict, out_dir, seed: int = 0,
-          comparison: pd.DataFrame | None = None, processed_dir=None, audio_backend: str | None = None
-          ) -> tuple[dict, pd.DataFrame]:
+          comparison: pd.DataFrame | None = None, processed_dir=None, audio_backend: str | None = None,
+          reps_by_seed: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """Write ``clusters.csv``, ``neighbours.csv``, ``recommended.json`` and ``playlists/`` into ``out_dir``.
 
     The pair and its k come from :func:`recommendation.recommend` (``table`` and the algorithm
-    ``comparison``); ``reps`` are ``seed``'s representations, clustered with that seed as the row's seed
-    ``seed`` was. ``recommended.json`` holds the recommendation, ``seed``, ``norm``, ``metric``, the
-    row's ``ami_mean`` ± ``ami_std`` and ``ami_file`` (the written file re-scored against the label on
-    the songs that have one: the row's value at this seed when no song of the set lacks the label).
+    ``comparison``). ``reps`` are ``seed``'s representations, clustered with that seed as the row's seed
+    ``seed`` was. With ``reps_by_seed`` (seed -> representations, every seed of the tables) and a label, the
+    pair is clustered at every seed (:func:`seed_scores`; ``ami_seeds`` in the JSON, whose mean is checked
+    against the row: ``matches_row``) and the file is the median seed's clustering (:func:`median_seed`).
+    ``recommended.json`` holds the recommendation, ``seed``, ``norm``, ``metric``, the row's ``ami_mean`` ±
+    ``ami_std`` and ``ami_file`` (the written file re-scored against the label on the songs that have one).
     Returns (that dict plus the written ``paths``, the clusters table).
     """
     import json
@@ -163,6 +190,14 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
 
     out_dir = Path(out_dir)
     rec = recommend(table, comparison)
+    if reps_by_seed and rec["label_column"]:
+        scores = seed_scores(reps_by_seed, rec, song_sets, tracks)
+        if len(scores):
+            seed = median_seed(scores)
+            reps = reps_by_seed[seed]
+            rec.update(ami_seeds={str(r.seed): r.ami for r in scores.itertuples()},
+                       matches_row=bool(len(scores) == rec.get("n_seeds")
+                                        and abs(scores["ami"].mean() - rec["ami_mean"]) < 1e-9))
     clusters = cluster_table(reps, tracks, rec, table, song_sets, seed)
     songs = song_sets[rec["song_set"]]
     near = neighbour_table(reps[rec["rep"]], songs, tracks)
@@ -190,7 +225,13 @@ def take_away_text(rec: dict) -> str:
     if rec.get("label_column"):
         text += (f" Against **{rec['label_column']}** its row scores AMI {format_pm(rec['ami_mean'], rec['ami_std'])} "
                  f"over {rec.get('n_seeds') or '?'} seeds; `clusters.csv` re-scored against it gives "
-                 f"**{rec['ami_file']:.3f}** (seed {rec['seed']}).")
+                 f"**{rec['ami_file']:.3f}** (seed {rec['seed']}"
+                 + (", the median of the seeds" if rec.get("ami_seeds") else "") + ").")
+        if rec.get("ami_seeds"):
+            text += (" Re-clustered at every seed by the export: mean AMI "
+                     f"{np.mean(list(rec['ami_seeds'].values())):.3f}"
+                     + (", the row's." if rec.get("matches_row") else ", not the row's (some songs lack the label, or "
+                        "seeds differ).") )
     else:
         text += f" Silhouette {rec['score_text']} (no labels: no external score)."
     text += (f" {rec.get('n_clustered', '?')} songs have a cluster; neighbours by {rec.get('metric', '?')} distance.")

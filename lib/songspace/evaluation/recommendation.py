@@ -2,8 +2,10 @@
 seed-spread rule of ``verdicts.verdict``.
 
 With labels: the highest mean AMI over the label columns on the widest song set; a pair that ties with
-it (its gap within the larger seed standard deviation of the two) and is simpler wins: K-Means before
-the other algorithms (it places new songs with its own predict), then plain features before models.
+it (its gap within the larger seed standard deviation of the two) and is simpler wins: plain features
+before a model, then K-Means before the other algorithms (the reference method, with a predict for new
+songs), then the higher score. A pair whose large seed spread only ties with the best never displaces a
+plainer best.
 Without labels: the same rule on a label-free criterion, the silhouette in the space the representation
 is clustered in (its own normalisation), mean over seeds. Silhouette tends to grow as dimension shrinks,
 so the reason says so beside the pick.
@@ -24,8 +26,6 @@ from songspace.evaluation.scoring import format_pm
 # Without labels nothing shows one representation best beyond the label-free criterion; when it ties,
 # plain features covering the most songs come first (on the shipped corpus no VAE beat them).
 DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_joint", "mlp_vae")
-# A tie goes to the method earlier here: K-Means and GMM have a predict for new songs.
-METHOD_PREFERENCE = ("kmeans", "gmm", "agglomerative", "spectral", "dbscan")
 LABEL_FREE = "silhouette"  # the label-free criterion: silhouette in the representation's own geometry
 
 
@@ -49,15 +49,19 @@ def candidates(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> p
 
 
 def _rank(pairs: pd.DataFrame, rep_order) -> pd.DataFrame:
-    """Pairs (columns rep, method, score, spread) best first by the seed-spread rule, column ``tie``."""
+    """Pairs (columns rep, method, family, score, spread) in the order of the seed-spread rule: those that
+    tie with the best (its gap within the larger seed std of the two) first, among them plain features
+    before models, K-Means before the other algorithms, then ``rep_order`` and the score."""
     pairs = pairs.sort_values("score", ascending=False).reset_index(drop=True)
     top = pairs.iloc[0]
     gap = top["score"] - pairs["score"]
     spread = np.fmax(pairs["spread"].fillna(0.0), 0.0 if pd.isna(top["spread"]) else float(top["spread"]))
     pairs["tie"] = gap <= spread
-    pairs["method_rank"] = pairs["method"].map(lambda m: METHOD_PREFERENCE.index(m) if m in METHOD_PREFERENCE else 99)
-    pairs["rep_rank"] = pairs["rep"].map(lambda r: rep_order(r))
-    return pairs.sort_values(["tie", "method_rank", "rep_rank", "score"], ascending=[False, True, True, False])
+    pairs["is_model"] = pairs["family"] != "baseline"
+    pairs["not_kmeans"] = pairs["method"] != "kmeans"
+    pairs["rep_rank"] = pairs["rep"].map(rep_order)
+    return pairs.sort_values(["tie", "is_model", "not_kmeans", "rep_rank", "score"],
+                             ascending=[False, True, True, True, False])
 
 
 def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> dict:
@@ -108,7 +112,10 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     col = f"{criterion}_mean"
     if f"{criterion}_std" not in rows:  # one seed: no spread to read
         rows = rows.assign(**{f"{criterion}_std": np.nan})
-    pairs = rows.groupby(["rep", "method"]).agg(score=(col, "mean"), spread=(f"{criterion}_std", "max")).reset_index()
+    if "family" not in rows:
+        rows = rows.assign(family="model")
+    pairs = rows.groupby(["rep", "method"]).agg(score=(col, "mean"), spread=(f"{criterion}_std", "max"),
+                                                family=("family", "first")).reset_index()
 
     def rep_order(r):
         return DEFAULT_PREFERENCE.index(r) if r in DEFAULT_PREFERENCE else len(DEFAULT_PREFERENCE)
@@ -128,6 +135,8 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     if (best["rep"], best["method"]) != (pick["rep"], pick["method"]):
         reason += (f"; {best['rep']} with {best['method']} scores {best['score']:.3f}, within the seed spread, so "
                    f"the simpler pair is kept")
+    elif ties:
+        reason += f"; {len(ties)} pair(s) tie with it within the seed spread, none simpler"
     if passed:
         reason += "; passed over: " + "; ".join(passed)
     ami = criterion == "ami"
