@@ -77,7 +77,7 @@ def _row_of(table: pd.DataFrame, rep: str, label) -> pd.Series | None:
 
 
 def cluster_table(reps: dict, tracks: pd.DataFrame, rec: dict, table: pd.DataFrame, song_sets: dict,
-                  seed: int = 0) -> pd.DataFrame:
+                  seed: int = 0, reps_by_seed: dict | None = None) -> pd.DataFrame:
     """One row per song: its cluster under the recommended pair and under every other representation.
 
     Parameters
@@ -87,6 +87,8 @@ def cluster_table(reps: dict, tracks: pd.DataFrame, rec: dict, table: pd.DataFra
     rec : :func:`recommendation.recommend`'s dict (rep, method, k, song_set).
     table : the summary the recommendation read (K-Means rows give every other column's song set and k).
     song_sets : name -> track ids (``compare.song_sets``).
+    reps_by_seed : seed -> representations, optional: a representation absent at ``seed`` (a sweep's best
+        point trained on fewer seeds) is taken, with its clustering seed, from the first seed that has it.
 
     Returns
     -------
@@ -102,12 +104,15 @@ def cluster_table(reps: dict, tracks: pd.DataFrame, rec: dict, table: pd.DataFra
             out[c] = tracks[c].to_numpy()
     labels, _, _ = clustering(reps[rec["rep"]], song_sets[rec["song_set"]], rec["method"], rec["k"], seed)
     out["cluster"] = labels[labels >= 0].reindex(out["track_id"]).astype("Int64").array
-    for name in sorted(n for n in reps if n != rec["rep"]):
+    pool = {seed: reps, **{s: r for s, r in sorted((reps_by_seed or {}).items()) if s != seed}}
+    names = sorted({n for r in pool.values() for n in r} - {rec["rep"]})
+    for name in names:
         row = _row_of(table, name, rec.get("label_column"))
         if row is None or row["song_set"] not in song_sets:
             continue
+        s = next(s for s, r in pool.items() if name in r)
         try:
-            lab, _, _ = clustering(reps[name], song_sets[row["song_set"]], "kmeans", int(row["k"]), seed)
+            lab, _, _ = clustering(pool[s][name], song_sets[row["song_set"]], "kmeans", int(row["k"]), s)
         except ValueError:  # fewer songs than k on this seed's rows: the column is left out, not faked
             continue
         out[f"cluster_{name}"] = lab.reindex(out["track_id"]).astype("Int64").array
@@ -167,7 +172,8 @@ def median_seed(scores: pd.DataFrame) -> int:
     """The seed whose AMI is the median of the row's seeds (the lower middle for an even count): the file is
     a typical clustering of the row, neither its best nor its worst."""
     order = scores.sort_values(["ami", "seed"]).reset_index(drop=True)
-    return int(order.loc[(len(order) - 1) // 2, "seed"])
+    median = order.loc[(len(order) - 1) // 2, "ami"]
+    return int(order.loc[order["ami"] == median, "seed"].min())  # seeds that agree: the first
 
 
 def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict, out_dir, seed: int = 0,
@@ -198,7 +204,7 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
             rec.update(ami_seeds={str(r.seed): r.ami for r in scores.itertuples()},
                        matches_row=bool(len(scores) == rec.get("n_seeds")
                                         and abs(scores["ami"].mean() - rec["ami_mean"]) < 1e-9))
-    clusters = cluster_table(reps, tracks, rec, table, song_sets, seed)
+    clusters = cluster_table(reps, tracks, rec, table, song_sets, seed, reps_by_seed)
     songs = song_sets[rec["song_set"]]
     near = neighbour_table(reps[rec["rep"]], songs, tracks)
     norm = reps[rec["rep"]].norm
