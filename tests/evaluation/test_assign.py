@@ -92,6 +92,13 @@ def test_assign_names_what_a_results_folder_lacks(planted, tmp_path, capsys):
     (tmp_path / "assign" / "estimator.joblib").unlink()
     assert main(["assign", one, "--results", str(tmp_path)]) == 2
     assert "estimator.joblib: missing" in capsys.readouterr().err
+    # a song without usable audio is a row that says so, the batch goes on
+    run(tracks, root / "processed", tmp_path, settings)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "broken.wav").write_bytes(b"not audio")
+    assert main(["assign", str(tmp_path / "new"), "--results", str(tmp_path)]) == 0
+    got = pd.read_csv(tmp_path / "assigned.csv")
+    assert got["cluster"].isna().all() and got["problem"].str.startswith("no usable audio").all()
     ok = assign.normalise(np.ones((2, 3)), "l2", {})
     assert np.allclose(np.linalg.norm(ok, axis=1), 1)
 

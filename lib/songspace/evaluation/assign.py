@@ -179,14 +179,16 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
     with tempfile.TemporaryDirectory(prefix="songspace-assign-") as work:
         X, ok = song_vectors(tracks, state, work, n_jobs)
     t1 = time.perf_counter()
-    if X.shape[1] != arrays["Xp"].shape[1]:
+    if ok.any() and X.shape[1] != arrays["Xp"].shape[1]:
         raise AssignError(f"{results_dir}: the new songs' {state['features']['backend']} vectors have {X.shape[1]} "
                           f"dimensions, the collection's {arrays['Xp'].shape[1]}")
     out_rows = pd.DataFrame({"track_id": tracks["track_id"].astype(str).to_numpy(),
                              "name": export.song_names(tracks).to_numpy()})
     out_rows["cluster"] = pd.array([pd.NA] * len(out_rows), dtype="Int64")
     out_rows["placed_by"] = None
-    out_rows["problem"] = np.where(ok, None, f"no usable {state['features']['modality']}")
+    why = {"audio": "no usable audio (missing, unreadable, too short or outside the folder)",
+           "lyrics": "no usable lyrics"}[state["features"]["modality"]]
+    out_rows["problem"] = np.where(ok, None, why)
     if ok.any():
         Xp = normalise(X[ok], state["norm"], arrays)
         out_rows.loc[ok, "cluster"] = place(Xp, state, arrays, est)
