@@ -11,7 +11,7 @@ import soundfile as sf
 from songspace import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["fetch", "scan", "synth", "features", "report"]
+SUBCOMMANDS = ["fetch", "scan", "synth", "features", "report", "assign"]
 
 
 def test_top_level_help_lists_every_subcommand(capsys):
@@ -68,6 +68,13 @@ def test_features_without_interim_folder(tmp_path, capsys):
 def test_report_user_error(tmp_path, capsys):
     assert cli.main(["report", "--executed", str(tmp_path / "x.ipynb"), "--out-dir", str(tmp_path)]) == 2
     assert "x.ipynb" in _one_error_line(capsys.readouterr().err)
+
+
+def test_assign_user_errors(tmp_path, capsys):
+    assert cli.main(["assign", str(tmp_path / "new.mp3"), "--results", str(tmp_path / "none")]) == 2
+    assert "no such results folder" in _one_error_line(capsys.readouterr().err)
+    assert cli.main(["assign", str(tmp_path / "new.mp3"), "--results", str(tmp_path)]) == 2
+    assert "state.json: missing" in _one_error_line(capsys.readouterr().err)
 
 
 def test_verbose_sets_debug_and_shows_the_traceback(tmp_path, capsys):

@@ -7,6 +7,7 @@
     songspace synth    --out DIR                   the synthetic dataset with planted genres/languages
     songspace features INTERIM --out DIR           audio features and lyrics embeddings
     songspace report   --executed NB --out-dir DIR report.html and report.pdf from an executed notebook
+    songspace assign   NEW --results DIR           place new songs into a run's recommended clusters
 
 ``songspace SUBCOMMAND --help`` describes each. A user error (a missing path, a bad dataset, a bad
 argument) prints one line, ``songspace: error: ...``, on stderr and exits with code 2; ``-v``
@@ -42,9 +43,10 @@ class _Parser(argparse.ArgumentParser):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the input is wrong", not "songspace is broken" (imported lazily)."""
     from songspace.data.loading import DatasetError
+    from songspace.evaluation.assign import AssignError
     from songspace.features.lyrics_models import LyricsModelError
 
-    errors = [UsageError, DatasetError, LyricsModelError, FileNotFoundError, NotADirectoryError]
+    errors = [UsageError, DatasetError, LyricsModelError, AssignError, FileNotFoundError, NotADirectoryError]
     try:
         from songspace.report.printing import ReportError
         errors.append(ReportError)
@@ -139,6 +141,24 @@ def _cmd_report(a) -> int:
     return 0
 
 
+def _cmd_assign(a) -> int:
+    from songspace.evaluation import assign
+
+    results = Path(a.results)
+    if not results.is_dir():
+        raise UsageError(f"{results}: no such results folder")
+    table, st = assign.assign(a.new, results, a.out, n_jobs=a.n_jobs)
+    print(f"{st['n_placed']} of {st['n_songs']} songs placed into the clusters of {st['rep']} ({st['method']}), "
+          f"by {st['placed_by']}; features {st['extract_s']:.1f} s, placing {st['place_s']:.2f} s")
+    for r in table.head(a.show).itertuples():
+        near = "; ".join(str(getattr(r, f"neighbour_{j}", None)) for j in (1, 2, 3)
+                         if isinstance(getattr(r, f"neighbour_{j}", None), str))
+        where = f"cluster {r.cluster}" if r.placed_by else f"not placed ({r.problem})"
+        print(f"  {r.name}: {where}" + (f"; nearest: {near}" if near else ""))
+    print(f"wrote {st['path']}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 def _add_report_arguments(p) -> None:
@@ -154,7 +174,7 @@ def _add_synth_arguments(p) -> None:
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    """The ``songspace`` argument parser (subcommands fetch, scan, synth, features, report)."""
+    """The ``songspace`` argument parser (subcommands fetch, scan, synth, features, report, assign)."""
     verbose = _Parser(add_help=False)
     # SUPPRESS: `songspace -v scan ...` and `songspace scan -v ...` both work (the subparser's
     # default would otherwise overwrite the top-level flag).
@@ -215,6 +235,17 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     p = add("report", _cmd_report, "report.html and report.pdf from an executed report notebook")
     _add_report_arguments(p)
+
+    p = add("assign", _cmd_assign, "place new songs into the recommended clusters of a finished run",
+            "Extract the features of NEW with the run's saved parameters, place each song into the "
+            "recommended clustering (the algorithm's own predict, or the nearest cluster centre in the "
+            "scored geometry where it has none; the output says which), list its nearest songs of the "
+            "collection and write assigned.csv. Nothing is retrained.")
+    p.add_argument("new", help="an audio file, a folder of audio files, or a manifest CSV")
+    p.add_argument("--results", required=True, help="the run's results folder (holding assign/ and clusters.csv)")
+    p.add_argument("--out", default=None, help="CSV to write (default: RESULTS/assigned.csv)")
+    p.add_argument("--n-jobs", type=int, default=1, help="feature-extraction worker processes (1)")
+    p.add_argument("--show", type=int, default=20, help="songs listed on screen (20)")
     return ap
 
 

@@ -41,6 +41,9 @@ RESULT_FILES = {
     "clusters": "clusters.csv",  # 05: the take-away clusters
     "neighbours": "neighbours.csv",
     "recommended": "recommended.json",
+    "playlists": "playlists",  # 05: one .m3u8 per cluster of clusters.csv
+    "assign_state": "assign",  # 05: what `songspace assign` needs to place new songs (no retraining)
+    "assigned": "assigned.csv",  # `songspace assign`: the new songs' clusters and nearest songs
     "report_html": "report.html",  # 06 (through nbconvert)
     "report_pdf": "report.pdf",
 }

@@ -1,7 +1,7 @@
 """What the user takes away: cluster song lists, and the musicnn tags that set a cluster apart."""
 import numpy as np
 import pandas as pd
-from songspace.evaluation import export
+from songspace.evaluation import export, recommendation
 from songspace.features import extract
 
 
@@ -34,7 +34,7 @@ def test_recommend_passes_over_a_sweep_winner_chosen_on_the_same_labels():
     rows = [("best_mlp_vae_sweep", 0.9), ("mlp_vae", 0.7), ("lyrics_only", 0.6)]
     table = pd.DataFrame([dict(rep=r, method="kmeans", song_set="songs with lyrics", n_items=79, label_column=lab,
                                ami_mean=a) for r, a in rows for lab in ("language", "genre")])
-    rec = export.recommend(table)
+    rec = recommendation.recommend(table)
     assert rec["rep"] == "mlp_vae" and "0.700" in rec["reason"]
     only = table[table["rep"] == "best_mlp_vae_sweep"]
-    assert export.recommend(only)["rep"] == "best_mlp_vae_sweep"  # nothing else scored: it is all there is
+    assert recommendation.recommend(only)["rep"] == "best_mlp_vae_sweep"  # nothing else scored: it is all there is

@@ -277,3 +277,23 @@ def test_composition_heatmaps_one_panel_per_label_rows_are_shares():
     assert np.allclose(np.reshape(shares, (3, 2)).sum(1), 1)  # each cluster's shares sum to 1
     with pytest.raises(ValueError, match="no label"):
         plots.composition_heatmaps(clusters, {})
+
+
+def test_explorer_points_carry_name_cluster_and_their_audio_file(rng, tracks, tmp_path):
+    """Hover: the song's name and its cluster; click: the script plays the point's file (relative to the
+    report's folder when opened from disk), or says it cannot be reached."""
+    ids = [str(i) for i in range(12)]
+    song = tmp_path / "music" / "rock" / "a b.mp3"
+    song.parent.mkdir(parents=True)
+    song.write_bytes(b"")
+    t = tracks.assign(track_id=ids, audio_path=[str(song)] + [None] * 11, name=[f"N{i}" for i in range(12)])
+    audio = plots.audio_sources(t, tmp_path / "results")
+    assert audio.loc["0", "rel"] == "../music/rock/a%20b.mp3" and audio.loc["1", "path"] == ""
+    fig = plots.latent_explorer(_maps(rng), t.set_index("track_id"), colors=["cluster"], audio=audio)
+    assert fig.layout.meta == plots.EXPLORER_META and "click it to play" in fig.layout.title.text
+    points = {row[0]: (row[1], row[2]) for trace in fig.data for row in trace.customdata}
+    assert points["N0<br>cluster: 0"] == ("../music/rock/a%20b.mp3", song.resolve().as_posix())
+    assert points["N1<br>cluster: 1"] == ("", "")
+    html = plots.player_html()
+    assert "<audio" in html and "plotly_click" in html and plots.EXPLORER_META in html
+    assert "cannot reach" in html and "cannot play" in html and "has no audio file" in html

@@ -5,8 +5,10 @@ level, ``scoring`` aggregates seeds and scores representations; ``representation
 representation travels in and ``baselines`` makes the ones without a model; ``compare`` scores the runs'
 latents beside them and ``comparison`` gathers stage 05; ``sweep`` trains and scores configuration grids
 (``runner`` runs them resumably);
-``verdicts`` turns tables into sentences; ``export`` writes clusters and neighbours; ``quality`` is the
-real-collection table of ``make bench``.
+``verdicts`` turns tables into sentences; ``recommendation`` picks the (representation, algorithm) pair the
+user takes home, ``export`` writes its clusters and neighbours (``neighbours``: the representation's own
+geometry, precision@10) and ``playlists`` one ``.m3u8`` per cluster; ``assign`` places new songs into it
+without retraining; ``quality`` is the real-collection table of ``make bench``.
 """
 
 import lazy_loader
@@ -15,6 +17,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submodules=[
+        "assign",
         "baselines",
         "chance",
         "cluster",
@@ -22,7 +25,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "comparison",
         "export",
         "metrics",
+        "neighbours",
+        "playlists",
         "quality",
+        "recommendation",
         "representation",
         "runner",
         "scoring",
@@ -30,6 +36,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "verdicts",
     ],
     submod_attrs={
+        "assign": ["AssignError", "save_state", "read_state", "new_tracks", "normalise", "place", "assign"],
         "baselines": ["extra_baselines"],
         "chance": [
             "permuted_clusterings",
@@ -52,6 +59,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "seed_free",
             "choose_k",
             "fit_predict",
+            "PREDICTS",
+            "fit_predictor",
             "aggregate_by_song",
         ],
         "compare": [
@@ -79,14 +88,14 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "take_away",
         ],
         "export": [
-            "DEFAULT_PREFERENCE",
-            "chosen_on_labels",
-            "recommend",
+            "song_names",
+            "song_name",
             "song_level",
+            "clustering",
             "cluster_table",
             "neighbour_table",
+            "rescore",
             "write",
-            "song_name",
             "cluster_tags",
             "cluster_lists",
             "neighbour_examples",
@@ -100,7 +109,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "purity",
             "external_metrics",
         ],
+        "neighbours": ["K", "metric_of", "nearest", "precision_at_k", "artist_groups"],
+        "playlists": ["durations", "playlist_name", "write_playlists"],
         "quality": ["COLUMNS", "quality_table", "main"],
+        "recommendation": ["DEFAULT_PREFERENCE", "LABEL_FREE", "chosen_on_labels", "candidates",
+                           "recommend"],
         "representation": ["Representation"],
         "scoring": [
             "evaluate_clustering",

@@ -137,6 +137,30 @@ def seed_free(method: str, n: int) -> bool:
     return method == "dbscan" or (method == "agglomerative" and n <= SUBSAMPLE_ABOVE)
 
 
+PREDICTS = ("kmeans", "gmm")  # methods whose fitted estimator places new rows itself (``predict``)
+
+
+def _predictor(method: str, k: int, seed: int, n: int, kw: dict):
+    """The unfitted estimator of a method with a ``predict`` and the algorithm's name (one definition for
+    :func:`_fit` and :func:`fit_predictor`)."""
+    if method == "kmeans":
+        if n > MINIBATCH_ABOVE:
+            return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, **kw), "minibatch_kmeans"
+        return KMeans(n_clusters=k, random_state=seed, n_init=kw.pop("n_init", 10), **kw), "kmeans"
+    kw.setdefault("covariance_type", "diag")  # full covariances are singular for small n, large d
+    return GaussianMixture(n_components=k, random_state=seed, n_init=kw.pop("n_init", 3), **kw), "gmm"
+
+
+def fit_predictor(X: np.ndarray, method: str, k: int, seed: int = 0, **kw):
+    """The fitted sklearn estimator behind ``fit_predict(X, method, k, seed, standardize=False)`` for a
+    method of :data:`PREDICTS` (its ``predict`` gives the same labels on ``X`` and places new rows);
+    None for the others (they have no predict)."""
+    if method not in PREDICTS:
+        return None
+    est, _ = _predictor(method, int(k), seed, len(X), dict(kw))
+    return est.fit(_check_X(X))
+
+
 def _fit(X: np.ndarray, method: str, k: int | None, seed: int, **kw) -> tuple[np.ndarray, dict]:
     """One fit on already preprocessed X."""
     n = X.shape[0]
@@ -152,17 +176,12 @@ def _fit(X: np.ndarray, method: str, k: int | None, seed: int, **kw) -> tuple[np
     if k is None or not 1 <= k <= n:
         raise ValueError(f"{method}: k must be in [1, {n}], got {k}")
     if method == "kmeans":
-        if n > MINIBATCH_ABOVE:
-            est = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, **kw)
-            info["algorithm"] = "minibatch_kmeans"
-        else:
-            est = KMeans(n_clusters=k, random_state=seed, n_init=kw.pop("n_init", 10), **kw)
+        est, info["algorithm"] = _predictor(method, k, seed, n, kw)
         return est.fit_predict(X).astype(int), info
     if method == "gmm":
-        kw.setdefault("covariance_type", "diag")  # full covariances are singular for small n, large d
-        est = GaussianMixture(n_components=k, random_state=seed, n_init=kw.pop("n_init", 3), **kw)
+        est, _ = _predictor(method, k, seed, n, kw)
         labels = est.fit(X).predict(X)
-        info.update(bic=float(est.bic(X)), covariance_type=kw["covariance_type"])
+        info.update(bic=float(est.bic(X)), covariance_type=est.covariance_type)
         return labels.astype(int), info
     if method in ("agglomerative", "spectral"):
         idx = np.arange(n)

@@ -158,7 +158,8 @@ def own_clusters(index: pd.DataFrame, tracks: pd.DataFrame, columns, songs, n_pe
 
 
 METRICS = ["ari", "nmi", "ami", "purity", "silhouette", "calinski_harabasz", "davies_bouldin",
-           "ari_chance", "nmi_chance", "ami_chance", "purity_chance", "ami_chance_p95", "n_clusters", "noise_fraction"]
+           "ari_chance", "nmi_chance", "ami_chance", "purity_chance", "ami_chance_p95", "n_clusters", "noise_fraction",
+           "p_at_10", "p_at_10_chance"]
 
 
 def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "norm", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
@@ -222,7 +223,8 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
             if k < 2:
                 continue
             df = scoring.evaluate_representations({f"{r.model}[windows]": Representation(Z, uid, norm="none")},
-                                                   labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm)
+                                                   labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm,
+                                                   neighbour_k=0)
             frames.append(df.assign(family="model", modality="audio"))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

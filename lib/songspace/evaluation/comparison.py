@@ -167,18 +167,34 @@ def save(dirs: dict, **tables: pd.DataFrame) -> None:
         atomic_to_csv(df, dirs[key])
 
 
-def take_away(c: Comparison, table: pd.DataFrame, dirs: dict) -> tuple[dict | None, pd.DataFrame | None]:
-    """05's take-away from the recommended representation (first seed): ``clusters.csv``, ``neighbours.csv``
-    and ``recommended.json`` (``export.write``).
+def take_away(c: Comparison, table: pd.DataFrame, dirs: dict, algorithms: pd.DataFrame | None = None,
+              settings: dict | None = None) -> tuple[dict | None, pd.DataFrame | None]:
+    """05's take-away from the recommended (representation, algorithm) pair (its median seed): ``clusters.csv``,
+    ``neighbours.csv``, ``recommended.json``, the playlists (``export.write``) and what ``songspace
+    assign`` needs (``assign.save_state``, with ``settings``: the features' parameters).
 
     Returns (the recommendation, the clusters table); with nothing scored (None, None), and an earlier
     collection's files are removed, never left behind.
     """
-    from songspace.evaluation import export
+    import json
+    import shutil
+
+    from songspace.cache import atomic_write_text
+    from songspace.evaluation import assign, export
 
     if not len(table):
         for key in ("clusters", "neighbours", "recommended"):
             dirs[key].unlink(missing_ok=True)
+        for key in ("playlists", "assign_state"):
+            shutil.rmtree(dirs[key], ignore_errors=True)
         return None, None
-    first = c.model_reps.get(c.seeds[0], {})
-    return export.write({**c.baseline_reps, **first}, c.tracks, table, dirs["results"], seed=c.seeds[0])
+    by_seed = {s: {**c.baseline_reps, **c.model_reps.get(s, {})} for s in c.seeds}
+    rec, clusters = export.write(by_seed[c.seeds[0]], c.tracks, table, c.song_sets, dirs["results"], seed=c.seeds[0],
+                                 comparison=algorithms, processed_dir=dirs["processed"],
+                                 audio_backend=c.blocks.audio_backend, reps_by_seed=by_seed)
+    if settings is not None:
+        rec["assign"] = assign.save_state(rec, by_seed[rec["seed"]][rec["rep"]], c.song_sets[rec["song_set"]],
+                                          clusters, c.tracks, settings, dirs)
+        on_disk = json.loads(dirs["recommended"].read_text())
+        atomic_write_text(dirs["recommended"], json.dumps({**on_disk, "assign": rec["assign"]}, indent=1))
+    return rec, clusters

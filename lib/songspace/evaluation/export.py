@@ -1,5 +1,10 @@
-"""What a user takes away: which songs go together (``clusters.csv``) and each song's nearest songs
-(``neighbours.csv``), in the representation the scores recommend.
+"""What a user takes away: which songs go together (``clusters.csv``, one ``.m3u8`` playlist per cluster)
+and each song's nearest songs (``neighbours.csv``), from the (representation, algorithm) pair the scores
+recommend (``recommendation.recommend``).
+
+One path from the table to the file: :func:`clustering` makes a written clustering with the same
+function, normalisation, algorithm, k and seed as the scored row, so ``clusters.csv`` re-scored
+(:func:`rescore`) gives the row's number at that seed.
 """
 from __future__ import annotations
 
@@ -7,154 +12,240 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
 from songspace.cache import atomic_to_csv, atomic_write_text
 from songspace.config import RESULT_FILES
-from songspace.evaluation import cluster
+from songspace.evaluation import cluster, neighbours
 from songspace.evaluation.metrics import NO_LABEL
-
-# Without labels nothing shows one representation best: the plain features that cover the most songs
-# are the default (on the shipped corpus no VAE beat them), the models after them.
-DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_joint", "mlp_vae")
+from songspace.evaluation.recommendation import recommend
 
 
-def chosen_on_labels(rep: str) -> bool:
-    """Whether a representation was selected by its score against the labels (``best_<model>_sweep`` of
-    ``compare.best_from_sweep``), so that scoring it on the same songs flatters it."""
-    return rep.startswith("best_") and rep.endswith("_sweep")
-
-
-def recommend(table: pd.DataFrame, method: str = "kmeans") -> dict:
-    """The representation to use for clusters and neighbours, and why.
-
-    Parameters
-    ----------
-    table : song-level summary of 05 (``compare.summarise`` rows with ``song_set``).
-
-    Returns
-    -------
-    dict: ``rep``, ``song_set``, ``n_items``, ``label_column`` (the label it scores best on, or None),
-    ``reason`` (one sentence, from the numbers).
-    """
-    t = table[table["method"] == method] if "method" in table else table
-    if t.empty:
-        raise ValueError("recommend: nothing was scored")
-    widest = t.loc[t["n_items"].idxmax(), "song_set"]
-    t = t[t["song_set"] == widest]
-    labelled = t[t["label_column"] != NO_LABEL]
-    if len(labelled) and "ami_mean" in labelled:
-        # only representations scored on every label: a conditional model, never scored against its
-        # condition (whose information it was built to remove), cannot win on the labels left
-        n_labels = labelled["label_column"].nunique()
-        complete = labelled.groupby("rep")["label_column"].nunique() == n_labels
-        labelled = labelled[labelled["rep"].isin(complete[complete].index)]
-        # a sweep's best configuration was picked by its AMI on these very songs: its score is optimistic
-        fair = labelled[~labelled["rep"].map(chosen_on_labels)]
-        labelled = fair if len(fair) else labelled
-        mean = labelled.groupby("rep")["ami_mean"].mean().sort_values(ascending=False)
-        rep = str(mean.index[0])
-        best = labelled[labelled["rep"] == rep].sort_values("ami_mean", ascending=False).iloc[0]
-        cols = sorted(labelled["label_column"].unique())
-        return {"rep": rep, "song_set": widest, "n_items": int(best["n_items"]), "label_column": best["label_column"],
-                "reason": (f"highest mean AMI over the label columns ({', '.join(cols)}) on {widest} "
-                           f"({int(best['n_items'])} songs): {mean.iloc[0]:.3f}")}
-    reps = list(t["rep"].unique())
-    rep = next((r for r in DEFAULT_PREFERENCE if r in reps), reps[0])
-    return {"rep": rep, "song_set": widest, "n_items": int(t["n_items"].max()), "label_column": None,
-            "reason": (f"no labels to score against, so no representation can be shown best; {rep} is the "
-                       f"default as plain features covering {widest}")}
-
-
-def song_level(rep) -> tuple[np.ndarray, np.ndarray]:
-    """(X_song, track_ids) of a ``Representation``, window rows averaged per song."""
-    return cluster.aggregate_by_song(np.asarray(rep.X, dtype=np.float64), np.asarray(rep.track_ids).astype(str))
-
-
-def cluster_table(reps: dict, tracks: pd.DataFrame, recommended: str, k: int | None, seed: int = 0) -> pd.DataFrame:
-    """One row per song: its cluster under the recommended representation and under every other.
-
-    Parameters
-    ----------
-    reps : dict name -> Representation (one seed's model latents and the baselines).
-    tracks : tracks table (``track_id``, ``artist``, ``title``).
-    recommended : name in ``reps``.
-    k : clusters per representation (None: chosen by silhouette on the recommended one, then shared).
-    seed : K-Means seed.
-
-    Returns
-    -------
-    DataFrame ``track_id, artist, title, cluster, cluster_<rep>...``: clusters are K-Means on the
-    z-scored song-level representation, as in the scores; empty (<NA>) where a representation lacks
-    the song.
-    """
-    out = tracks[["track_id", "artist", "title"]].copy()
-    out["track_id"] = out["track_id"].astype(str)
-    X, ids = song_level(reps[recommended])
-    if k is None:
-        k, _ = cluster.choose_k(X, "kmeans", seed=seed)
-    k = int(min(k, len(ids) - 1))
-    for name in [recommended] + sorted(n for n in reps if n != recommended):
-        Xn, idn = song_level(reps[name])
-        if len(idn) <= k:
-            continue
-        labels = cluster.fit_predict(Xn, "kmeans", k=k, seed=seed)
-        col = pd.Series(labels, index=idn).reindex(out["track_id"]).astype("Int64")
-        out["cluster" if name == recommended else f"cluster_{name}"] = col.array
+def song_names(tracks: pd.DataFrame) -> pd.Series:
+    """Every song's name as the user sees it, indexed by ``track_id`` (str): ``display_name`` when the table
+    has it, else ``artist – title`` where both are there, else the track id."""
+    ids = tracks["track_id"].astype(str)
+    out = pd.Series(ids.to_numpy(), index=ids.to_numpy(), dtype=object)
+    if "artist" in tracks and "title" in tracks:
+        a, t = tracks["artist"].astype("string"), tracks["title"].astype("string")
+        both = (a.str.strip().str.len() > 0) & (t.str.strip().str.len() > 0)
+        both = both.fillna(False).to_numpy()
+        out[both] = (a[both] + " – " + t[both]).to_numpy()
+    if "display_name" in tracks:
+        d = tracks["display_name"].astype("string")
+        has = (d.str.strip().str.len() > 0).fillna(False).to_numpy()
+        out[has] = d[has].to_numpy()
     return out
 
 
-def neighbour_table(rep, tracks: pd.DataFrame, n_neighbours: int = 10) -> pd.DataFrame:
-    """Each song's nearest songs (Euclidean, in the z-scored song-level space the clusters use).
+def song_name(row) -> str:
+    """The name of one tracks-table row (a dict): as :func:`song_names`."""
+    return str(song_names(pd.DataFrame([{k: row.get(k) for k in ("track_id", "artist", "title", "display_name")
+                                         if k in row}])).iloc[0])
+
+
+def song_level(rep, songs=None) -> tuple[np.ndarray, np.ndarray]:
+    """(X_song, track_ids) of a ``Representation``: window rows averaged per song, ids sorted; only the
+    songs of ``songs`` (the song set of a scored row) when given."""
+    X, ids = cluster.aggregate_by_song(np.asarray(rep.X, dtype=np.float64), np.asarray(rep.track_ids).astype(str))
+    if songs is not None:
+        keep = pd.Index(ids).isin(pd.Index(np.asarray(songs).astype(str)))
+        X, ids = X[keep], ids[keep]
+    return X, ids
+
+
+def clustering(rep, songs, method: str, k: int | None, seed: int) -> tuple[pd.Series, np.ndarray, dict]:
+    """One clustering exactly as ``scoring.evaluate_representations`` makes a row's: song level, the
+    representation's own ``norm`` (``cluster.preprocess``), ``cluster.fit_predict`` with ``k`` and ``seed``.
 
     Returns
     -------
-    DataFrame ``track_id, rank, neighbour_id, neighbour_artist, neighbour_title, distance`` with
-    ``n_neighbours`` rows per song (fewer in a smaller collection), rank 1 = nearest, the song itself left out.
+    labels : Series (n_songs,) int indexed by track id (-1 = DBSCAN noise).
+    Xp : np.ndarray (n_songs, d) the normalised song vectors it clustered (the scored geometry).
+    info : ``fit_predict``'s info plus ``norm``.
     """
-    X, ids = song_level(rep)
-    Xp, _ = cluster.preprocess(X)
-    n = min(n_neighbours + 1, len(ids))
-    dist, idx = NearestNeighbors(n_neighbors=n).fit(Xp).kneighbors(Xp)
-    meta = tracks.assign(track_id=tracks["track_id"].astype(str)).set_index("track_id")
+    X, ids = song_level(rep, songs)
+    Xp, pinfo = cluster.preprocess(X, None, norm=rep.norm)
+    labels, info = cluster.fit_predict(Xp, method, k=k, seed=seed, standardize=False, return_info=True)
+    return pd.Series(labels, index=ids), Xp, {**info, "norm": pinfo["norm"]}
+
+
+def _row_of(table: pd.DataFrame, rep: str, label) -> pd.Series | None:
+    """The widest K-Means row of ``rep`` in the table (against ``label``, or without labels)."""
+    t = table[(table["rep"] == rep) & (table["method"] == "kmeans")
+              & (table["label_column"] == (label if label else NO_LABEL))]
+    return None if t.empty else t.sort_values("n_items", ascending=False).iloc[0]
+
+
+def cluster_table(reps: dict, tracks: pd.DataFrame, rec: dict, table: pd.DataFrame, song_sets: dict,
+                  seed: int = 0, reps_by_seed: dict | None = None) -> pd.DataFrame:
+    """One row per song: its cluster under the recommended pair and under every other representation.
+
+    Parameters
+    ----------
+    reps : dict name -> Representation of one seed (``seed``'s model latents and the baselines).
+    tracks : tracks table (``track_id``; ``display_name`` or ``artist``/``title`` for the names).
+    rec : :func:`recommendation.recommend`'s dict (rep, method, k, song_set).
+    table : the summary the recommendation read (K-Means rows give every other column's song set and k).
+    song_sets : name -> track ids (``compare.song_sets``).
+    reps_by_seed : seed -> representations, optional: a representation absent at ``seed`` (a sweep's best
+        point trained on fewer seeds) is taken, with its clustering seed, from the first seed that has it.
+
+    Returns
+    -------
+    DataFrame ``track_id, name, [artist, title,] cluster, cluster_<rep>...``: ``cluster`` is
+    :func:`clustering` of the recommended pair on its row's song set; ``cluster_<rep>`` K-Means of that
+    representation on the widest song set of its own row, with that row's k. A song outside a column's
+    song set (no audio for an audio representation, neither audio nor lyrics for any) has no cluster (<NA>).
+    """
+    out = pd.DataFrame({"track_id": tracks["track_id"].astype(str).to_numpy()})
+    out["name"] = song_names(tracks).reindex(out["track_id"]).to_numpy()
+    for c in ("artist", "title"):
+        if c in tracks:
+            out[c] = tracks[c].to_numpy()
+    labels, _, _ = clustering(reps[rec["rep"]], song_sets[rec["song_set"]], rec["method"], rec["k"], seed)
+    out["cluster"] = labels[labels >= 0].reindex(out["track_id"]).astype("Int64").array
+    pool = {seed: reps, **{s: r for s, r in sorted((reps_by_seed or {}).items()) if s != seed}}
+    names = sorted({n for r in pool.values() for n in r} - {rec["rep"]})
+    for name in names:
+        row = _row_of(table, name, rec.get("label_column"))
+        if row is None or row["song_set"] not in song_sets:
+            continue
+        s = next(s for s, r in pool.items() if name in r)
+        try:
+            lab, _, _ = clustering(pool[s][name], song_sets[row["song_set"]], "kmeans", int(row["k"]), s)
+        except ValueError:  # fewer songs than k on this seed's rows: the column is left out, not faked
+            continue
+        out[f"cluster_{name}"] = lab.reindex(out["track_id"]).astype("Int64").array
+    return out
+
+
+def neighbour_table(rep, songs, tracks: pd.DataFrame, n_neighbours: int = neighbours.K) -> pd.DataFrame:
+    """Each song's nearest songs in the representation's own geometry (cosine distance for unit-length
+    embeddings, else Euclidean, in the normalised space it is clustered in), on the songs ``songs``.
+
+    Returns
+    -------
+    DataFrame ``track_id, name, rank, neighbour_id, neighbour_name, distance, metric`` with ``n_neighbours``
+    rows per song (fewer in a smaller collection), rank 1 = nearest, the song itself left out.
+    """
+    X, ids = song_level(rep, songs)
+    Xp, info = cluster.preprocess(X, None, norm=rep.norm)
+    idx, dist = neighbours.nearest(Xp, info["norm"], n_neighbours)
+    names = song_names(tracks)
+    q, r = np.nonzero(idx >= 0)
+    nb = ids[idx[q, r]]
+    return pd.DataFrame({"track_id": ids[q], "name": names.reindex(ids[q]).to_numpy(), "rank": r + 1,
+                         "neighbour_id": nb, "neighbour_name": names.reindex(nb).to_numpy(),
+                         "distance": dist[q, r], "metric": neighbours.metric_of(info["norm"])})
+
+
+def rescore(clusters: pd.DataFrame, tracks: pd.DataFrame, label: str, column: str = "cluster") -> float:
+    """AMI of a written clustering (``clusters.csv``) against a label, on the songs that have both."""
+    from songspace.evaluation.metrics import external_metrics
+
+    y = tracks.assign(track_id=tracks["track_id"].astype(str)).set_index("track_id")[label]
+    c = clusters.assign(track_id=clusters["track_id"].astype(str)).dropna(subset=[column])
+    y = y.reindex(c["track_id"])
+    has = y.notna().to_numpy()
+    return float(external_metrics(y[has].to_numpy(), c[column].to_numpy()[has].astype(int))["ami"])
+
+
+def seed_scores(reps_by_seed: dict, rec: dict, song_sets: dict, tracks: pd.DataFrame) -> pd.DataFrame:
+    """The recommended pair clustered at every seed of its row (:func:`clustering`; a model's seed-s
+    latents with clustering seed s, as scored) and each clustering's AMI against the label (:func:`rescore`).
+
+    Returns DataFrame ``seed, ami`` (one row per seed that has the representation); its mean is the row's
+    ``ami_mean`` when every song of the set has the label.
+    """
     rows = []
-    for i, song in enumerate(ids):
-        others = [(j, d) for j, d in zip(idx[i], dist[i]) if j != i][:n_neighbours]
-        for rank, (j, d) in enumerate(others, start=1):
-            rows.append({"track_id": song, "rank": rank, "neighbour_id": ids[j],
-                         "neighbour_artist": meta.at[ids[j], "artist"], "neighbour_title": meta.at[ids[j], "title"],
-                         "distance": float(d)})
-    return pd.DataFrame(rows)
+    for s in sorted(reps_by_seed):
+        rep = reps_by_seed[s].get(rec["rep"])
+        if rep is None:
+            continue
+        labels, _, _ = clustering(rep, song_sets[rec["song_set"]], rec["method"], rec["k"], s)
+        c = pd.DataFrame({"track_id": labels.index, "cluster": labels.where(labels >= 0).astype("Int64").array})
+        rows.append({"seed": int(s), "ami": rescore(c, tracks, rec["label_column"])})
+    return pd.DataFrame(rows, columns=["seed", "ami"])
 
 
-def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, out_dir, seed: int = 0) -> tuple[dict, pd.DataFrame]:
-    """Write ``clusters.csv``, ``neighbours.csv`` and ``recommended.json`` into ``out_dir`` atomically.
+def median_seed(scores: pd.DataFrame) -> int:
+    """The seed whose AMI is the median of the row's seeds (the lower middle for an even count): the file is
+    a typical clustering of the row, neither its best nor its worst."""
+    order = scores.sort_values(["ami", "seed"]).reset_index(drop=True)
+    median = order.loc[(len(order) - 1) // 2, "ami"]
+    return int(order.loc[order["ami"] == median, "seed"].min())  # seeds that agree: the first
 
-    k is the number of classes of the label the recommended representation scores best on (no label:
-    chosen by silhouette). Returns the recommendation dict (plus ``k`` and the written paths) and the
-    clusters table that was written.
+
+def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict, out_dir, seed: int = 0,
+          comparison: pd.DataFrame | None = None, processed_dir=None, audio_backend: str | None = None,
+          reps_by_seed: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """Write ``clusters.csv``, ``neighbours.csv``, ``recommended.json`` and ``playlists/`` into ``out_dir``.
+
+    The pair and its k come from :func:`recommendation.recommend` (``table`` and the algorithm
+    ``comparison``). ``reps`` are ``seed``'s representations, clustered with that seed as the row's seed
+    ``seed`` was. With ``reps_by_seed`` (seed -> representations, every seed of the tables) and a label, the
+    pair is clustered at every seed (:func:`seed_scores`; ``ami_seeds`` in the JSON, whose mean is checked
+    against the row: ``matches_row``) and the file is the median seed's clustering (:func:`median_seed`).
+    ``recommended.json`` holds the recommendation, ``seed``, ``norm``, ``metric``, the row's ``ami_mean`` ±
+    ``ami_std`` and ``ami_file`` (the written file re-scored against the label on the songs that have one).
+    Returns (that dict plus the written ``paths``, the clusters table).
     """
     import json
 
+    from songspace.evaluation import playlists
+
     out_dir = Path(out_dir)
-    rec = recommend(table)
-    col = rec["label_column"]
-    k = int(tracks[col].dropna().nunique()) if col else None
-    clusters = cluster_table(reps, tracks, rec["rep"], k, seed)
-    rec["k"] = int(clusters["cluster"].nunique()) if "cluster" in clusters else k
-    neighbours = neighbour_table(reps[rec["rep"]], tracks)
+    rec = recommend(table, comparison)
+    if reps_by_seed and rec["label_column"]:
+        scores = seed_scores(reps_by_seed, rec, song_sets, tracks)
+        if len(scores):
+            seed = median_seed(scores)
+            reps = reps_by_seed[seed]
+            rec.update(ami_seeds={str(r.seed): r.ami for r in scores.itertuples()},
+                       matches_row=bool(len(scores) == rec.get("n_seeds")
+                                        and abs(scores["ami"].mean() - rec["ami_mean"]) < 1e-9))
+    clusters = cluster_table(reps, tracks, rec, table, song_sets, seed, reps_by_seed)
+    songs = song_sets[rec["song_set"]]
+    near = neighbour_table(reps[rec["rep"]], songs, tracks)
+    norm = reps[rec["rep"]].norm
+    rec.update(seed=int(seed), norm=norm, metric=neighbours.metric_of(norm),
+               n_clustered=int(clusters["cluster"].notna().sum()),
+               ami_file=rescore(clusters, tracks, rec["label_column"]) if rec["label_column"] else None)
     paths = {"clusters": atomic_to_csv(clusters, out_dir / RESULT_FILES["clusters"]),
-             "neighbours": atomic_to_csv(neighbours, out_dir / RESULT_FILES["neighbours"])}
-    paths["recommended"] = atomic_write_text(out_dir / RESULT_FILES["recommended"], json.dumps(rec, indent=1))
+             "neighbours": atomic_to_csv(near, out_dir / RESULT_FILES["neighbours"])}
+    tags = cluster_tags(clusters, processed_dir, audio_backend) if processed_dir and audio_backend else {}
+    paths["playlists"] = playlists.write_playlists(clusters, tracks, out_dir / RESULT_FILES["playlists"], tags,
+                                                   processed_dir)
+    paths["recommended"] = atomic_write_text(out_dir / RESULT_FILES["recommended"],
+                                             json.dumps({**rec, "tags": {str(k): v for k, v in tags.items()}},
+                                                        indent=1))
     return {**rec, "paths": {k: str(v) for k, v in paths.items()}}, clusters
 
 
-def song_name(row) -> str:
-    """``artist – title`` (or the title, or the id) of a tracks-table row."""
-    artist, title = row.get("artist"), row.get("title")
-    if isinstance(artist, str) and artist.strip():
-        return f"{artist} – {title if isinstance(title, str) else row['track_id']}"
-    return title if isinstance(title, str) and title.strip() else str(row["track_id"])
+def take_away_text(rec: dict) -> str:
+    """Markdown: the recommended pair, why, its row's score and the written file re-scored (05 and 06)."""
+    from songspace.evaluation.scoring import format_pm
+
+    text = (f"Recommended: **{rec['rep']}** clustered by **{rec['method']}**, k = {rec['k']}, seed {rec['seed']}, "
+            f"on {rec['song_set']} ({rec['reason']}).")
+    if rec.get("label_column"):
+        text += (f" Against **{rec['label_column']}** its row scores AMI {format_pm(rec['ami_mean'], rec['ami_std'])} "
+                 f"over {rec.get('n_seeds') or '?'} seeds; `clusters.csv` re-scored against it gives "
+                 f"**{rec['ami_file']:.3f}** (seed {rec['seed']}"
+                 + (", the median of the seeds" if rec.get("ami_seeds") else "") + ").")
+        if rec.get("ami_seeds"):
+            text += (" Re-clustered at every seed by the export: mean AMI "
+                     f"{np.mean(list(rec['ami_seeds'].values())):.3f}"
+                     + (", the row's." if rec.get("matches_row") else ", not the row's (some songs lack the label, or "
+                        "seeds differ).") )
+    else:
+        text += f" Silhouette {rec['score_text']} (no labels: no external score)."
+    text += (f" {rec.get('n_clustered', '?')} songs have a cluster; neighbours by {rec.get('metric', '?')} distance.")
+    placed = rec.get("assign")
+    if placed:
+        text += (f" New songs: `songspace assign NEW --results DIR` places them by {placed['placed_by']}."
+                 if placed["assignable"] else f" `songspace assign` cannot place new songs here: {placed['why']}.")
+    return text
 
 
 def cluster_tags(clusters: pd.DataFrame, processed_dir, backend: str = "musicnn-msd", n_tags: int = 3) -> dict:
@@ -198,7 +289,8 @@ def cluster_lists(clusters: pd.DataFrame, max_clusters: int = 4, max_songs: int 
     lines = []
     for cid, n in c["cluster"].value_counts().head(max_clusters).items():
         songs = c[c["cluster"] == cid]
-        names = [song_name(r) for r in songs.head(max_songs).to_dict("records")]
+        names = (songs["name"].head(max_songs).astype(str).tolist() if "name" in songs
+                 else [song_name(r) for r in songs.head(max_songs).to_dict("records")])
         more = f" … and {n - max_songs} more" if n > max_songs else ""
         mostly = f"; mostly *{', '.join(tags[cid])}*" if tags and tags.get(cid) else ""
         lines.append(f"- **cluster {cid}** ({n} songs{mostly}): " + "; ".join(names) + more)
@@ -206,13 +298,11 @@ def cluster_lists(clusters: pd.DataFrame, max_clusters: int = 4, max_songs: int 
 
 
 def neighbour_examples(neighbours: pd.DataFrame, tracks: pd.DataFrame, n_songs: int = 3, n_neighbours: int = 5) -> str:
-    """Markdown: the nearest songs of the first ``n_songs`` songs (artist – title, distance)."""
-    meta = tracks.assign(track_id=tracks["track_id"].astype(str)).set_index("track_id")
+    """Markdown: the nearest songs of the first ``n_songs`` songs (name, distance)."""
+    names = song_names(tracks)
     lines = []
     for song in neighbours["track_id"].drop_duplicates().head(n_songs):
         near = neighbours[neighbours["track_id"] == song].head(n_neighbours)
-        who = song_name({**meta.loc[song].to_dict(), "track_id": song})
-        items = [f"{song_name({'artist': r.neighbour_artist, 'title': r.neighbour_title, 'track_id': r.neighbour_id})}"
-                 f" ({r.distance:.2f})" for r in near.itertuples()]
-        lines.append(f"- **{who}** → " + "; ".join(items))
+        items = [f"{names.get(r.neighbour_id, r.neighbour_id)} ({r.distance:.2f})" for r in near.itertuples()]
+        lines.append(f"- **{names.get(song, song)}** → " + "; ".join(items))
     return "\n".join(lines)

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from songspace.evaluation import neighbours
 from songspace.evaluation.chance import chance_level
 from songspace.evaluation.metrics import (
     INTERNAL,
@@ -117,7 +118,7 @@ def _condition_columns(rep) -> set:
 def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: int | None = None,
                              methods=("kmeans",), seeds=range(5), exclude_columns_per_rep: dict | None = None,
                              n_perm: int = 200, pca_dim: int | None = None, id_column: str = "track_id",
-                             **cluster_kw) -> pd.DataFrame:
+                             neighbour_k: int = neighbours.K, **cluster_kw) -> pd.DataFrame:
     """Cluster several representations the same way and score them in one long table.
 
     Parameters
@@ -135,6 +136,9 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     exclude_columns_per_rep : dict, name -> list of columns not to score for that representation.
     n_perm : int  permutations for chance levels.
     pca_dim : int, optional  PCA after standardising, per representation.
+    neighbour_k : int  neighbours of ``neighbours.precision_at_k`` in each representation's own geometry
+        (0 skips it); songs by the query's artist do not count when ``labels_df`` has an ``artist`` column
+        that groups songs (except against the artist label itself).
 
     Returns
     -------
@@ -142,7 +146,8 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     (= rep: internal metrics are in that space and not comparable across spaces), ``dim`` (after PCA),
     ``dim_raw``, ``n_items``, ``method``, ``algorithm``, ``seed``, ``k``, ``k_criterion``, ``label_column``,
     ``status`` (``ok`` / ``skipped`` / ``error`` when clustering failed), ``skip_reason``, internal metrics, external metrics and their
-    ``*_chance`` / ``*_chance_p95``, ``degenerate_reason``. Only items present in every representation
+    ``*_chance`` / ``*_chance_p95``, ``p_at_10`` / ``p_at_10_chance`` (precision@``neighbour_k``, same for every
+    method and seed of a representation), ``degenerate_reason``. Only items present in every representation
     and in ``labels_df`` are used, so all rows are on the same tracks.
     """
     from songspace.evaluation import (
@@ -173,11 +178,19 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
         if len(common) < len(ids):
             warnings.warn(f"{name}: {len(ids) - len(common)} items not shared by all representations/labels are left out")
     y_by_col = {c: labels_df.loc[common, c].to_numpy() for c in columns}
+    artists = neighbours.artist_groups(labels_df.loc[common])
+    p_key = f"p_at_{neighbour_k}"
 
     rows = []
     for name, (X, ids, rep) in songs.items():
         Xp, pinfo = cluster.preprocess(X[ids.get_indexer(common)], pca_dim, norm=rep.norm)
         refused = _condition_columns(rep) | set(exclude.get(name, []))
+        retrieval = {}  # the retrieval view of each label: precision@k of the nearest songs, in this geometry
+        for col in (columns if neighbour_k else []):
+            if col not in refused:
+                p = neighbours.precision_at_k(Xp, pinfo["norm"], y_by_col[col], neighbour_k,
+                                              groups=None if col == "artist" else artists)
+                retrieval[col] = {p_key: p["p_at_k"], f"{p_key}_chance": p["p_at_k_chance"]}
         for method in methods:
             # one fit serves every seed when the method ignores it (and k needs no seeded silhouette sample)
             reuse = cluster.seed_free(method, len(Xp)) and (k is not None or len(Xp) <= SILHOUETTE_MAX_N)
@@ -211,6 +224,7 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
                     ext = external_metrics(y_by_col[col], labels)
                     reason = ext.pop("degenerate_reason")
                     row.update(ext)
+                    row.update(retrieval.get(col, {}))
                     row["degenerate_reason"] = row["degenerate_reason"] or reason
                     if n_perm:
                         row.update(chance_level(y_by_col[col], labels, n_perm, seed))

@@ -24,7 +24,8 @@ def _best(df: pd.DataFrame, metric: str = "ami_mean"):
 
 
 def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nmi_chance", "ari", "purity",
-                                                 "purity_chance", "silhouette")) -> pd.DataFrame:
+                                                 "purity_chance", "silhouette", "p_at_10", "p_at_10_chance")
+                 ) -> pd.DataFrame:
     """The summary as a readable table: one "mean ± std" string per metric, sorted by song set and label."""
     ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "norm", "method", "dim", "n_items", "k")
            if c in summary.columns]
@@ -143,6 +144,24 @@ def nmi_inflation(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def retrieval(summary: pd.DataFrame, song_set: str, artist_filtered: bool) -> list[str]:
+    """One sentence per label: the representation whose 10 nearest songs most often share the label
+    (precision@10 in its own geometry), against random neighbours."""
+    if "p_at_10_mean" not in summary:
+        return []
+    lines = []
+    s = summary[(summary["method"] == "kmeans") & np.isfinite(summary["p_at_10_mean"])]
+    for col, g in s.groupby("label_column", sort=True):
+        best = _best(g, "p_at_10_mean")
+        if best is None:
+            continue
+        note = (" (songs by the query's own artist do not count)" if artist_filtered and col != "artist" else "")
+        lines.append(f"- **{col}** ({song_set}): the 10 nearest songs share the label most often in `{best['rep']}`, "
+                     f"precision@10 {_pm(best, 'p_at_10')} against {best['p_at_10_chance_mean']:.3f} for random "
+                     f"neighbours{note}.")
+    return lines
+
+
 def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns) -> str:
     """What can and cannot be concluded at this size, from the counts."""
     audio = tracks[tracks["has_audio"]]
@@ -207,6 +226,12 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
         text += ["", "### Lyrics embeddings compared"]
         text += modality_contribution(summaries[lyr], {b: ("lyrics_only" if b == default_backend else f"lyrics_{b}")
                                                        for b in lyrics_backends}, lyr)
+    from songspace.evaluation.neighbours import artist_groups
+
+    near = [line for set_name, s in summaries.items()
+            for line in retrieval(s, set_name, artist_groups(tracks) is not None)]
+    if near:
+        text += ["", "### Songs like this: do the nearest songs share the label?"] + near
     text += ["", "### Chance"]
     for set_name, s in summaries.items():
         text += nmi_inflation(s) + chance_check(s, set_name)

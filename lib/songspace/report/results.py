@@ -42,7 +42,7 @@ class Results:
     runs : DataFrame
         The runs indexes of 02 and 03 (``runs.read_index``; columns ``runs.INDEX_COLUMNS`` when empty).
     recommended : dict or None
-        ``recommended.json`` (``export.recommend``: rep, reason, k, ...); None when 05 wrote none.
+        ``recommended.json`` (``recommendation.recommend`` + ``export.write``: rep, method, k, seed, reason, ...); None when 05 wrote none.
     clusters : DataFrame or None
         ``clusters.csv`` (track_id as str); None without a recommendation.
     neighbours : DataFrame or None

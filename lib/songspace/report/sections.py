@@ -82,15 +82,20 @@ def maps_section(r: Results) -> list:
 
 def explorer_section(r: Results) -> list:
     """The interactive (plotly) map explorer: every map, coloured by the recommended clustering and each
-    label; [] without maps. Its cell is tagged ``interactive``: the PDF leaves it out."""
+    label, hover = the song's name and its cluster, a click plays the song from its file (the player
+    under the figure; ``plots.player``); [] without maps. Its cell is tagged ``interactive``: the PDF
+    leaves it out."""
     if not r.maps:
         return []
     meta, colourings = r.meta, list(r.labels)
+    meta["name"] = export.song_names(r.tracks).reindex(meta.index)
     if r.recommended:  # one clustering (the recommended one) for every map
         name = f"cluster of {r.recommended['rep']}"
         meta[name] = r.clusters.set_index("track_id")["cluster"].reindex(meta.index).astype("Int64")
         colourings.insert(0, name)
-    return [plots.latent_explorer(r.maps, meta, colors=colourings or ["artist"])]
+    audio = plots.audio_sources(r.tracks, r.dirs["results"])
+    return [plots.latent_explorer(r.maps, meta, colors=colourings or ["artist"], audio=audio),
+            HTML(plots.player_html())]
 
 
 def clusters_section(r: Results, settings: dict) -> list:
@@ -100,16 +105,31 @@ def clusters_section(r: Results, settings: dict) -> list:
     if not rec:
         return [Markdown("No clusters were written (too few songs).")]
     tags = export.cluster_tags(clusters, r.dirs["processed"], settings["audio_backend"])  # musicnn tags, if any
-    out = [Markdown(f"Representation: **{rec['rep']}** ({rec['reason']}); k = {rec['k']}.\n\n"
+    lists = sorted(r.dirs["playlists"].glob("*.m3u8")) if r.dirs["playlists"].is_dir() else []
+    out = [Markdown(export.take_away_text(rec) + _retrieval_line(r) + "\n\n"
                     + export.cluster_lists(clusters, tags=tags)
-                    + "\n\nNearest songs (distance in the clustered space):\n\n"
-                    + export.neighbour_examples(r.neighbours, r.tracks))]
+                    + f"\n\nNearest songs ({rec.get('metric', 'Euclidean')} distance in the clustered space):\n\n"
+                    + export.neighbour_examples(r.neighbours, r.tracks)
+                    + (f"\n\nPlaylists (one per cluster, `playlists/`): {', '.join(f'`{p.name}`' for p in lists)}."
+                       if lists else ""))]
     songs, meta = clusters.dropna(subset=["cluster"]), r.meta
     described = {c: meta.loc[songs["track_id"], c].to_numpy() for c in r.labels if meta[c].nunique() <= 30}
     if described:
         out.append(plots.composition_heatmaps(songs["cluster"].astype(int).to_numpy(), described,
                                               title=f"{rec['rep']}: what each cluster contains (share of the cluster)"))
     return out
+
+
+def _retrieval_line(r: Results) -> str:
+    """Precision@10 of the recommended representation's neighbours against each label (its table row)."""
+    rec, t = r.recommended, r.table
+    if "p_at_10_mean" not in t:
+        return ""
+    rows = t[(t["rep"] == rec["rep"]) & (t["method"] == "kmeans") & (t["song_set"] == rec["song_set"])
+             & np.isfinite(t["p_at_10_mean"])]
+    parts = [f"{row.label_column} {row.p_at_10_mean:.3f} (random neighbours {row.p_at_10_chance_mean:.3f})"
+             for row in rows.drop_duplicates("label_column").itertuples()]
+    return f" Neighbour precision@10: {'; '.join(parts)}." if parts else ""
 
 
 def sweeps_section(r: Results) -> list:

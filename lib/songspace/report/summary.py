@@ -28,7 +28,7 @@ SCORED_METHODS = ("kmeans", "own")  # K-Means on every representation, a cluster
 # ---- which rows the headline reads ----
 
 def headline_set(table: pd.DataFrame) -> str | None:
-    """The song set the headline reads: the widest one (most songs), as ``export.recommend`` does."""
+    """The song set the headline reads: the widest one (most songs), as ``recommendation.recommend`` does."""
     if table.empty:
         return None
     return str(table.loc[table["n_items"].idxmax(), "song_set"])
@@ -172,7 +172,7 @@ def caveat(tracks: pd.DataFrame, what) -> str:
 # ---- tables that fit the page ----
 
 APPENDIX_COLUMNS = ("song_set", "label_column", "rep", "family", "method", "norm", "dim", "k", "n_items")
-APPENDIX_METRICS = ("ami", "nmi", "ari", "purity", "silhouette")
+APPENDIX_METRICS = ("ami", "nmi", "ari", "purity", "silhouette", "p_at_10", "p_at_10_chance")
 
 
 def appendix_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Every figure of the project: static ones with matplotlib/seaborn, interactive ones with plotly.
 
-``style`` sets up a notebook and saves figures; ``latent`` draws latent maps and traversals; ``training``
+``style`` sets up a notebook and saves figures; ``latent`` draws latent maps and traversals (``player``: click a
+point of the explorer to hear the song); ``training``
 draws curves and reconstructions; ``scores`` draws the summary and composition figures.
 """
 
@@ -9,7 +10,7 @@ import lazy_loader
 # Submodules load on first use, so importing one stage does not import torch or plotly for another.
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
-    submodules=["latent", "scores", "style", "training"],
+    submodules=["latent", "player", "scores", "style", "training"],
     submod_attrs={
         "latent": [
             "scatter_latent",
@@ -19,6 +20,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "latent_map_grid",
             "latent_explorer",
         ],
+        "player": ["EXPLORER_META", "audio_sources", "player_html"],
         "scores": [
             "composition_table",
             "composition_heatmap",

@@ -191,19 +191,25 @@ def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 3, 
     return _finish(fig, path)
 
 
-def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=None):
+def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], audio: pd.DataFrame | None = None,
+                    path=None):
     """One interactive figure for every 2-D map: a dropdown picks the map, another the colouring.
 
     Parameters
     ----------
     maps : dict name -> DataFrame ``track_id, x, y``.
-    meta : tracks indexed by ``track_id`` (str); ``artist``, ``title`` and ``colors`` shown on hover.
+    meta : tracks indexed by ``track_id`` (str); on hover: its ``name`` column (``export.song_names``) or
+        else ``artist – title``, then every one of ``colors``.
     colors : columns of ``meta`` to colour by, e.g. the labels and the clusters of ``clusters.csv``
         (one clustering for every map, so switching maps keeps the colours meaningful).
+    audio : ``player.audio_sources`` (``rel``, ``path`` per track id), optional: carried per point for the
+        click-to-play script of ``player.player_html``.
 
     Returns
     -------
-    plotly Figure: one trace per (colouring, class), points of songs absent from a map at NaN.
+    plotly Figure: one trace per (colouring, class), points of songs absent from a map at NaN;
+    ``customdata`` per point = (hover text, audio URL relative to the report, absolute audio path);
+    ``layout.meta`` = ``player.EXPLORER_META``.
     """
     import plotly.express as px
     import plotly.graph_objects as go
@@ -218,7 +224,8 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=
     if missing:
         raise KeyError(f"colour column(s) {missing} not in meta (columns: {list(info.columns)})")
     label_cols = list(colors)
-    hover_cols = [c for c in ("artist", "title") if c in info]
+    hover_cols = ["name"] if "name" in info else [c for c in ("artist", "title") if c in info]
+    src = (audio.reindex(ids) if audio is not None else pd.DataFrame(index=ids, columns=["rel", "path"])).fillna("")
     palette = px.colors.qualitative.Safe + px.colors.qualitative.Dark24
     fig, traces = go.Figure(), []  # traces: (colouring, mask)
     for color in colors:
@@ -228,14 +235,19 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], path=
             fig.add_trace(go.Scatter(
                 x=xy[first]["x"].to_numpy()[mask], y=xy[first]["y"].to_numpy()[mask], mode="markers", name=v,
                 legendgroup=color, visible=color == colors[0], marker={"size": 7, "opacity": 0.8, "color": palette[i % len(palette)]},
-                customdata=np.column_stack([_hover_text(info[mask], hover_cols, label_cols)]),
+                customdata=np.column_stack([_hover_text(info[mask], hover_cols, label_cols),
+                                            src["rel"].to_numpy()[mask], src["path"].to_numpy()[mask]]),
                 hovertemplate="%{customdata[0]}<extra></extra>"))
             traces.append((color, mask))
     vis = [dict(label=f"colour: {c}", method="restyle", args=[{"visible": [t == c for t, _ in traces]}]) for c in colors]
     pos = [dict(label=f"map: {name}", method="restyle",
                 args=[{"x": [e["x"].to_numpy()[m] for _, m in traces], "y": [e["y"].to_numpy()[m] for _, m in traces]}])
            for name, e in xy.items()]
-    fig.update_layout(template="plotly_white", height=580, title={"text": "Latent maps: pick a map and a colouring; hover a point", "y": 0.97},
+    from songspace.report.plots.player import EXPLORER_META
+
+    hint = "hover a point" + ("; click it to play" if audio is not None else "")
+    fig.update_layout(template="plotly_white", height=580, meta=EXPLORER_META,
+                      title={"text": f"Latent maps: pick a map and a colouring; {hint}", "y": 0.97},
                       xaxis_title="dim 1 (a.u.)", yaxis_title="dim 2 (a.u.)", margin={"t": 90},
                       updatemenus=[dict(buttons=pos, x=0.0, y=1.02, xanchor="left", yanchor="bottom"),
                                    dict(buttons=vis, x=0.5, y=1.02, xanchor="left", yanchor="bottom")])

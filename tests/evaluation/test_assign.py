@@ -1,0 +1,126 @@
+"""New songs placed into a finished run's clusters (``songspace assign``) and the clusters as playlists."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from songspace import config
+from songspace.cli import main
+from songspace.data import loading, synthetic
+from songspace.evaluation import assign, export, playlists
+from songspace.evaluation.representation import Representation
+from songspace.features import audio, extract
+from songspace.training import inputs
+from songspace.training.scaling import block_norm
+
+BACKEND = "descriptors"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A synthetic collection with planted genres and its descriptors (tiny parameters)."""
+    root = tmp_path_factory.mktemp("assign")
+    manifest = synthetic.make_synthetic(root / "raw", n_per_cell=4, duration_s=4.0, sr=16000)
+    tracks = loading.load_dataset(manifest)
+    settings = config.profile("tiny")
+    extract.extract_audio(tracks, audio.AudioParams(**settings["audio"]), root / "processed", n_jobs=1,
+                          cache_dir=False, progress=False, audio_backends=(BACKEND,))
+    return root, tracks, settings
+
+
+def rep_of(tracks, processed):
+    X, mask, _ = inputs.load_audio_block(tracks, processed, BACKEND)
+    ids = tracks["track_id"].astype(str).to_numpy()
+    return Representation(X[mask], ids[mask], "baseline", "audio", block_norm(BACKEND), backend=BACKEND)
+
+
+def run(tracks, processed, results, settings, method="kmeans", k=3):
+    """What 05 writes for one clustering of ``tracks``: clusters.csv and the assign state."""
+    rep = rep_of(tracks, processed)
+    songs = rep.track_ids
+    rec = {"rep": "audio_descriptors", "method": method, "k": k, "seed": 0, "song_set": "songs with audio"}
+    clusters = export.cluster_table({rec["rep"]: rep}, tracks, rec, pd.DataFrame(columns=["rep", "method", "label_column"]),
+                                    {rec["song_set"]: songs}, seed=0)
+    dirs = config.dataset_dirs("x", results_root=results)
+    state = assign.save_state(rec, rep, songs, clusters, tracks, settings, dirs)
+    return clusters.set_index("track_id")["cluster"], state
+
+
+def agreement(full: pd.Series, part: pd.Series, shared, held) -> float:
+    """Share of ``held`` songs whose cluster in ``part`` is, after matching the ids on ``shared``, their ``full`` one."""
+    ct = pd.crosstab(part.loc[shared], full.loc[shared])
+    r, c = linear_sum_assignment(-ct.to_numpy())
+    mapping = dict(zip(ct.index[r], ct.columns[c]))
+    return float(np.mean([mapping.get(part[t]) == full[t] for t in held]))
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_held_out_tenth_lands_where_a_full_run_puts_it(planted, tmp_path, method):
+    root, tracks, settings = planted
+    full, _ = run(tracks, root / "processed", tmp_path / "full", settings, method)
+    held = tracks["track_id"].astype(str).to_numpy()[::10]
+    rest = tracks[~tracks["track_id"].astype(str).isin(held)]
+    part, state = run(rest, root / "processed", tmp_path / "part", settings, method)
+    assert state["assignable"] and state["placed_by"] == ("kmeans.predict" if method == "kmeans" else "nearest centre")
+    new = tracks[tracks["track_id"].astype(str).isin(held)][["track_id", "audio_path", "genre"]]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["assign", str(tmp_path / "new.csv"), "--results", str(tmp_path / "part")]) == 0
+    got = pd.read_csv(tmp_path / "part" / "assigned.csv", dtype={"track_id": str})
+    assert len(got) == len(held) and got["cluster"].notna().all() and (got["placed_by"] == state["placed_by"]).all()
+    assert got["neighbour_1"].notna().all() and got["neighbour_ids"].str.count(";").eq(9).all()
+    part = pd.concat([part, got.set_index("track_id")["cluster"]])
+    share = agreement(full, part, rest["track_id"].astype(str), held)
+    assert share >= 0.9, share
+
+
+def test_assign_names_what_a_results_folder_lacks(planted, tmp_path, capsys):
+    root, tracks, settings = planted
+    one = tracks["audio_path"].iloc[0]
+    assert main(["assign", one, "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "state.json: missing" in err
+    run(tracks, root / "processed", tmp_path, settings)
+    state = tmp_path / "assign" / "state.json"
+    s = json.loads(state.read_text())
+    state.write_text(json.dumps({**s, "assignable": False, "why": "mlp_vae needs its encoder"}))
+    assert main(["assign", one, "--results", str(tmp_path)]) == 2
+    assert "mlp_vae needs its encoder" in capsys.readouterr().err
+    state.write_text(json.dumps(s))
+    (tmp_path / "assign" / "estimator.joblib").unlink()
+    assert main(["assign", one, "--results", str(tmp_path)]) == 2
+    assert "estimator.joblib: missing" in capsys.readouterr().err
+    # a song without usable audio is a row that says so, the batch goes on
+    run(tracks, root / "processed", tmp_path, settings)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "broken.wav").write_bytes(b"not audio")
+    assert main(["assign", str(tmp_path / "new"), "--results", str(tmp_path)]) == 0
+    got = pd.read_csv(tmp_path / "assigned.csv")
+    assert got["cluster"].isna().all() and got["problem"].str.startswith("no usable audio").all()
+    ok = assign.normalise(np.ones((2, 3)), "l2", {})
+    assert np.allclose(np.linalg.norm(ok, axis=1), 1)
+
+
+def test_playlists_resolve_to_the_files_with_their_lengths(planted, tmp_path):
+    root, tracks, settings = planted
+    clusters = export.cluster_table({"a": rep_of(tracks, root / "processed")}, tracks,
+                                    {"rep": "a", "method": "kmeans", "k": 3, "song_set": "s"},
+                                    pd.DataFrame(columns=["rep", "method", "label_column"]),
+                                    {"s": tracks["track_id"].astype(str).to_numpy()[2:]})
+    extra = pd.DataFrame({"track_id": ["lyrics_only"], "name": ["x – y"], "cluster": [0]})
+    out = playlists.write_playlists(pd.concat([clusters, extra.astype({"cluster": "Int64"})]),
+                                    tracks, tmp_path / "results" / "playlists", {0: ["female vocalists", "pop"]})
+    files = sorted(out.glob("*.m3u8"))
+    assert [f.name for f in files][:1] == ["cluster-00-female-vocalists-pop.m3u8"] and len(files) == 3
+    entries = 0
+    for f in files:
+        lines = f.read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "#EXTM3U" and len(lines) % 2 == 1
+        for info, path in zip(lines[1::2], lines[2::2]):
+            seconds, name = info.removeprefix("#EXTINF:").split(",", 1)
+            assert int(seconds) == 4 and " – " in name and not Path(path).is_absolute()
+            assert (f.parent / path).resolve().is_file()
+            entries += 1
+    assert entries == clusters["cluster"].notna().sum() == len(tracks) - 2  # the lyrics-only song has no entry
