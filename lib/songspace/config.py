@@ -84,6 +84,7 @@ def dataset_dirs(name: str, data_root: Path | str | None = None, results_root: P
 # ``audio_windows``: trained on every window of every training song (20-100x more samples than one
 # vector per song), a song embedded as the mean of its windows' posterior means.
 # ``vade``: mixture prior whose components are the clusters, pretrained as an AE (``pretrain_epochs``).
+# ``neighbour_weight`` / ``neighbours``: TrainConfig's neighbour-consistency term.
 MLP_FAMILY = {
     "mlp_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 1.0},
     "beta_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 4.0},
@@ -94,6 +95,9 @@ MLP_FAMILY = {
     "audio_window_vae": {"kind": "mlp_vae", "input": "audio_windows", "beta": 1.0, "epochs_share": 0.2,
                          "batch_size": 128},
     "vade": {"kind": "vade", "input": "hybrid", "beta": 1.0, "pretrain_share": 0.2},
+    # neighbour consistency (training.neighbours): a song's posterior mean pulled towards one of its 10 nearest
+    # training songs in the input, as SCAN does for clusters; a lower beta leaves the latent room to keep them.
+    "nc_vae": {"kind": "mlp_vae", "input": "hybrid", "beta": 0.25, "neighbour_weight": 1.0, "neighbours": 10},
 }
 
 # Sweep grids per profile (04's ``sweep`` parameter may replace them). Lists are swept, scalars fixed; training

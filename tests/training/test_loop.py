@@ -389,3 +389,49 @@ def test_a_finished_run_of_the_same_hash_under_another_name_is_loaded_not_retrai
                       TrainConfig.tiny(epochs=3), tmp_path, name="sweep-mlp_vae-beta=1.0-s0")
     assert not other.cached and other.run_dir.name.startswith("sweep-mlp_vae-beta=1.0-s0-")
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["mlp_vae", "sweep"]
+
+
+# ---------------------------------------------------------------- neighbour consistency
+
+def test_neighbour_table_holds_training_rows_only_and_never_the_row_itself():
+    from songspace.training.neighbours import neighbour_table
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 6))
+    rows = np.arange(0, 30, 2)  # the even rows are the training songs
+    table = neighbour_table(X, rows, 4)
+    assert table.shape == (30, 4)
+    assert (table[1::2] == -1).all()  # validation rows neither pull nor are pulled
+    assert np.isin(table[rows], rows).all() and not (table[rows] == rows[:, None]).any()
+    # the nearest other training row by cosine is the first column
+    A = X[rows] / np.linalg.norm(X[rows], axis=1, keepdims=True)
+    sim = A @ A.T
+    np.fill_diagonal(sim, -np.inf)
+    np.testing.assert_array_equal(table[rows, 0], rows[sim.argmax(1)])
+
+
+def test_neighbour_consistency_pulls_neighbours_together_and_is_in_the_run_id():
+    audio, _, genre, _, ids = planted(windows=1)
+    X, _ = standardise_blocks({"audio": audio}, np.ones(len(ids), bool))
+    spread = {}
+    for w in (0.0, 10.0):
+        seed_everything(0)
+        res = fit(mlp(X), X, TrainConfig.tiny(epochs=20, patience=20, beta=0.25, neighbour_weight=w), ids)
+        assert (w > 0) == ("train_consistency" in res.history)
+        Z = res.latents
+        spread[w] = np.mean([Z[genre == g].var(0).sum() / Z.var(0).sum() for g in range(3)])
+    assert spread[10.0] < spread[0.0]  # within-genre share of the latent variance shrinks
+    assert "neighbour_weight" not in run_key("mlp_vae", {}, TrainConfig(), "fp")["train"]
+    assert "neighbours" not in run_key("mlp_vae", {}, TrainConfig(neighbours=5), "fp")["train"]
+    on = run_key("mlp_vae", {}, TrainConfig(neighbour_weight=1.0), "fp")["train"]
+    assert on["neighbour_weight"] == 1.0 and on["neighbours"] == 10
+
+
+def test_neighbour_consistency_refuses_windows_and_conditions():
+    audio, _, _, lang, ids = planted(windows=1)
+    cfg = TrainConfig.tiny(epochs=1, neighbour_weight=1.0)
+    with pytest.raises(ValueError, match="song vectors"):
+        fit(build_model("conv_vae", input_shape=[1, 8, 8], latent_dim=2), np.zeros((len(ids), 1, 8, 8), np.float32),
+            cfg, ids)
+    with pytest.raises(ValueError, match="without a condition"):
+        fit(build_model("cvae", input_dim=audio.shape[1], latent_dim=2, hidden=[8], n_classes=3,
+                        condition_column="lang"), audio, cfg, ids, cond=lang)

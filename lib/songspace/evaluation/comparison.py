@@ -25,7 +25,7 @@ from songspace.training import inputs
 
 # What 05 compares across clustering algorithms: the plain features, the main models and the sweep's best points.
 ALGORITHM_REPS = ("lyrics_only", "audio_raw", "audio_descriptors", "hybrid_raw", "mlp_vae", "multimodal_joint",
-                  "conv_vae", "audio_window_vae", "vade", "best_conv_vae_sweep", "best_mlp_vae_sweep")
+                  "conv_vae", "audio_window_vae", "vade", "nc_vae", "best_conv_vae_sweep", "best_mlp_vae_sweep")
 
 
 @dataclass

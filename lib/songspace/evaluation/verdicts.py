@@ -180,7 +180,7 @@ def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns)
 # Representations compared by modality in the findings, when the run has them.
 MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "audio descriptors": "audio_descriptors",
                  "hybrid": "hybrid_raw", "VAE (hybrid)": "mlp_vae", "window VAE (audio)": "audio_window_vae",
-                 "multimodal VAE": "multimodal_joint", "VaDE": "vade"}
+                 "multimodal VAE": "multimodal_joint", "VaDE": "vade", "neighbour-consistency VAE": "nc_vae"}
 
 
 def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None,

@@ -36,6 +36,24 @@ class RowBatches(Dataset):
         return x, c
 
 
+class NeighbourBatches(RowBatches):
+    """``RowBatches`` whose items also carry one random neighbour of each row: ``(x, c, x_neighbour)``.
+
+    ``table`` is ``neighbours.neighbour_table``'s; the neighbour of each row is drawn from ``rng`` (seeded by the run),
+    so a run repeats exactly with ``num_workers=0``.
+    """
+
+    def __init__(self, X, rows, cond, table: np.ndarray, rng: np.random.Generator):
+        super().__init__(X, rows, cond)
+        self.table, self.rng = table, rng
+
+    def __getitem__(self, positions):
+        x, c = super().__getitem__(positions)
+        idx = np.sort(self.rows[np.asarray(positions)])  # the order super() returns the rows in
+        pick = self.table[idx, self.rng.integers(0, self.table.shape[1], len(idx))]
+        return x, c, self._take(self.X, pick)
+
+
 def per_song_subset(track_ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Positions of at most ``k`` rows of each song, chosen at random (sorted).
 
@@ -69,12 +87,15 @@ class PerSongSampler(torch.utils.data.Sampler):
         return iter(self.rng.permutation(pos).tolist())
 
 
-def make_loader(X, rows, cond, batch_size, shuffle, seed, num_workers, track_ids=None, per_song: int = 0):
+def make_loader(X, rows, cond, batch_size, shuffle, seed, num_workers, track_ids=None, per_song: int = 0,
+                neighbours: np.ndarray | None = None):
     """Batches of ``rows`` of ``X``; with ``per_song`` > 0 (and ``track_ids`` of the rows) at most that many
-    rows per song: a fresh draw each epoch when shuffling, one fixed draw otherwise."""
+    rows per song: a fresh draw each epoch when shuffling, one fixed draw otherwise. With ``neighbours`` (a
+    ``neighbours.neighbour_table``) each batch also carries one random neighbour of each row."""
     if per_song and not shuffle:
         rows = rows[per_song_subset(np.asarray(track_ids), per_song, np.random.default_rng(seed + 1))]
-    ds = RowBatches(X, rows, cond)
+    ds = (RowBatches(X, rows, cond) if neighbours is None
+          else NeighbourBatches(X, rows, cond, neighbours, np.random.default_rng(seed + 2)))
     if per_song and shuffle:
         base = PerSongSampler(track_ids, per_song, seed)
     else:

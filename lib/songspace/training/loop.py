@@ -31,6 +31,7 @@ from songspace.training.inference import (
     encode_condition,
     predict_clusters,
 )
+from songspace.training.neighbours import consistency, neighbour_table
 from songspace.training.split import split_by_song
 
 logger = logging.getLogger("songspace")
@@ -56,6 +57,9 @@ class TrainConfig:
     song per epoch, drawn afresh each epoch from the run's seed; validation uses one fixed draw of as
     many per song, so epochs are compared on the same rows. How ``budget.window_training`` keeps the
     cost of window-level models linear in songs on large collections.
+    neighbour_weight : weight of the neighbour-consistency term (``neighbours``; 0: none): each training
+    row's posterior mean is pulled towards that of one of its ``neighbours`` nearest training rows in the
+    input (cosine), drawn afresh each batch. Song vectors (a 2-d array) of models without a condition only.
     tensorboard : ``store.run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
     ``tensorboard`` package; not part of the run id, since it does not change results).
     """
@@ -79,6 +83,8 @@ class TrainConfig:
     gmm_n_init: int = 10
     pretrain_restarts: int = 5
     windows_per_song: int = 0
+    neighbour_weight: float = 0.0
+    neighbours: int = 10
 
     @classmethod
     def tiny(cls, **overrides) -> "TrainConfig":
@@ -139,15 +145,20 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None):
-    """One pass; returns mean loss terms and the posterior means of the pass."""
+def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None, neighbour_weight=0.0):
+    """One pass; returns mean loss terms and the posterior means of the pass. Batches of a
+    ``NeighbourBatches`` add ``neighbour_weight`` x the neighbour-consistency term to the loss."""
     model.train(opt is not None)
     sums, n, mus = {"loss": 0.0, "recon": 0.0, "kl": 0.0}, 0, []
     with torch.set_grad_enabled(opt is not None):
-        for xb, cb in loader:
+        for xb, cb, *nb in loader:
             xb, cb = to_device(xb, device), cb.to(device)
             out = model(xb, condition(cb))
             parts = model.loss(xb, out, beta=beta, free_bits=free_bits)
+            if nb:
+                parts["consistency"] = consistency(model, out["mu"], nb[0].to(device))
+                parts["loss"] = parts["loss"] + neighbour_weight * parts["consistency"]
+                sums.setdefault("consistency", 0.0)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
                 parts["loss"].backward()
@@ -173,7 +184,7 @@ def adam(model: BaseVAE, lr: float) -> torch.optim.Adam:
 def _train_and_validate(model, tr, va, device, beta, cfg: TrainConfig, opt) -> tuple[dict, torch.Tensor]:
     """One training pass and one validation pass: the epoch's metrics and the validation posterior means."""
     t0 = time.perf_counter()
-    trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt, cfg.grad_clip)
+    trm, tr_mu = _epoch(model, tr, device, beta, cfg.free_bits, opt, cfg.grad_clip, cfg.neighbour_weight)
     if va is not None:
         vam, va_mu = _epoch(model, va, device, beta, cfg.free_bits)
     else:
@@ -237,6 +248,15 @@ def _pretrain(model, X, c, tr, va, tr_rows, cfg: TrainConfig, device, callbacks,
     return rows
 
 
+def _neighbour_table(model, X, tr_rows, cfg: TrainConfig) -> np.ndarray:
+    """The training rows' input neighbours, for ``neighbour_weight`` > 0 (song vectors, no condition only)."""
+    if isinstance(X, dict) or np.ndim(X) != 2 or model.config.get("n_classes"):
+        shape = "a dict of blocks" if isinstance(X, dict) else f"an array of shape {np.shape(X)}"
+        raise ValueError(f"neighbour_weight needs song vectors (a 2-d array) and a model without a condition; "
+                         f"got {model.config['kind']!r} on {shape}")
+    return neighbour_table(X, tr_rows, cfg.neighbours)
+
+
 def _split(track_ids: np.ndarray, cfg: TrainConfig, train_mask=None) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) row masks: the caller's ``train_mask`` and its complement, else ``split_by_song``."""
     if train_mask is None:
@@ -296,7 +316,8 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     train, val = _split(track_ids, cfg, train_mask)
     tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
     k = cfg.windows_per_song
-    tr = make_loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k)
+    table = _neighbour_table(model, X, tr_rows, cfg) if cfg.neighbour_weight > 0 else None
+    tr = make_loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k, table)
     va = (make_loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers, track_ids[va_rows], k)
           if len(va_rows) else None)
     pretrain_rows = _pretrain(model, X, c, tr, va, tr_rows, cfg, device, callbacks, started) if cfg.pretrain_epochs else []

@@ -202,6 +202,7 @@ def family_runs(blocks: inputs.Blocks, tracks: pd.DataFrame, latent_dim: int, tr
     out = []
     for name, spec in specs.items():
         note, cond, cond_col, kw = None, None, spec.get("condition_column"), dict(train_kw)
+        kw.update({k: spec[k] for k in ("neighbour_weight", "neighbours") if k in spec})
         if spec["input"] == "multimodal":
             cfg = {"audio_dim": widths["audio"], "lyrics_dim": widths["lyrics"]}
         elif spec["input"] == "lyrics":

@@ -45,9 +45,11 @@ TRAIN_VERSION = 2
 # TrainConfig fields that do not change what is learned, so they are not part of the run id.
 _NOT_IN_RUN_ID = ("progress", "num_workers", "device", "tensorboard")
 # Fields added after runs existed: left out of the run id at these defaults, so old run ids stay valid.
-_RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0, "windows_per_song": 0}
+_RUN_ID_OMITTED_DEFAULTS = {"pretrain_epochs": 0, "windows_per_song": 0, "neighbour_weight": 0.0}
 # Fields that only act through pretraining: left out of the run id when there is none (pretrain_epochs 0).
 _PRETRAIN_ONLY = ("gmm_n_init", "pretrain_restarts")
+# ... and one that only acts through the neighbour-consistency term (neighbour_weight 0: none).
+_NEIGHBOUR_ONLY = ("neighbours",)
 
 
 def data_fingerprint(X, track_ids, cond=None, chunk_rows: int = 4096) -> str:
@@ -69,7 +71,8 @@ def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) ->
     pretrains = bool(train_cfg.pretrain_epochs)
     tcfg = {k: v for k, v in dataclasses.asdict(train_cfg).items()
             if k not in _NOT_IN_RUN_ID and not (k in _RUN_ID_OMITTED_DEFAULTS and v == _RUN_ID_OMITTED_DEFAULTS[k])
-            and not (k in _PRETRAIN_ONLY and not pretrains)}
+            and not (k in _PRETRAIN_ONLY and not pretrains)
+            and not (k in _NEIGHBOUR_ONLY and not train_cfg.neighbour_weight)}
     return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION}
 
 def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
