@@ -4,7 +4,7 @@
 the same, and splits are by song); ``batches`` feeds the loop; ``loop.fit`` trains, with ``callbacks`` and
 ``inference`` (latents and cluster predictions); ``budget`` caps what training may cost; ``runs`` says which
 runs a notebook trains (``RunSpec``) and ``store`` keeps each run on disk, keyed by content, so a stopped run
-resumes; ``pruning`` stops bad sweep configurations early (Optuna's successive halving); ``estimator`` is
+resumes; ``neighbours`` holds the neighbour-consistency term; ``pruning`` stops bad sweep configurations early (Optuna's successive halving); ``estimator`` is
 the scikit-learn wrapper.
 """
 
@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "inference",
         "inputs",
         "loop",
+        "neighbours",
         "pruning",
         "runs",
         "scaling",
@@ -28,10 +29,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "store",
     ],
     submod_attrs={
-        "batches": ["RowBatches", "per_song_subset", "PerSongSampler", "make_loader", "to_device", "n_rows"],
+        "batches": ["RowBatches", "NeighbourBatches", "per_song_subset", "PerSongSampler", "make_loader", "to_device", "n_rows"],
         "budget": ["Budget", "window_training", "song_training", "run_cost", "sweep_plan"],
         "callbacks": ["Callback", "TensorBoardLogger"],
         "estimator": ["VECTOR_KINDS", "SongspaceVAE"],
+        "neighbours": ["neighbour_table", "consistency"],
         "pruning": ["Pruning", "Reporter", "screen", "neg_elbo", "history_values"],
         "inference": ["encode_condition", "condition", "active_units", "encode_all", "predict_clusters"],
         "inputs": [
