@@ -108,8 +108,9 @@ _CONV = {"model": "conv_vae", "first_channels": 16, "hidden_channels": 16, "kern
 SWEEPS = {
     # The ConvVAE's grid is not in the default run: on real audio the ConvVAE clusters below the pooled
     # descriptors (Emotify, 400 clips, genre AMI 0.154 against 0.210) while its training and sweep were
-    # two thirds of a run (docs/benchmarks.md). 03 still trains it once per seed; `make all SWEEP=seed`
-    # (04's ``sweep`` parameter) runs the seed report's grid.
+    # two thirds of a run (docs/benchmarks.md). 03 trains the musicnn-transfer ConvVAE (``conv_model``) once
+    # per seed; `make all SWEEP=seed` (04's ``sweep`` parameter) runs the seed report's grid, which is still
+    # the seed's conv encoder (no ``encoder`` key: ``"conv"``).
     "default": _MLP_GRID,
     "seed": [
         # the seed report's grid: first-layer x hidden channels, then kernel 3/5 x lr 1e-3/5e-4, then a longer run
