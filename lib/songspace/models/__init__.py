@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=["base", "conv", "mlp", "multimodal", "registry", "vade"],
     submod_attrs={
         "base": ["kl_per_dim", "gaussian_recon", "BaseVAE"],
-        "conv": ["ConvVAE"],
+        "conv": ["ConvVAE", "TransferConvVAE", "conv_decoder", "crop_to"],
         "mlp": ["MLPVAE"],
         "multimodal": ["MultimodalVAE"],
         "registry": ["KINDS", "build_model"],

@@ -7,7 +7,9 @@ Every model has ``encode -> (mu, logvar)``, ``reparameterize``, ``decode``, ``fo
 Kinds (``build_model(kind, **cfg)``):
 
 - ``"mlp_vae"``        MLP VAE on feature vectors (N, input_dim).
-- ``"conv_vae"``       convolutional VAE on log-mel patches (N, 1, n_mels, frames).
+- ``"conv_vae"``       convolutional VAE on log-mel patches (N, 1, n_mels, frames): a conv encoder
+                       (``encoder="conv"``), or a dense head on musicnn's frozen per-patch features
+                       (``encoder="musicnn-msd"``, ``TransferConvVAE``); a conv decoder either way.
 - ``"cvae"``           MLP VAE conditioned on a one-hot categorical column (c concatenated to
                        the encoder input and to z for the decoder).
 - ``"ae"``             deterministic autoencoder (``logvar`` None, KL 0); MLP, or conv when
@@ -83,6 +85,11 @@ class BaseVAE(nn.Module):
         mu, logvar = self.encode(x, c)
         z = self.reparameterize(mu, logvar)
         return {"recon": self.decode(z, c), "mu": mu, "logvar": logvar, "z": z}
+
+    def target(self, x):
+        """What ``decode`` rebuilds from a batch ``x``: the input itself, unless the model reads one
+        thing and rebuilds another (``TransferConvVAE``: musicnn features in, log-mel patches out)."""
+        return x
 
     def recon_loss(self, x, out) -> torch.Tensor:
         """Reconstruction error summed over features, averaged over the batch (scalar)."""

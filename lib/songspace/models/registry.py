@@ -4,7 +4,7 @@ the same architecture.
 from __future__ import annotations
 
 from songspace.models.base import BaseVAE
-from songspace.models.conv import ConvVAE
+from songspace.models.conv import ConvVAE, TransferConvVAE
 from songspace.models.mlp import MLPVAE
 from songspace.models.multimodal import MultimodalVAE
 
@@ -19,7 +19,9 @@ def build_model(kind: str, **cfg) -> BaseVAE:
     kind : {"mlp_vae", "conv_vae", "cvae", "ae", "multimodal_vae", "vade"}
     **cfg
         mlp_vae: input_dim, latent_dim, hidden. conv_vae: input_shape, latent_dim, n_layers,
-        first_channels | channels, hidden_channels, kernel_size. cvae: as mlp_vae plus
+        first_channels | channels, hidden_channels, kernel_size, and ``encoder``: "conv" (default, the
+        seed's conv encoder) or a musicnn backend ("musicnn-msd": ``TransferConvVAE``, which also takes
+        input_dim and hidden, the width of the frozen features and of its dense head). cvae: as mlp_vae plus
         n_classes, condition_column (required), classes (optional list of category names).
         ae: as mlp_vae, or as conv_vae when ``input_shape`` is given. multimodal_vae:
         audio_dim, lyrics_dim, latent_dim, hidden, modality_dropout. vade: input_dim,
@@ -30,6 +32,9 @@ def build_model(kind: str, **cfg) -> BaseVAE:
         return MLPVAE(kind=kind, **cfg)
     if kind == "conv_vae":
         cfg.pop("n_classes", None)
+        if cfg.get("encoder", "conv") != "conv":
+            return TransferConvVAE(kind=kind, **cfg)
+        cfg.pop("encoder", None)
         return ConvVAE(kind=kind, **cfg)
     if kind == "cvae":
         if not cfg.get("condition_column"):

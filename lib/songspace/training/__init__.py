@@ -48,6 +48,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "window_counts",
             "NormalisedPatches",
             "conv_inputs",
+            "transfer_inputs",
             "latents",
         ],
         "loop": ["TrainConfig", "RunResult", "HISTORY_EVERY_S", "seed_everything", "pick_device", "adam", "fit"],

@@ -186,18 +186,23 @@ class NormalisedPatches:
     """Read-only view of dB log-mel patches, standardised per mel band and given a channel axis.
 
     Rows are normalised only when read, so a memory-mapped corpus is never copied into RAM.
-    Shape (n_windows, 1, n_mels, patch_frames).
+    Shape (n_windows, 1, n_mels, patch_frames); with ``rows`` (n,) int, the view holds those windows,
+    in that order (a window may appear more than once): shape (n, 1, n_mels, patch_frames).
     """
 
-    def __init__(self, logmel: np.ndarray, mean: np.ndarray, std: np.ndarray):
+    def __init__(self, logmel: np.ndarray, mean: np.ndarray, std: np.ndarray, rows: np.ndarray | None = None):
         self.logmel, self.mean, self.std = logmel, mean, std
-        self.shape = (logmel.shape[0], 1, *logmel.shape[1:])
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        n = logmel.shape[0] if self.rows is None else len(self.rows)
+        self.shape = (n, 1, *logmel.shape[1:])
         self.dtype = np.dtype(np.float32)
 
     def __len__(self):
         return self.shape[0]
 
     def __getitem__(self, idx):
+        if self.rows is not None:  # row i of this view is window rows[i] of the corpus
+            idx = self.rows[idx]
         x = saved.normalise(self.logmel[idx], self.mean, self.std)
         return x[None] if isinstance(idx, (int, np.integer)) else x[:, None]
 
@@ -218,6 +223,61 @@ def conv_inputs(processed_dir, val_fraction: float = 0.2, seed: int = 0) -> dict
     mean, std = saved.logmel_stats(f["logmel"], train)
     return {"X": NormalisedPatches(f["logmel"], mean, std), "track_ids": ids, "windows": f["windows"],
             "mean": mean, "std": std, "train_mask": train}
+
+
+def transfer_inputs(processed_dir, backend: str = "musicnn-msd", with_tags: bool = False,
+                    val_fraction: float = 0.2, seed: int = 0) -> dict:
+    """Inputs of the ``TransferConvVAE``: each musicnn patch's frozen features and the log-mel patch of
+    the same stretch of audio, which the decoder rebuilds.
+
+    One row per 3-s musicnn patch that 01 embedded (``AudioParams.musicnn_max_patches`` per song at most).
+    Its log-mel patch is the one of the song's window whose centre is nearest the musicnn patch's centre
+    (windows hop by ``hop_s``, so the two centres are at most half a hop apart). Features are scaled as
+    ``window_inputs`` scales the backend (rows of unit length), patches standardised per mel band, both
+    with statistics of the training songs only.
+
+    Parameters
+    ----------
+    processed_dir : folder written by ``extract.extract_audio`` with ``backend`` among its audio backends.
+    backend : the musicnn backend (``"musicnn-msd"``, ``"musicnn-mtt"``).
+    with_tags : append the 50 tag probabilities to the 200 penultimate values.
+
+    Returns
+    -------
+    dict: ``X`` (dict: ``features`` (n_patches, 200 or 250) float32, ``logmel`` (NormalisedPatches,
+    (n_patches, 1, n_mels, frames))), ``track_ids`` (n_patches,), ``train_mask`` (n_patches,),
+    ``windows`` (n_patches,) int, the log-mel window of each row.
+    """
+    emb = saved.load_backend(processed_dir, backend)
+    f = saved.load_audio_features(processed_dir)
+    ids = emb["windows"]["track_id"].astype(str).to_numpy()
+    if len(ids) == 0:
+        raise ValueError(f"{processed_dir}: no {backend} patches; the ConvVAE needs songs with audio")
+    win = f["windows"].assign(track_id=f["windows"]["track_id"].astype(str))
+    params = f["meta"]["params"]
+    from songspace.features import musicnn
+
+    half_emb = musicnn.PATCH_FRAMES * musicnn.HOP / musicnn.SR / 2  # s
+    half_mel = params["patch_frames"] * params["hop_length"] / params["sr"] / 2  # s
+    want = emb["windows"]["start_s"].to_numpy(float) + half_emb  # centre of each musicnn patch, s
+    centre = win["start_s"].to_numpy(float) + half_mel
+    groups = win.groupby("track_id", sort=False).indices
+    missing = sorted(set(ids) - set(groups))
+    if missing:
+        raise ValueError(f"{processed_dir}: {backend} has patches of {len(missing)} song(s) without log-mel windows "
+                         f"(e.g. {missing[0]!r}); outputs of different runs, re-run extract_audio")
+    rows = np.empty(len(ids), dtype=np.int64)
+    for song, pos in pd.Series(np.arange(len(ids))).groupby(ids, sort=False).indices.items():
+        cand = groups[song]
+        rows[pos] = cand[np.abs(centre[cand][None, :] - want[pos][:, None]).argmin(axis=1)]
+    train, _ = split_by_song(ids, val_fraction, seed)
+    width = sum(c.startswith("emb_") for c in emb["columns"]) if not with_tags else len(emb["columns"])
+    X, _ = standardise_blocks({"audio": np.asarray(emb["X"][:, :width], dtype=np.float32)}, train,
+                              {"audio": np.ones(len(ids), bool)}, modes={"audio": block_norm(backend)})
+    train_songs = np.unique(ids[train])
+    mean, std = saved.logmel_stats(f["logmel"], np.isin(win["track_id"].to_numpy(), train_songs))
+    return {"X": {"features": X.astype(np.float32), "logmel": NormalisedPatches(f["logmel"], mean, std, rows)},
+            "track_ids": ids, "train_mask": train, "windows": rows}
 
 
 def latents(run_dir, key: str = "mu") -> tuple[np.ndarray, np.ndarray]:

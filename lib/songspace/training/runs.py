@@ -89,7 +89,11 @@ def view_inputs(spec: RunSpec) -> tuple[object, np.ndarray, np.ndarray, dict]:
     when only the data knows it.
     """
     vf, seed, cfg = spec.train.val_fraction, spec.seed, dict(spec.model_cfg)
-    if spec.view == "logmel":  # memory-mapped patches, opened here instead of pickled to the worker
+    if spec.view == "logmel" and cfg.get("encoder", "conv") != "conv":  # musicnn features in, patches out
+        out = inputs.transfer_inputs(spec.processed_dir, cfg["encoder"], bool(cfg.get("with_tags", False)), vf, seed)
+        cfg = {"input_shape": list(out["X"]["logmel"].shape[1:]), "input_dim": int(out["X"]["features"].shape[1]),
+               **cfg}
+    elif spec.view == "logmel":  # memory-mapped patches, opened here instead of pickled to the worker
         out = inputs.conv_inputs(spec.processed_dir, val_fraction=vf, seed=seed)
         cfg = {"input_shape": list(out["X"].shape[1:]), **cfg}
     elif spec.view == "audio_windows":
@@ -268,10 +272,15 @@ def train_family(blocks: inputs.Blocks, tracks: pd.DataFrame, latent_dim: int, t
 
 def conv_runs(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, name: str = "conv_vae",
                beta: float = 1.0, kind: str = "conv_vae", budget: dict | None = None, extra_runs=()) -> list[RunSpec]:
-    """The runs of :func:`train_conv`, one ``RunSpec`` per (name, seed), on the ``logmel`` view."""
+    """The runs of :func:`train_conv`, one ``RunSpec`` per (name, seed), on the ``logmel`` view.
+
+    A ``TransferConvVAE`` (``model_cfg["encoder"]`` a musicnn backend) has one row per musicnn patch, so
+    the budget counts those; the seed's ConvVAE one per log-mel window."""
     note = None
     if budget is not None:
-        train_kw, note = window_training(train_kw, *inputs.window_counts(processed_dir), Budget(**budget))
+        encoder = model_cfg.get("encoder", "conv")
+        counts = inputs.window_counts(processed_dir, *([] if encoder == "conv" else [encoder]))
+        train_kw, note = window_training(train_kw, *counts, Budget(**budget))
     return [RunSpec(run_name, kind, dict(model_cfg), train_config(train_kw, int(seed), run_beta), "logmel",
                     str(runs_root), processed_dir=str(processed_dir), budget_note=note or "")
             for run_name, run_beta, run_seeds in [(name, beta, seeds), *extra_runs] for seed in run_seeds]

@@ -195,9 +195,9 @@ def _reconstructions(model, X, c, rows, device) -> dict:
     with torch.no_grad():
         mu = model.embed(xb, condition(cb))
         y = model.decode(mu, condition(cb))
-    if isinstance(xb, dict):
+    if isinstance(xb, dict) and isinstance(y, dict):
         out = {f"{m}_in": xb[m].cpu().numpy() for m in ("audio", "lyrics")}
         out.update({f"{m}_out": y[m].cpu().numpy() for m in ("audio", "lyrics")})
         out.update({k: xb[k].cpu().numpy() for k in ("mask_audio", "mask_lyrics") if k in xb})
         return out
-    return {"x_in": xb.cpu().numpy(), "x_out": y.cpu().numpy()}
+    return {"x_in": model.target(xb).cpu().numpy(), "x_out": y.cpu().numpy()}
