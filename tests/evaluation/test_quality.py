@@ -26,3 +26,18 @@ def test_unlabelled_collection_says_why(tmp_path, capsys):
         quality.quality_table(tmp_path)
     assert quality.main([str(tmp_path), str(tmp_path / "q.csv")]) == 2
     assert "needs a label column" in capsys.readouterr().err
+
+
+def test_stage_times_read_papermill_durations(tmp_path):
+    import json
+    nb = tmp_path / "notebooks"
+    nb.mkdir()
+    for name, sec in [("00_data", 2.0), ("01_features", 6.0)]:
+        (nb / f"{name}.ipynb").write_text(json.dumps({"metadata": {"papermill": {"duration": sec}}, "cells": []}))
+    (nb / "02_mlp_vae.ipynb.part.ipynb").write_text("{}")  # a stage still running is not a stage time
+    t = quality.stage_times(tmp_path, wall_seconds=10.0)
+    assert t["stage"].tolist() == ["00_data", "01_features", "total (make all)"]
+    assert t["seconds"].tolist() == [2.0, 6.0, 10.0] and t["share"].tolist() == [0.2, 0.6, 1.0]
+    assert quality.stage_times(tmp_path)["share"].tolist() == [0.25, 0.75]
+    with pytest.raises(FileNotFoundError, match="no executed notebooks"):
+        quality.stage_times(tmp_path / "missing")
