@@ -156,8 +156,14 @@ PROFILES: dict[str, dict] = {
         # ~10 epochs at twice the ELBO) on seed 0 of 5 on 60 real excerpts, and 03's beta = 4 run on
         # every collection tried (shipped corpus, those excerpts, 108 synthetic songs), which left the
         # report without a latent traversal. With it: 16 active units in all of them.
+        # neighbour_weight: each musicnn patch's posterior mean is pulled towards the same stretch of one of
+        # its song's 10 nearest training songs (training.neighbours.window_neighbour_table). Emotify, 400 real
+        # clips, genre folder, K-Means AMI, 3 seeds, weight 0 / 1 / 4 / 10 / 30 / 100: 0.206 (5 seeds) / 0.290 /
+        # 0.339 / 0.373 +- 0.014 / 0.377 / 0.447 +- 0.040, validation reconstruction error 941 (weight 1) /
+        # 985 / 1009 / 1037: 10 is where the gain flattens for 5 % more error; past it the latent is more the
+        # neighbour graph than the patch it rebuilds. Not for the seed's conv encoder (no song vectors).
         "conv_train": {"epochs": 15, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 3, "patience": 5,
-                       "free_bits": 0.5},
+                       "free_bits": 0.5, "neighbour_weight": 10.0, "neighbours": 10},
         # 03's ConvVAE (models.conv.TransferConvVAE): a linear head on musicnn's frozen per-patch penultimate
         # layer (the weights of the installed package, run once in 01) to the posterior, and a conv decoder
         # (8 channels) to the 32 x 64 log-mel patch. Emotify, 400 real clips, genre folder, K-Means AMI over 5
@@ -198,7 +204,7 @@ PROFILES: dict[str, dict] = {
         "lyrics_backend": "tfidf",
         "mlp_train": {"epochs": 30, "batch_size": 16, "lr": 3e-3, "warmup_epochs": 5, "patience": 30},
         "conv_train": {"epochs": 3, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1, "patience": 3,
-                       "free_bits": 0.5},
+                       "free_bits": 0.5, "neighbour_weight": 10.0, "neighbours": 3},
         "conv_model": {"encoder": "musicnn-msd", "hidden": [], "n_layers": 2, "first_channels": 8,
                        "hidden_channels": 8, "kernel_size": 3},
         "latent_dim": 4,

@@ -426,10 +426,49 @@ def test_neighbour_consistency_pulls_neighbours_together_and_is_in_the_run_id():
     assert on["neighbour_weight"] == 1.0 and on["neighbours"] == 10
 
 
-def test_neighbour_consistency_refuses_windows_and_conditions():
+def test_window_neighbour_table_pairs_a_patch_with_the_same_stretch_of_a_neighbouring_song():
+    from songspace.training.neighbours import neighbour_table, window_neighbour_table
+    rng = np.random.default_rng(0)
+    n_rows = rng.integers(2, 6, size=12)  # songs of 2-5 patches
+    ids = np.repeat([f"s{i:02d}" for i in range(12)], n_rows)
+    centre = rng.normal(size=(12, 5))
+    X = np.repeat(centre, n_rows, axis=0) + 0.01 * rng.normal(size=(len(ids), 5))
+    rows = np.flatnonzero(~np.isin(ids, ["s03", "s07"]))  # two validation songs
+    table = window_neighbour_table(X, ids, rows, 3)
+    assert table.shape == (len(ids), 3) and (table[np.isin(ids, ["s03", "s07"])] == -1).all()
+    assert np.isin(table[rows], rows).all() and not (ids[table[rows]] == ids[rows][:, None]).any()
+    start = {s: int(np.flatnonzero(ids == s)[0]) for s in np.unique(ids)}
+    position = np.arange(len(ids)) - np.array([start[s] for s in ids])
+    for i in rows:  # row p of a song meets row p (cyclically) of each neighbouring song
+        for j in table[i]:
+            assert position[j] == position[i] % (ids == ids[j]).sum()
+    train_songs = np.unique(ids[rows])  # the songs' neighbours are those of their mean rows
+    means = np.stack([X[ids == s].mean(0) for s in train_songs])
+    song_nb = neighbour_table(means, np.arange(len(train_songs)), 3)
+    first = {s: train_songs[song_nb[k, 0]] for k, s in enumerate(train_songs)}
+    assert all(ids[table[i, 0]] == first[ids[i]] for i in rows)
+
+
+def test_neighbour_consistency_reaches_the_transfer_conv_vae_patches():
+    from songspace.training.batches import make_loader
+    rng = np.random.default_rng(1)
+    ids = np.repeat([f"s{i}" for i in range(8)], 3)
+    X = {"features": rng.normal(size=(24, 6)).astype(np.float32), "logmel": rng.normal(size=(24, 1, 8, 8)).astype(np.float32)}
+    model = build_model("conv_vae", encoder="musicnn-msd", input_dim=6, input_shape=[1, 8, 8], latent_dim=2,
+                        hidden=[], n_layers=2, first_channels=4, hidden_channels=4)
+    res = fit(model, X, TrainConfig.tiny(epochs=2, neighbour_weight=1.0, neighbours=2, val_fraction=0.0), ids)
+    assert "train_consistency" in res.history and np.isfinite(res.history["train_consistency"]).all()
+    table = np.tile(np.arange(24)[::-1, None], (1, 2))  # each row's neighbour is a fixed other row
+    xb, _, nb = next(iter(make_loader(X, np.arange(24), None, 5, True, 0, 0, neighbours=table)))
+    batch_rows = [int(np.flatnonzero((X["features"] == r).all(1))[0]) for r in xb["features"].numpy()]
+    for key in X:  # the dict's neighbour rows, read in row order, come back in the batch's order
+        np.testing.assert_allclose(nb[key].numpy(), X[key][[23 - r for r in batch_rows]])
+
+
+def test_neighbour_consistency_refuses_what_it_cannot_pull_and_conditions():
     audio, _, _, lang, ids = planted(windows=1)
     cfg = TrainConfig.tiny(epochs=1, neighbour_weight=1.0)
-    with pytest.raises(ValueError, match="song vectors"):
+    with pytest.raises(ValueError, match="row vectors"):
         fit(build_model("conv_vae", input_shape=[1, 8, 8], latent_dim=2), np.zeros((len(ids), 1, 8, 8), np.float32),
             cfg, ids)
     with pytest.raises(ValueError, match="without a condition"):

@@ -85,3 +85,13 @@ def test_a_transfer_run_without_the_backend_names_the_missing_file(tmp_path, pro
     saved.backend_path(proc, "musicnn-msd", "windows.npy").unlink()
     with pytest.raises(FileNotFoundError, match="audio_musicnn-msd_windows.npy"):
         inputs.transfer_inputs(proc, "musicnn-msd")
+
+
+def test_the_seed_conv_encoder_trains_without_neighbour_consistency(tmp_path, caplog):
+    from songspace.training import runs
+    kw = {"epochs": 1, "neighbour_weight": 10.0, "neighbours": 3}
+    with caplog.at_level("INFO"):
+        seed_enc = runs.conv_runs(tmp_path, {"encoder": "conv"}, kw, [0], tmp_path / "runs")
+    assert seed_enc[0].train.neighbour_weight == 0.0 and "without neighbour consistency" in caplog.text
+    transfer = runs.conv_runs(tmp_path, {"encoder": "musicnn-msd"}, kw, [0], tmp_path / "runs")
+    assert transfer[0].train.neighbour_weight == 10.0 and transfer[0].train.neighbours == 3

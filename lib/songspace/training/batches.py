@@ -51,7 +51,11 @@ class NeighbourBatches(RowBatches):
         x, c = super().__getitem__(positions)
         idx = np.sort(self.rows[np.asarray(positions)])  # the order super() returns the rows in
         pick = self.table[idx, self.rng.integers(0, self.table.shape[1], len(idx))]
-        return x, c, self._take(self.X, pick)
+        if not isinstance(self.X, dict):
+            return x, c, self._take(self.X, pick)
+        order = np.argsort(pick, kind="stable")  # memory-mapped blocks read in row order, then put back
+        back = torch.from_numpy(np.argsort(order))
+        return x, c, {k: self._take(v, pick[order])[back] for k, v in self.X.items()}
 
 
 def per_song_subset(track_ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -31,7 +31,7 @@ from songspace.training.inference import (
     encode_condition,
     predict_clusters,
 )
-from songspace.training.neighbours import consistency, neighbour_table
+from songspace.training.neighbours import consistency, neighbour_table, window_neighbour_table
 from songspace.training.split import split_by_song
 
 logger = logging.getLogger("songspace")
@@ -59,7 +59,8 @@ class TrainConfig:
     cost of window-level models linear in songs on large collections.
     neighbour_weight : weight of the neighbour-consistency term (``neighbours``; 0: none): each training
     row's posterior mean is pulled towards that of one of its ``neighbours`` nearest training rows in the
-    input (cosine), drawn afresh each batch. Song vectors (a 2-d array) of models without a condition only.
+    input (cosine), drawn afresh each batch. Song vectors (a 2-d array) of models without a condition only;
+    with ``pretrain_epochs`` the autoencoder pretraining is pulled too, so the prior starts from that space.
     tensorboard : ``store.run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
     ``tensorboard`` package; not part of the run id, since it does not change results).
     """
@@ -156,7 +157,7 @@ def _epoch(model, loader, device, beta, free_bits, opt=None, grad_clip=None, nei
             out = model(xb, condition(cb))
             parts = model.loss(xb, out, beta=beta, free_bits=free_bits)
             if nb:
-                parts["consistency"] = consistency(model, out["mu"], nb[0].to(device))
+                parts["consistency"] = consistency(model, out["mu"], to_device(nb[0], device))
                 parts["loss"] = parts["loss"] + neighbour_weight * parts["consistency"]
                 sums.setdefault("consistency", 0.0)
             if opt is not None:
@@ -248,13 +249,18 @@ def _pretrain(model, X, c, tr, va, tr_rows, cfg: TrainConfig, device, callbacks,
     return rows
 
 
-def _neighbour_table(model, X, tr_rows, cfg: TrainConfig) -> np.ndarray:
-    """The training rows' input neighbours, for ``neighbour_weight`` > 0 (song vectors, no condition only)."""
-    if isinstance(X, dict) or np.ndim(X) != 2 or model.config.get("n_classes"):
-        shape = "a dict of blocks" if isinstance(X, dict) else f"an array of shape {np.shape(X)}"
-        raise ValueError(f"neighbour_weight needs song vectors (a 2-d array) and a model without a condition; "
-                         f"got {model.config['kind']!r} on {shape}")
-    return neighbour_table(X, tr_rows, cfg.neighbours)
+def _neighbour_table(model, X, track_ids, tr_rows, cfg: TrainConfig) -> np.ndarray:
+    """The training rows' input neighbours, for ``neighbour_weight`` > 0: songs' own vectors, or for rows
+    that are windows of songs (the ConvVAE's patches, whose ``features`` are the input) the windows of
+    neighbouring songs. Models with a condition are refused: the pull would mix conditions."""
+    feats = X.get("features") if isinstance(X, dict) else X
+    if feats is None or np.ndim(feats) != 2 or model.config.get("n_classes"):
+        shape = f"a dict of {sorted(X)}" if isinstance(X, dict) else f"an array of shape {np.shape(X)}"
+        raise ValueError(f"neighbour_weight needs row vectors (a 2-d array, or a dict with 'features') and a model "
+                         f"without a condition; got {model.config['kind']!r} on {shape}")
+    if len(np.unique(track_ids)) < len(track_ids):
+        return window_neighbour_table(feats, track_ids, tr_rows, cfg.neighbours)
+    return neighbour_table(feats, tr_rows, cfg.neighbours)
 
 
 def _split(track_ids: np.ndarray, cfg: TrainConfig, train_mask=None) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +322,7 @@ def fit(model: BaseVAE, X, cfg: TrainConfig, track_ids, cond=None, run_dir=None,
     train, val = _split(track_ids, cfg, train_mask)
     tr_rows, va_rows = np.flatnonzero(train), np.flatnonzero(val)
     k = cfg.windows_per_song
-    table = _neighbour_table(model, X, tr_rows, cfg) if cfg.neighbour_weight > 0 else None
+    table = _neighbour_table(model, X, track_ids, tr_rows, cfg) if cfg.neighbour_weight > 0 else None
     tr = make_loader(X, tr_rows, c, cfg.batch_size, True, cfg.seed, cfg.num_workers, track_ids[tr_rows], k, table)
     va = (make_loader(X, va_rows, c, cfg.batch_size, False, cfg.seed, cfg.num_workers, track_ids[va_rows], k)
           if len(va_rows) else None)

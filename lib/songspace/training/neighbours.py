@@ -5,6 +5,8 @@ embedding to share a cluster. The VAE version here adds ``weight * ||mu_i - mu_j
 ``j`` one of the ``k`` nearest training songs of ``i`` in the input (cosine), drawn afresh every batch.
 Neighbours come from the inputs alone, never from labels, and only among training songs: validation songs
 are neither pulled nor pulling, so early stopping judges the ELBO on songs the term never saw.
+Models trained on many rows per song (the ConvVAE's patches) find neighbours among songs (the mean of their
+rows) and pair each row with the row at the same position in a neighbouring song (``window_neighbour_table``).
 """
 from __future__ import annotations
 
@@ -38,6 +40,39 @@ def neighbour_table(X: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     keep = np.where(own.any(1, keepdims=True), ~own, np.arange(k + 1)[None, :] < k)  # k columns per row
     table = np.full((len(X), k), -1, dtype=np.int64)
     table[rows] = rows[idx[keep].reshape(len(rows), k)]
+    return table
+
+
+def window_neighbour_table(X: np.ndarray, track_ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """``neighbour_table`` for rows that are windows (patches) of songs: neighbours are songs, by the cosine
+    of the mean of their training rows, and row ``p`` of a song is paired with row ``p`` (cyclically) of each
+    of its ``k`` nearest training songs, so a patch meets patches of the same stretch of another song.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n_rows, n_features), one row per window.
+    track_ids : np.ndarray of str, shape (n_rows,), the song of each row (a song's rows in time order).
+    rows : np.ndarray of int, the training rows (those of training songs).
+    k : int, neighbouring songs per song.
+
+    Returns
+    -------
+    np.ndarray of int, shape (n_rows, k'), as ``neighbour_table``; rows not in ``rows`` hold -1.
+    """
+    rows = np.asarray(rows)
+    songs, inverse = np.unique(np.asarray(track_ids)[rows], return_inverse=True)
+    means = np.zeros((len(songs), np.shape(X)[1]))
+    np.add.at(means, inverse, np.asarray(X[rows], dtype=np.float64))
+    counts = np.bincount(inverse, minlength=len(songs))
+    song_nb = neighbour_table(means / counts[:, None], np.arange(len(songs)), k)  # (n_songs, k')
+    order = np.argsort(inverse, kind="stable")  # training rows grouped by song, time order kept
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    position = np.empty(len(rows), dtype=np.int64)
+    position[order] = np.arange(len(rows)) - np.repeat(starts, counts)
+    nb = song_nb[inverse]  # (n_train, k') neighbouring songs of each row's song
+    pick = starts[nb] + position[:, None] % counts[nb]
+    table = np.full((len(X), song_nb.shape[1]), -1, dtype=np.int64)
+    table[rows] = rows[order[pick]]
     return table
 
 

@@ -11,6 +11,7 @@ scaling statistics come from its training songs), and handed to the training loo
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from songspace.cache import atomic_to_csv
 from songspace.config import MLP_FAMILY
 from songspace.training import inputs
 from songspace.training.budget import Budget, song_training, window_training
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from songspace.training.loop import TrainConfig
@@ -276,9 +279,13 @@ def conv_runs(processed_dir, model_cfg: dict, train_kw: dict, seeds, runs_root, 
 
     A ``TransferConvVAE`` (``model_cfg["encoder"]`` a musicnn backend) has one row per musicnn patch, so
     the budget counts those; the seed's ConvVAE one per log-mel window."""
-    note = None
+    note, encoder = None, model_cfg.get("encoder", "conv")
+    if encoder == "conv" and train_kw.get("neighbour_weight"):
+        # the seed's encoder reads log-mel patches only: there are no song vectors to find neighbours by
+        logger.info("%s: the seed's conv encoder trains without neighbour consistency (neighbour_weight %g ignored)",
+                    name, train_kw["neighbour_weight"])
+        train_kw = {**train_kw, "neighbour_weight": 0.0}
     if budget is not None:
-        encoder = model_cfg.get("encoder", "conv")
         counts = inputs.window_counts(processed_dir, *([] if encoder == "conv" else [encoder]))
         train_kw, note = window_training(train_kw, *counts, Budget(**budget))
     return [RunSpec(run_name, kind, dict(model_cfg), train_config(train_kw, int(seed), run_beta), "logmel",
