@@ -283,3 +283,15 @@ def test_a_seed_free_method_is_fitted_once_and_scores_like_fresh_fits(monkeypatc
     assert calls.count("agglomerative") == 1 and calls.count("kmeans") == 3
     pd.testing.assert_frame_equal(fresh, again)
     assert cluster.seed_free("dbscan", 10**6) and not cluster.seed_free("agglomerative", cluster.SUBSAMPLE_ABOVE + 1)
+
+
+def test_davies_bouldin_is_sklearns_value():
+    from sklearn.metrics import davies_bouldin_score
+    from songspace.evaluation.metrics import davies_bouldin
+    rng = np.random.default_rng(3)
+    for n, k, d in [(50, 2, 3), (400, 229, 16), (120, 7, 5)]:
+        X = rng.normal(size=(n, d))
+        labels = np.r_[np.arange(k), rng.integers(0, k, n - k)] * 3 + 5  # any label values
+        assert davies_bouldin(X, labels) == pytest.approx(davies_bouldin_score(X, labels), rel=1e-7)  # sklearn: Gram-trick distances
+    X = np.repeat(rng.normal(size=(3, 4)), 4, axis=0)  # every point on its centroid
+    assert davies_bouldin(X, np.repeat([0, 1, 2], 4)) == davies_bouldin_score(X, np.repeat([0, 1, 2], 4)) == 0.0

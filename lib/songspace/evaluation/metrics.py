@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import cdist
 from sklearn.metrics import (
     adjusted_mutual_info_score,
     adjusted_rand_score,
     calinski_harabasz_score,
-    davies_bouldin_score,
     normalized_mutual_info_score,
     silhouette_score,
 )
@@ -73,8 +73,33 @@ def internal_metrics(X: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
                                                random_state=seed))
     out["silhouette_n"] = n_sil
     out["calinski_harabasz"] = float(calinski_harabasz_score(Xk, lk))
-    out["davies_bouldin"] = float(davies_bouldin_score(Xk, lk))
+    out["davies_bouldin"] = davies_bouldin(Xk, lk)
     return out
+
+
+def davies_bouldin(X: np.ndarray, labels: np.ndarray) -> float:
+    """``sklearn.metrics.davies_bouldin_score``, the same value, in array operations.
+
+    sklearn computes one pairwise-distance call per cluster; with a label of hundreds of classes (an
+    album or artist column) that loop was a third of 05 (Emotify: 229 and 138 classes on 400 songs).
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d). labels : np.ndarray, shape (n,), at least 2 distinct values.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    _, lab = np.unique(labels, return_inverse=True)
+    k = int(lab.max()) + 1
+    counts = np.bincount(lab, minlength=k)
+    centroids = np.zeros((k, X.shape[1]))
+    np.add.at(centroids, lab, X)
+    centroids /= counts[:, None]
+    intra = np.bincount(lab, weights=np.linalg.norm(X - centroids[lab], axis=1), minlength=k) / counts
+    between = cdist(centroids, centroids)  # exact zeros on the diagonal, as sklearn's
+    if np.allclose(intra, 0) or np.allclose(between, 0):
+        return 0.0
+    between[between == 0] = np.inf
+    return float(np.max((intra[:, None] + intra[None, :]) / between, axis=1).mean())
 
 
 def purity(y_true, labels) -> float:
