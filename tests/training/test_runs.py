@@ -86,6 +86,9 @@ def test_score_same_songs_k_from_classes_skips_with_reasons(family):
     summary = compare.summarise(long)
     assert {"ami_mean", "ami_std", "ami_chance_mean", "noise_fraction_mean", "n_seeds"} <= set(summary.columns)
     assert (summary.loc[summary["family"] == "model", "n_seeds"] == 2).all()
+    # two worker processes give the same rows, in the same order, as one
+    two = compare.score(model_reps, base, tracks, ["language", "genre"], blocks.track_ids, n_perm=5, n_jobs=2)
+    pd.testing.assert_frame_equal(two, long)
 
 
 def test_sweep_hash_changes_with_context():

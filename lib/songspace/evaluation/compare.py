@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from songspace import parallel
 from songspace.evaluation import chance, metrics, scoring
 from songspace.evaluation.metrics import NO_LABEL
 from songspace.evaluation.representation import Representation
@@ -53,8 +54,17 @@ def representations(index: pd.DataFrame, blocks: inputs.Blocks) -> dict[int, dic
     return out
 
 
+def _evaluate(task: tuple) -> pd.DataFrame:
+    """One ``score`` task in a worker: a label's ``evaluate_representations`` on one group of representations."""
+    reps, lab, columns, k, methods, seeds, n_perm = task
+    df = scoring.evaluate_representations(reps, lab, columns, k=k, methods=methods, seeds=seeds, n_perm=n_perm)
+    df["family"] = df["rep"].map(lambda n: reps[n].family)
+    df["modality"] = df["rep"].map(lambda n: reps[n].modality)
+    return df
+
+
 def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame, columns, songs,
-          methods=("kmeans",), n_perm: int = 200, seeds=None) -> pd.DataFrame:
+          methods=("kmeans",), n_perm: int = 200, seeds=None, n_jobs: int = 1) -> pd.DataFrame:
     """Score baselines and model latents on the same songs, with k = number of classes of each label.
 
     Model representations are scored once per model seed (clustering seed = model seed), baselines once
@@ -69,6 +79,10 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
     songs : array of track ids to score on (e.g. songs with audio); representations lacking some are dropped.
         Labels are scored on the songs that have a value. With no scorable label, every representation
         is clustered with k chosen by silhouette and scored by internal metrics (``label_column`` "none").
+
+    n_jobs : int
+        Worker processes (``parallel.map_ordered``; -1 = all cores): each label's baselines (one task per
+        baseline) and each model seed are scored apart, and the rows come back in the order one process gives.
 
     Returns
     -------
@@ -105,17 +119,13 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
             scorable.append((col, labels.loc[y.index], k))
     if not scorable:  # no labels to score against: internal metrics, k chosen per representation
         scorable = [(NO_LABEL, labels, None)]
-    frames = []
+    tasks = []
     for col, lab, k in scorable:
-        jobs = [(covering(baseline_reps), seeds)] + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)]
-        for reps, rep_seeds in jobs:
-            if not reps:
-                continue
-            df = scoring.evaluate_representations(reps, lab, [] if col == NO_LABEL else [col], k=k, methods=methods,
-                                                   seeds=rep_seeds, n_perm=n_perm)
-            df["family"] = df["rep"].map(lambda n: reps[n].family)
-            df["modality"] = df["rep"].map(lambda n: reps[n].modality)
-            frames.append(df)
+        base = covering(baseline_reps)
+        jobs = [({name: rep}, seeds) for name, rep in base.items()] + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)]
+        tasks += [(reps, lab, [] if col == NO_LABEL else [col], k, methods, rep_seeds, n_perm)
+                  for reps, rep_seeds in jobs if reps]
+    frames = list(parallel.map_ordered(_evaluate, tasks, n_jobs=n_jobs if len(tasks) > 1 else 1, progress=False))
     if skipped:  # one row per representation (and label) left out, with the reason
         frames.append(pd.DataFrame(skipped).drop_duplicates())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
