@@ -178,3 +178,12 @@ def test_the_convvae_is_judged_against_the_pooled_descriptors():
     assert "the ConvVAE (AMI 0.150 ± 0.010) **loses to** the pooled descriptors (AMI 0.210 ± 0.005)" in line
     assert "gap -0.060 against a seed spread of 0.010" in line
     assert verdicts.conv_vs_descriptors(s[s["rep"] != "conv_vae"], "songs with audio") == []
+
+
+def test_side_tables_leave_out_labels_of_many_classes():
+    ids = [f"t{i:03d}" for i in range(120)]
+    tracks = pd.DataFrame({"track_id": ids, "genre": np.repeat(["a", "b", "c"], 40),
+                           "album": [f"al{i // 2}" for i in range(120)]})  # 60 albums of 2 songs
+    kept, many = compare.few_class_columns(tracks, ["genre", "album"], ids)
+    assert (kept, many) == (["genre"], ["album"])
+    assert compare.few_class_columns(tracks, ["genre", "album"], ids[:80])[0] == ["genre", "album"]  # 40 albums there

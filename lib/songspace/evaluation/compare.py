@@ -54,6 +54,20 @@ def representations(index: pd.DataFrame, blocks: inputs.Blocks) -> dict[int, dic
     return out
 
 
+# Side tables (05's algorithm comparison and window-level scores, 04's sweep) leave out labels of more
+# classes; the main table still scores them with K-Means. With hundreds of classes the partitions are mostly
+# pairs and singletons, and those labels were most of 05's time (Emotify, 400 clips: album 229 and artist
+# 138 classes took ~100 s of the algorithm table's 137 s).
+SIDE_MAX_CLASSES = 50
+
+
+def few_class_columns(tracks: pd.DataFrame, columns, songs) -> tuple[list[str], list[str]]:
+    """(label columns of at most ``SIDE_MAX_CLASSES`` classes on ``songs``, the columns of more)."""
+    on = tracks[tracks["track_id"].astype(str).isin(pd.Index(np.asarray(songs).astype(str)))]
+    many = [col for col in columns if on[col].nunique() > SIDE_MAX_CLASSES]
+    return [col for col in columns if col not in many], many
+
+
 def _evaluate(task: tuple) -> pd.DataFrame:
     """One ``score`` task in a worker: a label's ``evaluate_representations`` on one group of representations."""
     reps, lab, columns, k, methods, seeds, n_perm = task

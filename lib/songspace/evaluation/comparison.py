@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from songspace.data.plan import MIN_SONGS, Plan
 from songspace.evaluation import baselines
 from songspace.evaluation.compare import (
+    SIDE_MAX_CLASSES,
     best_from_sweep,
+    few_class_columns,
     own_clusters,
     representations,
     score,
@@ -111,7 +112,8 @@ def score_song_sets(c: Comparison, n_perm: int) -> tuple[pd.DataFrame, pd.DataFr
 def window_vs_song(c: Comparison, table: pd.DataFrame, n_perm: int) -> pd.DataFrame:
     """The ConvVAE runs scored per window beside their song-level rows (empty without labels or runs)."""
     conv_index = c.index[c.index["kind"] == "conv_vae"]
-    win = window_level(conv_index, c.tracks, c.columns, n_perm=n_perm) if c.columns else pd.DataFrame()
+    columns = algorithm_labels(c, "songs with audio")[0] if "songs with audio" in c.song_sets else c.columns
+    win = window_level(conv_index, c.tracks, columns, n_perm=n_perm) if columns else pd.DataFrame()
     if not (len(win) and len(table)):
         return pd.DataFrame()
     win_summary = summarise(win).assign(level="window")
@@ -120,24 +122,15 @@ def window_vs_song(c: Comparison, table: pd.DataFrame, n_perm: int) -> pd.DataFr
     return both[["level", "rep", "label_column", "n_items", "ami_mean", "ami_std", "ami_chance_mean", "nmi_mean"]]
 
 
-# Labels of more classes are left out of the algorithm table (the main table still scores them with K-Means):
-# with hundreds of classes the partitions are mostly pairs and singletons, and those labels were most of 05's
-# time (Emotify, 400 clips: album 229 and artist 138 classes took ~100 of the table's 137 s).
-ALGORITHM_MAX_CLASSES = 50
-
-
 def algorithm_labels(c: Comparison, set_name: str) -> tuple[list[str], list[str]]:
-    """(labels the algorithm table scores on a song set, labels left out for more than ``ALGORITHM_MAX_CLASSES``)."""
-    songs = pd.Index(np.asarray(c.song_sets[set_name]).astype(str))
-    on_set = c.tracks[c.tracks["track_id"].astype(str).isin(songs)]
-    many = [col for col in c.columns if on_set[col].nunique() > ALGORITHM_MAX_CLASSES]
-    return [col for col in c.columns if col not in many], many
+    """(labels the side tables score on a song set, labels left out for more than ``compare.SIDE_MAX_CLASSES``)."""
+    return few_class_columns(c.tracks, c.columns, c.song_sets[set_name])
 
 
 def compare_algorithms(c: Comparison, methods, n_perm: int) -> pd.DataFrame:
     """The ``ALGORITHM_REPS`` clustered by each of ``methods`` on every song set big enough
     (``cluster_comparison.csv``); a quarter of the permutations (at least 20): it is a side table.
-    Labels of more than ``ALGORITHM_MAX_CLASSES`` classes are left out (``algorithm_note`` says which)."""
+    Labels of more than ``compare.SIDE_MAX_CLASSES`` classes are left out (``algorithm_note`` says which)."""
     comp = []
     sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_REPS} for s, reps in c.model_reps.items()}
     sub_base = {k: v for k, v in c.baseline_reps.items() if k in ALGORITHM_REPS}
@@ -158,8 +151,9 @@ def algorithm_note(c: Comparison) -> str:
              for many in [algorithm_labels(c, name)[1]] if many]
     if not parts:
         return ""
-    return (f"Left out of this table for more than {ALGORITHM_MAX_CLASSES} classes: {'; '.join(parts)} "
-            "(K-Means scores them in the table above; neighbour precision is the measure for such labels).")
+    return (f"Left out of this table and the window-level one for more than {SIDE_MAX_CLASSES} classes: "
+            f"{'; '.join(parts)} (K-Means scores them in the main table; neighbour precision is the measure "
+            "for such labels).")
 
 
 def map_choice(c: Comparison, take_away: dict | None) -> dict:

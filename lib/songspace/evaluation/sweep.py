@@ -54,7 +54,9 @@ class SweepJob:
         songs = (np.unique(inputs.latents(index["run_dir"].iloc[0])[1]) if cfg["model"] == "conv_vae"
                  else blocks.track_ids)
         index["model"] = "run"
-        long = compare.score(compare.representations(index, blocks), {}, tracks, self.columns, songs, n_perm=self.n_perm)
+        # as 05's side tables; when every label has more classes, silhouette only, as without labels
+        columns, _ = compare.few_class_columns(tracks, self.columns, songs)
+        long = compare.score(compare.representations(index, blocks), {}, tracks, columns, songs, n_perm=self.n_perm)
         summary = compare.summarise(long, by=("label_column", "k"))
         out = {"n_songs": int(len(songs)), "n_seeds": len(self.seeds),
                "best_epoch_mean": float(index["best_epoch"].mean()), "run_dirs": ";".join(index["run_dir"])}
