@@ -44,6 +44,18 @@ def crop_to(y: torch.Tensor, input_shape) -> torch.Tensor:
     return y[:, :, :H, :W]
 
 
+def _shape_and_channels(input_shape, channels, first_channels: int, n_layers: int) -> tuple[tuple, list[int]]:
+    """A patch's (channels, n_mels, frames) (a 2-d shape gets one channel) and the conv layers' channels
+    (``channels``, else ``first_channels`` doubled at each of ``n_layers``)."""
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) == 2:
+        input_shape = (1, *input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (channels, n_mels, frames), got {input_shape}")
+    chans = [int(c) for c in channels] if channels else [first_channels * 2 ** i for i in range(n_layers)]
+    return input_shape, chans
+
+
 class ConvVAE(BaseVAE):
     """Convolutional VAE / autoencoder on log-mel patches of any size.
 
@@ -65,12 +77,7 @@ class ConvVAE(BaseVAE):
                  channels=None, hidden_channels: int = 32, kernel_size: int = 3, variational: bool = True,
                  kind: str = "conv_vae", **extra):
         super().__init__()
-        input_shape = tuple(int(s) for s in input_shape)
-        if len(input_shape) == 2:
-            input_shape = (1, *input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"input_shape must be (channels, n_mels, frames), got {input_shape}")
-        chans = [int(c) for c in channels] if channels else [first_channels * 2 ** i for i in range(n_layers)]
+        input_shape, chans = _shape_and_channels(input_shape, channels, first_channels, n_layers)
         k, p = int(kernel_size), int(kernel_size) // 2
         self.variational = variational
         self.input_shape = input_shape
@@ -137,12 +144,7 @@ class TransferConvVAE(BaseVAE):
                  first_channels: int = 16, channels=None, hidden_channels: int = 16, kernel_size: int = 3,
                  encoder: str = "musicnn-msd", variational: bool = True, kind: str = "conv_vae", **extra):
         super().__init__()
-        input_shape = tuple(int(s) for s in input_shape)
-        if len(input_shape) == 2:
-            input_shape = (1, *input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"input_shape must be (channels, n_mels, frames), got {input_shape}")
-        chans = [int(c) for c in channels] if channels else [first_channels * 2 ** i for i in range(n_layers)]
+        input_shape, chans = _shape_and_channels(input_shape, channels, first_channels, n_layers)
         hidden = [int(h) for h in hidden]
         k = int(kernel_size)
         self.variational = variational
