@@ -99,16 +99,11 @@ def test_budget_note_reaches_the_report(tmp_path):
 def test_train_conv_queues_extra_runs_and_applies_the_budget(tmp_path):
     import json
 
-    import soundfile as sf
+    from planted import tone_tracks
     from songspace.features.audio import AudioParams
     from songspace.features.extract import extract_audio
 
-    rows = []
-    for i in range(6):
-        t = np.arange(16000 * 4) / 16000
-        y = 0.3 * np.sin(2 * np.pi * (200 + 60 * i) * t) + 0.05 * np.random.default_rng(i).standard_normal(len(t))
-        sf.write(tmp_path / f"t{i}.wav", y.astype(np.float32), 16000)
-        rows.append(dict(track_id=f"t{i}", audio_path=str(tmp_path / f"t{i}.wav"), has_audio=True))
+    rows = tone_tracks(tmp_path)
     p = AudioParams(sr=16000, window_s=1.0, hop_s=0.5, n_mels=8, patch_frames=8, n_mfcc=6)
     extract_audio(pd.DataFrame(rows), p, tmp_path / "proc", n_jobs=1, progress=False)
     cfg = {"n_layers": 2, "first_channels": 4, "hidden_channels": 4, "kernel_size": 3, "latent_dim": 2}

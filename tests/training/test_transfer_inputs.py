@@ -13,17 +13,12 @@ from songspace.training.split import split_by_song
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
-    import soundfile as sf
+    from planted import tone_tracks
     from songspace.features.audio import AudioParams
     from songspace.features.extract import extract_audio
 
     tmp = tmp_path_factory.mktemp("transfer")
-    rows = []
-    for i in range(6):
-        t = np.arange(16000 * 7) / 16000
-        y = 0.3 * np.sin(2 * np.pi * (200 + 80 * i) * t) + 0.05 * np.random.default_rng(i).standard_normal(len(t))
-        sf.write(tmp / f"t{i}.wav", y.astype(np.float32), 16000)
-        rows.append(dict(track_id=f"t{i}", audio_path=str(tmp / f"t{i}.wav"), has_audio=True))
+    rows = tone_tracks(tmp, seconds=7.0, step_hz=80)
     p = AudioParams(sr=16000, window_s=1.0, hop_s=0.5, n_mels=8, patch_frames=8, n_mfcc=6)
     extract_audio(pd.DataFrame(rows), p, tmp / "proc", n_jobs=1, progress=False,
                   audio_backends=("descriptors", "musicnn-msd"))
