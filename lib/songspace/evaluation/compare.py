@@ -136,7 +136,8 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
     tasks = []
     for col, lab, k in scorable:
         base = covering(baseline_reps)
-        jobs = [({name: rep}, seeds) for name, rep in base.items()] + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)]
+        jobs = ([({name: rep}, seeds) for name, rep in base.items()]  # a task per baseline, a task per model seed
+                + [(covering(model_reps[s]), [s]) for s in sorted(model_reps)])
         tasks += [(reps, lab, [] if col == NO_LABEL else [col], k, methods, rep_seeds, n_perm)
                   for reps, rep_seeds in jobs if reps]
     frames = list(parallel.map_ordered(_evaluate, tasks, n_jobs=n_jobs if len(tasks) > 1 else 1, progress=False))

@@ -112,7 +112,7 @@ def score_song_sets(c: Comparison, n_perm: int) -> tuple[pd.DataFrame, pd.DataFr
 def window_vs_song(c: Comparison, table: pd.DataFrame, n_perm: int) -> pd.DataFrame:
     """The ConvVAE runs scored per window beside their song-level rows (empty without labels or runs)."""
     conv_index = c.index[c.index["kind"] == "conv_vae"]
-    columns = algorithm_labels(c, "songs with audio")[0] if "songs with audio" in c.song_sets else c.columns
+    columns = side_table_labels(c, "songs with audio")[0] if "songs with audio" in c.song_sets else c.columns
     win = window_level(conv_index, c.tracks, columns, n_perm=n_perm) if columns else pd.DataFrame()
     if not (len(win) and len(table)):
         return pd.DataFrame()
@@ -122,7 +122,7 @@ def window_vs_song(c: Comparison, table: pd.DataFrame, n_perm: int) -> pd.DataFr
     return both[["level", "rep", "label_column", "n_items", "ami_mean", "ami_std", "ami_chance_mean", "nmi_mean"]]
 
 
-def algorithm_labels(c: Comparison, set_name: str) -> tuple[list[str], list[str]]:
+def side_table_labels(c: Comparison, set_name: str) -> tuple[list[str], list[str]]:
     """(labels the side tables score on a song set, labels left out for more than ``compare.SIDE_MAX_CLASSES``)."""
     return few_class_columns(c.tracks, c.columns, c.song_sets[set_name])
 
@@ -135,7 +135,7 @@ def compare_algorithms(c: Comparison, methods, n_perm: int) -> pd.DataFrame:
     sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_REPS} for s, reps in c.model_reps.items()}
     sub_base = {k: v for k, v in c.baseline_reps.items() if k in ALGORITHM_REPS}
     for set_name in c.scorable_sets():
-        columns, many = algorithm_labels(c, set_name)
+        columns, many = side_table_labels(c, set_name)
         if many and not columns:
             continue
         df = score(sub_models, sub_base, c.tracks, columns, c.song_sets[set_name], methods=methods,
@@ -148,7 +148,7 @@ def compare_algorithms(c: Comparison, methods, n_perm: int) -> pd.DataFrame:
 def algorithm_note(c: Comparison) -> str:
     """Markdown: the labels the algorithm table leaves out and why ("" when none)."""
     parts = [f"{', '.join(f'`{m}`' for m in many)} on {name}" for name in c.scorable_sets()
-             for many in [algorithm_labels(c, name)[1]] if many]
+             for many in [side_table_labels(c, name)[1]] if many]
     if not parts:
         return ""
     return (f"Left out of this table and the window-level one for more than {SIDE_MAX_CLASSES} classes: "

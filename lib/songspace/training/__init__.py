@@ -4,8 +4,8 @@
 the same, and splits are by song); ``batches`` feeds the loop; ``loop.fit`` trains, with ``callbacks`` and
 ``inference`` (latents and cluster predictions); ``budget`` caps what training may cost; ``runs`` says which
 runs a notebook trains (``RunSpec``) and ``store`` keeps each run on disk, keyed by content, so a stopped run
-resumes; ``neighbours`` holds the neighbour-consistency term; ``pruning`` stops bad sweep configurations early (Optuna's successive halving); ``estimator`` is
-the scikit-learn wrapper.
+resumes; ``neighbours`` holds the neighbour-consistency term; ``pruning`` stops bad sweep configurations
+early (Optuna's successive halving); ``estimator`` is the scikit-learn wrapper.
 """
 
 import lazy_loader
@@ -29,11 +29,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "store",
     ],
     submod_attrs={
-        "batches": ["RowBatches", "NeighbourBatches", "per_song_subset", "PerSongSampler", "make_loader", "to_device", "n_rows"],
+        "batches": ["RowBatches", "NeighbourBatches", "per_song_subset", "PerSongSampler", "make_loader", "to_device",
+                    "n_rows"],
         "budget": ["Budget", "window_training", "song_training", "run_cost", "sweep_plan"],
         "callbacks": ["Callback", "TensorBoardLogger"],
         "estimator": ["VECTOR_KINDS", "SongspaceVAE"],
-        "neighbours": ["neighbour_table", "consistency"],
+        "neighbours": ["neighbour_table", "window_neighbour_table", "consistency"],
         "pruning": ["Pruning", "Reporter", "screen", "neg_elbo", "history_values"],
         "inference": ["encode_condition", "condition", "active_units", "encode_all", "predict_clusters"],
         "inputs": [

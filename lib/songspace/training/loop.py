@@ -59,8 +59,10 @@ class TrainConfig:
     cost of window-level models linear in songs on large collections.
     neighbour_weight : weight of the neighbour-consistency term (``neighbours``; 0: none): each training
     row's posterior mean is pulled towards that of one of its ``neighbours`` nearest training rows in the
-    input (cosine), drawn afresh each batch. Song vectors (a 2-d array) of models without a condition only;
-    with ``pretrain_epochs`` the autoencoder pretraining is pulled too, so the prior starts from that space.
+    input (cosine), drawn afresh each batch; rows that are windows of songs (repeated track ids) meet the same
+    stretch of a neighbouring song (``neighbours.window_neighbour_table``). Row vectors (a 2-d array, or a dict
+    with ``features``: the ``TransferConvVAE``) of models without a condition only; with ``pretrain_epochs``
+    the autoencoder pretraining is pulled too, so the prior starts from that space.
     tensorboard : ``store.run`` also writes TensorBoard scalars to ``<run_dir>/tb/`` (needs the
     ``tensorboard`` package; not part of the run id, since it does not change results).
     """
