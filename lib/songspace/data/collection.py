@@ -37,39 +37,118 @@ def strip_lrc(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
+def printable(rel: Path | str) -> str:
+    """A path as UTF-8 text: bytes of a name that is not UTF-8 (an old Windows or Samba copy) shown as
+    ``\\xe9`` escapes, so the name can be reported and written to a table (Parquet, CSV)."""
+    return os.fsencode(str(rel)).decode("utf-8", "backslashreplace")
+
+
+def _utf8(rel: Path) -> bool:
+    try:
+        str(rel).encode("utf-8")
+    except UnicodeEncodeError:  # os.walk gives undecodable bytes of a name as lone surrogates
+        return False
+    return True
+
+
+def _problem(rel, problem: str, detail: str, root: Path, kept: bool = False, modality: str = "audio") -> dict:
+    return dict(track_id=printable(Path(rel).with_suffix("").as_posix()), modality=modality, problem=problem,
+                detail=detail, path=printable(root / rel), kept=kept)
+
+
+def _link_inside(path: Path, root: Path) -> Path | None:
+    """The target of the link ``path`` relative to ``root`` when it lies there outside any hidden folder
+    (so the scan reaches it itself), else None."""
+    target = path.resolve()
+    real_root = root.resolve()
+    if not target.is_relative_to(real_root) or is_hidden(target.relative_to(real_root)):
+        return None
+    return target.relative_to(real_root)
+
+
+def _walk(root: Path):
+    """``os.walk`` of ``root`` (sorted, hidden folders skipped), and report rows for the folder links it does
+    not follow: a link to a folder inside the collection (its songs are read at the real place, once) or
+    outside it (not read, as for a file link that leads out)."""
+    problems = []
+
+    def tree():
+        for dirpath, dirnames, filenames in os.walk(root):
+            base = Path(dirpath)
+            keep = []
+            for d in sorted(dirnames):
+                if d.startswith("."):
+                    continue
+                if (base / d).is_symlink():
+                    rel = (base / d).relative_to(root)
+                    target = _link_inside(base / d, root)
+                    if target is not None:
+                        problems.append(_problem(rel, "folder_link", f"a link to {printable(target)}, inside the "
+                                                 "collection: its songs are read there, once", root, True, "track"))
+                    else:
+                        problems.append(_problem(rel, "folder_link", f"a folder link to "
+                                                 f"{printable((base / d).resolve())}, outside the collection "
+                                                 "folder (or in a hidden one): not read", root, False, "track"))
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
+            yield base, filenames
+
+    return tree(), problems
+
+
 def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     """The manifest rows of a folder without ``manifest.csv``.
 
     Parameters
     ----------
     folder : path
-        Collection root, searched recursively (hidden files and folders skipped, symlinks not followed
-        out of it: ``validate`` reports any file that resolves outside).
+        Collection root, searched recursively (hidden files and folders skipped; folder links not followed,
+        each reported; a file link that resolves outside is reported by ``validate``).
 
     Returns
     -------
     pd.DataFrame, one row per audio file, sorted by path: ``track_id`` (path relative to ``folder``
-    without extension, ``/``-separated), ``audio_path`` and ``lyrics_path`` (relative to ``folder``;
-    lyrics missing when no sibling ``<stem>.txt`` or ``<stem>.lrc``), ``title`` (file stem) and
-    ``folder`` (first-level subfolder; missing for files directly in ``folder``).
+    without extension, ``/``-separated; with it when two files of a folder share a name, ``song.flac`` and
+    ``song.wav``), ``audio_path`` and ``lyrics_path`` (relative to ``folder``; lyrics missing when no
+    sibling ``<stem>.txt`` or ``<stem>.lrc``, in any case), ``title`` (file stem) and ``folder``
+    (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
+    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a folder link.
     """
     root = Path(folder)
     rows = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        base = Path(dirpath)
-        names = set(filenames)
+    walk, problems = _walk(root)
+    for base, filenames in walk:
+        lyrics = {}  # stem -> sidecar name, any case of .txt/.lrc (.txt first)
+        for name in sorted(filenames, key=lambda n: (Path(n).suffix.lower() != ".txt", n)):
+            if Path(name).suffix.lower() in LYRICS_SUFFIXES:
+                lyrics.setdefault(Path(name).stem, name)
+        audio = []
         for name in sorted(filenames):
             rel = (base / name).relative_to(root)
             if is_hidden(rel) or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
                 continue
-            stem = Path(name).stem
-            lyr = next((f"{stem}{s}" for s in (".txt", ".lrc", ".TXT", ".LRC") if f"{stem}{s}" in names), None)
-            rows.append(dict(track_id=rel.with_suffix("").as_posix(), audio_path=rel.as_posix(),
+            if not _utf8(rel):
+                problems.append(_problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 "
+                                         "(a copy from an old system?): not read; rename it to read it", root))
+                continue
+            if ((base / name).is_symlink() and (target := _link_inside(base / name, root)) is not None
+                    and target.suffix.lower() in AUDIO_SUFFIXES):
+                problems.append(_problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: "
+                                         "read there, once", root, kept=True))
+                continue
+            audio.append((rel, Path(name).stem))
+        stems = [stem for _, stem in audio]
+        for rel, stem in audio:
+            lyr = lyrics.get(stem)
+            track_id = rel.as_posix() if stems.count(stem) > 1 else rel.with_suffix("").as_posix()
+            rows.append(dict(track_id=track_id, audio_path=rel.as_posix(),
                              lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=stem,
                              folder=rel.parts[0] if len(rel.parts) > 1 else None))
     df = pd.DataFrame(rows, columns=["track_id", "audio_path", "lyrics_path", "title", "folder"])
-    return df.sort_values("audio_path", ignore_index=True)
+    df = df.sort_values("audio_path", ignore_index=True)
+    df.attrs["load_problems"] = problems
+    return df
 
 
 def listing(source: str | os.PathLike) -> str:
@@ -92,10 +171,10 @@ def listing(source: str | os.PathLike) -> str:
             try:
                 st = p.stat()
             except OSError:  # a dangling link: listed, validate reports it
-                lines.append(f"{rel.as_posix()}\t-\t-")
+                lines.append(f"{printable(rel.as_posix())}\t-\t-")
                 continue
-            lines.append(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
-    return f"# {root.resolve()}\n" + "\n".join(lines) + "\n"
+            lines.append(f"{printable(rel.as_posix())}\t{st.st_size}\t{st.st_mtime_ns}")
+    return f"# {printable(root.resolve())}\n" + "\n".join(lines) + "\n"
 
 
 def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:

@@ -26,11 +26,10 @@ from songspace.data.collection import (
     AUDIO_SUFFIXES,
     detect_label_columns,
     scan_folder,
-    strip_lrc,
 )
 from songspace.data import manifest, metadata
+from songspace.data.metadata import read_lyrics_file
 from songspace.data.manifest import inside
-from songspace.data.text import TextDecodeError, decode_text
 from songspace.features.saved import read_failures, read_notes
 
 JAMENDO_CSV = "JamendoLyrics.csv"
@@ -49,9 +48,6 @@ class DatasetError(Exception):
 
 # ---------------------------------------------------------------- loading
 
-MAX_LYRICS_BYTES = 256 * 1024  # a lyrics file larger than this is not song lyrics (10x the longest song)
-
-
 def read_manifest(path: Path) -> pd.DataFrame:
     """A manifest's usable rows as strings (``manifest.read_manifest``); its left-out lines are in
     ``df.attrs["load_problems"]``. Raises ``DatasetError`` when the file as a whole cannot be read."""
@@ -61,18 +57,6 @@ def read_manifest(path: Path) -> pd.DataFrame:
         raise DatasetError(str(e)) from None
     df.attrs["load_problems"] = problems
     return df
-
-
-def _read_text(path: str, root: Path | None = None) -> str | None:
-    """Lyrics text, or None when the file is missing, a directory, oversized, outside ``root`` or
-    undecodable (``text.decode_text``; ``validation.validate`` says which)."""
-    try:
-        if (root is not None and not inside(path, root)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
-            return None
-        text = decode_text(Path(path).read_bytes())[0]
-    except (OSError, TextDecodeError):
-        return None
-    return strip_lrc(text) if path.lower().endswith(".lrc") else text
 
 
 def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outside: bool,
@@ -91,7 +75,7 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
     scope = None if allow_outside else root
     if "lyrics_path" in df.columns:
         inline = df["lyrics"]
-        df["lyrics"] = [_read_text(p, scope) if isinstance(p, str) else (t if isinstance(t, str) else None)
+        df["lyrics"] = [read_lyrics_file(p, scope) if isinstance(p, str) else (t if isinstance(t, str) else None)
                         for p, t in zip(df["lyrics_path"], inline)]
     lyr = df["lyrics"]
     df["has_lyrics"] = lyr.notna() & lyr.fillna("").astype(str).str.strip().ne("")
@@ -179,15 +163,18 @@ def _load_manifest(csv: Path, allow_outside: bool = False, label_columns=None) -
 
 def _load_folder(folder: Path, label_columns=None) -> pd.DataFrame:
     rows = scan_folder(folder)
+    problems = rows.attrs.get("load_problems", [])
     if rows.empty:
+        left = f"; left out: {'; '.join(p['path'] + ': ' + p['detail'] for p in problems[:3])}" if problems else ""
         raise DatasetError(f"{folder}: holds no {JAMENDO_CSV}, no {MANIFEST_CSV} and no audio files "
-                           f"({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)}) in any subfolder")
+                           f"({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)}) in any subfolder{left}")
     root = folder.resolve()
     resolve = _resolver(root)
     rows["audio_path"] = rows["audio_path"].map(resolve)
     rows["lyrics_path"] = rows["lyrics_path"].map(resolve)
     if rows["folder"].isna().all():
         rows = rows.drop(columns="folder")
+    rows.attrs["load_problems"] = problems
     return _finish(rows, folder, root, "folder", False, label_columns)
 
 

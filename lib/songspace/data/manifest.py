@@ -2,8 +2,9 @@
 
 ``read_manifest`` decodes the file (``text.decode_text``: BOM, UTF-8, a stated guess), recognises the
 separator from the header, and parses it with the ``csv`` module so each row keeps its line number.
-A row with more or fewer fields than the header, or with an empty ``track_id``, is left out and
-reported (``bad_manifest_row``); ``resolve_path`` does the same for a path that cannot be a file
+A row with more or fewer fields than the header, with an empty ``track_id``, or with a quote left
+open (a line break inside quotes anywhere but a ``lyrics`` cell, or the file ending inside quotes) is left
+out and reported (``bad_manifest_row``); ``resolve_path`` does the same for a path that cannot be a file
 path (``bad_path``). Only a manifest with no usable row at all is an error (``loading.DatasetError``).
 """
 from __future__ import annotations
@@ -63,6 +64,41 @@ def _text(path: Path) -> str:
         raise ManifestError(f"{path}: {e}; save the manifest as UTF-8") from e
 
 
+# Columns whose cells may hold a line break inside quotes; elsewhere one means a quote left open.
+MULTILINE_COLUMNS = {"lyrics"}
+
+
+def _read_rows(lines: list[str], pos: int, header: list[str], sep: str, path: Path, rows: list,
+               problems: list) -> tuple[int, str] | None:
+    """Parse ``lines[pos:]`` into ``rows`` (fields + line number) and ``problems``, to the end of the file or
+    to a row whose quote is left open: one with a line break in a cell outside ``MULTILINE_COLUMNS``, or
+    that the file ends inside. Returns None at the end, else (that row's 0-based line, what is wrong)."""
+    reader = csv.reader(iter(lines[pos:]), delimiter=sep)
+    start = pos
+    for fields in reader:
+        line, start = start, pos + reader.line_num
+        if start - line > 1:  # the row runs over several lines: legitimate only inside a lyrics cell
+            broken = [h for h, f in zip(header, fields) if ("\n" in f or "\r" in f) and h not in MULTILINE_COLUMNS]
+            if broken or len(fields) > len(header):
+                where = f"in column {broken[0]}" if broken else "the row has too many fields"
+                return line, f"is still open on line {start} ({where})"
+        if start == len(lines):
+            try:  # did the file end inside quotes?
+                list(csv.reader(iter(lines[line:]), delimiter=sep, strict=True))
+            except csv.Error as e:
+                if "unexpected end of data" in str(e):
+                    return line, "is never closed"
+        if not fields or all(not f.strip() for f in fields) and len(fields) <= 1:
+            continue
+        if len(fields) != len(header):
+            tid = fields[header.index("track_id")] if "track_id" in header and len(fields) > header.index("track_id") else None
+            problems.append(problem(line + 1, tid, "track", "bad_manifest_row",
+                                    f"{len(fields)} fields, the header has {len(header)}: row left out", path))
+            continue
+        rows.append([f if f != "" else None for f in fields] + [line + 1])
+    return None
+
+
 def read_manifest(path: Path) -> tuple[pd.DataFrame, list[dict]]:
     """A manifest as strings, and the rows it could not use.
 
@@ -76,35 +112,34 @@ def read_manifest(path: Path) -> tuple[pd.DataFrame, list[dict]]:
     Raises
     ------
     ManifestError
-        Unreadable, empty, binary or undecodable file, or a CSV syntax error (an unclosed quote).
+        Unreadable, empty, binary or undecodable file, or a header that is no CSV. A row with a quote left
+        open is a problem row, and the lines after it are read as rows of their own.
     """
     path = Path(path)
     text = _text(path)
     sep = sniff_delimiter(text.splitlines()[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    lines = io.StringIO(text, newline="").readlines()  # the physical lines csv counts
+    reader = csv.reader(iter(lines), delimiter=sep)
     try:
         header = [h.strip() for h in next(reader)]
-        seen: dict[str, int] = {}
-        for i, h in enumerate(header):  # a repeated name gets ".1", ".2" (as pandas names them)
-            if h in seen:
-                seen[h] += 1
-                header[i] = f"{h}.{seen[h]}"
-            else:
-                seen[h] = 0
-        rows, problems = [], []
-        start = reader.line_num + 1
-        for fields in reader:
-            line, start = start, reader.line_num + 1
-            if not fields or all(not f.strip() for f in fields) and len(fields) <= 1:
-                continue
-            if len(fields) != len(header):
-                tid = fields[header.index("track_id")] if "track_id" in header and len(fields) > header.index("track_id") else None
-                problems.append(problem(line, tid, "track", "bad_manifest_row",
-                                        f"{len(fields)} fields, the header has {len(header)}: row left out", path))
-                continue
-            rows.append([f if f != "" else None for f in fields] + [line])
     except csv.Error as e:
-        raise ManifestError(f"{path}: cannot read as CSV (line {reader.line_num}: {e})") from e
+        raise ManifestError(f"{path}: cannot read the header as CSV ({e})") from e
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):  # a repeated name gets ".1", ".2" (as pandas names them)
+        if h in seen:
+            seen[h] += 1
+            header[i] = f"{h}.{seen[h]}"
+        else:
+            seen[h] = 0
+    rows, problems = [], []
+    pos = reader.line_num  # index of the next physical line
+    while (stray := _read_rows(lines, pos, header, sep, path, rows, problems)) is not None:
+        line, why = stray  # that line is left out and parsing starts afresh on the next one
+        first = next(csv.reader([lines[line]], delimiter=sep), [])
+        tid = first[header.index("track_id")] if "track_id" in header and len(first) > header.index("track_id") else None
+        problems.append(problem(line + 1, tid, "track", "bad_manifest_row",
+                                f"a quote opened on this line {why}: row left out; the next lines are read", path))
+        pos = line + 1
     df = pd.DataFrame(rows, columns=[*header, "_line"], dtype=object)
     for c in header:
         df[c] = df[c].astype("str")

@@ -9,15 +9,49 @@ title, else the track_id.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 
 from songspace.data import tags as tagmod
+from songspace.data.collection import strip_lrc
 from songspace.data.manifest import inside
+from songspace.data.text import TextDecodeError, decode_text
 
 # Fields with a provenance column; decade follows year.
 SOURCE_FIELDS = ("title", "artist", "albumartist", "album", "genre", "year", "language", "lyrics")
 DASH = " \u2013 "  # en dash with spaces: "artist – title"
+MAX_LYRICS_BYTES = 256 * 1024  # a lyrics file larger than this is not song lyrics (10x the longest song)
+
+
+def read_lyrics_file(path: str, scope=None) -> str | None:
+    """A lyrics file's text (``text.decode_text``; LRC stamps stripped), or None when it is missing, a
+    directory, oversized, outside ``scope`` or undecodable (``validation.validate`` says which)."""
+    try:
+        if (scope is not None and not inside(path, scope)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
+            return None
+        text = decode_text(Path(path).read_bytes())[0]
+    except (OSError, TextDecodeError):
+        return None
+    return strip_lrc(text) if path.lower().endswith(".lrc") else text
+
+
+def _unusable_files(df, lyrics_file: pd.Series, tag: pd.Series, scope) -> tuple[pd.Series, list[dict]]:
+    """Rows whose lyrics file is blank or unreadable while the audio file's tag holds lyrics: the tag's are
+    used instead (a kept report row each). Files outside ``scope`` are left for ``validate`` to report."""
+    unusable = pd.Series(False, index=df.index)
+    problems = []
+    for i, p in lyrics_file[lyrics_file.notna() & tag.notna()].items():
+        if scope is not None and not inside(p, scope):
+            continue
+        text = read_lyrics_file(p, scope)
+        if text is None or not text.strip():
+            unusable[i] = True
+            why = "is blank" if text is not None else "cannot be read as lyrics (missing, oversized or undecodable)"
+            problems.append(dict(track_id=str(df.at[i, "track_id"]), modality="lyrics", problem="lyrics_file_unused",
+                                 detail=f"the lyrics file {why}: the lyrics embedded in the audio file are used",
+                                 path=p, kept=True))
+    return unusable, problems
 
 
 def display_names(df: pd.DataFrame) -> pd.Series:
@@ -57,7 +91,9 @@ def apply_tags(df: pd.DataFrame, layout: str, scope, n_jobs: int = 4) -> tuple[p
     Returns
     -------
     (df, problems) : the table with ``tags.TAG_FIELDS`` columns where any song has a value, and
-    ``unreadable_tags`` report rows (kept: the audio may still decode) for files whose tags fail to parse.
+    report rows: ``unreadable_tags`` (kept: the audio may still decode) for files whose tags fail to parse,
+    ``lyrics_file_unused`` for a blank or unreadable lyrics file whose song's tag has lyrics (used instead;
+    its ``lyrics_path`` is cleared).
     """
     paths = [p if isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p) else None
              for p in _column(df, "audio_path")]
@@ -73,7 +109,12 @@ def apply_tags(df: pd.DataFrame, layout: str, scope, n_jobs: int = 4) -> tuple[p
         have = _column(df, field)
         have = have.where(have.notna() & have.astype(str).str.strip().ne(""), None)
         tag = pd.Series([t.get(field) for t in found], index=df.index, dtype=object)
-        if field == "lyrics":  # a lyrics file (sidecar or manifest path) or inline manifest lyrics wins
+        if field == "lyrics":  # a usable lyrics file (sidecar or manifest path) or inline manifest lyrics wins
+            unusable, lyric_problems = _unusable_files(df, lyrics_file.where(have.isna(), None), tag, scope)
+            problems += lyric_problems
+            if unusable.any():
+                lyrics_file = lyrics_file.where(~unusable, None)
+                df["lyrics_path"] = lyrics_file.astype("str")
             has_file = lyrics_file.notna()
             use_tag = have.isna() & ~has_file & tag.notna()
             given = "sidecar" if layout == "folder" else "manifest"

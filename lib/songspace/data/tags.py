@@ -1,6 +1,7 @@
 """Embedded metadata of audio files (ID3, Vorbis comments, MP4 atoms, ASF), read with mutagen.
 
-``read_tags`` maps each tag system's keys onto one set of fields (``TAG_FIELDS``): title, artist,
+``read_tags`` maps each tag system's keys (and a WAV or AIFF file's own text chunks) onto one set of
+fields (``TAG_FIELDS``): title, artist,
 albumartist, album, genre (first of a multi-valued tag; all of them in ``genres``), year and decade
 (from the date), track and disc number, language, and embedded lyrics; plus the header's duration,
 sample rate and channels. ``read_all`` does it for a list of files in parallel. Nothing is written.
@@ -157,6 +158,37 @@ def read_tags(path: str) -> dict:
             out.update(fields_of(f.tags))
         except Exception as e:  # a malformed frame: the header still counts
             out["tag_error"] = f"{type(e).__name__}: {e}"
+    if path.lower().endswith(_NATIVE_SUFFIXES):
+        for field, value in _native_fields(path).items():
+            out.setdefault(field, value)  # an ID3 chunk's value wins
+    return out
+
+
+# WAV's RIFF INFO list and AIFF's NAME/AUTH/ANNO chunks: mutagen reads only an ID3 chunk in these files,
+# libsndfile reads the native ones.
+_NATIVE_SUFFIXES = (".wav", ".aif", ".aiff", ".aifc")
+
+
+def _native_fields(path: str) -> dict:
+    """``TAG_FIELDS`` from a WAV or AIFF file's own text chunks (``soundfile``'s strings); {} if none."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(path) as f:
+            raw = {k: (getattr(f, k) or "").strip() for k in ("title", "artist", "album", "genre", "date", "tracknumber")}
+    except Exception:  # not a file libsndfile reads: the audio checks report it
+        return {}
+    out = {k: raw[k] for k in ("title", "artist", "album") if raw[k]}
+    genres = [g for g in _GENRE_SPLIT.split(raw["genre"]) if g]
+    if genres:
+        out["genre"], out["genres"] = genres[0], "; ".join(dict.fromkeys(genres))
+    m = YEAR.search(raw["date"])
+    if m:
+        out["year"] = int(m.group(1))
+        out["decade"] = f"{out['year'] // 10 * 10}s"
+    m = _NUMBER.match(raw["tracknumber"])
+    if m:
+        out["track_number"] = int(m.group(1))
     return out
 
 

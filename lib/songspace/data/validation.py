@@ -15,22 +15,20 @@ import soundfile as sf
 
 from songspace.data.collection import strip_lrc
 from songspace.data.text import TextDecodeError, decode_text
-from songspace.data.loading import (
-    MAX_LYRICS_BYTES,
-    REPORT_COLUMNS,
-    DatasetError,
-    inside,
-)
+from songspace.data.loading import REPORT_COLUMNS, DatasetError, inside
+from songspace.data.metadata import MAX_LYRICS_BYTES
 from songspace.features import audio
 
 NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
 SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
 SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
 LOW_SAMPLE_RATE = 16000  # Hz; below this a file is kept with a note (telephone-band audio)
+KEPT_AUDIO_NOTES = ("truncated",)  # what ``_check_audio`` may return for a file that is still used
 
 
 def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
-    """(problem, detail) for one audio file, or None when it is fine. Reads in blocks: memory stays small."""
+    """(problem, detail) for one audio file, or None when it is fine; a problem in ``KEPT_AUDIO_NOTES`` is a
+    note on a file still used. Reads in blocks: memory stays small."""
     if os.path.isdir(path):
         return "not_a_file", "is a directory, not an audio file"
     if not os.path.isfile(path):
@@ -46,7 +44,7 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
     try:
         if check_silence:  # decode it all: also proves the file decodes to its end
             n, peak, bad, first_bad = 0, 0.0, 0, None
-            for block in sf.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True):
+            for block in _blocks(path, 1 << 16):
                 finite = np.isfinite(block)
                 if not finite.all():
                     nb = int((~finite).any(axis=1).sum())
@@ -62,6 +60,11 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
     except Exception as e:
         return "unreadable_audio", f"decoding stops part-way ({type(e).__name__}: {e})"
     duration = frames / info.samplerate if info.samplerate else 0.0
+    declared = info.frames / info.samplerate if info.samplerate else 0.0
+    short = check_silence and duration < declared - audio.TRUNCATED_TOLERANCE_S  # as 01's decode judges it
+    if short and duration < min_duration_s:
+        return "unreadable_audio", (f"truncated: {duration:.1f} of {declared:.1f} s decoded, the file ends "
+                                    f"early; less than the {min_duration_s} s minimum")
     if check_silence and bad:
         return "nonfinite_samples", (f"{bad} of {frames} samples are NaN or infinite (first at "
                                      f"{first_bad / info.samplerate:.2f} s): the file is damaged")
@@ -69,7 +72,21 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         return "too_short", f"{duration:.2f} s < {min_duration_s} s"
     if check_silence and peak < SILENCE_PEAK:
         return "silent_audio", f"peak {peak:.2e} < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
+    if short:  # usable: a note, as 01 writes it
+        return "truncated", f"{duration:.1f} of {declared:.1f} s decoded (the file ends early); kept"
     return None
+
+
+def _blocks(path: str, size: int):
+    """A libsndfile file's frames in blocks of ``size`` (float32, 2-d), to where decoding really stops:
+    ``sf.blocks`` trusts the header's frame count and pads a file that ends early with stale samples."""
+    with sf.SoundFile(path) as f:
+        while True:
+            block = f.read(size, dtype="float32", always_2d=True)
+            if len(block):
+                yield block
+            if len(block) < size:
+                return
 
 
 def _check_av_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
@@ -171,8 +188,11 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         rows.append(dict(track_id=track_id, modality=modality, problem=problem, detail=detail, path=path, kept=kept))
 
     dup = df["track_id"].duplicated(keep="first")
+    first = df[~dup].set_index("track_id")["audio_path"] if dup.any() else None
     for _, r in df[dup].iterrows():
-        row(r.track_id, "track", "duplicate_id", "track_id seen before; first kept",
+        kept_path = first.get(r.track_id)
+        which = f" (the song kept: {kept_path})" if isinstance(kept_path, str) else ""
+        row(r.track_id, "track", "duplicate_id", f"track_id seen before; first kept{which}",
             r.audio_path if isinstance(r.audio_path, str) else None)
     out = df[~dup].copy().reset_index(drop=True)
     out.attrs = {k: v for k, v in df.attrs.items() if k != "load_problems"}
@@ -188,6 +208,9 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
                 prob = _check_audio(r.audio_path, min_duration_s, check_silence)
             if prob and prob[0] == "missing_file" and jamendo:
                 prob = ("missing_file", f"{NOT_IN_COPY} (expected: not every JamendoLyrics copy ships mp3s)")
+            if prob and prob[0] in KEPT_AUDIO_NOTES:
+                row(r.track_id, "audio", prob[0], prob[1], r.audio_path, kept=True)
+                prob = None
             if prob:
                 row(r.track_id, "audio", prob[0], prob[1], r.audio_path)
             else:

@@ -1,0 +1,133 @@
+"""What a real library holds beside clean files: odd names, links, twin files, native WAV/AIFF tags, blank
+sidecars, a manifest quote left open, a cut-off MP3. Each song comes in, or each problem is a named row."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from songspace.data import collection
+from songspace.data.loading import load_dataset, write_interim
+from songspace.data.validation import validate
+
+from tagged import SR, tone, write_audio, write_tags
+
+
+def _rows(report, problem):
+    return report[report["problem"] == problem]
+
+
+@pytest.mark.skipif(os.uname().sysname == "Darwin", reason="macOS file systems refuse names that are not UTF-8")
+def test_a_name_that_is_not_utf8_is_a_row_and_the_rest_loads(tmp_path):
+    root = tmp_path / "music"
+    write_audio(root / "A" / "ok.wav", seconds=1.0)
+    bad = os.path.join(os.fsencode(root / "A"), b"caf\xe9.wav")  # Latin-1 bytes, as an old Windows copy names it
+    sf.write(bad, tone(1.0), SR)
+    df = load_dataset(root)
+    clean, report = validate(df, min_duration_s=0.5)
+    assert clean["track_id"].tolist() == ["A/ok"]
+    row = _rows(report, "bad_file_name").iloc[0]
+    assert row["track_id"] == "A/caf\\xe9" and "not valid UTF-8" in row["detail"] and "rename" in row["detail"]
+    write_interim(clean, report, tmp_path / "interim")  # Parquet and CSV take the report
+    assert "caf\\xe9.wav" in collection.listing(root)  # the make stamp too
+
+
+def test_manifest_quote_left_open_is_a_row_and_the_lines_after_it_are_read(tmp_path):
+    for name in "abcde":
+        write_audio(tmp_path / f"{name}.wav", seconds=1.0, seed=ord(name))
+    (tmp_path / "manifest.csv").write_text(
+        "track_id;audio_path;genre;lyrics\n"
+        "a;a.wav;rock;\"first line\nsecond line\"\n"  # lines 2-3: a line break inside quotes, in lyrics: fine
+        "b;b.wav;\"pop;\n"                           # line 4: the quote never closes in genre
+        "c;c.wav;jazz;\n"
+        "d;d.wav;folk;\n"
+        "e;e.wav;soul;\"open to the end\n", encoding="utf-8")  # line 7: the file ends inside quotes
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=0.5)
+    t = clean.set_index("track_id")
+    assert sorted(t.index) == ["a", "c", "d"]
+    assert t.loc["a", "lyrics"] == "first line\nsecond line" and t.loc["c", "genre"] == "jazz"
+    bad = _rows(report, "bad_manifest_row").set_index("track_id")
+    assert bad.loc["b", "detail"].startswith("line 4: a quote opened on this line is still open")
+    assert "column genre" in bad.loc["b", "detail"]
+    assert bad.loc["e", "detail"].startswith("line 7: a quote opened on this line is never closed")
+
+
+def test_wav_and_aiff_native_tags_name_the_song(tmp_path):
+    root = tmp_path / "music"
+    root.mkdir()
+    with sf.SoundFile(root / "info.wav", "w", SR, 1) as f:  # a RIFF LIST/INFO chunk
+        f.title, f.artist, f.album, f.genre, f.date = "Song", "Band", "Record", "Rock; Pop", "2004-05-01"
+        f.write(tone(1.0))
+    with sf.SoundFile(root / "native.aiff", "w", SR, 1, format="AIFF") as f:  # NAME and AUTH chunks
+        f.title, f.artist = "Other", "Singer"
+        f.write(tone(1.0, seed=1))
+    write_audio(root / "id3.wav", seconds=1.0, seed=2)
+    write_tags(root / "id3.wav", title="From ID3", artist="X")
+    t = load_dataset(root).set_index("track_id")
+    assert t.loc["info", ["title", "artist", "album", "genre"]].tolist() == ["Song", "Band", "Record", "Rock"]
+    assert t.loc["info", "year"] == 2004 and t.loc["info", "title_source"] == "tag"
+    assert t.loc["native", "display_name"] == "Singer \u2013 Other"
+    assert t.loc["id3", "title"] == "From ID3"
+
+
+def test_links_are_read_once_and_links_out_are_rows(tmp_path):
+    root, outside = tmp_path / "music", tmp_path / "elsewhere"
+    write_audio(root / "A" / "one.wav", seconds=1.0)
+    write_audio(outside / "far.wav", seconds=1.0, seed=1)
+    (root / "B_link").symlink_to(root / "A", target_is_directory=True)
+    (root / "out_link").symlink_to(outside, target_is_directory=True)
+    (root / "A" / "again.wav").symlink_to(root / "A" / "one.wav")
+    clean, report = validate(load_dataset(root), min_duration_s=0.5)
+    assert clean["track_id"].tolist() == ["A/one"]  # one song, at its real place
+    by_id = report.set_index("track_id")
+    assert by_id.loc["B_link", "problem"] == "folder_link" and by_id.loc["B_link", "kept"]
+    assert by_id.loc["out_link", "problem"] == "folder_link" and not by_id.loc["out_link", "kept"]
+    assert "outside the collection" in by_id.loc["out_link", "detail"]
+    assert by_id.loc["A/again", "problem"] == "file_link" and "A/one.wav" in by_id.loc["A/again", "detail"]
+
+
+def test_twin_names_with_two_formats_are_two_songs(tmp_path):
+    write_audio(tmp_path / "twin.wav", seconds=1.0)
+    write_audio(tmp_path / "twin.flac", seconds=1.0, seed=1)
+    write_audio(tmp_path / "solo.flac", seconds=1.0, seed=2)
+    (tmp_path / "twin.txt").write_text("shared words", encoding="utf-8")
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=0.5)
+    assert sorted(clean["track_id"]) == ["solo", "twin.flac", "twin.wav"]
+    assert _rows(report, "duplicate_id").empty
+    assert (clean.set_index("track_id").loc[["twin.flac", "twin.wav"], "lyrics"] == "shared words").all()
+
+
+def test_a_blank_sidecar_gives_way_to_embedded_lyrics(tmp_path):
+    write_audio(tmp_path / "song.flac", seconds=1.0)
+    write_tags(tmp_path / "song.flac", title="Song", lyrics="words from the tag")
+    (tmp_path / "song.txt").write_bytes(b"")
+    write_audio(tmp_path / "bare.flac", seconds=1.0, seed=1)
+    (tmp_path / "bare.txt").write_text("  \n", encoding="utf-8")  # blank, and no tag to fall back on
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=0.5)
+    t = clean.set_index("track_id")
+    assert t.loc["song", "lyrics"] == "words from the tag" and t.loc["song", "lyrics_source"] == "tag"
+    unused = _rows(report, "lyrics_file_unused").set_index("track_id")
+    assert unused.loc["song", "kept"] and "blank" in unused.loc["song", "detail"]
+    assert not t.loc["bare", "has_lyrics"]
+    assert _rows(report, "empty_lyrics")["track_id"].tolist() == ["bare"]
+
+
+def test_a_sidecar_in_any_case_is_found(tmp_path):
+    write_audio(tmp_path / "mixed.wav", seconds=1.0)
+    (tmp_path / "mixed.Txt").write_text("any case", encoding="utf-8")
+    assert load_dataset(tmp_path).set_index("track_id").loc["mixed", "lyrics"] == "any case"
+
+
+def test_a_cut_off_mp3_is_a_truncated_note_in_the_first_check(tmp_path):
+    write_audio(tmp_path / "whole.mp3", seconds=6.0)
+    data = (tmp_path / "whole.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(data[: len(data) // 2])
+    (tmp_path / "stub.mp3").write_bytes(data[: len(data) // 8])  # under a second survives
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=1.5)
+    t = clean.set_index("track_id")
+    assert t.loc["whole", "has_audio"] and t.loc["cut", "has_audio"] and not t.loc["stub", "has_audio"]
+    rows = report.set_index("track_id")
+    assert rows.loc["cut", "problem"] == "truncated" and rows.loc["cut", "kept"]
+    assert np.isclose(float(rows.loc["cut", "detail"].split(" of ")[1].split(" s")[0]), 6.0, atol=0.3)
+    assert rows.loc["stub", "problem"] == "unreadable_audio" and "truncated" in rows.loc["stub", "detail"]
+    assert "whole" not in rows.index
