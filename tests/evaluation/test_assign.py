@@ -124,3 +124,63 @@ def test_playlists_resolve_to_the_files_with_their_lengths(planted, tmp_path):
             assert (f.parent / path).resolve().is_file()
             entries += 1
     assert entries == clusters["cluster"].notna().sum() == len(tracks) - 2  # the lyrics-only song has no entry
+
+
+def test_a_pca_baseline_places_the_collection_songs_back_where_it_clustered_them(planted, tmp_path):
+    root, tracks, settings = planted
+    raw = rep_of(tracks, root / "processed")
+    from songspace.evaluation import cluster
+
+    Xp, pca = cluster.fit_projection(raw.X, 4, raw.norm)
+    rep = Representation(Xp, raw.track_ids, "baseline", "audio", "none", backend=BACKEND, transform=pca)
+    rec = {"rep": "audio_pca", "method": "kmeans", "k": 3, "seed": 0, "song_set": "songs with audio"}
+    clusters = export.cluster_table({"audio_pca": rep}, tracks, rec, pd.DataFrame(columns=["rep", "method", "label_column"]),
+                                    {rec["song_set"]: rep.track_ids}, seed=0)
+    state = assign.save_state(rec, rep, rep.track_ids, clusters, tracks, settings,
+                              config.dataset_dirs("x", results_root=tmp_path))
+    assert state["assignable"] and (tmp_path / "assign" / assign.TRANSFORM).is_file()
+    some = tracks.iloc[::5][["track_id", "audio_path"]]
+    some.to_csv(tmp_path / "some.csv", index=False)
+    got, _ = assign.assign(tmp_path / "some.csv", tmp_path)
+    want = clusters.set_index("track_id")["cluster"]
+    assert (got.set_index("track_id")["cluster"] == want.loc[some["track_id"].astype(str)]).all()
+    assert (got["neighbour_ids"].str.split(";").str[0] == got["track_id"]).all()  # its own nearest song
+    assert np.allclose(got["distances"].str.split(";").str[0].astype(float), 0, atol=1e-3)
+
+
+def test_corpus_fitted_lyrics_and_latents_say_why_they_cannot_place(planted):
+    ids = np.array(["a", "b"])
+    feats, why = assign.placeable(Representation(np.eye(2), ids, "baseline", "lyrics", "l2", backend="tfidf"))
+    assert feats is None and "fitted on the collection's own texts" in why
+    feats, why = assign.placeable(Representation(np.eye(2), ids, "model", "audio", "none", kind="mlp_vae"))
+    assert feats is None and "encoder" in why
+    feats, why = assign.placeable(Representation(np.eye(2), ids, "baseline", "lyrics", "l2", backend="e5"))
+    assert feats == {"modality": "lyrics", "backend": "e5"} and why is None
+
+
+def test_a_single_file_is_named_by_its_tags_in_every_audio_format(tmp_path):
+    from tagged import write_audio, write_tags
+
+    for suffix in (".wav", ".wma", ".flac"):
+        f = write_audio(tmp_path / f"one{suffix}", seconds=1.0)
+        write_tags(f, title="A Song", artist="The Band")
+        t = assign.new_tracks(f)
+        assert t["display_name"].tolist() == ["The Band \u2013 A Song"] and t["has_audio"].all(), suffix
+    (tmp_path / "one.Txt").write_text("words", encoding="utf-8")
+    assert assign.new_tracks(tmp_path / "one.flac")["lyrics"].tolist() == ["words"]
+
+
+def test_playlists_leave_out_songs_whose_audio_failed(planted, tmp_path):
+    root, tracks, settings = planted
+    clusters = export.cluster_table({"a": rep_of(tracks, root / "processed")}, tracks,
+                                    {"rep": "a", "method": "kmeans", "k": 3, "song_set": "s"},
+                                    pd.DataFrame(columns=["rep", "method", "label_column"]),
+                                    {"s": tracks["track_id"].astype(str).to_numpy()})
+    failed = tracks.assign(has_audio=tracks.index >= 3)  # a path, but the file is missing or did not decode
+    out = playlists.write_playlists(clusters, failed, tmp_path / "playlists")
+    listed = [l for f in out.glob("*.m3u8") for l in f.read_text(encoding="utf-8").splitlines()[2::2]]
+    assert len(listed) == len(tracks) - 3
+    from songspace.report import plots
+
+    audio = plots.audio_sources(failed, tmp_path)
+    assert (audio["path"].iloc[:3] == "").all() and (audio["path"].iloc[3:] != "").all()

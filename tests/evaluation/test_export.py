@@ -1,5 +1,6 @@
 """What the user takes away: cluster song lists, and the musicnn tags that set a cluster apart."""
 import numpy as np
+import pytest
 import pandas as pd
 from songspace.evaluation import export, recommendation
 from songspace.features import extract
@@ -38,3 +39,23 @@ def test_recommend_passes_over_a_sweep_winner_chosen_on_the_same_labels():
     assert rec["rep"] == "mlp_vae" and "0.700" in rec["reason"]
     only = table[table["rep"] == "best_mlp_vae_sweep"]
     assert recommendation.recommend(only)["rep"] == "best_mlp_vae_sweep"  # nothing else scored: it is all there is
+
+
+def test_recommend_compares_every_algorithm_on_the_labels_they_all_have():
+    def row(rep, method, label, ami, std=0.01):
+        return dict(rep=rep, method=method, family="baseline", song_set="songs", n_items=80, label_column=label,
+                    ami_mean=ami, ami_std=std, k=4)
+    # K-Means alone scores the 75-class artist label, where it does well; on genre agglomerative is better
+    table = pd.DataFrame([row("audio_raw", "kmeans", "genre", 0.50), row("audio_raw", "kmeans", "artist", 0.90)])
+    comparison = pd.DataFrame([row("audio_raw", "kmeans", "genre", 0.50), row("audio_raw", "agglomerative", "genre", 0.60)])
+    rec = recommendation.recommend(table, comparison)
+    assert (rec["method"], rec["labels"]) == ("agglomerative", ["genre"])
+    assert "artist" in rec["reason"] and "same labels" in rec["reason"]
+    assert recommendation.recommend(table)["labels"] == ["artist", "genre"]  # one algorithm: nothing left out
+
+
+def test_neighbours_file_is_rescored_as_written():
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c", "d"], "genre": ["x", "x", "y", None]})
+    near = pd.DataFrame({"track_id": ["a", "a", "b", "b", "c", "d"], "neighbour_id": ["b", "c", "a", "d", "a", "a"]})
+    # a: 1 of 2 share x; b: 1 of 1 labelled (d has no genre); c: 0 of 1; d: no genre, not a query
+    assert export.rescore_neighbours(near, tracks, "genre") == pytest.approx((0.5 + 1.0 + 0.0) / 3)

@@ -56,6 +56,9 @@ def test_clusters_csv_rescored_gives_the_tables_number_and_no_cluster_without_da
     row = table[(table["rep"] == rec["rep"]) & (table["method"] == rec["method"])].iloc[0]
     assert on_disk["ami_mean"] == pytest.approx(row["ami_mean"]) and on_disk["ami_std"] == pytest.approx(row["ami_std"])
     assert on_disk["ami_file"] == pytest.approx(export.rescore(clusters, tracks, "genre"))
+    near = pd.read_csv(tmp_path / "neighbours.csv", dtype={"track_id": str, "neighbour_id": str})
+    assert on_disk["p_at_k_file"] == pytest.approx(export.rescore_neighbours(near, tracks, "genre"))
+    assert on_disk["p_at_k_row"] == pytest.approx(row["p_at_10_mean"])
     assert {"rep", "method", "k", "seed", "song_set", "label_column", "n_items"} <= set(on_disk)
     # the songs no representation has data for get no cluster in any column, and use up none of the k
     nodata = clusters["track_id"].str.startswith("nodata")

@@ -43,6 +43,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "read_manifest",
             "inside",
             "load_dataset",
+            "load_file",
             "write_interim",
             "read_tracks",
             "read_report",

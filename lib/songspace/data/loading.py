@@ -24,6 +24,7 @@ import pandas as pd
 from songspace.cache import atomic_to_csv, atomic_to_parquet, remove_stale_temps
 from songspace.data.collection import (
     AUDIO_SUFFIXES,
+    LYRICS_SUFFIXES,
     detect_label_columns,
     scan_folder,
 )
@@ -176,6 +177,20 @@ def _load_folder(folder: Path, label_columns=None) -> pd.DataFrame:
         rows = rows.drop(columns="folder")
     rows.attrs["load_problems"] = problems
     return _finish(rows, folder, root, "folder", False, label_columns)
+
+
+def load_file(path: str | os.PathLike) -> pd.DataFrame:
+    """One audio file as a one-song tracks table, named and tagged as a folder's song would be (its tags,
+    a sibling ``.txt``/``.lrc`` of the same name); no label columns. Raises ``DatasetError`` for a file
+    that is not of an audio type ``collection.AUDIO_SUFFIXES`` names."""
+    p = Path(path).resolve()
+    if not p.is_file() or p.suffix.lower() not in AUDIO_SUFFIXES:
+        raise DatasetError(f"{path}: not an audio file ({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)})")
+    sidecars = sorted((q for q in p.parent.iterdir() if q.stem == p.stem and q.suffix.lower() in LYRICS_SUFFIXES),
+                      key=lambda q: (q.suffix.lower() != ".txt", q.name))
+    rows = pd.DataFrame([dict(track_id=p.stem, audio_path=str(p), lyrics_path=str(sidecars[0]) if sidecars else None,
+                              title=p.stem)])
+    return _finish(rows, p, p.parent, "folder", False, [])
 
 
 def load_dataset(path: str | os.PathLike, allow_outside: bool = False, label_columns=None) -> pd.DataFrame:

@@ -7,9 +7,10 @@ estimator. :func:`assign` extracts the same features of the new songs with those
 ``extract_audio`` / ``extract_lyrics``), normalises them the same way, places each one with the
 algorithm's own ``predict`` or, for algorithms without one (agglomerative, spectral), in the cluster
 whose centre (mean of its songs in the scored geometry) is nearest, and lists its nearest songs of the
-collection. Nothing is trained. Only representations made of one feature backend can be placed this way
-(``audio_raw``, ``audio_<backend>``, ``lyrics_only``, ``lyrics_<backend>``): a model's latents need its
-encoder and the scaling of its inputs, which this does not reproduce, and the state says so.
+collection. Nothing is trained. Only representations made of one pretrained feature backend can be placed
+this way (``audio_raw``, ``audio_pca`` through its saved PCA, ``audio_<backend>``, ``lyrics_only``,
+``lyrics_<backend>``): a model's latents need its encoder and the scaling of its inputs, which this does not
+reproduce, and the ``tfidf`` lyrics backend is fitted on the collection's own texts; the state says so.
 """
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ from songspace.evaluation import cluster, export, neighbours
 
 log = logging.getLogger(__name__)
 
-STATE, VECTORS, ESTIMATOR = "state.json", "collection.npz", "estimator.joblib"
-AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".aiff", ".aif")
+STATE, VECTORS, ESTIMATOR, TRANSFORM = "state.json", "collection.npz", "estimator.joblib", "transform.joblib"
 
 
 class AssignError(Exception):
@@ -58,12 +58,19 @@ def normalise(X: np.ndarray, norm: str, stats: dict) -> np.ndarray:
     return X
 
 
-def features_of(rep) -> dict | None:
-    """The feature backend a representation is made of (``{"modality", "backend"}``), or None when it is
-    not one backend's song vectors (a model's latents, PCA, the hybrid block)."""
-    if rep.family == "baseline" and rep.kind is None and rep.backend and rep.modality in ("audio", "lyrics"):
-        return {"modality": rep.modality, "backend": rep.backend}
-    return None
+def placeable(rep) -> tuple[dict | None, str | None]:
+    """(the feature backend a representation is made of, ``{"modality", "backend"}``; None) when new songs
+    can be placed into it: one backend's song vectors, or their fitted PCA (``rep.transform``); else
+    (None, why): a model's latents, the combined block, or a backend fitted on the collection's own texts."""
+    from songspace.features.lyrics import FITTED_ON_CORPUS
+
+    if not (rep.family == "baseline" and rep.kind is None and rep.backend and rep.modality in ("audio", "lyrics")):
+        return None, (f"{rep.modality or 'this'} representation is not one feature backend's song vectors (a model's "
+                      "latents or a combined block): placing new songs would need its encoder")
+    if rep.backend in FITTED_ON_CORPUS:
+        return None, (f"the {rep.backend} backend is fitted on the collection's own texts, so a new song's vector "
+                      "would be in another space: use a pretrained lyrics backend (e5, minilm) to place new songs")
+    return {"modality": rep.modality, "backend": rep.backend}, None
 
 
 def save_state(rec: dict, rep, songs, clusters: pd.DataFrame, tracks: pd.DataFrame, settings: dict, dirs: dict) -> dict:
@@ -71,8 +78,11 @@ def save_state(rec: dict, rep, songs, clusters: pd.DataFrame, tracks: pd.DataFra
     ``why`` when not). ``rep`` is the recommended representation, ``songs`` its song set."""
     out = Path(dirs["assign_state"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / ESTIMATOR).unlink(missing_ok=True)
-    feats = features_of(rep)
+    for stale in (ESTIMATOR, TRANSFORM):
+        (out / stale).unlink(missing_ok=True)
+    feats, why = placeable(rep)
+    if feats and rep.transform is not None:
+        joblib.dump(rep.transform, out / TRANSFORM)
     X, ids = export.song_level(rep, songs)
     Xp, _ = cluster.preprocess(X, None, norm=rep.norm)
     labels = clusters.set_index("track_id")["cluster"].reindex(ids)
@@ -90,16 +100,16 @@ def save_state(rec: dict, rep, songs, clusters: pd.DataFrame, tracks: pd.DataFra
                     centre_ids=ks, centres=centres, names=names, **_norm_stats(X, rep.norm))
     state = {"rep": rec["rep"], "method": rec["method"], "k": rec["k"], "seed": rec["seed"], "norm": rep.norm,
              "metric": neighbours.metric_of(rep.norm), "placed_by": placed_by, "features": feats,
+             "transform": TRANSFORM if feats and rep.transform is not None else None,
              "assignable": feats is not None, "audio": settings["audio"],
-             "why": None if feats else (f"{rec['rep']} is not one feature backend's song vectors (a model's latents "
-                                        "or a combined block): placing new songs would need its encoder")}
+             "why": None if feats else f"{rec['rep']}: {why}"}
     atomic_write_text(out / STATE, json.dumps(state, indent=1))
     return {k: state[k] for k in ("assignable", "placed_by", "why")}
 
 
 def read_state(results_dir) -> tuple[dict, dict, object]:
-    """(state, collection arrays, estimator or None) from ``results_dir/assign``; :class:`AssignError` names
-    what is missing."""
+    """(state, collection arrays, estimator or None) from ``results_dir/assign``; the arrays hold the fitted
+    ``transform`` of a PCA baseline too (None otherwise). :class:`AssignError` names what is missing."""
     folder = Path(results_dir) / RESULT_FILES["assign_state"]
     for name in (STATE, VECTORS):
         if not (folder / name).is_file():
@@ -115,22 +125,25 @@ def read_state(results_dir) -> tuple[dict, dict, object]:
         if not (folder / ESTIMATOR).is_file():
             raise AssignError(f"{folder / ESTIMATOR}: missing (the {state['method']} estimator new songs are placed with)")
         est = joblib.load(folder / ESTIMATOR)
+    arrays["transform"] = None
+    if state.get("transform"):
+        if not (folder / TRANSFORM).is_file():
+            raise AssignError(f"{folder / TRANSFORM}: missing (the fitted PCA new songs' vectors go through)")
+        arrays["transform"] = joblib.load(folder / TRANSFORM)
     return state, arrays, est
 
 
 def new_tracks(path) -> pd.DataFrame:
-    """The songs to place: one audio file, a folder of them, or a manifest (``data.loading.load_dataset``)."""
+    """The songs to place: one audio file (``data.loading.load_file``: named by its tags), a folder of them, or a
+    manifest (``data.loading.load_dataset``)."""
     from songspace.data import loading
+    from songspace.data.collection import AUDIO_SUFFIXES
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
-        tid = path.stem
-        lyr = next((p for p in (path.with_suffix(".txt"), path.with_suffix(".lrc")) if p.is_file()), None)
-        text = lyr.read_text(encoding="utf-8") if lyr else None
-        return pd.DataFrame({"track_id": [tid], "artist": [None], "title": [tid], "audio_path": [str(path.resolve())],
-                             "lyrics": [text], "has_audio": [True], "has_lyrics": [bool(text and text.strip())]})
+    if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
+        return loading.load_file(path)
     return loading.load_dataset(path, allow_outside=True)
 
 
@@ -179,9 +192,11 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
     with tempfile.TemporaryDirectory(prefix="songspace-assign-") as work:
         X, ok = song_vectors(tracks, state, work, n_jobs)
     t1 = time.perf_counter()
-    if ok.any() and X.shape[1] != arrays["Xp"].shape[1]:
+    transform = arrays["transform"]
+    width = transform.n_features_in_ if transform is not None else arrays["Xp"].shape[1]
+    if ok.any() and X.shape[1] != width:
         raise AssignError(f"{results_dir}: the new songs' {state['features']['backend']} vectors have {X.shape[1]} "
-                          f"dimensions, the collection's {arrays['Xp'].shape[1]}")
+                          f"dimensions, the collection's {width}")
     out_rows = pd.DataFrame({"track_id": tracks["track_id"].astype(str).to_numpy(),
                              "name": export.song_names(tracks).to_numpy()})
     out_rows["cluster"] = pd.array([pd.NA] * len(out_rows), dtype="Int64")
@@ -190,7 +205,8 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
            "lyrics": "no usable lyrics"}[state["features"]["modality"]]
     out_rows["problem"] = np.where(ok, None, why)
     if ok.any():
-        Xp = normalise(X[ok], state["norm"], arrays)
+        Xp = normalise(X[ok] if transform is None else transform.transform(np.asarray(X[ok], np.float64)),
+                       state["norm"], arrays)
         out_rows.loc[ok, "cluster"] = place(Xp, state, arrays, est)
         out_rows.loc[ok, "placed_by"] = state["placed_by"]
         idx, dist = neighbours.nearest(arrays["Xp"], state["norm"], n_neighbours, Y=Xp)

@@ -25,14 +25,15 @@ def baselines(b: Blocks, pca_dim: int = 8) -> dict:
     both = a & l
     out = {}
 
-    def baseline(X, rows, modality, norm):
+    def baseline(X, rows, modality, norm, transform=None):
         backend = b.audio_backend if modality == "audio" else b.lyrics_backend if modality == "lyrics" else None
-        return Representation(X, b.track_ids[rows], "baseline", modality, norm, backend=backend)
+        return Representation(X, b.track_ids[rows], "baseline", modality, norm, backend=backend, transform=transform)
 
     if a.sum() >= 2 and b.audio.shape[1]:
         norm = block_norm(b.audio_backend)
         out["audio_raw"] = baseline(b.audio[a], a, "audio", norm)
-        out["audio_pca"] = baseline(cluster.preprocess(b.audio[a], pca_dim, norm=norm)[0], a, "audio", "none")
+        Xp, pca = cluster.fit_projection(b.audio[a], pca_dim, norm)  # the fitted PCA places new songs (assign)
+        out["audio_pca"] = baseline(Xp, a, "audio", "none", pca)
     if l.sum() >= 2 and b.lyrics.shape[1]:
         out["lyrics_only"] = baseline(b.lyrics[l], l, "lyrics", "l2")
     if both.sum() >= 2 and b.audio.shape[1] and b.lyrics.shape[1]:

@@ -59,8 +59,7 @@ def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = Tr
     if norm == "zscore":
         X = StandardScaler().fit_transform(X)
     elif norm == "l2":
-        length = np.linalg.norm(X, axis=1, keepdims=True)
-        X = X / np.where(length > 0, length, 1.0)
+        X = unit_rows(X)
     elif norm != "none":
         raise ValueError(f"unknown norm {norm!r}; choose one of {NORMS}")
     info: dict = {"norm": norm, "pca_dim": None, "explained_variance": None}
@@ -72,6 +71,32 @@ def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = Tr
         X = pca.fit_transform(X)
         info.update(pca_dim=dim, explained_variance=float(pca.explained_variance_ratio_.sum()))
     return X, info
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit Euclidean length (zero rows stay zero): ``preprocess``'s ``l2``."""
+    length = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(length > 0, length, 1.0)
+
+
+def fit_projection(X: np.ndarray, pca_dim: int, norm: str) -> tuple[np.ndarray, object]:
+    """``preprocess(X, pca_dim, norm=norm)``, and the same steps as a fitted scikit-learn pipeline that maps
+    new rows of the same features into its space (how ``assign`` places a new song into a PCA baseline).
+
+    Returns
+    -------
+    Xp : np.ndarray, shape (n, d'), exactly ``preprocess``'s rows (what is clustered and scored)
+    pipeline : ``sklearn.pipeline.Pipeline`` (normalisation, then ``PCA``) fitted on ``X``
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    Xp, info = preprocess(X, pca_dim, norm=norm)
+    first = {"zscore": StandardScaler(), "l2": FunctionTransformer(unit_rows), "none": "passthrough"}[norm]
+    pipe = make_pipeline(first, PCA(n_components=info["pca_dim"], svd_solver="full")).fit(_check_X(X))
+    if not np.allclose(pipe.transform(_check_X(X)), Xp, atol=1e-6):  # both are deterministic fits of one SVD
+        raise RuntimeError("the PCA pipeline does not reproduce preprocess's rows")
+    return Xp, pipe
 
 
 def dbscan_eps(X: np.ndarray, min_samples: int) -> tuple[float, np.ndarray]:

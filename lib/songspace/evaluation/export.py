@@ -139,6 +139,19 @@ def neighbour_table(rep, songs, tracks: pd.DataFrame, n_neighbours: int = neighb
                          "distance": dist[q, r], "metric": neighbours.metric_of(info["norm"])})
 
 
+def rescore_neighbours(near: pd.DataFrame, tracks: pd.DataFrame, label: str) -> float:
+    """Precision of a written neighbour list (``neighbours.csv``) against a label: for each song with the label,
+    the share of its listed neighbours with the label that share it, averaged over those songs. Unlike the
+    tables' precision@k, same-artist neighbours count: this is the file as written."""
+    y = tracks.assign(track_id=tracks["track_id"].astype(str)).set_index("track_id")[label]
+    pairs = pd.DataFrame({"q": y.reindex(near["track_id"].astype(str)).to_numpy(),
+                          "n": y.reindex(near["neighbour_id"].astype(str)).to_numpy(),
+                          "track_id": near["track_id"].astype(str).to_numpy()}).dropna()
+    if pairs.empty:
+        return float("nan")
+    return float((pairs["q"].astype(str) == pairs["n"].astype(str)).groupby(pairs["track_id"]).mean().mean())
+
+
 def rescore(clusters: pd.DataFrame, tracks: pd.DataFrame, label: str, column: str = "cluster") -> float:
     """AMI of a written clustering (``clusters.csv``) against a label, on the songs that have both."""
     from songspace.evaluation.metrics import external_metrics
@@ -187,7 +200,9 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
     pair is clustered at every seed (:func:`seed_scores`; ``ami_seeds`` in the JSON, whose mean is checked
     against the row: ``matches_row``) and the file is the median seed's clustering (:func:`median_seed`).
     ``recommended.json`` holds the recommendation, ``seed``, ``norm``, ``metric``, the row's ``ami_mean`` ±
-    ``ami_std`` and ``ami_file`` (the written file re-scored against the label on the songs that have one).
+    ``ami_std`` and ``ami_file`` (the written file re-scored against the label on the songs that have one),
+    ``p_at_k_file`` (``neighbours.csv`` re-scored against it, :func:`rescore_neighbours`) beside ``p_at_k_row``
+    (the tables' precision@k of the representation, same-artist neighbours left out).
     Returns (that dict plus the written ``paths``, the clusters table).
     """
     import json
@@ -211,6 +226,9 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
     rec.update(seed=int(seed), norm=norm, metric=neighbours.metric_of(norm),
                n_clustered=int(clusters["cluster"].notna().sum()),
                ami_file=rescore(clusters, tracks, rec["label_column"]) if rec["label_column"] else None)
+    if rec["label_column"]:
+        p_file = rescore_neighbours(near, tracks, rec["label_column"])
+        rec.update(p_at_k_file=p_file if np.isfinite(p_file) else None, p_at_k_row=_row_precision(table, rec))
     paths = {"clusters": atomic_to_csv(clusters, out_dir / RESULT_FILES["clusters"]),
              "neighbours": atomic_to_csv(near, out_dir / RESULT_FILES["neighbours"])}
     tags = cluster_tags(clusters, processed_dir, audio_backend) if processed_dir and audio_backend else {}
@@ -220,6 +238,16 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
                                              json.dumps({**rec, "tags": {str(k): v for k, v in tags.items()}},
                                                         indent=1))
     return {**rec, "paths": {k: str(v) for k, v in paths.items()}}, clusters
+
+
+def _row_precision(table: pd.DataFrame, rec: dict) -> float | None:
+    """The tables' precision@k of the recommended representation against its label (same-artist left out)."""
+    col = f"p_at_{neighbours.K}_mean"
+    if col not in table:
+        return None
+    hit = table[(table["rep"] == rec["rep"]) & (table["label_column"] == rec["label_column"])
+                & (table["song_set"] == rec["song_set"] if "song_set" in table else True)][col].dropna()
+    return float(hit.iloc[0]) if len(hit) else None
 
 
 def take_away_text(rec: dict) -> str:
@@ -241,6 +269,12 @@ def take_away_text(rec: dict) -> str:
     else:
         text += f" Silhouette {rec['score_text']} (no labels: no external score)."
     text += (f" {rec.get('n_clustered', '?')} songs have a cluster; neighbours by {rec.get('metric', '?')} distance.")
+    if rec.get("p_at_k_file") is not None and np.isfinite(rec["p_at_k_file"]):
+        text += (f" `neighbours.csv` re-scored: a song's listed neighbours share its {rec['label_column']} "
+                 f"{rec['p_at_k_file']:.3f} of the time, same-artist neighbours included")
+        row = rec.get("p_at_k_row")
+        text += (f" (the tables' precision@{neighbours.K}, which leaves the query's own artist out when there is "
+                 f"an artist column: {row:.3f})." if row is not None and np.isfinite(row) else ".")
     placed = rec.get("assign")
     if placed:
         text += (f" New songs: `songspace assign NEW --results DIR` places them by {placed['placed_by']}."

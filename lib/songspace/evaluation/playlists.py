@@ -64,7 +64,8 @@ def write_playlists(clusters: pd.DataFrame, tracks: pd.DataFrame, out_dir, tags:
     Parameters
     ----------
     clusters : ``clusters.csv`` (``track_id``, ``name``, ``cluster``).
-    tracks : tracks table with ``audio_path`` (absolute paths; None for songs without audio).
+    tracks : tracks table with ``audio_path`` (absolute paths; None for songs without audio) and ``has_audio``
+        (songs whose audio is missing or failed to decode are left out, whatever their path).
     tags : cluster -> tag names (``export.cluster_tags``), for the file names.
     processed_dir : 01's folder (song lengths from its windows when a header cannot be read).
 
@@ -78,7 +79,9 @@ def write_playlists(clusters: pd.DataFrame, tracks: pd.DataFrame, out_dir, tags:
     songs = clusters.dropna(subset=[column]).astype({"track_id": str})
     paths = meta["audio_path"].reindex(songs["track_id"]) if "audio_path" in meta else pd.Series(None, index=songs["track_id"])
     songs = songs.assign(audio_path=paths.to_numpy())
-    songs = songs[songs["audio_path"].map(lambda p: isinstance(p, str) and bool(p))]
+    usable = (meta["has_audio"].reindex(songs["track_id"]).fillna(False).astype(bool).to_numpy()
+              if "has_audio" in meta else True)  # a path to a missing or undecodable file is no song to play
+    songs = songs[songs["audio_path"].map(lambda p: isinstance(p, str) and bool(p)) & usable]
     seconds = durations(meta.loc[songs["track_id"]].reset_index(), processed_dir) if len(songs) else pd.Series(dtype=float)
     written = set()
     for cid, group in songs.groupby(column, sort=True):

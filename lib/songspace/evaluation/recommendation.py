@@ -13,7 +13,9 @@ so the reason says so beside the pick.
 Passed over, and said so: a model's own clusters (``method`` "own": no clustering of a matrix to
 write or to place new songs in), a clustering that leaves songs out as noise (DBSCAN: its AMI is on
 the rest), a representation not scored on every label (a CVAE is never scored on its condition), a
-sweep's best configuration picked on these very labels (unless it is all there is).
+sweep's best configuration picked on these very labels (unless it is all there is), and labels that not
+every algorithm was scored on (labels of many classes: K-Means alone scores them), so that every pair is
+compared on the same labels.
 """
 from __future__ import annotations
 
@@ -94,6 +96,15 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     labelled = t[t["label_column"] != NO_LABEL]
     if len(labelled) and "ami_mean" in labelled:
         labelled = labelled[np.isfinite(labelled["ami_mean"])]
+        # every algorithm is compared on the same labels: those some algorithm's table leaves out (labels
+        # of many classes, scored by K-Means alone: compare.SIDE_MAX_CLASSES) do not count for any pair
+        by_method = labelled.groupby("method")["label_column"].agg(lambda c: set(c))
+        shared = set.intersection(*by_method) if len(by_method) else set()
+        left = sorted(set(labelled["label_column"]) - shared)
+        if left and shared:
+            passed.append(f"the labels not every algorithm was scored on ({', '.join(left)}: "
+                          "K-Means alone scores labels of many classes), so all pairs are compared on the same labels")
+            labelled = labelled[labelled["label_column"].isin(shared)]
         n_labels = labelled["label_column"].nunique()
         complete = labelled.groupby(["rep", "method"])["label_column"].nunique() == n_labels
         keep = labelled.set_index(["rep", "method"]).index.isin(complete[complete].index)

@@ -24,6 +24,8 @@ class Representation:
     kind, run_dir : model kind and run folder of the run it comes from (models only).
     condition_column : label a conditional model saw (str or list): never scored against.
     backend : feature backend of a baseline (``"descriptors"``, ``"musicnn-msd"``, ``"e5"``, ...).
+    transform : for a baseline derived from ``backend``'s song vectors (its PCA), the fitted map from those
+        vectors to ``X`` (``cluster.fit_projection``), so new songs can be placed into it; None otherwise.
     """
 
     X: np.ndarray
@@ -35,6 +37,7 @@ class Representation:
     run_dir: str | None = None
     condition_column: str | list | None = None
     backend: str | None = None
+    transform: object | None = None
 
     def rows(self, keep) -> "Representation":
         """The same representation on the rows ``keep`` (a boolean mask or positions) only."""

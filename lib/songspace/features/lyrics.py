@@ -172,6 +172,9 @@ def _embed_model(docs: list[str], enc: lyrics_models.Encoder, limit: int, block:
     return out.astype(np.float32)
 
 
+# Backends fitted on the collection's own texts: a new song's vector from them lies in another space.
+FITTED_ON_CORPUS = ("tfidf",)
+
 # ----------------------------------------------------------------------------- tf-idf backend
 
 def _embed_tfidf(docs: list[str], dim: int, seed: int, ngram_range=(2, 4)) -> np.ndarray:

@@ -25,12 +25,14 @@ EXPLORER_META = "songspace-explorer"
 
 def audio_sources(tracks: pd.DataFrame, report_dir) -> pd.DataFrame:
     """Per track id (str): ``rel`` (URL of the audio file relative to ``report_dir``, percent-encoded; ""
-    when none exists) and ``path`` (absolute path, "" for songs without audio)."""
+    when none exists) and ``path`` (absolute path, "" for songs without audio: no path, or ``has_audio``
+    False because the file is missing or failed to decode)."""
     ids = tracks["track_id"].astype(str).to_numpy()
     paths = tracks["audio_path"] if "audio_path" in tracks else pd.Series([None] * len(ids))
+    usable = tracks["has_audio"].fillna(False).astype(bool) if "has_audio" in tracks else pd.Series(True, index=tracks.index)
     rel, absolute = [], []
-    for p in paths:
-        if not isinstance(p, str) or not p:
+    for p, ok in zip(paths, usable):
+        if not isinstance(p, str) or not p or not ok:
             rel.append("")
             absolute.append("")
             continue
