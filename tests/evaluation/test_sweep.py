@@ -134,3 +134,29 @@ def test_a_pruned_configuration_is_listed_and_never_run(tmp_path):
     assert runner.status_line(df) == "2/3 configurations ok, 1 stopped early (pruned), 0 failed"
     runner.run_sweep(configs, Counter(log), out)  # resumed: nothing left to run
     assert len(_calls(log)) == 2
+
+
+def test_a_pruned_part_counts_only_under_the_settings_that_pruned_it(tmp_path):
+    configs = runner.grid({"model": "mlp_vae", "i": [0, 1], "b": 1})
+    out, log = tmp_path / "p.csv", tmp_path / "calls.txt"
+    runner.record(configs[1], out, "pruned", pruned_epoch=4, pruned_by="successive halving, min_epochs 3, "
+                  "reduction_factor 3")
+    kept, said = sweep.prune_sweep(configs, None, out, None)  # the screen is off now: nothing stays pruned
+    assert kept == configs and said == ""
+    df = runner.run_sweep(kept, Counter(log), out)
+    assert list(df.status) == ["ok", "ok"] and len(_calls(log)) == 2
+
+
+def test_the_sweep_context_changes_with_every_input_a_configuration_trains_on(tmp_path):
+    from songspace.features.lyrics import backend_slug
+
+    interim, processed = tmp_path / "interim", tmp_path / "processed"
+    interim.mkdir(), processed.mkdir()
+    (interim / "tracks.parquet").write_bytes(b"t")
+    backend = "st:/models/my-model"  # a lyrics file named by its slug
+    job = sweep.SweepJob(interim, processed, tmp_path / "runs", [0], ["genre"], backend, audio_backend="musicnn-msd")
+    hashes = [params_hash(job.context())]
+    for name in ("logmel.npy", "audio_musicnn-msd_windows.npy", "features.json", f"lyrics_{backend_slug(backend)}.npy"):
+        (processed / name).write_bytes(b"x")
+        hashes.append(params_hash(job.context()))
+    assert len(set(hashes)) == len(hashes)  # each file moved the hash

@@ -199,3 +199,21 @@ def test_atomic_outputs_and_leftover_temp_files(tracks, tmp_path, monkeypatch):
     st = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False)
     assert st["desc_computed"] == 1 and st["desc_cached"] == 2
     pd.testing.assert_frame_equal(load_audio_features(out)["descriptors_windows"], before["descriptors_windows"])
+
+
+def test_a_killed_cache_write_is_cleaned_and_a_run_without_audio_leaves_no_audio_behind(tmp_path):
+    from songspace.features.saved import FAILURES, NOTES
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / ".desc-abc.npz.999999999-x.tmp"  # no such process: its writer was killed
+    stale.write_bytes(b"half")
+    out = tmp_path / "processed"
+    out.mkdir()
+    for name in (FAILURES, NOTES, "descriptors_tracks.parquet", "logmel.npy", "audio_musicnn-msd_tracks.parquet"):
+        (out / name).write_text("an earlier run's")
+    tracks = pd.DataFrame({"track_id": ["a"], "audio_path": [str(tmp_path / "nope.wav")], "has_audio": [True]})
+    extract.extract_audio(tracks, out_dir=tmp_path / "other", cache_dir=cache, n_jobs=1, progress=False)
+    assert not stale.exists()
+    extract.remove_audio_outputs(out)
+    assert sorted(p.name for p in out.iterdir()) == []

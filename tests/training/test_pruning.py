@@ -56,3 +56,18 @@ def test_a_finished_run_is_screened_from_its_history(tmp_path):
     history = pd.read_csv(f"{row['run_dir']}/history.csv")
     last = history["val_recon"].iloc[-1] + history["val_kl"].iloc[-1]
     assert out["h0.003"] == {"pruned": False, "epochs": len(history), "neg_elbo": pytest.approx(last)}
+
+
+def test_a_screen_under_other_rungs_is_not_replayed(tmp_path, monkeypatch):
+    first = _first_runs(tmp_path / "runs", [3e-3, 1e-7])
+    pruning.screen(first, tmp_path / "screen.json", pruning.Pruning(min_epochs=2, reduction_factor=2))
+    trained = []
+    real = pruning.train_run
+
+    def counting(spec, **kw):
+        trained.append(spec.model)
+        return real(spec, **kw)
+
+    monkeypatch.setattr(pruning, "train_run", counting)
+    pruning.screen(first, tmp_path / "screen.json", pruning.Pruning(min_epochs=4, reduction_factor=3))
+    assert len(trained) == 2  # both screened afresh: the saved values were judged on other rungs

@@ -24,7 +24,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from songspace.cache import atomic_save_npz, atomic_to_csv, atomic_write_text
+from songspace.cache import atomic_open, atomic_save_npz, atomic_to_csv, atomic_write_text
 from songspace.config import RESULT_FILES
 from songspace.evaluation import cluster, export, neighbours
 
@@ -73,6 +73,12 @@ def placeable(rep) -> tuple[dict | None, str | None]:
     return {"modality": rep.modality, "backend": rep.backend}, None
 
 
+def _dump(obj, path: Path) -> None:
+    """``joblib.dump`` through a temp file and a rename: a run killed here leaves no half file to load."""
+    with atomic_open(path) as f:
+        joblib.dump(obj, f)
+
+
 def save_state(rec: dict, rep, songs, clusters: pd.DataFrame, tracks: pd.DataFrame, settings: dict, dirs: dict) -> dict:
     """Write ``results/assign/`` for the recommended pair; returns a short record of it (``assignable``,
     ``why`` when not). ``rep`` is the recommended representation, ``songs`` its song set."""
@@ -82,7 +88,7 @@ def save_state(rec: dict, rep, songs, clusters: pd.DataFrame, tracks: pd.DataFra
         (out / stale).unlink(missing_ok=True)
     feats, why = placeable(rep)
     if feats and rep.transform is not None:
-        joblib.dump(rep.transform, out / TRANSFORM)
+        _dump(rep.transform, out / TRANSFORM)
     X, ids = export.song_level(rep, songs)
     Xp, _ = cluster.preprocess(X, None, norm=rep.norm)
     labels = clusters.set_index("track_id")["cluster"].reindex(ids)
@@ -93,7 +99,7 @@ def save_state(rec: dict, rep, songs, clusters: pd.DataFrame, tracks: pd.DataFra
     placed_by = "nearest centre"
     est = cluster.fit_predictor(Xp, rec["method"], rec["k"], rec["seed"])
     if est is not None and keep.all() and np.array_equal(est.predict(Xp), lab):
-        joblib.dump(est, out / ESTIMATOR)
+        _dump(est, out / ESTIMATOR)
         placed_by = f"{rec['method']}.predict"
     names = export.song_names(tracks).reindex(ids).to_numpy().astype(str)
     atomic_save_npz(out / VECTORS, ids=ids.astype(str), Xp=Xp, labels=labels.fillna(-1).astype(int).to_numpy(),

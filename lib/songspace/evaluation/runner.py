@@ -130,7 +130,8 @@ def _run_and_record(cfg: dict, run_one: Callable[[dict], dict], folder: Path) ->
     return row
 
 
-def _read_part(path: Path) -> dict | None:
+def read_part(path: Path) -> dict | None:
+    """A configuration's saved part (its row), or None when there is none or it cannot be read."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):  # unreadable part: rerun that configuration
@@ -180,7 +181,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
 
     todo = []
     for cfg, h in zip(configs, hashes):
-        part = _read_part(parts / f"{h}.json")
+        part = read_part(parts / f"{h}.json")
         if part is None or (retry_failed and part.get("status") not in FINAL):
             todo.append(cfg)
     log.info("sweep %s: %d configurations, %d already done, %d to run", out_csv.name, len(configs),
@@ -188,7 +189,7 @@ def run_sweep(configs: list[dict], run_one: Callable[[dict], dict], out_csv: str
     for _ in map_ordered(_Job(run_one, parts), todo, n_jobs=n_jobs, scheduler=scheduler, desc="configs", unit="config"):
         pass  # each worker writes its own part as soon as its configuration finishes
 
-    rows = [_read_part(parts / f"{h}.json") for h in hashes]
+    rows = [read_part(parts / f"{h}.json") for h in hashes]
     lost = [h for h, r in zip(hashes, rows) if r is None]
     if lost:
         raise RuntimeError(f"run_sweep: parts missing after the run for {len(lost)} configurations in {parts}")

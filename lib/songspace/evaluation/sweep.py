@@ -18,7 +18,7 @@ import pandas as pd
 from songspace.cache import params_hash
 from songspace.config import SWEEPS
 from songspace.evaluation import compare
-from songspace.evaluation.runner import config_hash, grid, parts_dir, record
+from songspace.evaluation.runner import config_hash, grid, parts_dir, read_part, record
 from songspace.training import inputs, runs
 from songspace.training.budget import Budget, run_cost, sweep_plan, window_training
 
@@ -100,13 +100,19 @@ class SweepJob:
         these are unchanged (a resumed sweep), never after the data or the library changed.
         """
         from songspace.cache import file_hash
+        from songspace.features.lyrics import backend_slug
         from songspace.features.saved import backend_path
         from songspace.training.store import TRAIN_VERSION
 
         processed = Path(self.processed_dir)
-        files = [Path(self.interim_dir) / "tracks.parquet", processed / "windows.parquet",
-                 processed / "descriptors_tracks.parquet", backend_path(processed, self.audio_backend),
-                 processed / f"lyrics_{self.lyrics_backend}.npy"]
+        # every input a configuration may train on: the ConvVAE's log-mel patches and the backend's patch
+        # vectors too (01 rewrites only these when n_mels or patch_frames change), and 01's parameters
+        files = [Path(self.interim_dir) / "tracks.parquet", processed / "features.json", processed / "windows.parquet",
+                 processed / "descriptors_tracks.parquet", processed / "logmel.npy",
+                 backend_path(processed, self.audio_backend),
+                 backend_path(processed, self.audio_backend, "windows.npy") if self.audio_backend else None,
+                 processed / f"lyrics_{backend_slug(self.lyrics_backend)}.npy" if self.lyrics_backend else None]
+        files = [f for f in files if f is not None]
         budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
                 "audio": self.audio_backend, **budget,
@@ -160,6 +166,19 @@ def budget_sweep(configs: list[dict], job: SweepJob) -> tuple[list[dict], SweepJ
     return [c for c in configs if c["config_hash"] not in dropped], job.with_seeds(job.seeds[:n_seeds]), cuts
 
 
+def _forget_pruned(configs: list[dict], out_csv, current: dict) -> None:
+    """Remove the ``pruned`` parts an earlier screen wrote under other settings (``current``: model -> the
+    ``Pruning.label`` in force; a model absent: no screen), so ``run_sweep`` trains those configurations
+    instead of keeping a verdict the present settings never gave."""
+    for cfg in configs:
+        path = parts_dir(out_csv) / f"{config_hash(cfg)}.json"
+        part = read_part(path)
+        if part and part.get("status") == "pruned" and part.get("pruned_by") != current.get(cfg["model"]):
+            log.info("sweep: %s was pruned under other settings (%s): screened or trained again",
+                     cfg.get("run_name"), part.get("pruned_by"))
+            path.unlink(missing_ok=True)
+
+
 def prune_sweep(configs: list[dict], job: SweepJob, out_csv, settings: dict | None) -> tuple[list[dict], str]:
     """Screen every configuration on its first seed under Optuna's successive-halving pruner
     (``training.pruning``) and keep the ones it does not stop; each stopped one gets its final part
@@ -179,6 +198,7 @@ def prune_sweep(configs: list[dict], job: SweepJob, out_csv, settings: dict | No
     from songspace.training.pruning import Pruning, screen
 
     if settings is None or len(configs) < 2:
+        _forget_pruned(configs, out_csv, {})  # no screen now: what an earlier one stopped is trained in full
         return configs, ""
     tracks, blocks = job.data()
     first = {config_hash(c): job.run_specs(c, tracks, blocks)[0] for c in configs}
@@ -186,10 +206,14 @@ def prune_sweep(configs: list[dict], job: SweepJob, out_csv, settings: dict | No
     # one study per model: ELBOs of song vectors and of log-mel patches are not on one scale; and no
     # configuration is judged before its KL warm-up has ended
     models = {config_hash(c): c["model"] for c in configs}
+    rungs_of = {}
     for model in dict.fromkeys(models.values()):
         group = {h: first[h] for h, m in models.items() if m == model}
         warmup = max(spec.train.warmup_epochs for spec in group.values())
-        rungs = Pruning(**{**settings, "min_epochs": max(int(settings.get("min_epochs", 1)), warmup)})
+        rungs_of[model] = Pruning(**{**settings, "min_epochs": max(int(settings.get("min_epochs", 1)), warmup)})
+    _forget_pruned(configs, out_csv, {m: r.label for m, r in rungs_of.items()})
+    for model, rungs in rungs_of.items():
+        group = {h: first[h] for h, m in models.items() if m == model}
         screened.update(screen(group, parts_dir(out_csv) / f"screen-{model}.json", rungs, threads=os.cpu_count() or 1))
     kept = []
     for cfg in configs:
@@ -198,7 +222,8 @@ def prune_sweep(configs: list[dict], job: SweepJob, out_csv, settings: dict | No
         if not s["pruned"]:
             kept.append(cfg)
             continue
-        record(cfg, out_csv, "pruned", pruned_epoch=s["epochs"], pruned_val_neg_elbo=s["neg_elbo"])
+        record(cfg, out_csv, "pruned", pruned_epoch=s["epochs"], pruned_val_neg_elbo=s["neg_elbo"],
+               pruned_by=rungs_of[cfg["model"]].label)
     planned = sum(first[config_hash(c)].train.epochs for c in configs)
     trained = sum(s["epochs"] for s in screened.values())
     n_cut = len(configs) - len(kept)

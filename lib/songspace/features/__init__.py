@@ -51,7 +51,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "pool_track",
             "logmel_patches",
         ],
-        "extract": ["extract_audio", "FLUSH_WINDOWS"],
+        "extract": ["extract_audio", "remove_audio_outputs", "FLUSH_WINDOWS"],
         "lyrics": ["chunk_text", "embed_lyrics", "backend_slug", "extract_lyrics", "load_lyrics"],
         "lyrics_models": [
             "LyricsModelError",

@@ -97,6 +97,8 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
     remove_stale_temps(out_dir)  # a killed run's half-written spool and tables
     if cache_dir is None:
         cache_dir = out_dir / "cache"
+    if cache_dir and Path(cache_dir).is_dir():
+        remove_stale_temps(cache_dir)  # entries a killed worker was writing (shared with the lyrics cache)
     missing = {"track_id", "audio_path", "has_audio"} - set(tracks.columns)
     if missing:
         raise ValueError(f"tracks table lacks column(s) {sorted(missing)}")
@@ -251,6 +253,15 @@ class _EmbeddingSink:
             w.close()
         for path in [self.spool_path, *self.tmp.values()]:
             Path(path).unlink(missing_ok=True)
+
+
+def remove_audio_outputs(out_dir) -> None:
+    """Everything ``extract_audio`` writes, removed from ``out_dir``: 01 calls it for a collection without
+    audio, so that no later stage, and no report, reads an earlier run's audio features, failures or notes."""
+    out_dir = Path(out_dir)
+    _remove_outputs(out_dir, MUSICNN_BACKENDS)
+    for name in (FAILURES, NOTES):
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def _remove_outputs(out_dir: Path, backends) -> None:

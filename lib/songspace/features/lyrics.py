@@ -241,6 +241,8 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
     mask = np.array([t is not None for t in clean], dtype=bool)
     present = [t for t in clean if t is not None]
     cache = NpzCache(cache_dir) if cache_dir is not None else None
+    if cache_dir is not None and Path(cache_dir).is_dir():
+        remove_stale_temps(cache_dir)  # entries a killed run was writing
 
     if backend == "tfidf":
         p = params_hash({"backend": "tfidf", "dim": dim, "seed": seed, "ngram": list(ngram_range),

@@ -33,6 +33,11 @@ class Pruning:
     min_epochs: int = 3
     reduction_factor: int = 3
 
+    @property
+    def label(self) -> str:
+        """The settings as text, saved with each verdict: a verdict counts only under the settings that gave it."""
+        return f"successive halving, min_epochs {self.min_epochs}, reduction_factor {self.reduction_factor}"
+
 
 def neg_elbo(logs: dict) -> float:
     """Validation negative ELBO at beta 1 of one epoch's logs (``fit``'s ``val_recon`` + ``val_kl``)."""
@@ -72,8 +77,9 @@ def screen(first_runs: dict[str, RunSpec], state_path, settings: Pruning = Pruni
     Parameters
     ----------
     first_runs : configuration hash -> its first seed's ``RunSpec`` (grid order).
-    state_path : JSON file of what was screened (values reported, pruned or not), written after each
-        configuration; read back so a resumed sweep replays instead of retraining.
+    state_path : JSON file of what was screened (values reported, pruned or not) and under which ``settings``,
+        written after each configuration; read back so a resumed sweep replays instead of retraining (only
+        when the settings are the same).
     settings : the pruner's rungs.
     threads : torch threads of each run (the screen runs one configuration at a time).
 
@@ -85,7 +91,9 @@ def screen(first_runs: dict[str, RunSpec], state_path, settings: Pruning = Pruni
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     state_path = Path(state_path)
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    saved = json.loads(state_path.read_text()) if state_path.exists() else {}
+    # what was screened under other rungs would replay into a different decision: screened again
+    state = saved.get("configs", {}) if saved.get("settings") == settings.label else {}
     pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=settings.min_epochs,
                                                     reduction_factor=settings.reduction_factor)
     study = optuna.create_study(direction="minimize", pruner=pruner)  # in memory: state_path is the record
@@ -105,7 +113,7 @@ def screen(first_runs: dict[str, RunSpec], state_path, settings: Pruning = Pruni
             except optuna.TrialPruned:
                 pruned = True
             state[h] = {"values": reporter.values, "pruned": pruned}
-            atomic_write_text(state_path, json.dumps(state, indent=1))
+            atomic_write_text(state_path, json.dumps({"settings": settings.label, "configs": state}, indent=1))
         values = state[h]["values"]
         if pruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
