@@ -108,3 +108,42 @@ def test_a_model_that_beats_the_baseline_below_chance_does_not_help(table, track
     t = table.assign(ami_chance_p95_mean=0.6)
     text = summary.headline(t, tracks, _plan(tracks, ["genre", "language"]))
     assert "**beats (but does not clear chance)**" in text and "The VAE does not help" in text
+
+
+def test_headline_reads_its_own_rows_chance_and_ties_by_the_seed_spread(table, tracks):
+    t = pd.concat([table, pd.DataFrame([
+        _row("ae", "baseline", "genre", 0.49, p95=0.6),  # a tie within the spread, whose chance is high
+        _row("best_mlp_vae_sweep", "model", "genre", 0.95),  # picked on these labels: never the headline
+        _row("vade[own]", "model", "genre", 0.99, method="own") | {"k": 7},  # its own k: not comparable
+    ])], ignore_index=True)
+    text = summary.headline(t, tracks, _plan(tracks, ["genre"]))
+    assert "`mlp_vae` (model) and 1 other representation(s) tied with it within the seed spread" in text
+    assert "+0.400 over the 95th percentile of label permutations (0.100)" in text  # mlp_vae's p95, not ae's 0.6
+    assert "best_mlp_vae_sweep" not in text and "vade" not in text
+
+
+def test_findings_sentences_apply_the_tie_rule_and_say_what_cannot_be_measured():
+    from songspace.evaluation import verdicts
+
+    rows = [_row("audio_raw", "baseline", "genre", 0.49, std=0.0) | {"p_at_10_mean": 0.50, "p_at_10_std": 0.0},
+            _row("nc_vae", "model", "genre", 0.35, std=0.165) | {"p_at_10_mean": 0.45, "p_at_10_std": 0.1},
+            _row("best_mlp_vae_sweep", "model", "genre", 0.9) | {"p_at_10_mean": 0.9, "p_at_10_std": 0.0}]
+    s = pd.DataFrame(rows).assign(p_at_10_chance_mean=0.2)
+    (line,) = verdicts.modality_contribution(s, {"audio": "audio_raw", "nc": "nc_vae"}, "songs")
+    assert "Most informative: `audio_raw`, tied within the seed spread with `nc_vae`" in line
+    (line,) = verdicts.vae_vs_baselines(s, "songs")
+    assert "`nc_vae`" in line and "best_mlp_vae_sweep" not in line and "**ties with**" in line
+    (line,) = verdicts.retrieval(s, "songs", artist_filtered=False)
+    assert "`audio_raw`, tied within the seed spread with `nc_vae`" in line
+    (line,) = verdicts.retrieval(s.assign(n_items=10), "songs", artist_filtered=False)
+    assert "cannot tell representations apart" in line
+
+
+def test_the_algorithm_table_says_what_dbscan_left_out():
+    from songspace.evaluation.comparison import algorithm_pivot
+
+    c = pd.DataFrame([_row("a", "baseline", "genre", 0.5) | {"n_seeds": 2, "ami_n_nan": 0},
+                      _row("a", "baseline", "genre", 0.9, method="dbscan") | {"n_seeds": 2, "ami_n_nan": 1,
+                                                                              "noise_fraction_mean": 0.25}])
+    p = algorithm_pivot(c, True)
+    assert p["dbscan noise"].iloc[0] == 0.25 and p["dbscan seeds"].iloc[0] == "1 of 2"

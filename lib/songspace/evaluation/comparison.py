@@ -181,9 +181,21 @@ def describe(c: Comparison) -> str:
 
 
 def algorithm_pivot(comparison: pd.DataFrame, labelled: bool) -> pd.DataFrame:
-    """AMI (silhouette without labels) per (song set, label, representation) x algorithm, 3 decimals."""
+    """AMI (silhouette without labels) per (song set, label, representation) x algorithm, 3 decimals. DBSCAN
+    scores only the songs it does not call noise, so its cells come with ``dbscan noise`` (mean share of songs
+    left out) and ``dbscan seeds`` (seeds with a score: a seed that finds one cluster has none)."""
     value = "ami_mean" if labelled else "silhouette_mean"
-    return comparison.pivot_table(index=["song_set", "label_column", "rep"], columns="method", values=value).round(3)
+    index = ["song_set", "label_column", "rep"]
+    out = comparison.pivot_table(index=index, columns="method", values=value).round(3)
+    db = comparison[comparison["method"] == "dbscan"]
+    if len(db) and "noise_fraction_mean" in db:
+        d = db.set_index(index)
+        out["dbscan noise"] = d["noise_fraction_mean"].reindex(out.index).round(3)
+        if "n_seeds" in d and f"{value.removesuffix('_mean')}_n_nan" in d:
+            scored = d["n_seeds"] - d[f"{value.removesuffix('_mean')}_n_nan"].fillna(0)
+            out["dbscan seeds"] = (scored.reindex(out.index).astype("Int64").astype(str) + " of "
+                                   + d["n_seeds"].reindex(out.index).astype("Int64").astype(str))
+    return out
 
 
 def save(dirs: dict, **tables: pd.DataFrame) -> None:

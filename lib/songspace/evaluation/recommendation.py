@@ -24,17 +24,12 @@ import pandas as pd
 
 from songspace.evaluation.metrics import NO_LABEL
 from songspace.evaluation.scoring import format_pm
+from songspace.evaluation.verdicts import chosen_on_labels
 
 # Without labels nothing shows one representation best beyond the label-free criterion; when it ties,
 # plain features covering the most songs come first (on the shipped corpus no VAE beat them).
 DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_joint", "mlp_vae")
 LABEL_FREE = "silhouette"  # the label-free criterion: silhouette in the representation's own geometry
-
-
-def chosen_on_labels(rep: str) -> bool:
-    """Whether a representation was selected by its score against the labels (``best_<model>_sweep`` of
-    ``compare.best_from_sweep``), so that scoring it on the same songs flatters it."""
-    return rep.startswith("best_") and rep.endswith("_sweep")
 
 
 def candidates(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -144,7 +139,8 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     reason = (f"{what} on {widest} ({int(row['n_items'])} songs): {pick['rep']} with {pick['method']}, "
               f"{pick['score']:.3f}")
     if (best["rep"], best["method"]) != (pick["rep"], pick["method"]):
-        reason += (f"; {best['rep']} with {best['method']} scores {best['score']:.3f}, within the seed spread, so "
+        reason += (f"; {best['rep']} with {best['method']} scores {best['score']:.3f}, within the seed spread (the "
+                   f"larger per-label seed std of the two, an upper bound on that of their label means), so "
                    f"the simpler pair is kept")
     elif ties:
         reason += f"; {len(ties)} pair(s) tie with it within the seed spread, none simpler"

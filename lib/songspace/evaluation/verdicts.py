@@ -23,6 +23,35 @@ def _best(df: pd.DataFrame, metric: str = "ami_mean"):
     return None if df.empty else df.sort_values(metric, ascending=False).iloc[0]
 
 
+def chosen_on_labels(rep: str) -> bool:
+    """Whether a representation was selected by its score against the labels (``best_<model>_sweep`` of
+    ``compare.best_from_sweep``), so that scoring it on the same songs flatters it: never a finding."""
+    return rep.startswith("best_") and rep.endswith("_sweep")
+
+
+def fair(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows a verdict may name: not a sweep's configuration chosen on these labels."""
+    return df[~df["rep"].map(chosen_on_labels)] if len(df) else df
+
+
+def best_and_ties(df: pd.DataFrame, metric: str = "ami") -> tuple[pd.Series | None, list[str]]:
+    """The row with the highest ``<metric>_mean`` and the other representations it does not beat by the
+    seed-spread rule (``verdict``): a "best" with ties is a tie, and the sentence must say so."""
+    best = _best(df, f"{metric}_mean")
+    if best is None:
+        return None, []
+    rest = df[(df["rep"] != best["rep"]) & np.isfinite(df[f"{metric}_mean"])]
+    ties = [r["rep"] for _, r in rest.iterrows() if verdict(best, r, metric)[0] != "beats"]
+    return best, ties
+
+
+def _and_ties(best, ties: list[str]) -> str:
+    if not ties:
+        return f"`{best['rep']}`"
+    shown = ", ".join(f"`{t}`" for t in ties[:3]) + (f" and {len(ties) - 3} more" if len(ties) > 3 else "")
+    return f"`{best['rep']}`, tied within the seed spread with {shown}"
+
+
 def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nmi_chance", "ari", "purity",
                                                  "purity_chance", "silhouette", "p_at_10", "p_at_10_chance")
                  ) -> pd.DataFrame:
@@ -53,19 +82,19 @@ def verdict(a: pd.Series, b: pd.Series, metric: str = "ami") -> tuple[str, float
 def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
     """One sentence per label column: the best model representation against the best baseline (AMI)."""
     lines = []
-    s = summary[summary["method"] == method]
+    s = fair(summary[summary["method"] == method])
     for col, g in s.groupby("label_column", sort=True):
         model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
         if model is None or base is None:
             continue
         word, gap, spread = verdict(model, base)
-        chance = float(g["ami_chance_p95_mean"].max()) if "ami_chance_p95_mean" in g else float("nan")
+        chance = float(model["ami_chance_p95_mean"]) if "ami_chance_p95_mean" in g else float("nan")
         lines.append(
             f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}): the best model, "
             f"`{model['rep']}` (AMI {_pm(model)}), **{word}** the best baseline `{base['rep']}` (AMI {_pm(base)}); "
             f"gap {gap:+.3f} against a seed spread of {spread:.3f}"
             + (f" — {'larger' if abs(gap) > spread else 'not larger'} than seed-to-seed variation" if spread > 0 else "")
-            + f". 95% of label permutations stay below AMI {chance:.3f}."
+            + f". 95% of label permutations of the model's clusters stay below AMI {chance:.3f}."
         )
     return lines
 
@@ -111,9 +140,9 @@ def modality_contribution(summary: pd.DataFrame, reps: dict[str, str], song_set:
             if len(r):
                 parts.append(f"{modality} `{rep}` {_pm(r.iloc[0])}")
         if parts:
-            best = _best(g)
+            best, ties = best_and_ties(g)
             lines.append(f"- against **{col}** ({song_set}): " + "; ".join(parts)
-                         + f". Most informative: `{best['rep']}`.")
+                         + f". Most informative: {_and_ties(best, ties)}.")
     return lines
 
 
@@ -150,15 +179,19 @@ def retrieval(summary: pd.DataFrame, song_set: str, artist_filtered: bool) -> li
     if "p_at_10_mean" not in summary:
         return []
     lines = []
-    s = summary[(summary["method"] == "kmeans") & np.isfinite(summary["p_at_10_mean"])]
+    s = fair(summary[(summary["method"] == "kmeans") & np.isfinite(summary["p_at_10_mean"])])
     for col, g in s.groupby("label_column", sort=True):
-        best = _best(g, "p_at_10_mean")
+        best, ties = best_and_ties(g, "p_at_10")
         if best is None:
             continue
+        if int(best["n_items"]) - 1 <= 10:  # every other song is a neighbour: precision is chance by construction
+            lines.append(f"- **{col}** ({song_set}): {int(best['n_items'])} songs, so a song's 10 nearest are all "
+                         "the others and precision@10 cannot tell representations apart.")
+            continue
         note = (" (songs by the query's own artist do not count)" if artist_filtered and col != "artist" else "")
-        lines.append(f"- **{col}** ({song_set}): the 10 nearest songs share the label most often in `{best['rep']}`, "
-                     f"precision@10 {_pm(best, 'p_at_10')} against {best['p_at_10_chance_mean']:.3f} for random "
-                     f"neighbours{note}.")
+        lines.append(f"- **{col}** ({song_set}): the 10 nearest songs share the label most often in "
+                     f"{_and_ties(best, ties)}, precision@10 {_pm(best, 'p_at_10')} against "
+                     f"{best['p_at_10_chance_mean']:.3f} for random neighbours{note}.")
     return lines
 
 
