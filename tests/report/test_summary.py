@@ -137,6 +137,9 @@ def test_findings_sentences_apply_the_tie_rule_and_say_what_cannot_be_measured()
     assert "`audio_raw`, tied within the seed spread with `nc_vae`" in line
     (line,) = verdicts.retrieval(s.assign(n_items=10), "songs", artist_filtered=False)
     assert "cannot tell representations apart" in line
+    one = pd.DataFrame(rows + [_row("conv_beta_vae", "model", "genre", 0.6, std=np.nan)]).assign(
+        p_at_10_chance_mean=0.2, n_seeds=[5, 5, 5, 1])
+    assert "conv_beta_vae" not in verdicts.vae_vs_baselines(one, "songs")[0]  # one seed: no spread to judge by
 
 
 def test_the_algorithm_table_says_what_dbscan_left_out():
