@@ -131,3 +131,25 @@ def test_a_cut_off_mp3_is_a_truncated_note_in_the_first_check(tmp_path):
     assert np.isclose(float(rows.loc["cut", "detail"].split(" of ")[1].split(" s")[0]), 6.0, atol=0.3)
     assert rows.loc["stub", "problem"] == "unreadable_audio" and "truncated" in rows.loc["stub", "detail"]
     assert "whole" not in rows.index
+
+
+def test_link_loops_and_broken_links_are_rows_not_crashes(tmp_path):
+    write_audio(tmp_path / "ok.wav", seconds=1.0)
+    (tmp_path / "loop1.mp3").symlink_to(tmp_path / "loop2.mp3")
+    (tmp_path / "loop2.mp3").symlink_to(tmp_path / "loop1.mp3")
+    (tmp_path / "gone_link.wav").symlink_to(tmp_path / "gone.wav")
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=0.5)
+    assert clean.loc[clean["has_audio"], "track_id"].tolist() == ["ok"]
+    rows = report.set_index("track_id")
+    assert rows.loc["gone_link", "problem"] == "missing_file" and not rows.loc["gone_link", "kept"]
+    assert {"loop1", "loop2"} <= set(rows.index)
+
+
+@pytest.mark.skipif(os.uname().sysname == "Darwin", reason="macOS file systems refuse names that are not UTF-8")
+def test_a_single_file_with_a_name_that_is_not_utf8_is_a_clear_error(tmp_path):
+    from songspace.data.loading import DatasetError, load_file
+
+    bad = os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav")
+    sf.write(bad, tone(1.0), SR)
+    with pytest.raises(DatasetError, match="not valid UTF-8; rename it"):
+        load_file(os.fsdecode(bad))

@@ -59,3 +59,14 @@ def test_neighbours_file_is_rescored_as_written():
     near = pd.DataFrame({"track_id": ["a", "a", "b", "b", "c", "d"], "neighbour_id": ["b", "c", "a", "d", "a", "a"]})
     # a: 1 of 2 share x; b: 1 of 1 labelled (d has no genre); c: 0 of 1; d: no genre, not a query
     assert export.rescore_neighbours(near, tracks, "genre") == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+
+
+def test_a_label_one_algorithm_scored_as_nan_still_counts_for_every_pair():
+    def row(rep, method, label, ami):
+        return dict(rep=rep, method=method, family="baseline" if rep != "vae" else "model", song_set="s", n_items=80,
+                    label_column=label, ami_mean=ami, ami_std=0.01, k=4)
+    t = pd.DataFrame([row("audio_raw", "kmeans", "genre", 0.2), row("audio_raw", "kmeans", "language", 0.2),
+                      row("vae", "kmeans", "genre", 0.3), row("vae", "kmeans", "language", 0.0),
+                      row("audio_raw", "agglomerative", "genre", 0.1), row("audio_raw", "agglomerative", "language", np.nan)])
+    rec = recommendation.recommend(t)
+    assert rec["labels"] == ["genre", "language"] and rec["rep"] == "audio_raw"

@@ -22,6 +22,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "NOT_LABELS",
             "is_hidden",
             "printable",
+            "is_utf8",
             "strip_lrc",
             "scan_folder",
             "listing",

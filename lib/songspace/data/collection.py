@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +44,7 @@ def printable(rel: Path | str) -> str:
     return os.fsencode(str(rel)).decode("utf-8", "backslashreplace")
 
 
-def _utf8(rel: Path) -> bool:
+def is_utf8(rel: Path | str) -> bool:
     try:
         str(rel).encode("utf-8")
     except UnicodeEncodeError:  # os.walk gives undecodable bytes of a name as lone surrogates
@@ -56,13 +57,24 @@ def _problem(rel, problem: str, detail: str, root: Path, kept: bool = False, mod
                 detail=detail, path=printable(root / rel), kept=kept)
 
 
+def _loops(path: Path) -> bool:
+    try:
+        path.resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a symlink loop
+        return True
+    return False
+
+
 def _link_inside(path: Path, root: Path) -> Path | None:
     """The target of the link ``path`` relative to ``root`` when it lies there outside any hidden folder
     (so the scan reaches it itself), else None."""
-    target = path.resolve()
-    real_root = root.resolve()
-    if not target.is_relative_to(real_root) or is_hidden(target.relative_to(real_root)):
+    try:
+        target = path.resolve()
+    except (RuntimeError, OSError):  # a link loop: left to validate, which reports the file
         return None
+    real_root = root.resolve()
+    if not target.exists() or not target.is_relative_to(real_root) or is_hidden(target.relative_to(real_root)):
+        return None  # a broken link stays a song, which validate reports as missing
     return target.relative_to(real_root)
 
 
@@ -128,9 +140,12 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
             rel = (base / name).relative_to(root)
             if is_hidden(rel) or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
                 continue
-            if not _utf8(rel):
+            if not is_utf8(rel):
                 problems.append(_problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 "
                                          "(a copy from an old system?): not read; rename it to read it", root))
+                continue
+            if (base / name).is_symlink() and _loops(base / name):
+                problems.append(_problem(rel, "file_link", "a link that leads back to itself (a loop): not read", root))
                 continue
             if ((base / name).is_symlink() and (target := _link_inside(base / name, root)) is not None
                     and target.suffix.lower() in AUDIO_SUFFIXES):
@@ -138,10 +153,10 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
                                          "read there, once", root, kept=True))
                 continue
             audio.append((rel, Path(name).stem))
-        stems = [stem for _, stem in audio]
+        stems = Counter(stem for _, stem in audio)
         for rel, stem in audio:
             lyr = lyrics.get(stem)
-            track_id = rel.as_posix() if stems.count(stem) > 1 else rel.with_suffix("").as_posix()
+            track_id = rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix()
             rows.append(dict(track_id=track_id, audio_path=rel.as_posix(),
                              lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=stem,
                              folder=rel.parts[0] if len(rel.parts) > 1 else None))

@@ -90,10 +90,11 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
         t = t[~noisy]
     labelled = t[t["label_column"] != NO_LABEL]
     if len(labelled) and "ami_mean" in labelled:
-        labelled = labelled[np.isfinite(labelled["ami_mean"])]
         # every algorithm is compared on the same labels: those some algorithm's table leaves out (labels
-        # of many classes, scored by K-Means alone: compare.SIDE_MAX_CLASSES) do not count for any pair
+        # of many classes, scored by K-Means alone: compare.SIDE_MAX_CLASSES) do not count for any pair;
+        # a label a method scored, even as NaN for one pair, is one it has
         by_method = labelled.groupby("method")["label_column"].agg(lambda c: set(c))
+        labelled = labelled[np.isfinite(labelled["ami_mean"])]
         shared = set.intersection(*by_method) if len(by_method) else set()
         left = sorted(set(labelled["label_column"]) - shared)
         if left and shared:

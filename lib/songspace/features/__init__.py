@@ -52,7 +52,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "logmel_patches",
         ],
         "extract": ["extract_audio", "remove_audio_outputs", "FLUSH_WINDOWS"],
-        "lyrics": ["chunk_text", "embed_lyrics", "backend_slug", "extract_lyrics", "load_lyrics"],
+        "lyrics": ["chunk_text", "embed_lyrics", "backend_slug", "extract_lyrics", "load_lyrics", "remove_lyrics_outputs"],
         "lyrics_models": [
             "LyricsModelError",
             "Encoder",

@@ -296,6 +296,14 @@ def backend_slug(backend: str) -> str:
     return f"st-{tail}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+def remove_lyrics_outputs(out_dir) -> None:
+    """Every backend's lyrics files (``lyrics_<slug>.npy`` and its index) removed from ``out_dir``: 01 calls it
+    for a collection without lyrics, so no later stage reads an earlier run's embeddings."""
+    for path in Path(out_dir).glob("lyrics_*"):
+        if path.name.endswith((".npy", "_index.parquet")):
+            path.unlink(missing_ok=True)
+
+
 def _paths(out_dir, backend: str) -> tuple[Path, Path]:
     slug = backend_slug(backend)
     out = Path(out_dir)
