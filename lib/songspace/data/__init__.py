@@ -23,6 +23,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "is_hidden",
             "printable",
             "is_utf8",
+            "sidecars",
             "strip_lrc",
             "scan_folder",
             "listing",

@@ -109,6 +109,16 @@ def _walk(root: Path):
     return tree(), problems
 
 
+def sidecars(filenames) -> dict[str, str]:
+    """The lyrics file of each stem among ``filenames`` (one folder's names): ``.txt`` or ``.lrc`` in any case,
+    ``.txt`` first."""
+    out = {}
+    for name in sorted(filenames, key=lambda n: (Path(n).suffix.lower() != ".txt", n)):
+        if Path(name).suffix.lower() in LYRICS_SUFFIXES:
+            out.setdefault(Path(name).stem, name)
+    return out
+
+
 def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     """The manifest rows of a folder without ``manifest.csv``.
 
@@ -131,10 +141,7 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     rows = []
     walk, problems = _walk(root)
     for base, filenames in walk:
-        lyrics = {}  # stem -> sidecar name, any case of .txt/.lrc (.txt first)
-        for name in sorted(filenames, key=lambda n: (Path(n).suffix.lower() != ".txt", n)):
-            if Path(name).suffix.lower() in LYRICS_SUFFIXES:
-                lyrics.setdefault(Path(name).stem, name)
+        lyrics = sidecars(filenames)
         audio = []
         for name in sorted(filenames):
             rel = (base / name).relative_to(root)

@@ -24,11 +24,11 @@ import pandas as pd
 from songspace.cache import atomic_to_csv, atomic_to_parquet, remove_stale_temps
 from songspace.data.collection import (
     AUDIO_SUFFIXES,
-    LYRICS_SUFFIXES,
+    detect_label_columns,
     is_utf8,
     printable,
-    detect_label_columns,
     scan_folder,
+    sidecars,
 )
 from songspace.data import manifest, metadata
 from songspace.data.metadata import read_lyrics_file
@@ -190,9 +190,8 @@ def load_file(path: str | os.PathLike) -> pd.DataFrame:
         raise DatasetError(f"{path}: not an audio file ({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)})")
     if not is_utf8(p):
         raise DatasetError(f"{printable(p)}: the file name is not valid UTF-8; rename it to read it")
-    sidecars = sorted((q for q in p.parent.iterdir() if q.stem == p.stem and q.suffix.lower() in LYRICS_SUFFIXES),
-                      key=lambda q: (q.suffix.lower() != ".txt", q.name))
-    rows = pd.DataFrame([dict(track_id=p.stem, audio_path=str(p), lyrics_path=str(sidecars[0]) if sidecars else None,
+    lyr = sidecars(os.listdir(p.parent)).get(p.stem)
+    rows = pd.DataFrame([dict(track_id=p.stem, audio_path=str(p), lyrics_path=str(p.parent / lyr) if lyr else None,
                               title=p.stem)])
     return _finish(rows, p, p.parent, "folder", False, [])
 

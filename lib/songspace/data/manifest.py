@@ -64,6 +64,12 @@ def _text(path: Path) -> str:
         raise ManifestError(f"{path}: {e}; save the manifest as UTF-8") from e
 
 
+def _track_id(fields: list[str], header: list[str]) -> str | None:
+    """The ``track_id`` cell of a row that may be short, or None."""
+    i = header.index("track_id") if "track_id" in header else len(fields)
+    return fields[i] if i < len(fields) else None
+
+
 # Columns whose cells may hold a line break inside quotes; elsewhere one means a quote left open.
 MULTILINE_COLUMNS = {"lyrics"}
 
@@ -91,8 +97,7 @@ def _read_rows(lines: list[str], pos: int, header: list[str], sep: str, path: Pa
         if not fields or all(not f.strip() for f in fields) and len(fields) <= 1:
             continue
         if len(fields) != len(header):
-            tid = fields[header.index("track_id")] if "track_id" in header and len(fields) > header.index("track_id") else None
-            problems.append(problem(line + 1, tid, "track", "bad_manifest_row",
+            problems.append(problem(line + 1, _track_id(fields, header), "track", "bad_manifest_row",
                                     f"{len(fields)} fields, the header has {len(header)}: row left out", path))
             continue
         rows.append([f if f != "" else None for f in fields] + [line + 1])
@@ -136,8 +141,7 @@ def read_manifest(path: Path) -> tuple[pd.DataFrame, list[dict]]:
     while (stray := _read_rows(lines, pos, header, sep, path, rows, problems)) is not None:
         line, why = stray  # that line is left out and parsing starts afresh on the next one
         first = next(csv.reader([lines[line]], delimiter=sep), [])
-        tid = first[header.index("track_id")] if "track_id" in header and len(first) > header.index("track_id") else None
-        problems.append(problem(line + 1, tid, "track", "bad_manifest_row",
+        problems.append(problem(line + 1, _track_id(first, header), "track", "bad_manifest_row",
                                 f"a quote opened on this line {why}: row left out; the next lines are read", path))
         pos = line + 1
     df = pd.DataFrame(rows, columns=[*header, "_line"], dtype=object)

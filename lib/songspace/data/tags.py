@@ -170,26 +170,16 @@ _NATIVE_SUFFIXES = (".wav", ".aif", ".aiff", ".aifc")
 
 
 def _native_fields(path: str) -> dict:
-    """``TAG_FIELDS`` from a WAV or AIFF file's own text chunks (``soundfile``'s strings); {} if none."""
+    """``TAG_FIELDS`` from a WAV or AIFF file's own text chunks (``soundfile``'s strings); {} if none. The
+    strings are read as Vorbis comments of the same names, so genre, year and track parse as for any tag."""
     import soundfile as sf
 
     try:
         with sf.SoundFile(path) as f:
             raw = {k: (getattr(f, k) or "").strip() for k in ("title", "artist", "album", "genre", "date", "tracknumber")}
-    except Exception:  # not a file libsndfile reads: the audio checks report it
+        return fields_of({k: [v] for k, v in raw.items() if v})
+    except Exception:  # not a file libsndfile reads (the audio checks report it), or chunks that do not parse
         return {}
-    out = {k: raw[k] for k in ("title", "artist", "album") if raw[k]}
-    genres = [g for g in _GENRE_SPLIT.split(raw["genre"]) if g]
-    if genres:
-        out["genre"], out["genres"] = genres[0], "; ".join(dict.fromkeys(genres))
-    m = YEAR.search(raw["date"])
-    if m:
-        out["year"] = int(m.group(1))
-        out["decade"] = f"{out['year'] // 10 * 10}s"
-    m = _NUMBER.match(raw["tracknumber"])
-    if m:
-        out["track_number"] = int(m.group(1))
-    return out
 
 
 def read_all(paths: list, n_jobs: int = 1) -> list[dict]:

@@ -27,6 +27,7 @@ import pandas as pd
 from songspace.cache import atomic_open, atomic_save_npz, atomic_to_csv, atomic_write_text
 from songspace.config import RESULT_FILES
 from songspace.evaluation import cluster, export, neighbours
+from songspace.training.scaling import l2_rows
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,7 @@ def normalise(X: np.ndarray, norm: str, stats: dict) -> np.ndarray:
     if norm == "zscore":
         return (X - stats["mean"]) / stats["scale"]
     if norm == "l2":
-        length = np.linalg.norm(X, axis=1, keepdims=True)
-        return X / np.where(length > 0, length, 1.0)
+        return l2_rows(X)
     return X
 
 

@@ -24,6 +24,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from songspace.training.scaling import l2_rows
+
 METHODS = ("kmeans", "agglomerative", "dbscan", "gmm", "spectral")
 MINIBATCH_ABOVE = 20_000  # rows: KMeans -> MiniBatchKMeans
 SUBSAMPLE_ABOVE = 5_000  # rows: agglomerative/spectral fit on a subsample, rest by nearest centroid
@@ -59,7 +61,7 @@ def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = Tr
     if norm == "zscore":
         X = StandardScaler().fit_transform(X)
     elif norm == "l2":
-        X = unit_rows(X)
+        X = l2_rows(X)
     elif norm != "none":
         raise ValueError(f"unknown norm {norm!r}; choose one of {NORMS}")
     info: dict = {"norm": norm, "pca_dim": None, "explained_variance": None}
@@ -71,12 +73,6 @@ def preprocess(X: np.ndarray, pca_dim: int | None = None, standardize: bool = Tr
         X = pca.fit_transform(X)
         info.update(pca_dim=dim, explained_variance=float(pca.explained_variance_ratio_.sum()))
     return X, info
-
-
-def unit_rows(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit Euclidean length (zero rows stay zero): ``preprocess``'s ``l2``."""
-    length = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(length > 0, length, 1.0)
 
 
 def fit_projection(X: np.ndarray, pca_dim: int, norm: str) -> tuple[np.ndarray, object]:
@@ -92,7 +88,7 @@ def fit_projection(X: np.ndarray, pca_dim: int, norm: str) -> tuple[np.ndarray, 
     from sklearn.preprocessing import FunctionTransformer
 
     Xp, info = preprocess(X, pca_dim, norm=norm)
-    first = {"zscore": StandardScaler(), "l2": FunctionTransformer(unit_rows), "none": "passthrough"}[norm]
+    first = {"zscore": StandardScaler(), "l2": FunctionTransformer(l2_rows), "none": "passthrough"}[norm]
     pipe = make_pipeline(first, PCA(n_components=info["pca_dim"], svd_solver="full")).fit(_check_X(X))
     if not np.allclose(pipe.transform(_check_X(X)), Xp, atol=1e-6):  # both are deterministic fits of one SVD
         raise RuntimeError("the PCA pipeline does not reproduce preprocess's rows")

@@ -246,7 +246,7 @@ def _row_precision(table: pd.DataFrame, rec: dict) -> float | None:
     if col not in table:
         return None
     hit = table[(table["rep"] == rec["rep"]) & (table["label_column"] == rec["label_column"])
-                & (table["song_set"] == rec["song_set"] if "song_set" in table else True)][col].dropna()
+                & (table["song_set"] == rec["song_set"])][col].dropna()
     return float(hit.iloc[0]) if len(hit) else None
 
 

@@ -206,14 +206,13 @@ def prune_sweep(configs: list[dict], job: SweepJob, out_csv, settings: dict | No
     # one study per model: ELBOs of song vectors and of log-mel patches are not on one scale; and no
     # configuration is judged before its KL warm-up has ended
     models = {config_hash(c): c["model"] for c in configs}
-    rungs_of = {}
-    for model in dict.fromkeys(models.values()):
-        group = {h: first[h] for h, m in models.items() if m == model}
-        warmup = max(spec.train.warmup_epochs for spec in group.values())
-        rungs_of[model] = Pruning(**{**settings, "min_epochs": max(int(settings.get("min_epochs", 1)), warmup)})
+    groups = {model: {h: first[h] for h, m in models.items() if m == model} for model in dict.fromkeys(models.values())}
+    rungs_of = {model: Pruning(**{**settings, "min_epochs": max(int(settings.get("min_epochs", 1)),
+                                                                max(spec.train.warmup_epochs for spec in group.values()))})
+                for model, group in groups.items()}
     _forget_pruned(configs, out_csv, {m: r.label for m, r in rungs_of.items()})
     for model, rungs in rungs_of.items():
-        group = {h: first[h] for h, m in models.items() if m == model}
+        group = groups[model]
         screened.update(screen(group, parts_dir(out_csv) / f"screen-{model}.json", rungs, threads=os.cpu_count() or 1))
     kept = []
     for cfg in configs:

@@ -66,18 +66,17 @@ def _label_sentence(col: str, g: pd.DataFrame) -> str:
     base = _best(g[g["family"] == "baseline"])
     p95 = float(best["ami_chance_p95_mean"])  # the chance level of this row's own clusters
     above = float(best["ami_mean"]) - p95
-    tied = ties
-    who = f"`{best['rep']}` ({best['family']})" + (f" and {len(tied)} other representation(s) tied with it "
-                                                   "within the seed spread" if len(tied) else "")
+    who = f"`{best['rep']}` ({best['family']})" + (f" and {len(ties)} other representation(s) tied with it "
+                                                   "within the seed spread" if ties else "")
     text = (f"Against **{col}** ({int(best['n_items'])} songs, k = {int(best['k'])}), {who} cluster"
-            f"{'' if len(tied) else 's'} best, AMI {verdicts._pm(best)}: "
+            f"{'' if ties else 's'} best, AMI {verdicts._pm(best)}: "
             + (f"{above:+.3f} over the 95th percentile of label permutations ({p95:.3f})" if above > 0 else
                f"**not above chance** (95th percentile of label permutations {p95:.3f})"))
     if base is not None and best["family"] != "baseline":
-        word = verdicts.verdict(best, base)[0]
+        beats = verdicts.verdict(best, base)[0] == "beats"
         text += (f", {best['ami_mean'] - base['ami_mean']:+.3f} over the best plain baseline `{base['rep']}` "
-                 f"({verdicts._pm(base)}), which it {word.replace('ties with', 'ties with: no gap beyond the seed spread')}")
-    elif not len(tied) and (second := _best(g[g["rep"] != best["rep"]])) is not None:
+                 f"({verdicts._pm(base)}), " + ("which it beats" if beats else "a tie: no gap beyond the seed spread"))
+    elif not ties and (second := _best(g[g["rep"] != best["rep"]])) is not None:
         text += f", {best['ami_mean'] - second['ami_mean']:+.3f} over the next, `{second['rep']}` ({verdicts._pm(second)})"
     return text + "."
 
