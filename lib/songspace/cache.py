@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -26,6 +27,26 @@ def params_hash(obj: Any) -> str:
     """Stable short hash of a JSON-able object (dataclass dicts, configs)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def library_versions(*dists: str) -> dict[str, str | None]:
+    """Installed versions of the distributions ``dists`` (None when one is missing), for cache keys.
+
+    What a cached result holds depends on the libraries that computed it as much as on its parameters
+    (an upgraded decoder shifts samples, another torch or BLAS changes the last digits of an embedding and
+    the path of a training run), so every cache key carries the versions its computation used: after an
+    upgrade the entries are recomputed, never mixed with new ones in one table.
+    """
+    from importlib import metadata
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {name: version(name) for name in dists}
 
 
 _UMASK = os.umask(0o022)

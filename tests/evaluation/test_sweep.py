@@ -147,7 +147,7 @@ def test_a_pruned_part_counts_only_under_the_settings_that_pruned_it(tmp_path):
     assert list(df.status) == ["ok", "ok"] and len(_calls(log)) == 2
 
 
-def test_the_sweep_context_changes_with_every_input_a_configuration_trains_on(tmp_path):
+def test_the_sweep_context_changes_with_every_input_a_configuration_trains_on(tmp_path, monkeypatch):
     from songspace.features.lyrics import backend_slug
 
     interim, processed = tmp_path / "interim", tmp_path / "processed"
@@ -160,3 +160,5 @@ def test_the_sweep_context_changes_with_every_input_a_configuration_trains_on(tm
         (processed / name).write_bytes(b"x")
         hashes.append(params_hash(job.context()))
     assert len(set(hashes)) == len(hashes)  # each file moved the hash
+    monkeypatch.setattr(sweep, "library_versions", lambda *names: {n: "99.0" for n in names})
+    assert params_hash(job.context()) != hashes[-1]  # so does another torch or scikit-learn

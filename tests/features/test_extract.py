@@ -217,3 +217,22 @@ def test_a_killed_cache_write_is_cleaned_and_a_run_without_audio_leaves_no_audio
     assert not stale.exists()
     extract.remove_audio_outputs(out)
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_library_upgrade_recomputes_what_the_cache_holds(tracks, tmp_path, monkeypatch):
+    from songspace import cache as C
+    from songspace.features import audio
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    assert C.library_versions("numpy", "no-such-distribution") == {"numpy": np.__version__,
+                                                                    "no-such-distribution": None}
+    extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False)
+    d1 = load_audio_features(out)["descriptors_windows"]
+    real = audio.library_versions
+    monkeypatch.setattr(audio, "library_versions", lambda *names: {**real(*names), "soundfile": "99.0"})
+    st = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False)
+    assert st["decoded"] == 3 and st["desc_computed"] == 3 and st["logmel_computed"] == 3
+    pd.testing.assert_frame_equal(load_audio_features(out)["descriptors_windows"], d1)  # same numbers here
+    monkeypatch.setattr(audio, "library_versions", real)
+    st = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False)
+    assert st["decoded"] == 0 and st["desc_cached"] == 3

@@ -253,3 +253,20 @@ def test_models_load_with_local_files_only(monkeypatch):
     M._load_st_uncached("some-org/some-model")
     M._load_st_uncached("some-org/some-model", allow_download=True)
     assert [kw.get("local_files_only") for _, kw in seen] == [True, False]
+
+
+def test_a_library_upgrade_is_another_cache_key(tmp_path, monkeypatch):
+    texts = ["amor de noche", "love at night", "liebe in der nacht", "sun and sol"]
+    embed_lyrics(texts, backend="tfidf", dim=2, cache_dir=tmp_path)
+    embed_lyrics(texts[:2], backend="e5", cache_dir=tmp_path)
+    calls = []
+    real_tfidf, real_model, real_versions = L._embed_tfidf, L._embed_model, L.library_versions
+    monkeypatch.setattr(L, "_embed_tfidf", lambda *a, **k: calls.append("tfidf") or real_tfidf(*a, **k))
+    monkeypatch.setattr(L, "_embed_model", lambda docs, *a: calls.append("e5") or real_model(docs, *a))
+    embed_lyrics(texts, backend="tfidf", dim=2, cache_dir=tmp_path)
+    embed_lyrics(texts[:2], backend="e5", cache_dir=tmp_path)
+    assert calls == []
+    monkeypatch.setattr(L, "library_versions", lambda *names: {n: "99.0" for n in names})
+    embed_lyrics(texts, backend="tfidf", dim=2, cache_dir=tmp_path)
+    embed_lyrics(texts[:2], backend="e5", cache_dir=tmp_path)
+    assert calls == ["tfidf", "e5"]

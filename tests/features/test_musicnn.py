@@ -307,6 +307,13 @@ def test_backend_cache_and_decode_once(tracks, tmp_path, monkeypatch):
                           audio_backends=("musicnn-mtt",))
     assert fewer["musicnn-mtt_computed"] == 3 and fewer["musicnn-mtt_patches"] == 3  # not served from the cache
     assert load_backend(out, "musicnn-mtt")["windows"]["track_id"].tolist() == ["a", "b", "c"]
+    from songspace.features import per_track
+
+    real = per_track.library_versions  # another torch: the embeddings are computed again, not reused
+    monkeypatch.setattr(per_track, "library_versions", lambda *names: {**real(*names), "torch": "99.0"})
+    upgraded = extract_audio(tracks, capped, out, n_jobs=1, cache_dir=cache, progress=False,
+                             audio_backends=("musicnn-mtt",))
+    assert upgraded["musicnn-mtt_computed"] == 3 and upgraded["musicnn-mtt_cached"] == 0
 
 
 def test_unknown_backend(tracks, tmp_path):

@@ -362,6 +362,12 @@ def test_new_train_fields_keep_old_run_ids():
     assert "tensorboard" not in run_key("mlp_vae", {}, TrainConfig(tensorboard=True), "fp")["train"]
 
 
+def test_a_library_upgrade_is_another_run_id(monkeypatch):
+    before = params_hash(run_key("mlp_vae", {}, TrainConfig(), "fp"))
+    monkeypatch.setattr(store, "library_versions", lambda *names: {n: "99.0" for n in names})
+    assert params_hash(run_key("mlp_vae", {}, TrainConfig(), "fp")) != before
+
+
 def test_pretraining_fields_are_in_the_run_id_only_when_there_is_pretraining():
     """``gmm_n_init`` and ``pretrain_restarts`` change a VaDE run, so they key it; without pretraining they
     change nothing, so the run ids of the other models are the ones they had before the fields existed."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from songspace.cache import params_hash
+from songspace.cache import library_versions, params_hash
 from songspace.config import SWEEPS
 from songspace.evaluation import compare
 from songspace.evaluation.runner import config_hash, grid, parts_dir, read_part, record
@@ -116,7 +116,7 @@ class SweepJob:
         budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
                 "audio": self.audio_backend, **budget,
-                "train_version": TRAIN_VERSION, "data": {f.name: file_hash(f) for f in files if f.exists()}}
+                "train_version": TRAIN_VERSION, "libs": library_versions("torch", "numpy", "scikit-learn"), "data": {f.name: file_hash(f) for f in files if f.exists()}}
 
 
 def sweep_configs(name_or_specs, context: dict | None = None, training: dict | None = None) -> list[dict]:

@@ -13,9 +13,18 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from songspace.cache import library_versions
+
 
 
 FEATURE_VERSION = 4  # 4: a float file above full scale is rescaled to peak 1; cache entries carry decode notes
+
+
+def decode_libraries() -> dict:
+    """Versions of what decodes, resamples and transforms the audio (part of every audio cache key):
+    the decoders (libsndfile, PyAV's FFmpeg), soxr, librosa's filters and the FFT's numpy and scipy."""
+    return {**library_versions("soundfile", "av", "soxr", "librosa", "numpy", "scipy"),
+            "libsndfile": sf.__libsndfile_version__}
 
 
 class AudioError(Exception):
@@ -61,7 +70,8 @@ class AudioParams:
 
     def _common(self) -> dict:
         return dict(v=FEATURE_VERSION, sr=self.sr, window_s=self.window_s, hop_s=self.hop_s,
-                    n_fft=self.n_fft, hop_length=self.hop_length, silence_db=self.silence_db)
+                    n_fft=self.n_fft, hop_length=self.hop_length, silence_db=self.silence_db,
+                    libs=decode_libraries())
 
     def descriptor_key(self) -> dict:
         """The parameters the descriptors depend on (cache key)."""

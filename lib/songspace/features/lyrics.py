@@ -48,6 +48,7 @@ from songspace.cache import (
     NpzCache,
     atomic_save_npy,
     atomic_to_parquet,
+    library_versions,
     params_hash,
     remove_stale_temps,
 )
@@ -246,7 +247,7 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
 
     if backend == "tfidf":
         p = params_hash({"backend": "tfidf", "dim": dim, "seed": seed, "ngram": list(ngram_range),
-                         "v": _CACHE_VERSION})
+                         "v": _CACHE_VERSION, "libs": library_versions("scikit-learn", "numpy", "scipy")})
         key = f"tfidf-{params_hash([_sha(t) for t in present])}-{p}"
         hit = cache.get(key) if cache else None
         if hit is not None and hit["emb"].shape[0] == len(present):
@@ -264,7 +265,8 @@ def embed_lyrics(texts: Sequence[str | None], backend: str = "e5", batch_size: i
 
     enc = lyrics_models.get_encoder(backend, batch_size=batch_size, allow_download=allow_download, variant=variant)
     limit = enc.limit if max_tokens is None else min(int(max_tokens), enc.limit)
-    p = params_hash({**enc.ident, "limit": limit, "v": _CACHE_VERSION})
+    p = params_hash({**enc.ident, "limit": limit, "v": _CACHE_VERSION,
+                     "libs": library_versions("sentence-transformers", "transformers", "tokenizers", "torch")})
     vecs: dict[str, np.ndarray] = {}
     for t in dict.fromkeys(present):  # unique, in order
         hit = cache.get(f"{_sha(t)}-{p}") if cache else None

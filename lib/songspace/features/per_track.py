@@ -15,6 +15,7 @@ from threadpoolctl import ThreadpoolController
 from songspace.cache import (
     NpzCache,
     file_hash,
+    library_versions,
     params_hash,
 )
 from songspace.features import audio, descriptors
@@ -68,7 +69,8 @@ def backend_key(backend: str, p: AudioParams) -> dict:
     """The parameters a musicnn backend's embeddings depend on (cache key): the model, the decode rate,
     the resampling to 16 kHz and how many patches are kept (front end and patch grid are the model's)."""
     return dict(v=MUSICNN_VERSION, model=MUSICNN_BACKENDS[backend], decode_sr=p.sr, sr=MUSICNN_SR,
-                resampler="soxr-HQ", max_patches=p.musicnn_max_patches)
+                resampler="soxr-HQ", max_patches=p.musicnn_max_patches,
+                libs={**audio.decode_libraries(), **library_versions("torch", "musicnn")})
 
 
 def _to_16k(y: np.ndarray, sr: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from tqdm import (
     tqdm,  # text bar: tqdm.auto would want ipywidgets (not installed) in notebooks
 )
 
-from songspace.cache import NpzCache, params_hash
+from songspace.cache import NpzCache, library_versions, params_hash
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ def embed_2d(X: np.ndarray, method: str = "umap", seed: int = 0, cache_path: str
         params["fit_n"] = n_fit
 
     info = {"method": method, "method_used": used, "reason": reason, "params": params, "seed": int(seed)}
-    key = f"{used}-{array_hash(X)[:16]}-{params_hash({'params': params, 'seed': int(seed)})}"
+    libs = library_versions("umap-learn", "scikit-learn", "numpy")
+    key = f"{used}-{array_hash(X)[:16]}-{params_hash({'params': params, 'seed': int(seed), 'libs': libs})}"
     info["key"] = key
 
     cache = NpzCache(cache_path) if cache_path is not None else None

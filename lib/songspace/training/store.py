@@ -26,6 +26,7 @@ from songspace.cache import (
     atomic_to_csv,
     atomic_write_bytes,
     atomic_write_text,
+    library_versions,
     params_hash,
     remove_stale_temps,
 )
@@ -73,7 +74,8 @@ def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) ->
             if k not in _NOT_IN_RUN_ID and not (k in _RUN_ID_OMITTED_DEFAULTS and v == _RUN_ID_OMITTED_DEFAULTS[k])
             and not (k in _PRETRAIN_ONLY and not pretrains)
             and not (k in _NEIGHBOUR_ONLY and not train_cfg.neighbour_weight)}
-    return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION}
+    return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION,
+            'libs': library_versions("torch", "numpy", "scikit-learn")}
 
 def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
         name: str | None = None, force: bool = False, callbacks: Sequence[Callback] = (), train_mask=None) -> RunResult:
