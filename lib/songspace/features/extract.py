@@ -54,7 +54,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         Columns ``track_id``, ``audio_path``, ``has_audio`` (rows without audio are skipped).
     params : AudioParams, optional
     out_dir : path
-        Receives ``audio_failures.csv`` and ``extract.json`` (parameters and run stats), and per backend:
+        Receives ``audio_failures.csv`` and ``features.json`` (parameters and run stats), and per backend:
 
         - ``"descriptors"``: ``windows.parquet`` (track_id, window, start_s, end_s), ``descriptors_windows.parquet``,
           ``descriptors_tracks.parquet``, ``logmel.npy`` (n_windows, n_mels, patch_frames) float32 dB;
