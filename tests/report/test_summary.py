@@ -137,6 +137,10 @@ def test_findings_sentences_apply_the_tie_rule_and_say_what_cannot_be_measured()
     assert "`audio_raw`, tied within the seed spread with `nc_vae`" in line
     (line,) = verdicts.retrieval(s.assign(n_items=10), "songs", artist_filtered=False)
     assert "cannot tell representations apart" in line
+    # an album inside its artist, with the query's own artist left out: no candidate can share it
+    (line,) = verdicts.retrieval(s.assign(p_at_10_mean=0.0, p_at_10_chance_mean=0.0, label_column="album"), "songs",
+                                 artist_filtered=True)
+    assert "measures nothing here" in line and "own artist" in line and "most often" not in line
     one = pd.DataFrame(rows + [_row("conv_beta_vae", "model", "genre", 0.6, std=np.nan)]).assign(
         p_at_10_chance_mean=0.2, n_seeds=[5, 5, 5, 1])
     assert "conv_beta_vae" not in verdicts.vae_vs_baselines(one, "songs")[0]  # one seed: no spread to judge by
@@ -150,3 +154,14 @@ def test_the_algorithm_table_says_what_dbscan_left_out():
                                                                               "noise_fraction_mean": 0.25}])
     p = algorithm_pivot(c, True)
     assert p["dbscan noise"].iloc[0] == 0.25 and p["dbscan seeds"].iloc[0] == "1 of 2"
+
+
+def test_the_take_home_precision_line_says_which_label_it_cannot_measure():
+    from types import SimpleNamespace
+
+    from songspace.report import sections
+
+    t = pd.DataFrame({"rep": "audio_pca", "method": "kmeans", "song_set": "songs", "label_column": ["album", "genre"],
+                      "p_at_10_mean": [0.0, 0.72], "p_at_10_chance_mean": [0.0, 0.25]})
+    line = sections._retrieval_line(SimpleNamespace(recommended={"rep": "audio_pca", "song_set": "songs"}, table=t))
+    assert "album not measurable" in line and "genre 0.720 (random neighbours 0.250)" in line

@@ -195,6 +195,12 @@ def retrieval(summary: pd.DataFrame, song_set: str, artist_filtered: bool) -> li
                          "the others and precision@10 cannot tell representations apart.")
             continue
         note = (" (songs by the query's own artist do not count)" if artist_filtered and col != "artist" else "")
+        if best["p_at_10_chance_mean"] == 0:  # no query has a candidate of its class: every precision is 0
+            why = (", once songs by its own artist are left out (its label lies inside the artist)" if note
+                   else " (every class has one song)")
+            lines.append(f"- **{col}** ({song_set}): no song has a candidate neighbour with its label{why}, so "
+                         "precision@10 measures nothing here.")
+            continue
         lines.append(f"- **{col}** ({song_set}): the 10 nearest songs share the label most often in "
                      f"{_and_ties(best, ties)}, precision@10 {_pm(best, 'p_at_10')} against "
                      f"{best['p_at_10_chance_mean']:.3f} for random neighbours{note}.")

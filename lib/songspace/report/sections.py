@@ -128,6 +128,7 @@ def _retrieval_line(r: Results) -> str:
     rows = t[(t["rep"] == rec["rep"]) & (t["method"] == "kmeans") & (t["song_set"] == rec["song_set"])
              & np.isfinite(t["p_at_10_mean"])]
     parts = [f"{row.label_column} {row.p_at_10_mean:.3f} (random neighbours {row.p_at_10_chance_mean:.3f})"
+             if row.p_at_10_chance_mean > 0 else f"{row.label_column} not measurable (no candidate neighbour shares it)"
              for row in rows.drop_duplicates("label_column").itertuples()]
     return f" Neighbour precision@10: {'; '.join(parts)}." if parts else ""
 
