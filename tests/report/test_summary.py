@@ -165,3 +165,26 @@ def test_the_take_home_precision_line_says_which_label_it_cannot_measure():
                       "p_at_10_mean": [0.0, 0.72], "p_at_10_chance_mean": [0.0, 0.25]})
     line = sections._retrieval_line(SimpleNamespace(recommended={"rep": "audio_pca", "song_set": "songs"}, table=t))
     assert "album not measurable" in line and "genre 0.720 (random neighbours 0.250)" in line
+
+
+def test_the_method_paragraph_is_read_from_the_run_not_written_in_the_notebook(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from songspace.report import sections
+
+    (tmp_path / "features.json").write_text(json.dumps({"params": {"musicnn_max_patches": 7},
+                                                        "audio_backends": ["descriptors", "musicnn-msd"]}))
+    run = tmp_path / "conv_vae-s0-x"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model_config": {"encoder": "musicnn-msd", "input_shape": [1, 32, 64]}}))
+    runs_index = pd.DataFrame({"model": ["nc_vae", "cvae_genre", "conv_vae"], "run_dir": ["a", "b", str(run)]})
+    r = SimpleNamespace(dirs={"processed": tmp_path}, plan=SimpleNamespace(has_audio=True, has_lyrics=False),
+                        runs=runs_index)
+    (md,) = sections.method_section(r, {"audio_backend": "musicnn-msd", "lyrics_backend": "e5"})
+    text = md.data
+    assert "at most 7 of them" in text and "neighbour-consistency VAE" in text and "CVAE conditioned on genre" in text
+    assert "linear head on `musicnn-msd`" in text and "32×64 log-mel patch" in text and "Lyrics" not in text
+    r.plan.has_lyrics, r.runs = True, runs_index.iloc[:1]
+    (md,) = sections.method_section(r, {"audio_backend": "musicnn-msd", "lyrics_backend": "e5"})
+    assert "with `e5`" in md.data and "ConvVAE" not in md.data

@@ -9,9 +9,13 @@ writes a file.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 from IPython.display import HTML, Markdown, display
 
+from songspace.config import MLP_FAMILY
 from songspace.evaluation import comparison, export
 from songspace.report import plots, summary
 from songspace.report.results import Results
@@ -56,6 +60,65 @@ def data_section(r: Results, dataset: str) -> list:
     """The collection in a sentence (layout, validation problems, stages skipped) and its counts table."""
     line = f"Collection **{dataset}** ({r.tracks.attrs.get('layout', '?')}). {summary.validation_line(r.validation)}"
     return [Markdown(line + _also_skipped(r)), HTML(summary.html_table(summary.data_table(r.tracks, r.plan)))]
+
+
+# How the method paragraph names each model of the runs index (config.MLP_FAMILY and 03's ConvVAE).
+MODEL_WORDS = {
+    "mlp_vae": "an MLP VAE", "beta_vae": f"a β-VAE (β = {MLP_FAMILY['beta_vae']['beta']:g})", "ae": "an autoencoder (scored as a baseline)",
+    "multimodal_vae": "a multimodal product-of-experts VAE", "lyrics_vae": "a lyrics-only VAE on the lyrics embedding alone",
+    "audio_window_vae": "a window-level VAE on every 3-s patch's audio embedding",
+    "vade": "VaDE (a mixture prior whose components are the clusters)",
+    "nc_vae": "a neighbour-consistency VAE (a song's posterior mean pulled towards one of its "
+              f"{MLP_FAMILY['nc_vae']['neighbours']} nearest training songs in the input, as SCAN does)",
+}
+
+
+def _conv_words(r: Results) -> str:
+    """What the ConvVAE of this run is, from one of its run folders' config.json."""
+    conv = r.runs[r.runs["model"] == "conv_vae"] if len(r.runs) else r.runs
+    if not len(conv):
+        return ""
+    cfg_path = Path(conv["run_dir"].iloc[0]) / "config.json"
+    cfg = json.loads(cfg_path.read_text())["model_config"] if cfg_path.is_file() else {}
+    shape = "×".join(map(str, cfg.get("input_shape", [])[1:])) or "?"
+    if cfg.get("encoder", "conv") == "conv":
+        return f" The ConvVAE encodes and rebuilds log-mel patches ({shape} mel bands × frames) with convolutions."
+    return (f" The ConvVAE's encoder is a linear head on `{cfg['encoder']}`'s frozen per-patch embedding (the installed "
+            f"package's weights, computed once in 01); its convolutional decoder rebuilds the {shape} log-mel patch.")
+
+
+def method_section(r: Results, settings: dict) -> list:
+    """How the representations of this run were made, read from 01's ``features.json`` and the runs index."""
+    meta_path = Path(r.dirs["processed"]) / "features.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    backends = meta.get("audio_backends", [])
+    cap = meta.get("params", {}).get("musicnn_max_patches")
+    parts = []
+    if r.plan.has_audio and backends:
+        music = [b for b in backends if b != "descriptors"]
+        if music:
+            patches = f"at most {cap} of them, evenly spaced" if cap else "all of them"
+            parts.append(f"Audio is decoded once per song. `{', '.join(music)}`: musicnn's pretrained embedding (the "
+                         f"200-d penultimate layer, the mean over a song's 3-s patches, {patches}); "
+                         f"`{settings['audio_backend']}` is the models' audio input and the `audio_raw` baseline.")
+        if "descriptors" in backends:
+            parts.append("`audio_descriptors`: pooled descriptors (MFCCs with deltas, spectral shape, chroma, tempo).")
+    if r.plan.has_lyrics:
+        parts.append(f"Lyrics are embedded per song with `{settings['lyrics_backend']}` (long lyrics chunked and "
+                     "pooled, never truncated).")
+    models = list(dict.fromkeys(r.runs["model"])) if len(r.runs) else []
+    words = [MODEL_WORDS.get(m) or (f"a CVAE conditioned on {m[5:]}" if m.startswith("cvae_") else None) for m in models]
+    words = [w for w in words if w]
+    if words:
+        parts.append("Vector models trained on the blocks the collection has, standardised on training songs: "
+                     + "; ".join(words) + ".")
+    parts.append(_conv_words(r).strip())
+    parts.append("Embeddings are clustered as unit vectors, descriptors z-scored per column, latents and PCA outputs as "
+                 "they are (the `norm` column). Validation splits are made by song. Latents (posterior means) are "
+                 "averaged per song and clustered with k = number of classes of the label scored; baselines (raw "
+                 "features, PCA, lyrics only, audio only, hybrid) are clustered identically on the same songs. Metrics "
+                 "are means ± std over seeds, each with a permuted-label chance level.")
+    return [Markdown(" ".join(p for p in parts if p))]
 
 
 def budget_section(r: Results) -> list:
