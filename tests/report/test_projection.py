@@ -59,3 +59,12 @@ def test_subsample_policy_is_part_of_the_cache_key(small_limits, tmp_path, monke
     monkeypatch.setattr(projection, "FIT_N", 45)
     _, sub45 = projection.embed_2d(X, "tsne", seed=0, cache_path=tmp_path)
     assert not sub45["cache_hit"] and sub45["key"] != sub["key"] and exact["method_used"] == "tsne"
+
+
+def test_umap_kernels_are_cached_on_disk_so_a_new_process_does_not_compile_them():
+    from numba.core.caching import NullCache
+
+    umap = projection.umap_module()
+    kernels = [umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths,
+               umap.layouts._nb_optimize_layout_euclidean_single_epoch]
+    assert not any(isinstance(k._cache, NullCache) for k in kernels)

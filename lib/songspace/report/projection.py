@@ -12,6 +12,7 @@ plus a nearest-neighbour pass instead of growing with n.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -57,9 +58,31 @@ def _tsne(X, seed, params):
     return TSNE(n_components=2, perplexity=params["perplexity"], init="pca", random_state=seed).fit_transform(X)
 
 
-def _umap(X, seed, params):
-    import umap  # first import ~19 s: only when actually needed
+@functools.lru_cache(maxsize=1)
+def umap_module():
+    """``umap``, imported once, with its numba kernels cached on disk.
 
+    umap-learn 0.5.12 compiles its neighbour-graph and layout kernels without ``cache=True``, so every
+    process that fitted a map spent ~12 s compiling them (upstream: lmcinnes/umap#1257, not merged).
+    Caching them (numba's own ``enable_caching``, what ``cache=True`` does) lets a later process load them
+    in under a second, with the same maps. ``tools/warm.py`` fills the cache once, serially, at ``make env``.
+    """
+    import sys
+
+    import umap  # first import ~3 s: only when a map is actually drawn
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name == "umap" or name.startswith("umap."):
+            for f in vars(module).values():
+                if isinstance(f, CPUDispatcher) and isinstance(f._cache, NullCache):
+                    f.enable_caching()
+    return umap
+
+
+def _umap(X, seed, params):
+    umap = umap_module()
     return umap.UMAP(n_components=2, n_neighbors=params["n_neighbors"], min_dist=params["min_dist"],
                      metric=params["metric"], random_state=seed, n_jobs=1)
 
