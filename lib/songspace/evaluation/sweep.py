@@ -102,7 +102,7 @@ class SweepJob:
         from songspace.cache import file_hash
         from songspace.features.lyrics import backend_slug
         from songspace.features.saved import backend_path
-        from songspace.training.store import TRAIN_VERSION
+        from songspace.training.store import TRAIN_VERSION, TRAINING_LIBRARIES
 
         processed = Path(self.processed_dir)
         # every input a configuration may train on: the ConvVAE's log-mel patches and the backend's patch
@@ -116,7 +116,8 @@ class SweepJob:
         budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
                 "audio": self.audio_backend, **budget,
-                "train_version": TRAIN_VERSION, "libs": library_versions("torch", "numpy", "scikit-learn"), "data": {f.name: file_hash(f) for f in files if f.exists()}}
+                "train_version": TRAIN_VERSION, "libs": library_versions(*TRAINING_LIBRARIES),
+                "data": {f.name: file_hash(f) for f in files if f.exists()}}
 
 
 def sweep_configs(name_or_specs, context: dict | None = None, training: dict | None = None) -> list[dict]:

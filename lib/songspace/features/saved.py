@@ -35,6 +35,13 @@ def backend_columns(backend: str) -> list[str]:
         raise ValueError(f"{backend}: tag names collide once made column names")
     return [f"emb_{i:03d}" for i in range(musicnn.N_DENSE)] + tags
 
+def read_meta(out_dir) -> dict:
+    """``features.json`` of an ``extract_audio`` run (``params``, ``audio_backends``, ``descriptors``, ``stats``),
+    or ``{}`` when 01 wrote none (no audio)."""
+    path = Path(out_dir) / "features.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def load_audio_features(out_dir) -> dict:
     """Read what ``extract_audio`` wrote.
 
@@ -55,7 +62,7 @@ def load_audio_features(out_dir) -> dict:
         descriptors_tracks=pd.read_parquet(out_dir / "descriptors_tracks.parquet"),
         logmel=np.load(out_dir / "logmel.npy", mmap_mode="r"),
         failures=read_failures(out_dir),
-        meta=json.loads((out_dir / "features.json").read_text()),
+        meta=read_meta(out_dir),
     )
     n = len(res["windows"])
     if not (res["logmel"].shape[0] == len(res["descriptors_windows"]) == n == res["meta"]["stats"]["n_windows"]):

@@ -17,6 +17,7 @@ from IPython.display import HTML, Markdown, display
 
 from songspace.config import MLP_FAMILY
 from songspace.evaluation import comparison, export
+from songspace.features import saved
 from songspace.report import plots, summary
 from songspace.report.results import Results
 from songspace.training import runs
@@ -82,15 +83,14 @@ def _conv_words(r: Results) -> str:
     cfg = json.loads(cfg_path.read_text())["model_config"] if cfg_path.is_file() else {}
     shape = "×".join(map(str, cfg.get("input_shape", [])[1:])) or "?"
     if cfg.get("encoder", "conv") == "conv":
-        return f" The ConvVAE encodes and rebuilds log-mel patches ({shape} mel bands × frames) with convolutions."
-    return (f" The ConvVAE's encoder is a linear head on `{cfg['encoder']}`'s frozen per-patch embedding (the installed "
+        return f"The ConvVAE encodes and rebuilds log-mel patches ({shape} mel bands × frames) with convolutions."
+    return (f"The ConvVAE's encoder is a linear head on `{cfg['encoder']}`'s frozen per-patch embedding (the installed "
             f"package's weights, computed once in 01); its convolutional decoder rebuilds the {shape} log-mel patch.")
 
 
 def method_section(r: Results, settings: dict) -> list:
     """How the representations of this run were made, read from 01's ``features.json`` and the runs index."""
-    meta_path = Path(r.dirs["processed"]) / "features.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = saved.read_meta(r.dirs["processed"])
     backends = meta.get("audio_backends", [])
     cap = meta.get("params", {}).get("musicnn_max_patches")
     parts = []
@@ -112,7 +112,7 @@ def method_section(r: Results, settings: dict) -> list:
     if words:
         parts.append("Vector models trained on the blocks the collection has, standardised on training songs: "
                      + "; ".join(words) + ".")
-    parts.append(_conv_words(r).strip())
+    parts.append(_conv_words(r))
     parts.append("Embeddings are clustered as unit vectors, descriptors z-scored per column, latents and PCA outputs as "
                  "they are (the `norm` column). Validation splits are made by song. Latents (posterior means) are "
                  "averaged per song and clustered with k = number of classes of the label scored; baselines (raw "

@@ -18,6 +18,7 @@ from songspace.config import RESULT_FILES
 from songspace.data.plan import MIN_SONGS
 from songspace.evaluation import verdicts
 from songspace.evaluation.scoring import format_pm
+from songspace.features import saved
 
 log = logging.getLogger(__name__)
 
@@ -275,11 +276,8 @@ def validation_line(validation: pd.DataFrame) -> str:
 
 
 def log_mel_params(processed_dir, profile_audio: dict | None = None) -> dict:
-    """sr, hop_length, n_mels, fmin, fmax of the log-mel patches, from ``extract.json`` (else the profile)."""
-    path = Path(processed_dir) / "features.json"
-    p = dict(profile_audio or {})
-    if path.is_file():
-        p.update(json.loads(path.read_text())["params"])
+    """sr, hop_length, n_mels, fmin, fmax of the log-mel patches, from 01's ``features.json`` (else the profile)."""
+    p = {**(profile_audio or {}), **saved.read_meta(processed_dir).get("params", {})}
     p.setdefault("hop_length", 512)
     return {k: p.get(k) for k in ("sr", "hop_length", "n_mels", "fmin", "fmax")}
 

@@ -42,6 +42,7 @@ logger = logging.getLogger("songspace")
 
 # Part of every run id: bump when a change to models or training makes old runs stale.
 TRAIN_VERSION = 2
+TRAINING_LIBRARIES = ("torch", "numpy", "scikit-learn")  # what a run's numbers depend on besides its settings
 
 # TrainConfig fields that do not change what is learned, so they are not part of the run id.
 _NOT_IN_RUN_ID = ("progress", "num_workers", "device", "tensorboard")
@@ -75,7 +76,7 @@ def run_key(kind: str, model_cfg: dict, train_cfg: TrainConfig, data_fp: str) ->
             and not (k in _PRETRAIN_ONLY and not pretrains)
             and not (k in _NEIGHBOUR_ONLY and not train_cfg.neighbour_weight)}
     return {'kind': kind, 'model': model_cfg, 'train': tcfg, 'data': data_fp, 'code': TRAIN_VERSION,
-            'libs': library_versions("torch", "numpy", "scikit-learn")}
+            'libs': library_versions(*TRAINING_LIBRARIES)}
 
 def run(kind: str, model_cfg: dict, X, track_ids, train_cfg: TrainConfig, runs_root, cond=None,
         name: str | None = None, force: bool = False, callbacks: Sequence[Callback] = (), train_mask=None) -> RunResult:
