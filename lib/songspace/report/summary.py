@@ -63,12 +63,12 @@ def has_labels(table: pd.DataFrame) -> bool:
 # ---- the headline ----
 
 def _label_sentence(col: str, g: pd.DataFrame) -> str:
-    best, ties = verdicts.best_and_ties(g)  # ties: not beaten by more than the seed spread
+    best, ties = verdicts.best_and_ties(g)  # ties: not beaten by more than the noise level
     base = _best(g[g["family"] == "baseline"])
     p95 = float(best["ami_chance_p95_mean"])  # the chance level of this row's own clusters
     above = float(best["ami_mean"]) - p95
     who = f"`{best['rep']}` ({best['family']})" + (f" and {len(ties)} other representation(s) tied with it "
-                                                   "within the seed spread" if ties else "")
+                                                   "within the noise level" if ties else "")
     text = (f"Against **{col}** ({int(best['n_items'])} songs, k = {int(best['k'])}), {who} cluster"
             f"{'' if ties else 's'} best, AMI {verdicts._pm(best)}: "
             + (f"{above:+.3f} over the 95th percentile of label permutations ({p95:.3f})" if above > 0 else
@@ -76,7 +76,7 @@ def _label_sentence(col: str, g: pd.DataFrame) -> str:
     if base is not None and best["family"] != "baseline":
         beats = verdicts.verdict(best, base)[0] == "beats"
         text += (f", {best['ami_mean'] - base['ami_mean']:+.3f} over the best plain baseline `{base['rep']}` "
-                 f"({verdicts._pm(base)}), " + ("which it beats" if beats else "a tie: no gap beyond the seed spread"))
+                 f"({verdicts._pm(base)}), " + ("which it beats" if beats else "a tie: no gap beyond the noise level"))
     elif not ties and (second := _best(g[g["rep"] != best["rep"]])) is not None:
         text += f", {best['ami_mean'] - second['ami_mean']:+.3f} over the next, `{second['rep']}` ({verdicts._pm(second)})"
     return text + "."
@@ -95,13 +95,14 @@ def _vae_sentence(t: pd.DataFrame) -> str:
         else:
             helps.append(word == "beats")
         parts.append(f"on {col} the best VAE-family model `{model['rep']}` **{word}** the best baseline "
-                     f"(gap {gap:+.3f}, seed spread {spread:.3f})")
+                     f"(gap {gap:+.3f}, noise level {spread:.3f})")
     if not parts:
         return "No model and baseline were both scored, so whether the VAE helps cannot be said."
     lead = ("The VAE helps" if all(helps) else "The VAE does not help" if not any(helps)
             else "The VAE helps on some labels only")
-    return (f"{lead}: " + "; ".join(parts) + " (a gap counts only when larger than the seed spread, and a model "
-            "helps only when it also clears the permutation 95th percentile).")
+    return (f"{lead}: " + "; ".join(parts) + " (a gap counts only when larger than the noise level, the larger of "
+            "the seed spread and the permutation width, and a model helps only when it also clears the permutation "
+            "95th percentile).")
 
 
 def headline(table: pd.DataFrame, tracks: pd.DataFrame, what) -> str:
