@@ -203,3 +203,25 @@ def test_the_method_paragraph_is_read_from_the_run_not_written_in_the_notebook(t
     r.plan.has_lyrics, r.runs = True, runs_index.iloc[:1]
     (md,) = sections.method_section(r, {"audio_backend": "musicnn-msd", "lyrics_backend": "e5"})
     assert "with `e5`" in md.data and "ConvVAE" not in md.data
+
+
+def test_findings_judge_the_vae_under_each_other_algorithm_but_not_dbscan(table, tracks):
+    what = _plan(tracks, ["genre"])
+    settings = {"lyrics_backends": ["tfidf"], "lyrics_backend": "tfidf"}
+    algos = pd.DataFrame([
+        _row("vade", "model", "genre", 0.52, std=0.011, method="agglomerative"),
+        _row("audio_pca", "baseline", "genre", 0.49, std=0.0, method="agglomerative"),
+        _row("audio_raw", "baseline", "genre", 0.50, std=0.0, method="agglomerative"),
+        _row("nc_vae", "model", "genre", 0.54, std=0.02, method="gmm"),
+        _row("audio_raw", "baseline", "genre", 0.54, std=0.003, method="gmm"),
+        _row("nc_vae", "model", "genre", 0.9, std=0.0, method="dbscan"),  # AMI on the songs it kept
+        _row("audio_raw", "baseline", "genre", 0.1, std=0.0, method="dbscan"),
+    ]).assign(ami_chance_p95_mean=0.008)
+    text = summary.findings(table, tracks, what, settings, algorithms=algos)
+    assert ("k=4, Ward): the best model, `vade` (AMI 0.520 ± 0.011), **beats** the best baseline `audio_raw` "
+            "(AMI 0.500 ± 0.000); gap +0.020 against a noise level of 0.011") in text
+    assert "k=4, Gaussian mixture): the best model, `nc_vae` (AMI 0.540 ± 0.020), **ties with**" in text
+    assert "dbscan" not in text.lower() and "0.900 ± 0.000" not in text
+    assert "Under the other clustering algorithms" not in summary.findings(table, tracks, what, settings)
+    # the K-Means sentence names no algorithm
+    assert "(songs with audio, 30 songs, k=4): the best model, `mlp_vae`" in text

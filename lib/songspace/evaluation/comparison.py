@@ -25,9 +25,12 @@ from songspace.training import inputs
 
 # ---------------------------------------------------------------- what 05 runs, step by step
 
-# What 05 compares across clustering algorithms: the plain features, the main models and the sweep's best points.
-ALGORITHM_REPS = ("lyrics_only", "audio_raw", "audio_descriptors", "hybrid_raw", "mlp_vae", "multimodal_joint",
-                  "conv_vae", "audio_window_vae", "vade", "nc_vae", "best_conv_vae_sweep", "best_mlp_vae_sweep")
+# What 05 compares across clustering algorithms: the plain features and their PCA (so that a model is judged
+# against every plain baseline under each algorithm, as in the K-Means table), the main models and the sweep's
+# best points.
+ALGORITHM_REPS = ("lyrics_only", "audio_raw", "audio_pca", "audio_descriptors", "hybrid_raw", "hybrid_pca",
+                  "mlp_vae", "multimodal_joint", "conv_vae", "audio_window_vae", "vade", "nc_vae",
+                  "best_conv_vae_sweep", "best_mlp_vae_sweep")
 
 
 @dataclass

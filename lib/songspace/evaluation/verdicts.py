@@ -116,10 +116,18 @@ def gap_words(a: pd.Series, b: pd.Series, metric: str = "ami") -> str:
             f"width {width:.3f})")
 
 
+METHOD_WORDS = {"agglomerative": "Ward", "gmm": "Gaussian mixture", "spectral": "spectral clustering"}
+# The algorithms the findings judge a VAE under besides K-Means: DBSCAN is left out, its AMI is on the songs
+# it does not call noise, a different set for every representation.
+OTHER_METHODS = ("agglomerative", "gmm", "spectral")
+
+
 def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
-    """One sentence per label column: the best model representation against the best baseline (AMI)."""
+    """One sentence per label column: the best model representation against the best baseline (AMI), both
+    clustered by ``method`` (named in the sentence unless it is K-Means, the main table's)."""
     lines = []
     s = fair(summary[summary["method"] == method])
+    by = "" if method == "kmeans" else f", {METHOD_WORDS.get(method, method)}"
     for col, g in s.groupby("label_column", sort=True):
         model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
         if model is None or base is None:
@@ -127,7 +135,7 @@ def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans
         word = verdict(model, base)[0]
         chance = float(model["ami_chance_p95_mean"]) if "ami_chance_p95_mean" in g else float("nan")
         lines.append(
-            f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}): the best model, "
+            f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}{by}): the best model, "
             f"`{model['rep']}` (AMI {_pm(model)}), **{word}** the best baseline `{base['rep']}` (AMI {_pm(base)}); "
             + gap_words(model, base) + f". 95% of label permutations of the model's clusters stay below AMI {chance:.3f}."
         )
@@ -258,7 +266,7 @@ MODALITY_REPS = {"lyrics": "lyrics_only", "audio": "audio_raw", "audio descripto
 
 
 def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(), default_backend=None,
-             caveat: bool = True) -> str:
+             caveat: bool = True, algorithms: dict | None = None) -> str:
     """The findings section as Markdown, every sentence from the numbers of ``summaries``.
 
     Parameters
@@ -269,6 +277,8 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     lyrics_backends, default_backend : lyrics embeddings compared (``lyrics_<backend>`` baselines).
     caveat : end with what can be concluded at this size (``small_data_caveat``); False for a report
         that shows it in a section of its own.
+    algorithms : dict song set name -> the algorithm comparison's summary (``cluster_comparison.csv``), to
+        judge the best model against the best baseline under each of ``OTHER_METHODS`` too.
     """
     n_songs, n_audio = len(tracks), int(tracks["has_audio"].sum())
     if not summaries:
@@ -284,6 +294,11 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     text = ["### Does the VAE beat its baselines?"]
     for set_name, s in summaries.items():
         text += vae_vs_baselines(s, set_name) or [f"- {set_name}: no model and baseline to compare."]
+    other = [line for set_name, s in (algorithms or {}).items() for method in OTHER_METHODS
+             for line in vae_vs_baselines(s, set_name, method)]
+    if other:
+        text += ["", "Under the other clustering algorithms (the algorithm table's rows; the pair to use is the "
+                 "recommended one, whichever algorithm scores best):"] + other
     conv = [line for set_name, s in summaries.items() for line in conv_vs_descriptors(s, set_name)]
     if conv:
         text += ["", "### Is the ConvVAE worth its time?"] + conv + [

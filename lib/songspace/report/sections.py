@@ -128,7 +128,8 @@ def budget_section(r: Results) -> list:
 
 def findings_section(r: Results, settings: dict) -> list:
     """The findings text (``summary.findings``) without the size caveat, which has a section of its own."""
-    return [Markdown(summary.findings(r.table, r.tracks, r.plan, settings, with_caveat=False))]
+    return [Markdown(summary.findings(r.table, r.tracks, r.plan, settings, with_caveat=False,
+                                      algorithms=r.comparison))]
 
 
 def maps_section(r: Results) -> list:

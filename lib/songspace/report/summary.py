@@ -160,16 +160,21 @@ def best_per_family(table: pd.DataFrame) -> pd.DataFrame:
 
 # ---- the findings (05 and 06) ----
 
-def findings(table: pd.DataFrame, tracks: pd.DataFrame, what, settings: dict, with_caveat: bool = True) -> str:
+def findings(table: pd.DataFrame, tracks: pd.DataFrame, what, settings: dict, with_caveat: bool = True,
+             algorithms: pd.DataFrame | None = None) -> str:
     """The findings text of 05 and 06 from the written summary table (``verdicts.findings``).
 
     ``with_caveat=False`` leaves out the size caveat (:func:`caveat`), for a report that shows it
-    in a section of its own.
+    in a section of its own. ``algorithms``: the algorithm comparison (``cluster_comparison.csv``), for the
+    VAE-against-baseline verdicts under the other clustering algorithms.
     """
     summaries = {k: g for k, g in table.groupby("song_set", sort=False)} if len(table) else {}
+    by_algorithm = ({k: g for k, g in algorithms.groupby("song_set", sort=False)}
+                    if algorithms is not None and len(algorithms) else None)
     backends = settings["lyrics_backends"] if what.has_lyrics else []
     default = settings["lyrics_backend"] if what.has_lyrics else None
-    return verdicts.findings(summaries, tracks, what.labels, backends, default, caveat=with_caveat)
+    return verdicts.findings(summaries, tracks, what.labels, backends, default, caveat=with_caveat,
+                             algorithms=by_algorithm)
 
 
 def caveat(tracks: pd.DataFrame, what) -> str:
