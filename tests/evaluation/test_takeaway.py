@@ -92,7 +92,7 @@ def test_the_file_is_the_median_seed_of_the_row_and_the_export_re_scores_every_s
     assert "the median of the seeds" in export.take_away_text(rec)
 
 
-def test_recommend_picks_the_pair_by_the_noise_rule():
+def test_recommend_picks_the_pair_by_the_seed_spread_rule():
     kmeans = [("audio_raw", "kmeans", 0.866, 0.011, 0.0), ("mlp_vae", "kmeans", 0.80, 0.02, 0.0)]
     algos = [("audio_raw", "spectral", 0.900, 0.0, 0.0), ("audio_raw", "dbscan", 0.99, 0.0, 0.4)]
     rec = recommendation.recommend(pair_table(kmeans), pair_table(algos))
@@ -100,20 +100,18 @@ def test_recommend_picks_the_pair_by_the_noise_rule():
     assert "noise" in rec["reason"]  # DBSCAN's AMI on the songs it kept is not a clustering of all of them
     tied = [("audio_raw", "spectral", 0.870, 0.03, 0.0)]
     rec = recommendation.recommend(pair_table(kmeans), pair_table(tied))
-    assert (rec["rep"], rec["method"]) == ("audio_raw", "kmeans") and "within the noise level" in rec["reason"]
+    assert (rec["rep"], rec["method"]) == ("audio_raw", "kmeans") and "within the seed spread" in rec["reason"]
     # a model whose wide seed spread only ties with the best plain features does not displace them
     wide = pair_table([("audio_raw", "spectral", 0.67, 0.0, 0.0), ("mlp_vae", "gmm", 0.62, 0.097, 0.0),
                        ("audio_raw", "kmeans", 0.62, 0.0, 0.0)])
     wide["family"] = ["baseline", "model", "baseline"]
     rec = recommendation.recommend(wide)
     assert (rec["rep"], rec["method"]) == ("audio_raw", "spectral") and "mlp_vae gmm" in rec["ties"]
-    # every seed finds the same clusters (std 0), but label permutations alone move AMI by 0.05: a gap of 0.03
-    # is inside that, so K-Means (simpler, with a predict) is kept over spectral clustering
-    lucky = pair_table([("audio_raw", "spectral", 0.33, 0.0, 0.0), ("audio_raw", "kmeans", 0.30, 0.0, 0.0)])
-    rec = recommendation.recommend(lucky)
-    assert (rec["rep"], rec["method"]) == ("audio_raw", "spectral")  # without chance columns: the seed spread only
-    rec = recommendation.recommend(lucky.assign(ami_chance_mean=0.0, ami_chance_p95_mean=0.05))
-    assert (rec["rep"], rec["method"]) == ("audio_raw", "kmeans") and "permutation width" in rec["reason"]
+    # the pick is a choice, not a claim: a gap beyond the seed spread wins though it is inside the permutation
+    # width the verdicts also read (the clusterings of one song set mostly agree)
+    close = pair_table([("audio_raw", "spectral", 0.33, 0.0, 0.0), ("audio_raw", "kmeans", 0.30, 0.005, 0.0)])
+    rec = recommendation.recommend(close.assign(ami_chance_mean=0.0, ami_chance_p95_mean=0.05))
+    assert (rec["rep"], rec["method"]) == ("audio_raw", "spectral") and not rec["ties"]
 
 
 def test_label_free_criterion_finds_planted_structure(tmp_path):
