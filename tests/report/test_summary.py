@@ -208,6 +208,8 @@ def test_the_method_paragraph_is_read_from_the_run_not_written_in_the_notebook(t
 
 
 def test_findings_judge_the_vae_under_each_other_algorithm_but_not_dbscan(table, tracks):
+    from songspace.evaluation import verdicts
+
     what = _plan(tracks, ["genre"])
     settings = {"lyrics_backends": ["tfidf"], "lyrics_backend": "tfidf"}
     algos = pd.DataFrame([
@@ -225,5 +227,7 @@ def test_findings_judge_the_vae_under_each_other_algorithm_but_not_dbscan(table,
     assert "| songs with audio | genre | Gaussian mixture | `nc_vae` 0.540 ± 0.020 | `audio_raw` 0.540 ± 0.003 | **ties with** |" in text
     assert "dbscan" not in text.lower() and "0.900 ± 0.000" not in text
     assert "Under the other clustering algorithms" not in summary.findings(table, tracks, what, settings)
+    piped = verdicts.other_algorithms_table({"songs|all": algos})
+    assert "| songs\\|all | genre | Ward |" in piped and piped.count("\n") == 3  # header, rule, Ward, GMM
     # the K-Means sentence names no algorithm
     assert "(songs with audio, 30 songs, k=4): the best model, `mlp_vae`" in text

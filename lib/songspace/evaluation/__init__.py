@@ -75,7 +75,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "best_from_sweep",
         ],
         "comparison": [
-            "ALGORITHM_REPS",
+            "ALGORITHM_MODELS",
             "Comparison",
             "gather",
             "score_song_sets",

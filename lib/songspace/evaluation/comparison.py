@@ -25,12 +25,11 @@ from songspace.training import inputs
 
 # ---------------------------------------------------------------- what 05 runs, step by step
 
-# What 05 compares across clustering algorithms: the plain features and their PCA (so that a model is judged
-# against every plain baseline under each algorithm, as in the K-Means table), the main models and the sweep's
-# best points.
-ALGORITHM_REPS = ("lyrics_only", "audio_raw", "audio_pca", "audio_descriptors", "hybrid_raw", "hybrid_pca",
-                  "mlp_vae", "multimodal_joint", "conv_vae", "audio_window_vae", "vade", "nc_vae",
-                  "best_conv_vae_sweep", "best_mlp_vae_sweep")
+# The models 05 compares across clustering algorithms: the main ones, the deterministic autoencoder (a baseline)
+# and the sweep's best points. Every baseline of the main table is compared too (``compare_algorithms``), so a
+# model meets the same best baseline under each algorithm as under K-Means.
+ALGORITHM_MODELS = ("ae", "mlp_vae", "multimodal_joint", "conv_vae", "audio_window_vae", "vade", "nc_vae",
+                    "best_conv_vae_sweep", "best_mlp_vae_sweep")
 
 
 @dataclass
@@ -131,12 +130,12 @@ def side_table_labels(c: Comparison, set_name: str) -> tuple[list[str], list[str
 
 
 def compare_algorithms(c: Comparison, methods, n_perm: int) -> pd.DataFrame:
-    """The ``ALGORITHM_REPS`` clustered by each of ``methods`` on every song set big enough
+    """Every baseline and the ``ALGORITHM_MODELS`` clustered by each of ``methods`` on every song set big enough
     (``cluster_comparison.csv``); a quarter of the permutations (at least 20): it is a side table.
     Labels of more than ``compare.SIDE_MAX_CLASSES`` classes are left out (``algorithm_note`` says which)."""
     comp = []
-    sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_REPS} for s, reps in c.model_reps.items()}
-    sub_base = {k: v for k, v in c.baseline_reps.items() if k in ALGORITHM_REPS}
+    sub_models = {s: {k: v for k, v in reps.items() if k in ALGORITHM_MODELS} for s, reps in c.model_reps.items()}
+    sub_base = dict(c.baseline_reps)
     for set_name in c.scorable_sets():
         columns, many = side_table_labels(c, set_name)
         if many and not columns:

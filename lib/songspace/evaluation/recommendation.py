@@ -1,5 +1,5 @@
 """Which clustering the user takes home: a (representation, algorithm) pair of 05's tables, picked by the
-seed-spread rule of ``verdicts.verdict``.
+seed-spread rule (a gap counts when larger than the larger seed std; not the noise level of ``verdicts.verdict``).
 
 With labels: the highest mean AMI over the label columns on the widest song set; a pair that ties with
 it (its gap within the larger seed standard deviation of the two) and is simpler wins: plain features
@@ -8,7 +8,8 @@ songs), then the higher score. A pair whose large seed spread only ties with the
 plainer best. The pick reads the seed spread alone, not the permutation width the verdicts add: the pairs
 are clusterings of the same songs that mostly agree, so their gap is far less noisy than one random
 partition's score, and at 100 songs the width (0.03-0.05) would hand a real gain back to the simpler pair
-(Emotify's 100 clips: K-Means on the PCA, 0.308 over the labels, kept over Ward's 0.339).
+(on Emotify's 100 clips it would have kept K-Means on the PCA, 0.308 over the labels, over Ward on the raw
+features, 0.339).
 Without labels: the same rule on a label-free criterion, the silhouette in the space the representation
 is clustered in (its own normalisation), mean over seeds. Silhouette tends to grow as dimension shrinks,
 so the reason says so beside the pick.

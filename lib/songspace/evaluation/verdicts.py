@@ -109,7 +109,8 @@ def verdict(a: pd.Series, b: pd.Series, metric: str = "ami") -> tuple[str, float
 
 
 def gap_words(a: pd.Series, b: pd.Series, metric: str = "ami") -> str:
-    """"gap +0.009 against a noise level of 0.011 (seed std 0.011, permutation width 0.008)" for a over b."""
+    """"gap +0.009 against a noise level of 0.011 (the larger seed std 0.011, permutation width 0.008)" for a
+    over b."""
     gap, noise = float(a[f"{metric}_mean"] - b[f"{metric}_mean"]), noise_level(a, b, metric)
     std = float(np.nanmax([a.get(f"{metric}_std", np.nan), b.get(f"{metric}_std", np.nan), 0.0]))
     width = max(permutation_width(a, metric), permutation_width(b, metric))
@@ -124,11 +125,9 @@ OTHER_METHODS = ("agglomerative", "gmm", "spectral")
 
 
 def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
-    """One sentence per label column: the best model representation against the best baseline (AMI), both
-    clustered by ``method`` (named in the sentence unless it is K-Means, the main table's)."""
+    """One sentence per label column: the best model representation against the best baseline (AMI)."""
     lines = []
     s = fair(summary[summary["method"] == method])
-    by = "" if method == "kmeans" else f", {METHOD_WORDS.get(method, method)}"
     for col, g in s.groupby("label_column", sort=True):
         model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
         if model is None or base is None:
@@ -136,7 +135,7 @@ def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans
         word = verdict(model, base)[0]
         chance = float(model["ami_chance_p95_mean"]) if "ami_chance_p95_mean" in g else float("nan")
         lines.append(
-            f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}{by}): the best model, "
+            f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}): the best model, "
             f"`{model['rep']}` (AMI {_pm(model)}), **{word}** the best baseline `{base['rep']}` (AMI {_pm(base)}); "
             + gap_words(model, base) + f". 95% of label permutations of the model's clusters stay below AMI {chance:.3f}."
         )
@@ -146,7 +145,8 @@ def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans
 def other_algorithms_table(summaries: dict, methods=None) -> str:
     """A Markdown table: per song set, label and algorithm of ``methods`` (default ``OTHER_METHODS``), the best
     model against the best baseline, both clustered by that algorithm, with the verdict of ``verdict``;
-    "" when no algorithm has both. ``summaries``: song set -> the algorithm comparison's summary."""
+    "" when no algorithm has both. ``summaries``: song set -> the algorithm comparison's summary, whose chance
+    levels come from a quarter of the main table's permutations (``comparison.compare_algorithms``)."""
     rows = []
     for set_name, summary in summaries.items():
         for method in methods or OTHER_METHODS:
@@ -156,7 +156,8 @@ def other_algorithms_table(summaries: dict, methods=None) -> str:
                 if model is None or base is None:
                     continue
                 word, gap, noise = verdict(model, base)
-                rows.append(f"| {set_name} | {col} | {METHOD_WORDS.get(method, method)} | `{model['rep']}` {_pm(model)} "
+                cells = [str(v).replace("|", "\\|") for v in (set_name, col)]  # a label may hold a pipe
+                rows.append(f"| {cells[0]} | {cells[1]} | {METHOD_WORDS.get(method, method)} | `{model['rep']}` {_pm(model)} "
                             f"| `{base['rep']}` {_pm(base)} | **{word}** | {gap:+.3f} | {noise:.3f} |")
     if not rows:
         return ""
