@@ -68,6 +68,17 @@ def test_deterministic_for_a_seed(blobs):
     assert (a == b).all()
 
 
+def test_kmeans_restarts_fewer_above_many_clusters_and_the_predictor_matches_the_labels():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    few = cluster.fit_predictor(X, "kmeans", k=cluster.MANY_CLUSTERS, seed=1)
+    many = cluster.fit_predictor(X, "kmeans", k=cluster.MANY_CLUSTERS + 1, seed=1)
+    assert (few.n_init, many.n_init) == (cluster.KMEANS_N_INIT, cluster.KMEANS_N_INIT_MANY) == (10, 3)
+    assert cluster.fit_predictor(X, "kmeans", k=60, seed=1, n_init=7).n_init == 7  # asked for: kept
+    # the take-home refits through fit_predictor: the same restarts, so the same clusters as the scored row
+    assert (many.labels_ == cluster.fit_predict(X, "kmeans", k=cluster.MANY_CLUSTERS + 1, seed=1,
+                                                standardize=False)).all()
+
+
 def test_large_n_fallbacks_recorded(blobs, monkeypatch):
     X, y = blobs
     monkeypatch.setattr(cluster, "MINIBATCH_ABOVE", 50)

@@ -160,6 +160,12 @@ def seed_free(method: str, n: int) -> bool:
 
 PREDICTS = ("kmeans", "gmm")  # methods whose fitted estimator places new rows itself (``predict``)
 
+# K-Means restarts: 10, or 3 above MANY_CLUSTERS, where restarts change little and cost most. Emotify's album
+# (229 classes) and artist (138) on the musicnn embedding, 5 seeds, n_init 10 against 3: AMI 0.225 ± 0.012 /
+# 0.225 ± 0.003 and 0.292 ± 0.013 / 0.295 ± 0.009, 0.60 / 0.19 s a fit; on its PCA 0.190 / 0.193 and
+# 0.256 / 0.245, inside the spread.
+KMEANS_N_INIT, KMEANS_N_INIT_MANY, MANY_CLUSTERS = 10, 3, 50
+
 
 def _predictor(method: str, k: int, seed: int, n: int, kw: dict):
     """The unfitted estimator of a method with a ``predict`` and the algorithm's name (one definition for
@@ -167,7 +173,8 @@ def _predictor(method: str, k: int, seed: int, n: int, kw: dict):
     if method == "kmeans":
         if n > MINIBATCH_ABOVE:
             return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, **kw), "minibatch_kmeans"
-        return KMeans(n_clusters=k, random_state=seed, n_init=kw.pop("n_init", 10), **kw), "kmeans"
+        n_init = kw.pop("n_init", KMEANS_N_INIT if k <= MANY_CLUSTERS else KMEANS_N_INIT_MANY)
+        return KMeans(n_clusters=k, random_state=seed, n_init=n_init, **kw), "kmeans"
     kw.setdefault("covariance_type", "diag")  # full covariances are singular for small n, large d
     return GaussianMixture(n_components=k, random_state=seed, n_init=kw.pop("n_init", 3), **kw), "gmm"
 
