@@ -124,16 +124,22 @@ METHOD_WORDS = {"agglomerative": "Ward", "gmm": "Gaussian mixture", "spectral": 
 OTHER_METHODS = ("agglomerative", "gmm", "spectral")
 
 
-def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
-    """One sentence per label column: the best model representation against the best baseline (AMI)."""
-    lines = []
+def model_and_baseline(summary: pd.DataFrame, method: str):
+    """(label, best model row, best baseline row) per label column of ``summary``, both clustered by ``method``
+    (``fair`` rows only; labels lacking either are skipped)."""
     s = fair(summary[summary["method"] == method])
     for col, g in s.groupby("label_column", sort=True):
         model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
-        if model is None or base is None:
-            continue
+        if model is not None and base is not None:
+            yield col, model, base
+
+
+def vae_vs_baselines(summary: pd.DataFrame, song_set: str, method: str = "kmeans") -> list[str]:
+    """One sentence per label column: the best model representation against the best baseline (AMI)."""
+    lines = []
+    for col, model, base in model_and_baseline(summary, method):
         word = verdict(model, base)[0]
-        chance = float(model["ami_chance_p95_mean"]) if "ami_chance_p95_mean" in g else float("nan")
+        chance = float(model.get("ami_chance_p95_mean", np.nan))
         lines.append(
             f"- **{col}** ({song_set}, {int(model['n_items'])} songs, k={int(model['k'])}): the best model, "
             f"`{model['rep']}` (AMI {_pm(model)}), **{word}** the best baseline `{base['rep']}` (AMI {_pm(base)}); "
@@ -150,11 +156,7 @@ def other_algorithms_table(summaries: dict, methods=None) -> str:
     rows = []
     for set_name, summary in summaries.items():
         for method in methods or OTHER_METHODS:
-            s = fair(summary[summary["method"] == method])
-            for col, g in s.groupby("label_column", sort=True):
-                model, base = _best(g[g["family"] == "model"]), _best(g[g["family"] == "baseline"])
-                if model is None or base is None:
-                    continue
+            for col, model, base in model_and_baseline(summary, method):
                 word, gap, noise = verdict(model, base)
                 cells = [str(v).replace("|", "\\|") for v in (set_name, col)]  # a label may hold a pipe
                 rows.append(f"| {cells[0]} | {cells[1]} | {METHOD_WORDS.get(method, method)} | `{model['rep']}` {_pm(model)} "

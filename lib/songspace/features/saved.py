@@ -35,6 +35,7 @@ def backend_columns(backend: str) -> list[str]:
         raise ValueError(f"{backend}: tag names collide once made column names")
     return [f"emb_{i:03d}" for i in range(musicnn.N_DENSE)] + tags
 
+
 def read_meta(out_dir) -> dict:
     """``features.json`` of an ``extract_audio`` run (``params``, ``audio_backends``, ``descriptors``, ``stats``),
     or ``{}`` when 01 wrote none (no audio)."""
