@@ -70,3 +70,21 @@ def test_a_label_one_algorithm_scored_as_nan_still_counts_for_every_pair():
                       row("audio_raw", "agglomerative", "genre", 0.1), row("audio_raw", "agglomerative", "language", np.nan)])
     rec = recommendation.recommend(t)
     assert rec["labels"] == ["genre", "language"] and rec["rep"] == "audio_raw"
+
+
+def test_the_report_maps_only_songs_that_some_table_scores():
+    """A hybrid model embeds a song with neither usable audio nor lyrics (its input all imputed); no table
+    scores it, so the maps leave it out instead of plotting it as a class of its own."""
+    from types import SimpleNamespace
+
+    from songspace.evaluation import comparison
+    from songspace.evaluation.representation import Representation
+
+    ids = np.array([f"t{i}" for i in range(6)])
+    rep = Representation(X=np.arange(12.0).reshape(6, 2), track_ids=ids)
+    c = SimpleNamespace(seeds=[0], model_reps={0: {"mlp_vae": rep}}, baseline_reps={"audio_raw": rep.rows(ids != "t5")},
+                        song_sets={"songs with audio": ids[:3], "songs with lyrics": ids[2:5]})
+    chosen = comparison.map_choice(c, None)
+    assert list(chosen["mlp_vae"].track_ids) == ["t0", "t1", "t2", "t3", "t4"]  # t5 has no data
+    assert chosen["mlp_vae"].X.shape == (5, 2) and chosen["lyrics_only"] is None
+    assert list(chosen["audio_raw"].track_ids) == ["t0", "t1", "t2", "t3", "t4"]

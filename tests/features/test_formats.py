@@ -63,6 +63,21 @@ def test_a_truncated_file_is_kept_with_a_row_when_long_enough(tmp_path, suffix):
         audio.decode_checked(p, 22050, 7.0)
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3", ".m4a"])
+def test_the_scan_and_01_give_a_cut_file_the_same_verdict(tmp_path, suffix):
+    """00's full check (``check_silence``) keeps a file that decodes part-way when 01's decode keeps it."""
+    from songspace.data import validation
+
+    p = _truncate(write_audio(tmp_path / f"cut{suffix}", seconds=18.0), keep=1 / 3)
+    y, notes = audio.decode_checked(p, 22050, 3.0)
+    verdict = validation._check_audio(str(p), 3.0, True)
+    assert notes[0][0] == "truncated"
+    if suffix == ".wav":  # libsndfile sizes a cut WAV's header by its data: a whole, shorter file to the scan
+        assert verdict is None
+    else:
+        assert verdict is not None and verdict[0] == "truncated" and "kept" in verdict[1], (verdict, notes)
+
+
 def test_a_float_file_above_full_scale_is_rescaled_with_a_row(tmp_path):
     p = tmp_path / "loud.wav"
     sf.write(p, tone(2.0) * 1e6 / 0.35, 22050, subtype="FLOAT")
@@ -101,3 +116,15 @@ def test_a_folder_of_every_format_validates_clean(tmp_path, check_silence):
     assert report.empty, report.to_string()
     assert clean["has_audio"].all() and len(clean) == len(FORMATS)
     assert audio.probe(tmp_path / "s5.m4a")[1] == 44100
+
+
+def test_a_text_file_named_like_audio_is_not_audio_rather_than_too_short(tmp_path):
+    """FFmpeg's flac demuxer opens a text file and reports a stream of 0 Hz: that is not audio, not 0 s of it."""
+    fake = tmp_path / "notes.flac"
+    fake.write_text("these are liner notes, not audio\n" * 40)
+    with pytest.raises(audio.AudioError, match="no sample rate|not a decodable audio file") as e:
+        audio.probe(fake)
+    assert e.value.problem == "unreadable_audio"
+    write_audio(tmp_path / "song.wav", seconds=4.0, seed=0)
+    _, report = validate(load_dataset(tmp_path), min_duration_s=3.0, check_silence=False)
+    assert list(report["problem"]) == ["unreadable_audio"]

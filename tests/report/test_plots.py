@@ -241,6 +241,21 @@ def test_latent_map_grid_keeps_legends_off_the_points(rng, tracks):
         assert leg.x0 >= box.x1 - 1  # legend beside the panel, never over its points
 
 
+def test_latent_map_grid_gives_a_class_one_colour_in_every_panel(rng):
+    """A panel without one of the classes must not shift the colours of the others."""
+    meta = pd.DataFrame({"genre": ["rock", "jazz", "pop", "folk"] * 3}, index=[str(i) for i in range(12)])
+    maps = {"all": pd.DataFrame({"track_id": [str(i) for i in range(12)], "x": rng.normal(size=12),
+                                 "y": rng.normal(size=12), "cluster": 0}),
+            "no folk": pd.DataFrame({"track_id": [str(i) for i in range(12) if i % 4 != 3], "x": rng.normal(size=9),
+                                     "y": rng.normal(size=9), "cluster": 0})}
+    fig = plots.latent_map_grid(maps, meta, color="genre")
+    colours = [{t.get_text(): tuple(np.round(h.get_facecolor()[:3] if hasattr(h, "get_facecolor") else h.get_color()[:3], 3))
+                for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+               for ax in fig.axes if ax.get_title()]
+    assert set(colours[1]) == {"jazz", "pop", "rock"}
+    assert all(colours[0][k] == v for k, v in colours[1].items())
+
+
 def test_latent_explorer_dropdowns_switch_maps_and_colourings(rng, tracks):
     meta = tracks.set_index(pd.Index([str(i) for i in range(12)]))
     maps = _maps(rng)

@@ -94,3 +94,22 @@ def test_traversal_section_shows_the_dimensions_then_the_figure(dirs, monkeypatc
     text, fig = sections.traversal_section(r, config.profile("tiny"))
     assert text.data.startswith("**β-VAE latent traversal.** Dimensions [3, 1] (largest variance") and fig == "FIGURE"
     assert seen["run_dir"] == dirs["runs"] / "conv_beta_vae-0" and seen["params"]["sr"] == 16000
+
+
+def test_cluster_ids_stay_integers_when_a_song_has_no_cluster(dirs):
+    dirs["recommended"].write_text(json.dumps({"rep": "audio_raw", "reason": "best AMI", "k": 3}))
+    pd.DataFrame({"track_id": ["t0", "t1", "t2"], "cluster": [0, None, 2], "cluster_ae": [None, 1, 1]}).to_csv(
+        dirs["clusters"], index=False)
+    pd.DataFrame(columns=["track_id", "rank", "neighbour_id", "distance"]).to_csv(dirs["neighbours"], index=False)
+    c = results.load_results(dirs).clusters
+    assert str(c["cluster"].dtype) == "Int64" and str(c["cluster_ae"].dtype) == "Int64"
+    assert [str(v) for v in c["cluster"]] == ["0", "<NA>", "2"]  # "cluster 2", never "cluster 2.0"
+
+
+def test_the_report_counts_a_missing_label_once_per_column(dirs):
+    report = pd.DataFrame({"track_id": ["t0", "t0", "t1"], "modality": "label", "problem": "missing_label",
+                           "detail": ["column 'genre' is empty", "column 'artist' is empty", "column 'genre' is empty"],
+                           "path": "x", "kept": True})
+    tracks = pd.read_parquet(dirs["interim"] / "tracks.parquet")
+    loading.write_interim(tracks, report, dirs["interim"])
+    assert len(loading.read_report(dirs["interim"])) == 3

@@ -288,4 +288,7 @@ def read_report(interim_dir: str | os.PathLike, processed_dir: str | os.PathLike
         extra = pd.concat([extra, notes], ignore_index=True) if len(notes) else extra
     if len(extra):
         report = pd.concat([report, extra[REPORT_COLUMNS]], ignore_index=True)
-    return report.drop_duplicates(["track_id", "modality", "problem"], ignore_index=True)
+    # 00 and 01 may both report one audio problem of a file (in different words): one row. A label problem
+    # is one row per column (its detail names the column), so those rows differ by detail.
+    key = report["detail"].where(report["modality"] == "label", "")
+    return report[~report.assign(_key=key).duplicated(["track_id", "modality", "problem", "_key"])].reset_index(drop=True)

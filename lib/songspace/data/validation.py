@@ -41,9 +41,10 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         info = sf.info(path)
     except Exception:  # not a libsndfile file after all (an .ogg holding Opus?): FFmpeg's reader tries
         return _check_av_audio(path, min_duration_s, check_silence)
-    try:
-        if check_silence:  # decode it all: also proves the file decodes to its end
-            n, peak, bad, first_bad = 0, 0.0, 0, None
+    frames = info.frames
+    if check_silence:  # decode it all: also proves the file decodes to its end
+        n, peak, bad, first_bad = 0, 0.0, 0, None
+        try:
             for block in _blocks(path, 1 << 16):
                 finite = np.isfinite(block)
                 if not finite.all():
@@ -54,17 +55,15 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
                 if len(block):
                     peak = max(peak, float(np.max(np.abs(np.where(finite, block, 0)))))
                 n += len(block)
-            frames = n
-        else:
-            frames = info.frames
-    except Exception as e:
-        return "unreadable_audio", f"decoding stops part-way ({type(e).__name__}: {e})"
+        except Exception:  # damaged data part-way: judged by 01's own decode, which keeps what decoded before it
+            return _decoded_verdict(path, min_duration_s)
+        frames = n
     duration = frames / info.samplerate if info.samplerate else 0.0
     declared = info.frames / info.samplerate if info.samplerate else 0.0
     short = check_silence and duration < declared - audio.TRUNCATED_TOLERANCE_S  # as 01's decode judges it
     if short and duration < min_duration_s:
-        return "unreadable_audio", (f"truncated: {duration:.1f} of {declared:.1f} s decoded, the file ends "
-                                    f"early; less than the {min_duration_s} s minimum")
+        return "unreadable_audio", (f"truncated: {duration:.1f} of {declared:.1f} s decoded, the file ends early; "
+                                    f"less than the {min_duration_s} s minimum")
     if check_silence and bad:
         return "nonfinite_samples", (f"{bad} of {frames} samples are NaN or infinite (first at "
                                      f"{first_bad / info.samplerate:.2f} s): the file is damaged")
@@ -89,16 +88,31 @@ def _blocks(path: str, size: int):
                 return
 
 
+def _decoded_verdict(path: str, min_duration_s: float) -> tuple[str, str] | None:
+    """A file whose decoding stops on damaged data, judged as 01 judges it (``audio.decode_checked``): unreadable
+    when less than ``min_duration_s`` decoded, else kept with a ``truncated`` note; silence as elsewhere."""
+    try:
+        y, notes = audio.decode_checked(path, 22050, min_duration_s)
+    except audio.AudioError as e:
+        return e.problem, e.detail
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {len(y) / 22050:.1f} s"
+    return next((n for n in notes if n[0] in KEPT_AUDIO_NOTES), None)  # out_of_range: 01 rescales it, no row here
+
+
 def _check_av_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
     """``_check_audio`` for a file libsndfile does not read: its header, or (``check_silence``) one decode."""
     try:
         if not check_silence:
             duration = audio.probe(path)[0]
         else:
-            y = audio.decode_checked(path, 22050, min_duration_s)[0]
+            y, notes = audio.decode_checked(path, 22050, min_duration_s)
             duration = len(y) / 22050
             if duration >= min_duration_s and float(np.max(np.abs(y))) < SILENCE_PEAK:
                 return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
+            kept = [n for n in notes if n[0] in KEPT_AUDIO_NOTES]
+            if duration >= min_duration_s and kept:  # kept, with 01's caveat (a file cut short)
+                return kept[0]
     except audio.AudioError as e:
         return e.problem, e.detail
     if duration < min_duration_s:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from songspace.data.plan import MIN_SONGS, Plan
@@ -168,7 +169,11 @@ def map_choice(c: Comparison, take_away: dict | None) -> dict:
               "conv_vae": first.get("best_conv_vae_sweep") or first.get("conv_vae")}
     if take_away and take_away["rep"] not in chosen:
         chosen[take_away["rep"]] = {**c.baseline_reps, **first}.get(take_away["rep"])
-    return chosen
+    # A hybrid model embeds every song, also one with neither usable audio nor lyrics (its input is all
+    # imputed); no table scores such a song, so no map shows it.
+    scored = np.unique(np.concatenate([np.asarray(v).astype(str) for v in c.song_sets.values()])) if c.song_sets else []
+    return {name: rep.rows(np.isin(np.asarray(rep.track_ids).astype(str), scored)) if rep is not None else None
+            for name, rep in chosen.items()}
 
 
 def describe(c: Comparison) -> str:

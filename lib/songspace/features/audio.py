@@ -303,10 +303,14 @@ def probe(path) -> tuple[float, int]:
         with av.open(str(path), "r") as c:
             st = c.streams.audio[0]
             dur = float(st.duration * st.time_base) if st.duration else (c.duration or 0) / 1e6
-            return dur, int(st.codec_context.sample_rate)
+            rate = int(st.codec_context.sample_rate or 0)
     except Exception as e:
         raise AudioError(path, "unreadable_audio", f"not a decodable audio file (corrupt or unsupported "
                          f"format; libsndfile: {sf_error}; FFmpeg: {type(e).__name__}: {e})") from e
+    if rate <= 0:  # FFmpeg's demuxers "open" some non-audio files (text named .flac) as a stream of no rate
+        raise AudioError(path, "unreadable_audio", f"not a decodable audio file: its audio stream has no sample "
+                         f"rate (libsndfile: {sf_error})")
+    return dur, rate
 
 
 def window_starts(n_samples: int, sr: int, window_s: float, hop_s: float) -> np.ndarray:

@@ -79,6 +79,14 @@ WRITTEN_BY = {"representation_comparison": "05_clustering", "cluster_comparison"
               "sweep_metrics": "04_sweeps"}
 
 
+def _clusters(path) -> pd.DataFrame:
+    """``clusters.csv`` with its cluster columns as nullable integers: a song without a cluster is an empty
+    cell, which would make the column float ("cluster 2.0" in the report)."""
+    df = pd.read_csv(path, dtype={"track_id": str})
+    ids = [c for c in df.columns if c == "cluster" or c.startswith("cluster_")]
+    return df.astype({c: "Int64" for c in ids})
+
+
 def _csv(dirs: dict, key: str) -> pd.DataFrame:
     """A results table the pipeline always writes (empty when there was nothing to score): missing means
     the notebook that writes it did not run, which is said, not hidden behind an empty report."""
@@ -121,7 +129,7 @@ def load_results(dirs: dict[str, Path]) -> Results:
         sweep=_csv(dirs, "sweep_metrics"),
         runs=runs.read_index(dirs["runs_mlp"], dirs["runs_conv"]),
         recommended=rec,
-        clusters=pd.read_csv(dirs["clusters"], dtype={"track_id": str}) if rec else None,
+        clusters=_clusters(dirs["clusters"]) if rec else None,
         neighbours=pd.read_csv(dirs["neighbours"], dtype={"track_id": str, "neighbour_id": str}) if rec else None,
         maps=summary.read_maps(dirs["embeddings"]),
     )

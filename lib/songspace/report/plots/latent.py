@@ -176,13 +176,18 @@ def latent_map_grid(maps: dict, meta: pd.DataFrame, color: str, ncols: int = 3, 
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = _figure(nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows))
+    hues = {name: _categories(pd.Series(np.asarray(
+        e["cluster"] if color == "cluster" else meta.reindex(e["track_id"].astype(str))[color]))).to_numpy()
+        for name, e in maps.items()}
+    # One colour per class across the panels (a label's class keeps its colour when a panel lacks another
+    # class); each map's own clusters are not the same clusters, so they share only the palette.
+    every = sorted(set().union(*map(set, hues.values())))
+    colours = dict(zip(every, sns.color_palette("tab20" if len(every) > 10 else STYLE["palette"], len(every))))
     for ax, (name, e) in zip(axes.ravel(), maps.items()):
-        hue = e["cluster"] if color == "cluster" else meta.reindex(e["track_id"].astype(str))[color]
-        hue = _categories(pd.Series(np.asarray(hue))).to_numpy()
+        hue = hues[name]
         order = sorted(set(hue))
         sns.scatterplot(x=e["x"].to_numpy(), y=e["y"].to_numpy(), hue=hue, hue_order=order, ax=ax, s=14,
-                        alpha=0.8, linewidth=0,
-                        palette=sns.color_palette("tab20" if len(order) > 10 else STYLE["palette"], len(order)))
+                        alpha=0.8, linewidth=0, palette={h: colours[h] for h in order})
         ax.set_title(name, fontsize="small")
         ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
         _legend_outside(ax, color, len(order))
