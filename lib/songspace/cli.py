@@ -156,7 +156,7 @@ def _cmd_assign(a) -> int:
         where = f"cluster {r.cluster}" if r.placed_by else f"not placed ({r.problem})"
         print(f"  {r.name}: {where}" + (f"; nearest: {near}" if near else ""))
     print(f"wrote {st['path']}")
-    return 0
+    return 0 if st["n_placed"] or not st["n_songs"] else 1  # nothing placed: a script should see it
 
 
 # ---------------------------------------------------------------- parser

@@ -96,9 +96,10 @@ def test_assign_names_what_a_results_folder_lacks(planted, tmp_path, capsys):
     run(tracks, root / "processed", tmp_path, settings)
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "broken.wav").write_bytes(b"not audio")
-    assert main(["assign", str(tmp_path / "new"), "--results", str(tmp_path)]) == 0
+    # nothing placed: exit 1, and the row gives the file's own reason (its temporary folder is gone)
+    assert main(["assign", str(tmp_path / "new"), "--results", str(tmp_path)]) == 1
     got = pd.read_csv(tmp_path / "assigned.csv")
-    assert got["cluster"].isna().all() and got["problem"].str.startswith("no usable audio").all()
+    assert got["cluster"].isna().all() and got["problem"].str.startswith("unreadable_audio: ").all(), got["problem"]
     ok = assign.normalise(np.ones((2, 3)), "l2", {})
     assert np.allclose(np.linalg.norm(ok, axis=1), 1)
 

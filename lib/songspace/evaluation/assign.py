@@ -153,6 +153,17 @@ def new_tracks(path) -> pd.DataFrame:
     return loading.load_dataset(path, allow_outside=True)
 
 
+def _failures(work_dir) -> dict[str, str]:
+    """track_id -> "problem: detail" of the new songs whose audio 01's extraction could not use."""
+    from songspace.features import extract
+
+    p = Path(work_dir) / extract.FAILURES
+    if not p.is_file():
+        return {}
+    df = pd.read_csv(p, dtype={"track_id": str})
+    return {r.track_id: f"{r.problem}: {r.detail}" for r in df.itertuples()}
+
+
 def song_vectors(tracks: pd.DataFrame, state: dict, work_dir, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(X (n, d), ok (n,)) of the new songs: the state's feature backend, extracted with its parameters."""
     from songspace.features import audio, extract
@@ -197,6 +208,7 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="songspace-assign-") as work:
         X, ok = song_vectors(tracks, state, work, n_jobs)
+        failed = _failures(work)  # read before the folder goes: the reasons go into assigned.csv
     t1 = time.perf_counter()
     transform = arrays["transform"]
     width = transform.n_features_in_ if transform is not None else arrays["Xp"].shape[1]
@@ -209,7 +221,7 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
     out_rows["placed_by"] = None
     why = {"audio": "no usable audio (missing, unreadable, too short or outside the folder)",
            "lyrics": "no usable lyrics"}[state["features"]["modality"]]
-    out_rows["problem"] = np.where(ok, None, why)
+    out_rows["problem"] = np.where(ok, None, [failed.get(t, why) for t in out_rows["track_id"]])
     if ok.any():
         Xp = normalise(X[ok] if transform is None else transform.transform(np.asarray(X[ok], np.float64)),
                        state["norm"], arrays)
