@@ -159,3 +159,13 @@ def test_table_carries_precision_at_10_per_label():
     assert {"p_at_10_mean", "p_at_10_chance_mean"} <= set(table.columns)
     row = table[table["rep"] == "audio_raw"].iloc[0]
     assert row["p_at_10_mean"] > 0.9 > row["p_at_10_chance_mean"]
+
+
+@pytest.mark.parametrize("label, says", [("artist", "for the artist label the tables count them too"),
+                                         ("genre", "the tables leave the query's own artist out")])
+def test_the_take_away_says_when_the_tables_count_the_query_s_own_artist(label, says):
+    rec = {"rep": "audio_pca", "method": "kmeans", "k": 4, "seed": 0, "song_set": "songs with audio", "reason": "r",
+           "label_column": label, "ami_mean": 0.5, "ami_std": 0.0, "n_seeds": 5, "ami_file": 0.5,
+           "p_at_k_file": 0.54, "p_at_k_row": 0.54}
+    text = export.take_away_text(rec)
+    assert "re-scored: a song's listed neighbours share its" in text and says in text

@@ -241,7 +241,8 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
 
 
 def _row_precision(table: pd.DataFrame, rec: dict) -> float | None:
-    """The tables' precision@k of the recommended representation against its label (same-artist left out)."""
+    """The tables' precision@k of the recommended representation against its label (the query's own artist left
+    out, except for the artist label itself)."""
     col = f"p_at_{neighbours.K}_mean"
     if col not in table:
         return None
@@ -273,8 +274,10 @@ def take_away_text(rec: dict) -> str:
         text += (f" `neighbours.csv` re-scored: a song's listed neighbours share its {rec['label_column']} "
                  f"{rec['p_at_k_file']:.3f} of the time, same-artist neighbours included")
         row = rec.get("p_at_k_row")
-        text += (f" (the tables' precision@{neighbours.K}, which leaves the query's own artist out when there is "
-                 f"an artist column: {row:.3f})." if row is not None and np.isfinite(row) else ".")
+        own = ("for the artist label the tables count them too" if rec["label_column"] == "artist" else
+               "the tables leave the query's own artist out when there is an artist column")
+        text += (f" (the tables' precision@{neighbours.K}: {row:.3f}; {own})." if row is not None and np.isfinite(row)
+                 else ".")
     placed = rec.get("assign")
     if placed:
         text += (f" New songs: `songspace assign NEW --results DIR` places them by {placed['placed_by']}."
