@@ -83,7 +83,11 @@ def test_manifest_every_problem_reported_and_batch_goes_on(messy):
         ("latin1_lyr", "lyrics", "lyrics_encoding"),  # cp1252, the stated fallback: kept, with a row
         ("no_lyr_file", "lyrics", "missing_file"),
         ("no_genre", "label", "missing_label"),
+        # the same 4-s tone written to five files: the later four are byte-identical copies of good.wav (kept)
+        *{(t, "audio", "duplicate_audio") for t in ("blank_lyr", "latin1_lyr", "no_lyr_file", "no_genre")},
     }
+    dups = report[report["problem"] == "duplicate_audio"]
+    assert dups["kept"].all() and dups["detail"].str.contains("good.wav").all()
     c = clean.set_index("track_id")
     assert len(clean) == 12 and c.index.is_unique
     assert Path(c.loc["good", "audio_path"]).name == "good.wav"  # the first duplicate is the one kept

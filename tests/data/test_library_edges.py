@@ -153,3 +153,19 @@ def test_a_single_file_with_a_name_that_is_not_utf8_is_a_clear_error(tmp_path):
     sf.write(bad, tone(1.0), SR)
     with pytest.raises(DatasetError, match="not valid UTF-8; rename it"):
         load_file(os.fsdecode(bad))
+
+
+def test_a_byte_identical_copy_is_a_kept_row_naming_its_original(tmp_path):
+    """A copy under another name is a song of its own (kept) and a row that names the file it copies; a file
+    of the same size with other bytes is not a copy."""
+    import shutil
+
+    first = write_audio(tmp_path / "A" / "song.wav", seconds=4.0, seed=0)
+    shutil.copyfile(first, tmp_path / "A" / "song (copy).wav")
+    write_audio(tmp_path / "B" / "other.wav", seconds=4.0, seed=1)  # same length and format: same size
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=1.0)
+    assert clean["has_audio"].all() and len(clean) == 3
+    dup = _rows(report, "duplicate_audio")
+    assert len(dup) == 1 and dup["kept"].all()
+    seen_first, flagged = sorted([str(first), str(tmp_path / "A" / "song (copy).wav")])  # listed in name order
+    assert dup["path"].iloc[0] == flagged and seen_first in dup["detail"].iloc[0]

@@ -241,6 +241,8 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         has_lyrics.append(text is not None)
     out["lyrics"] = pd.Series(texts, dtype="str")
     out["has_audio"] = pd.Series(has_audio, dtype=bool)
+    for tid, path, detail in _same_bytes(out.loc[out["has_audio"], ["track_id", "audio_path"]]):
+        row(tid, "audio", "duplicate_audio", detail, path, kept=True)
     out["has_lyrics"] = pd.Series(has_lyrics, dtype=bool)
 
     for col in out.attrs.get("label_columns", []):
@@ -252,6 +254,28 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         counts = report["problem"].value_counts().to_dict()
         raise DatasetError(f"{source}: no usable track (no readable audio nor lyrics in {len(df)} rows; problems: {counts})")
     return out, report
+
+
+def _same_bytes(songs: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(track_id, path, detail) of each audio file whose bytes equal an earlier song's: a copy under another
+    name, which would be its original's nearest neighbour at distance 0. Only files of equal size are hashed."""
+    import hashlib
+
+    sizes = pd.Series({i: os.path.getsize(p) for i, p in zip(songs.index, songs["audio_path"])}, dtype="int64")
+    found, seen = [], {}
+    for i in sizes[sizes.duplicated(keep=False)].index:
+        h = hashlib.sha256()
+        with open(songs.at[i, "audio_path"], "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        key = (sizes[i], h.hexdigest())
+        if key in seen and os.path.realpath(seen[key][1]) != os.path.realpath(songs.at[i, "audio_path"]):
+            tid, path = seen[key]  # (rows of a manifest that share one file are not copies of it)
+            found.append((songs.at[i, "track_id"], songs.at[i, "audio_path"],
+                          f"the same bytes as {path} (song {tid}); kept: scored as a song of its own"))
+        else:
+            seen.setdefault(key, (songs.at[i, "track_id"], songs.at[i, "audio_path"]))
+    return found
 
 
 def class_counts(df: pd.DataFrame, by=None, max_classes: int = 30) -> pd.DataFrame:
