@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from songspace.cache import file_hash
 from songspace.data.collection import strip_lrc
 from songspace.data.text import TextDecodeError, decode_text
 from songspace.data.loading import REPORT_COLUMNS, DatasetError, inside
@@ -89,30 +90,26 @@ def _blocks(path: str, size: int):
 
 
 def _decoded_verdict(path: str, min_duration_s: float) -> tuple[str, str] | None:
-    """A file whose decoding stops on damaged data, judged as 01 judges it (``audio.decode_checked``): unreadable
-    when less than ``min_duration_s`` decoded, else kept with a ``truncated`` note; silence as elsewhere."""
+    """One decode, judged as 01 judges it (``audio.decode_checked``): unreadable (also when cut to less than
+    ``min_duration_s``), too short, silent, or kept with a ``truncated`` note (01's caveat for a file cut short)."""
     try:
         y, notes = audio.decode_checked(path, 22050, min_duration_s)
     except audio.AudioError as e:
         return e.problem, e.detail
+    duration = len(y) / 22050
+    if duration < min_duration_s:
+        return "too_short", f"{duration:.2f} s < {min_duration_s} s"
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
-        return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {len(y) / 22050:.1f} s"
+        return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
     return next((n for n in notes if n[0] in KEPT_AUDIO_NOTES), None)  # out_of_range: 01 rescales it, no row here
 
 
 def _check_av_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple[str, str] | None:
     """``_check_audio`` for a file libsndfile does not read: its header, or (``check_silence``) one decode."""
+    if check_silence:
+        return _decoded_verdict(path, min_duration_s)
     try:
-        if not check_silence:
-            duration = audio.probe(path)[0]
-        else:
-            y, notes = audio.decode_checked(path, 22050, min_duration_s)
-            duration = len(y) / 22050
-            if duration >= min_duration_s and float(np.max(np.abs(y))) < SILENCE_PEAK:
-                return "silent_audio", f"peak < {SILENCE_PEAK:.0e} ({SILENCE_DB:.0f} dBFS) over {duration:.1f} s"
-            kept = [n for n in notes if n[0] in KEPT_AUDIO_NOTES]
-            if duration >= min_duration_s and kept:  # kept, with 01's caveat (a file cut short)
-                return kept[0]
+        duration = audio.probe(path)[0]
     except audio.AudioError as e:
         return e.problem, e.detail
     if duration < min_duration_s:
@@ -259,16 +256,10 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
 def _same_bytes(songs: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(track_id, path, detail) of each audio file whose bytes equal an earlier song's: a copy under another
     name, which would be its original's nearest neighbour at distance 0. Only files of equal size are hashed."""
-    import hashlib
-
     sizes = pd.Series({i: os.path.getsize(p) for i, p in zip(songs.index, songs["audio_path"])}, dtype="int64")
     found, seen = [], {}
     for i in sizes[sizes.duplicated(keep=False)].index:
-        h = hashlib.sha256()
-        with open(songs.at[i, "audio_path"], "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        key = (sizes[i], h.hexdigest())
+        key = (sizes[i], file_hash(songs.at[i, "audio_path"]))
         if key in seen and os.path.realpath(seen[key][1]) != os.path.realpath(songs.at[i, "audio_path"]):
             tid, path = seen[key]  # (rows of a manifest that share one file are not copies of it)
             found.append((songs.at[i, "track_id"], songs.at[i, "audio_path"],
