@@ -231,3 +231,13 @@ def test_findings_judge_the_vae_under_each_other_algorithm_but_not_dbscan(table,
     assert "| songs\\|all | genre | Ward |" in piped and piped.count("\n") == 3  # header, rule, Ward, GMM
     # the K-Means sentence names no algorithm
     assert "(songs with audio, 30 songs, k=4): the best model, `mlp_vae`" in text
+
+
+def test_precision_with_no_candidate_of_the_label_reads_na_not_zero(table):
+    # every album inside one artist: no query has a same-album candidate once its artist is left out
+    t = table.assign(p_at_10_mean=0.6, p_at_10_std=0.01, p_at_10_chance_mean=0.2, p_at_10_chance_std=0.0)
+    t.loc[t["label_column"] == "language", ["p_at_10_mean", "p_at_10_std", "p_at_10_chance_mean"]] = 0.0
+    app = summary.appendix_table(t)
+    assert set(app.loc[app["label"] == "language", "p_at_10"]) == {"n/a"}
+    assert set(app.loc[app["label"] == "genre", "p_at_10"]) == {"0.600 ± 0.010"}
+    assert (t["p_at_10_mean"] == 0).sum() == 3  # the table itself keeps its numbers
