@@ -185,3 +185,14 @@ def test_playlists_leave_out_songs_whose_audio_failed(planted, tmp_path):
 
     audio = plots.audio_sources(failed, tmp_path)
     assert (audio["path"].iloc[:3] == "").all() and (audio["path"].iloc[3:] != "").all()
+
+
+def test_playlist_lengths_are_what_01_decoded_not_the_header(planted, tmp_path):
+    root, tracks, _ = planted
+    # a file cut short: its header still says 4 s, 01 decoded 2.5 s of it; the others come from their headers
+    some = tracks.iloc[:3]
+    pd.DataFrame({"track_id": some["track_id"].astype(str).iloc[:1], "duration_s": [2.5]}).to_parquet(
+        tmp_path / "descriptors_tracks.parquet")
+    got = playlists.durations(some, tmp_path)
+    assert got.round(2).tolist() == [2.5, 4.0, 4.0]
+    assert playlists.durations(some).round(2).tolist() == [4.0, 4.0, 4.0]

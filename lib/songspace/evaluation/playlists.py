@@ -22,19 +22,26 @@ log = logging.getLogger(__name__)
 
 
 def durations(tracks: pd.DataFrame, processed_dir=None) -> pd.Series:
-    """Seconds of each song's audio, indexed by track id: the file header (``soundfile.info``), else the
-    end of its last analysis window (01's ``windows.parquet``), else -1 (unknown)."""
+    """Seconds of each song's audio, indexed by track id: the length 01 decoded (``descriptors_tracks.parquet``;
+    a file cut short plays only that long, whatever its header says), else the file header
+    (``soundfile.info``), else the end of its last analysis window (``windows.parquet``), else -1 (unknown)."""
     import soundfile
 
     ids = tracks["track_id"].astype(str).to_numpy()
     out = pd.Series(-1.0, index=ids)
-    ends = pd.Series(dtype=float)
-    windows = Path(processed_dir) / "windows.parquet" if processed_dir else None
-    if windows is not None and windows.is_file():
-        w = pd.read_parquet(windows, columns=["track_id", "end_s"])
+    decoded, ends = pd.Series(dtype=float), pd.Series(dtype=float)
+    folder = Path(processed_dir) if processed_dir else None
+    if folder is not None and (folder / "descriptors_tracks.parquet").is_file():
+        d = pd.read_parquet(folder / "descriptors_tracks.parquet", columns=["track_id", "duration_s"])
+        decoded = d.set_index(d["track_id"].astype(str))["duration_s"]
+    if folder is not None and (folder / "windows.parquet").is_file():
+        w = pd.read_parquet(folder / "windows.parquet", columns=["track_id", "end_s"])
         ends = w.groupby(w["track_id"].astype(str))["end_s"].max()
     for tid, path in zip(ids, tracks["audio_path"] if "audio_path" in tracks else [None] * len(ids)):
         if not isinstance(path, str) or not path:
+            continue
+        if tid in decoded.index:
+            out[tid] = float(decoded[tid])
             continue
         try:
             out[tid] = float(soundfile.info(path).duration)
