@@ -60,15 +60,12 @@ def _and_ties(best, ties: list[str]) -> str:
 
 
 def format_table(summary: pd.DataFrame, metrics=("ami", "ami_chance", "nmi", "nmi_chance", "ari", "purity",
-                                                 "purity_chance", "silhouette", "p_at_10", "p_at_10_chance")
-                 ) -> pd.DataFrame:
-    """The summary as a readable table: one "mean ± std" string per metric, sorted by song set and label.
-    Precision@10 reads "n/a" where no query has a candidate with its label (every album inside one artist, say),
-    as 0.000 would read as a score."""
+                 "purity_chance", "silhouette", "p_at_10", "p_at_10_chance")) -> pd.DataFrame:
+    """The summary as a readable table: one "mean ± std" string per metric, sorted by song set and label;
+    precision@10 is "n/a" where no query has a candidate of its label (albums inside artists), not 0.000."""
     if "p_at_10_chance_mean" in summary:
         summary = summary.copy()
-        void = summary["p_at_10_chance_mean"] == 0
-        summary.loc[void, [c for c in summary if c.startswith("p_at_10")]] = np.nan
+        summary.loc[summary["p_at_10_chance_mean"] == 0, [c for c in summary if c.startswith("p_at_10")]] = np.nan
     ids = [c for c in ("song_set", "label_column", "rep", "family", "modality", "norm", "method", "dim", "n_items", "k")
            if c in summary.columns]
     out = summary[ids].copy()
