@@ -197,3 +197,17 @@ def test_validation_and_feature_extraction_share_one_silence_threshold():
     from songspace.features.audio import AudioParams
 
     assert validation.SILENCE_DB == AudioParams().silence_db
+
+
+def test_a_label_shared_only_with_a_dropped_duplicate_is_no_label(tmp_path):
+    # the duplicate track_id row shares its album with one song; once it is dropped every album has one song
+    for i in range(4):
+        sf.write(tmp_path / f"s{i}.wav", np.random.default_rng(i).uniform(-0.5, 0.5, 16000 * 4), 16000)
+    pd.DataFrame({"track_id": ["a", "b", "c", "d", "a"], "audio_path": ["s0.wav", "s1.wav", "s2.wav", "s3.wav", "s1.wav"],
+                  "genre": ["x", "x", "y", "y", "x"], "album": ["p", "q", "r", "s", "q"]}).to_csv(tmp_path / "m.csv", index=False)
+    from songspace.data import loading
+
+    df = loading.load_dataset(tmp_path / "m.csv")
+    assert "album" in df.attrs["label_columns"]  # detected on the rows as loaded
+    out, report = validation.validate(df)
+    assert out.attrs["label_columns"] == ["genre"] and "duplicate_id" in set(report["problem"])

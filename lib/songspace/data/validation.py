@@ -14,7 +14,7 @@ import pandas as pd
 import soundfile as sf
 
 from songspace.cache import file_hash
-from songspace.data.collection import strip_lrc
+from songspace.data.collection import detect_label_columns, strip_lrc
 from songspace.data.text import TextDecodeError, decode_text
 from songspace.data.loading import REPORT_COLUMNS, DatasetError, inside
 from songspace.data.metadata import MAX_LYRICS_BYTES
@@ -207,6 +207,9 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
             r.audio_path if isinstance(r.audio_path, str) else None)
     out = df[~dup].copy().reset_index(drop=True)
     out.attrs = {k: v for k, v in df.attrs.items() if k != "load_problems"}
+    if dup.any():  # a dropped row can have been a label's only shared class: labels are what groups the songs kept
+        groups = set(detect_label_columns(out))
+        out.attrs["label_columns"] = [c for c in out.attrs.get("label_columns", []) if c in groups]
 
     has_audio, has_lyrics, texts = [], [], []
     lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
