@@ -88,3 +88,32 @@ def test_the_report_maps_only_songs_that_some_table_scores():
     assert list(chosen["mlp_vae"].track_ids) == ["t0", "t1", "t2", "t3", "t4"]  # t5 has no data
     assert chosen["mlp_vae"].X.shape == (5, 2) and chosen["lyrics_only"] is None
     assert list(chosen["audio_raw"].track_ids) == ["t0", "t1", "t2", "t3", "t4"]
+
+
+def test_a_label_dbscan_leaves_all_noise_still_counts_and_the_reason_names_the_cause():
+    """DBSCAN's rows on a small song set can all be noise (found on a 33-row manifest: language on 6
+    songs); it was scored there, so the label stays in the pick, and a label truly not scored is named
+    with the algorithms that did not score it."""
+    def row(rep, method, label, ami, noise=0.0, k=4):
+        return dict(rep=rep, method=method, family="baseline", song_set="songs", n_items=80, label_column=label,
+                    ami_mean=ami, ami_std=0.01, k=k, noise_fraction_mean=noise)
+    table = pd.DataFrame([row("audio_raw", "kmeans", "genre", 0.5), row("audio_raw", "kmeans", "language", 0.9),
+                          row("audio_pca", "kmeans", "genre", 0.5), row("audio_pca", "kmeans", "language", 0.1),
+                          row("audio_raw", "kmeans", "artist", 0.3, k=75)])
+    comparison = pd.DataFrame([row(r, "dbscan", lab, 0.2, noise=0.5 if lab == "language" else 0.0)
+                               for r in ("audio_raw", "audio_pca") for lab in ("genre", "language")])
+    rec = recommendation.recommend(table, comparison)
+    assert rec["labels"] == ["genre", "language"] and rec["rep"] == "audio_raw"
+    assert "artist (75 classes): not scored by dbscan" in rec["reason"] and "language" not in str(
+        [p for p in rec["passed_over"] if "not every algorithm" in p])
+
+
+def test_plain_features_win_a_tie_with_the_autoencoder():
+    """The autoencoder is scored as a baseline but its latents need its encoder: a tie goes to the plain
+    features, which ``songspace assign`` can place new songs into."""
+    rows = [("ae", 0.584, 0.063), ("audio_pca", 0.570, 0.03)]
+    table = pd.DataFrame([dict(rep=r, method="kmeans", family="baseline", song_set="songs", n_items=29, k=7,
+                               label_column="genre", ami_mean=a, ami_std=s) for r, a, s in rows])
+    rec = recommendation.recommend(table)
+    assert rec["rep"] == "audio_pca" and "ae kmeans" in rec["ties"]
+    assert recommendation.recommend(table.assign(ami_std=0.001))["rep"] == "ae"  # a clear gap still wins

@@ -3,8 +3,8 @@ seed-spread rule (a gap counts when larger than the larger seed std; not the noi
 
 With labels: the highest mean AMI over the label columns on the widest song set; a pair that ties with
 it (its gap within the larger seed standard deviation of the two) and is simpler wins: plain features
-before a model, then K-Means before the other algorithms (the reference method, with a predict for new
-songs), then the higher score. A pair whose large seed spread only ties with the best never displaces a
+before a model (the autoencoder, scored as a baseline, counts as a model here), then K-Means before the
+other algorithms (the reference method, with a predict for new songs), then the higher score. A pair whose large seed spread only ties with the best never displaces a
 plainer best. The pick reads the seed spread alone, not the permutation width the verdicts add: the pairs
 are clusterings of the same songs that mostly agree, so their gap is far less noisy than one random
 partition's score, and at 100 songs the width (0.03-0.05) would hand a real gain back to the simpler pair
@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from songspace.config import MLP_FAMILY
 from songspace.evaluation.metrics import NO_LABEL
 from songspace.evaluation.scoring import format_pm
 from songspace.evaluation.verdicts import chosen_on_labels
@@ -34,6 +35,9 @@ from songspace.evaluation.verdicts import chosen_on_labels
 # plain features covering the most songs come first (on the shipped corpus no VAE beat them).
 DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_joint", "mlp_vae")
 LABEL_FREE = "silhouette"  # the label-free criterion: silhouette in the representation's own geometry
+# The autoencoder is scored as a baseline (the "AE + K-Means" of the literature) but is a trained model: its
+# latents need its encoder, so new songs cannot be placed into them and plain features win a tie with it.
+TRAINED_BASELINES = frozenset(name for name, spec in MLP_FAMILY.items() if spec["kind"] == "ae")
 
 
 def candidates(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -52,13 +56,14 @@ def candidates(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> p
 def _rank(pairs: pd.DataFrame, rep_order) -> pd.DataFrame:
     """Pairs (columns rep, method, family, score, spread) in the order of the seed-spread rule: those that
     tie with the best (its gap within the larger seed std of the two) first, among them plain features
-    before models, K-Means before the other algorithms, then ``rep_order`` and the score."""
+    before models (the autoencoder among them: ``TRAINED_BASELINES``), K-Means before the other algorithms,
+    then ``rep_order`` and the score."""
     pairs = pairs.sort_values("score", ascending=False).reset_index(drop=True)
     top = pairs.iloc[0]
     gap = top["score"] - pairs["score"]
     spread = np.fmax(pairs["spread"].fillna(0.0), 0.0 if pd.isna(top["spread"]) else float(top["spread"]))
     pairs["tie"] = gap <= spread
-    pairs["is_model"] = pairs["family"] != "baseline"
+    pairs["is_model"] = (pairs["family"] != "baseline") | pairs["rep"].isin(TRAINED_BASELINES)
     pairs["not_kmeans"] = pairs["method"] != "kmeans"
     pairs["rep_rank"] = pairs["rep"].map(rep_order)
     return pairs.sort_values(["tie", "is_model", "not_kmeans", "rep_rank", "score"],
@@ -87,6 +92,9 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     widest = t.loc[t["n_items"].idxmax(), "song_set"]
     t = t[t["song_set"] == widest]
     passed = []
+    # the labels each algorithm was scored on, read before any row is passed over: DBSCAN's rows on a label
+    # can all be noise while it was scored there, and that must not take the label from the other algorithms
+    scored_on = t[t["label_column"] != NO_LABEL].groupby("method")["label_column"].agg(set)
     noisy = t["noise_fraction_mean"].fillna(0) > 0 if "noise_fraction_mean" in t else pd.Series(False, index=t.index)
     if noisy.any():
         passed.append("clusterings that leave songs out as noise (" + ", ".join(
@@ -94,16 +102,17 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
         t = t[~noisy]
     labelled = t[t["label_column"] != NO_LABEL]
     if len(labelled) and "ami_mean" in labelled:
-        # every algorithm is compared on the same labels: those some algorithm's table leaves out (labels
-        # of many classes, scored by K-Means alone: compare.SIDE_MAX_CLASSES) do not count for any pair;
-        # a label a method scored, even as NaN for one pair, is one it has
-        by_method = labelled.groupby("method")["label_column"].agg(lambda c: set(c))
+        # every algorithm still compared is compared on the same labels: those some algorithm's table leaves
+        # out (labels of many classes, scored by K-Means alone: compare.SIDE_MAX_CLASSES) do not count for any
+        # pair; a label a method scored, even as NaN for one pair, is one it has
+        methods = sorted(set(labelled["method"]))
+        shared = set.intersection(*(scored_on[m] for m in methods))
         labelled = labelled[np.isfinite(labelled["ami_mean"])]
-        shared = set.intersection(*by_method) if len(by_method) else set()
         left = sorted(set(labelled["label_column"]) - shared)
         if left and shared:
-            passed.append(f"the labels not every algorithm was scored on ({', '.join(left)}: "
-                          "K-Means alone scores labels of many classes), so all pairs are compared on the same labels")
+            passed.append("the labels not every algorithm was scored on (" + "; ".join(
+                _not_scored(lab, labelled, methods, scored_on) for lab in left) + "), so all pairs are compared "
+                "on the same labels")
             labelled = labelled[labelled["label_column"].isin(shared)]
         n_labels = labelled["label_column"].nunique()
         complete = labelled.groupby(["rep", "method"])["label_column"].nunique() == n_labels
@@ -160,6 +169,13 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
             "score_text": format_pm(row[col], row.get(f"{criterion}_std")),
             "n_seeds": int(row["n_seeds"]) if "n_seeds" in row and pd.notna(row["n_seeds"]) else None,
             "ties": ties, "passed_over": passed, "reason": reason}
+
+
+def _not_scored(label, rows, methods, scored_on) -> str:
+    """``"artist (75 classes): not scored by agglomerative, gmm"`` (classes: the K-Means rows' k)."""
+    k = rows.loc[(rows["label_column"] == label) & (rows["method"] == "kmeans"), "k"] if "k" in rows else []
+    classes = f" ({int(max(k))} classes)" if len(k) and pd.notna(max(k)) else ""
+    return f"{label}{classes}: not scored by " + ", ".join(m for m in methods if label not in scored_on[m])
 
 
 def _float(v):
