@@ -225,6 +225,8 @@ def _fit(X: np.ndarray, method: str, k: int | None, seed: int, **kw) -> tuple[np
             est = SpectralClustering(n_clusters=k, random_state=seed, **kw)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            # sklearn warns whenever X happens to be square (as many songs as dimensions): X is data here
+            warnings.filterwarnings("ignore", message="The spectral clustering API has changed")
             sub = est.fit_predict(Xs).astype(int)
         labels = sub if len(idx) == n else _nearest_centroid(X, idx, sub)
         return labels, info

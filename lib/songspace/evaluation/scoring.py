@@ -14,7 +14,7 @@ Conventions (they matter for honest numbers):
 """
 from __future__ import annotations
 
-import warnings
+import logging
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,8 @@ from songspace.evaluation.metrics import (
     external_metrics,
     internal_metrics,
 )
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_clustering(X: np.ndarray | None, labels, y_true_by_column: dict | None = None,
@@ -175,8 +177,9 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
         common = common.intersection(ids)
     common = common.sort_values()
     for name, (X, ids, _) in songs.items():
+        # expected for every label that only some songs have (compare.score scores each on those): not a warning
         if len(common) < len(ids):
-            warnings.warn(f"{name}: {len(ids) - len(common)} items not shared by all representations/labels are left out")
+            log.debug("%s: %d items not shared by all representations/labels are left out", name, len(ids) - len(common))
     y_by_col = {c: labels_df.loc[common, c].to_numpy() for c in columns}
     artists = neighbours.artist_groups(labels_df.loc[common])
     p_key = f"p_at_{neighbour_k}"
