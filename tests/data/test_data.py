@@ -211,3 +211,19 @@ def test_a_label_shared_only_with_a_dropped_duplicate_is_no_label(tmp_path):
     assert "album" in df.attrs["label_columns"]  # detected on the rows as loaded
     out, report = validation.validate(df)
     assert out.attrs["label_columns"] == ["genre"] and "duplicate_id" in set(report["problem"])
+
+
+def test_a_duplicate_id_row_names_its_manifest_line_and_a_named_label_is_kept(tmp_path, caplog):
+    for i in range(4):
+        sf.write(tmp_path / f"s{i}.wav", np.random.default_rng(i).uniform(-0.5, 0.5, 16000 * 4), 16000)
+    pd.DataFrame({"track_id": ["a", "b", "c", "d", "a"], "audio_path": ["s0.wav", "s1.wav", "s2.wav", "s3.wav", "s1.wav"],
+                  "genre": ["x", "x", "y", "y", "x"], "album": ["p", "q", "r", "s", "q"]}).to_csv(tmp_path / "m.csv", index=False)
+    from songspace.data import loading
+
+    with caplog.at_level("INFO", logger="songspace.data.validation"):
+        out, report = validation.validate(loading.load_dataset(tmp_path / "m.csv"))
+    dup = report[report["problem"] == "duplicate_id"].iloc[0]
+    assert dup["detail"].startswith("line 6: ") and "first kept on line 2" in dup["detail"]  # line 1 is the header
+    assert "album" in caplog.text and "no longer group" in caplog.text
+    named, _ = validation.validate(loading.load_dataset(tmp_path / "m.csv", label_columns=["genre", "album"]))
+    assert named.attrs["label_columns"] == ["genre", "album"]  # the user named it: kept as named

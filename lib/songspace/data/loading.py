@@ -63,7 +63,10 @@ def read_manifest(path: Path) -> pd.DataFrame:
 
 
 def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outside: bool,
-            label_columns=None) -> pd.DataFrame:
+            label_columns=None, explicit_labels: bool | None = None) -> pd.DataFrame:
+    """The loaded rows as one tracks table (tags applied, base columns, label columns); ``explicit_labels``
+    (default: ``label_columns`` given) says the user named the labels, so validation keeps them as named."""
+    explicit_labels = label_columns is not None if explicit_labels is None else explicit_labels
     problems = list(df.attrs.get("load_problems", []))
     if layout != "jamendolyrics":  # JamendoLyrics.csv is its metadata; elsewhere tags fill what is missing
         df, tag_problems = metadata.apply_tags(df, layout, None if allow_outside else root)
@@ -85,11 +88,12 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
     df["has_audio"] = df["audio_path"].map(
         lambda p: isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p)).astype(bool)
     df["display_name"] = metadata.display_names(df)
+    lines = [int(v) for v in df["_line"]] if "_line" in df else None  # a manifest row's line, for its report rows
     extras = [c for c in df.columns if c not in BASE_COLUMNS and c != "_line"]
     df = df[BASE_COLUMNS + extras].reset_index(drop=True)
     labels = detect_label_columns(df, label_columns)
-    df.attrs = dict(label_columns=labels, source=str(source), root=str(root), layout=layout,
-                    allow_outside=bool(allow_outside), load_problems=problems)
+    df.attrs = dict(label_columns=labels, labels_explicit=explicit_labels, source=str(source), root=str(root),
+                    layout=layout, allow_outside=bool(allow_outside), load_problems=problems, lines=lines)
     return df
 
 
@@ -113,7 +117,7 @@ def _load_jamendo(folder: Path, label_columns=None) -> pd.DataFrame:
     # columns, scored only when named in ``label_columns``.
     labels = label_columns if label_columns is not None else \
         [c for c in detect_label_columns(df) if c in ("language", "genre", "artist")]
-    return _finish(df, folder, root, "jamendolyrics", False, labels)
+    return _finish(df, folder, root, "jamendolyrics", False, labels, explicit_labels=label_columns is not None)
 
 
 def _resolver(base: Path):

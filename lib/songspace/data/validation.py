@@ -6,6 +6,7 @@ are the two tables 00 shows: tracks per label class and modality, problems per m
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from songspace.data.text import TextDecodeError, decode_text
 from songspace.data.loading import REPORT_COLUMNS, DatasetError, inside
 from songspace.data.metadata import MAX_LYRICS_BYTES
 from songspace.features import audio
+
+log = logging.getLogger(__name__)
 
 NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics without mp3s: expected
 SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
@@ -199,17 +202,30 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         rows.append(dict(track_id=track_id, modality=modality, problem=problem, detail=detail, path=path, kept=kept))
 
     dup = df["track_id"].duplicated(keep="first")
-    first = df[~dup].set_index("track_id")["audio_path"] if dup.any() else None
-    for _, r in df[dup].iterrows():
-        kept_path = first.get(r.track_id)
-        which = f" (the song kept: {kept_path})" if isinstance(kept_path, str) else ""
-        row(r.track_id, "track", "duplicate_id", f"track_id seen before; first kept{which}",
-            r.audio_path if isinstance(r.audio_path, str) else None)
+    lines = df.attrs.get("lines")  # manifest line of each row, when the collection is a manifest
+    lines = lines if lines and len(lines) == len(df) else None
+    ids = df["track_id"].tolist()
+    first: dict = {}
+    for i, t in enumerate(ids):
+        first.setdefault(t, i)
+    for i in np.flatnonzero(dup.to_numpy()):
+        j, path = first[ids[i]], df["audio_path"].iloc[i]
+        kept = df["audio_path"].iloc[j]
+        row(ids[i], "track", "duplicate_id", (f"line {lines[i]}: " if lines else "") + "track_id seen before; first kept"
+            + (f" on line {lines[j]}" if lines else "") + (f" (the song kept: {kept})" if isinstance(kept, str) else ""),
+            path if isinstance(path, str) else None)
     out = df[~dup].copy().reset_index(drop=True)
-    out.attrs = {k: v for k, v in df.attrs.items() if k != "load_problems"}
-    if dup.any():  # a dropped row can have been a label's only shared class: labels are what groups the songs kept
+    out.attrs = {k: v for k, v in df.attrs.items() if k not in ("load_problems", "lines")}
+    if dup.any() and not df.attrs.get("labels_explicit"):
+        # a dropped row can have been a label's only shared class: labels are what groups the songs kept
+        # (labels the user named are kept as named, as detect_label_columns keeps them)
         groups = set(detect_label_columns(out))
-        out.attrs["label_columns"] = [c for c in out.attrs.get("label_columns", []) if c in groups]
+        labels = out.attrs.get("label_columns", [])
+        gone = [c for c in labels if c not in groups]
+        if gone:
+            log.info("label column(s) %s no longer group any songs once the duplicate track_id rows are dropped: "
+                     "not scored", ", ".join(gone))
+        out.attrs["label_columns"] = [c for c in labels if c in groups]
 
     has_audio, has_lyrics, texts = [], [], []
     lyr_paths = out["lyrics_path"] if "lyrics_path" in out else pd.Series([None] * len(out))
