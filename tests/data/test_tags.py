@@ -105,3 +105,12 @@ def test_00s_tables_say_which_labels_and_where_values_came_from(tmp_path):
     assert labels.loc["album", "largest_class"] == 3 and labels.loc["decade", "from"] == "tag 6"
     src = metadata.provenance(df).set_index("field")
     assert src.loc["title", "tag"] == 6 and src.loc["lyrics", "sidecar"] == 1 and src.loc["lyrics", "none"] == 5
+
+
+def test_a_manifest_only_label_says_it_came_from_the_manifest(tmp_path):
+    from songspace.data import metadata
+
+    pd.DataFrame({"track_id": list("abcd"), "lyrics": ["la la", "oh oh", "na na", "yeah"],
+                  "mood": ["calm", "calm", "wild", "wild"]}).to_csv(tmp_path / "m.csv", index=False)
+    labels = metadata.label_summary(load_dataset(tmp_path / "m.csv")).set_index("label")
+    assert labels.loc["mood", "from"] == "manifest 4"

@@ -161,13 +161,18 @@ def provenance(df: pd.DataFrame) -> pd.DataFrame:
 
 def label_summary(df: pd.DataFrame) -> pd.DataFrame:
     """The label columns 05 scores: classes, songs with a value, songs in the largest class, and where the
-    values came from (the column's ``<label>_source`` counts, when it has one)."""
+    values came from: the column's ``<label>_source`` counts when it has one, else the one place such a
+    column can come from (the manifest's or JamendoLyrics.csv's own column, or the first-level folder names)."""
+    own = {"manifest": "manifest", "jamendolyrics": "JamendoLyrics.csv", "folder": "folder name"}
     rows = []
     for col in df.attrs.get("label_columns", []):
         values = df[col].dropna().astype(str)
         src = f"{col}_source" if f"{col}_source" in df else ("year_source" if col == "decade" else None)
-        sources = "" if src is None or src not in df else ", ".join(
-            f"{k} {v}" for k, v in df[src].dropna().value_counts().items())
+        if src is not None and src in df:
+            sources = ", ".join(f"{k} {v}" for k, v in df[src].dropna().value_counts().items())
+        else:
+            where = "folder name" if col == "folder" else own.get(df.attrs.get("layout"), "")
+            sources = f"{where} {len(values)}" if where else ""
         rows.append(dict(label=col, classes=values.nunique(), songs=len(values),
                          largest_class=int(values.value_counts().iloc[0]) if len(values) else 0, from_=sources))
     return pd.DataFrame(rows).rename(columns={"from_": "from"})
