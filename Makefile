@@ -45,7 +45,7 @@ export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: bench-quality all env lock data demo-data notebooks report demo test bench lab strip clean help chromium FORCE
+.PHONY: bench-quality all env lock data demo-data notebooks report demo test bench lab strip clean help chromium fonts FORCE
 
 help:
 	@echo "make all    - environment, data, every notebook, report (results/report.html, .pdf)"
@@ -158,19 +158,23 @@ chromium:
 	bash scripts/install_chromium.sh
 	command -v pdftoppm >/dev/null || apt-get install -y --no-install-recommends poppler-utils  # the report tests look at PDF pages
 
+# A CJK/Hangul font for song names in those scripts (figures and PDF); optional: without it they show as boxes.
+fonts:
+	-@bash scripts/install_fonts.sh
+
 # Without chromium (no root, no apt) the HTML report is still written and the PDF step says what is missing.
 report: $(RESULTS)/report.html
 $(RESULTS)/report.html: $(NB_OUT)/06_report.ipynb
 	-bash scripts/install_chromium.sh
 	$(BIN)/python -m songspace report --executed $< --out-dir $(RESULTS) --pdf-optional
 
-all: env data notebooks $(if $(filter 06_report,$(EXISTING)),report)
+all: env fonts data notebooks $(if $(filter 06_report,$(EXISTING)),report)
 
 demo:
 	$(MAKE) all DATASET=demo RESULTS=$(CURDIR)/results/demo PROFILE=tiny
 
 # ---- checks ----
-test: $(ENV_STAMP) chromium
+test: $(ENV_STAMP) chromium fonts
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # BENCH_E2E_SONGS=60,1000 sizes of the end-to-end section; BENCH_E2E_PROFILE=full its profile;

@@ -312,3 +312,20 @@ def test_explorer_points_carry_name_cluster_and_their_audio_file(rng, tracks, tm
     html = plots.player_html()
     assert "<audio" in html and "plotly_click" in html and plots.EXPLORER_META in html
     assert "cannot reach" in html and "cannot play" in html and "has no audio file" in html
+
+
+def test_cjk_and_hangul_names_render_with_the_fallback_font():
+    import shutil
+
+    from songspace.report.plots import style
+
+    if not style.font_fallback():
+        pytest.skip("no CJK font installed (make installs one: scripts/install_fonts.sh)"
+                    if shutil.which("fc-list") else "no fontconfig")
+    code = ("import io, warnings; from matplotlib.figure import Figure; from songspace.report import plots\n"
+            "plots.setup_notebook()\nfig = Figure(figsize=(3, 1)); fig.subplots().set_title('坂本 – バンド 한국어')\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always'); fig.savefig(io.BytesIO(), format='png')\n"
+            "print(sum('missing from font' in str(x.message) for x in w))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0"

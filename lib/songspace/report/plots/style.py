@@ -26,6 +26,30 @@ SPEC_CMAP = "magma"
 HOVER = ("artist", "title", "language", "genre", "cluster")
 
 
+# Song and artist names come in every script, and DejaVu Sans (matplotlib's default) has no CJK or Hangul
+# glyphs: figures fall back to the first of these that is installed, glyph by glyph (matplotlib's font
+# fallback over ``font.family``). ``make`` installs the first (scripts/install_fonts.sh).
+FALLBACK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK JP", "Droid Sans Fallback")
+_FALLBACK_FILES = ("wqymicrohei", "notosanscjk", "droidsansfallback")  # their file names, lower case, no - or _
+
+
+def font_fallback() -> list[str]:
+    """The installed ``FALLBACK_FONTS`` (family names), ``[]`` when none is. A font installed after
+    matplotlib cached its font list is added from its file."""
+    from matplotlib import font_manager
+
+    def known():
+        return {f.name for f in font_manager.fontManager.ttflist} & set(FALLBACK_FONTS)
+
+    if not known():
+        for path in font_manager.findSystemFonts():
+            stem = os.path.basename(path).lower().replace("-", "").replace("_", "")
+            if any(k in stem for k in _FALLBACK_FILES):
+                font_manager.fontManager.addfont(path)
+    found = known()
+    return [f for f in FALLBACK_FONTS if f in found]
+
+
 # Both renderers, in one output: JupyterLab draws the application/vnd.plotly.v1+json mimetype
 # (plotly's lab extension); nbconvert/HTML export, which drops that mimetype, draws the text/html
 # part of the "notebook" renderer (plotly.js embedded once, so the HTML works offline).
@@ -37,14 +61,17 @@ def setup_notebook(seed: int = 0, log_level: int | str = "INFO") -> None:
 
     Sets plotly's renderer to ``"plotly_mimetype+notebook"`` (each figure carries the plotly
     mimetype for JupyterLab and HTML with plotly.js embedded for the exported report, offline),
-    the seaborn theme, PNG display of matplotlib figures, shows songspace's log messages at
+    the seaborn theme with a font fallback for CJK and Hangul names (:func:`font_fallback`), PNG display of matplotlib figures, shows songspace's log messages at
     ``log_level`` in the cell output (``songspace.log.setup_logging``), and seeds ``random`` and
     ``numpy``.
     """
     from songspace.log import setup_logging
 
+    import matplotlib
+
     _use_plotly_renderer(PLOTLY_RENDERER)
     sns.set_theme(**STYLE)
+    matplotlib.rcParams["font.family"] = ["sans-serif", *font_fallback()]
     random.seed(seed)
     np.random.seed(seed)
     setup_logging(log_level, stream="stdout")
