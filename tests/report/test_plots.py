@@ -322,10 +322,15 @@ def test_cjk_and_hangul_names_render_with_the_fallback_font():
     if not style.font_fallback():
         pytest.skip("no CJK font installed (make installs one: scripts/install_fonts.sh)"
                     if shutil.which("fc-list") else "no fontconfig")
-    code = ("import io, warnings; from matplotlib.figure import Figure; from songspace.report import plots\n"
-            "plots.setup_notebook()\nfig = Figure(figsize=(3, 1)); fig.subplots().set_title('坂本 – バンド 한국어')\n"
+    # the report's own figure with names as tick labels (its axes style once dropped the fallback), and a bare one
+    code = ("import io, warnings; import numpy as np; from matplotlib.figure import Figure\n"
+            "from songspace.report import plots\nplots.setup_notebook()\n"
+            "fig = Figure(figsize=(3, 1)); fig.subplots().set_title('坂本 – バンド 한국어')\n"
+            "names = np.array(['坂本龍一', 'Björk', '아이유', '坂本龍一'])\n"
+            "heat = plots.composition_heatmaps(np.array([0, 0, 1, 1]), {'artist': names})\n"
             "with warnings.catch_warnings(record=True) as w:\n"
-            "    warnings.simplefilter('always'); fig.savefig(io.BytesIO(), format='png')\n"
+            "    warnings.simplefilter('always')\n"
+            "    for f in (fig, heat): f.savefig(io.BytesIO(), format='png')\n"
             "print(sum('missing from font' in str(x.message) for x in w))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "0"

@@ -50,6 +50,11 @@ def font_fallback() -> list[str]:
     return [f for f in FALLBACK_FONTS if f in found]
 
 
+def font_family() -> list[str]:
+    """``font.family`` for every figure: the theme's sans-serif, then the installed fallbacks."""
+    return ["sans-serif", *font_fallback()]
+
+
 # Both renderers, in one output: JupyterLab draws the application/vnd.plotly.v1+json mimetype
 # (plotly's lab extension); nbconvert/HTML export, which drops that mimetype, draws the text/html
 # part of the "notebook" renderer (plotly.js embedded once, so the HTML works offline).
@@ -71,7 +76,7 @@ def setup_notebook(seed: int = 0, log_level: int | str = "INFO") -> None:
 
     _use_plotly_renderer(PLOTLY_RENDERER)
     sns.set_theme(**STYLE)
-    matplotlib.rcParams["font.family"] = ["sans-serif", *font_fallback()]
+    matplotlib.rcParams["font.family"] = font_family()
     random.seed(seed)
     np.random.seed(seed)
     setup_logging(log_level, stream="stdout")
@@ -99,7 +104,8 @@ def _use_plotly_renderer(name: str) -> None:
 
 
 def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw) -> tuple[Figure, np.ndarray]:
-    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+    # axes_style resets font.family: the fallback goes in with it, or tick labels lose it
+    with sns.axes_style(STYLE["style"], rc={"font.family": font_family()}), sns.plotting_context(STYLE["context"]):
         fig = Figure(figsize=figsize, layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
