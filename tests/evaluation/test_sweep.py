@@ -124,11 +124,13 @@ def test_dask_scheduler(tmp_path):
     assert len(_calls(log)) == 3 and list(df.status) == ["error", "ok", "ok"]
 
 
-def test_a_pruned_configuration_is_listed_and_never_run(tmp_path):
+def test_a_pruned_configuration_is_listed_and_never_run(tmp_path, caplog):
     configs = runner.grid({"i": [0, 1, 2], "b": 1})
     out, log = tmp_path / "p.csv", tmp_path / "calls.txt"
     runner.record(configs[1], out, "pruned", pruned_epoch=4, pruned_val_neg_elbo=12.5)
-    df = runner.run_sweep(configs, Counter(log), out)
+    with caplog.at_level("WARNING", logger="songspace.evaluation.runner"):
+        df = runner.run_sweep(configs, Counter(log), out)
+    assert "failed" not in caplog.text  # stopped early is not failed
     assert _calls(log) == [configs[0]["run_name"], configs[2]["run_name"]]
     assert list(df.status) == ["ok", "pruned", "ok"] and df.pruned_epoch[1] == 4 and pd.isna(df.score[1])
     assert runner.status_line(df) == "2/3 configurations ok, 1 stopped early (pruned), 0 failed"
