@@ -169,3 +169,16 @@ def test_the_take_away_says_when_the_tables_count_the_query_s_own_artist(label, 
            "p_at_k_file": 0.54, "p_at_k_row": 0.54}
     text = export.take_away_text(rec)
     assert "re-scored: a song's listed neighbours share its" in text and says in text
+
+
+def test_assigned_csv_goes_when_the_clusters_it_names_change(tmp_path, caplog):
+    tracks, base, models, songs, _ = collection()
+    _, table = scored(tracks, base, models, songs)
+    reps = {**base, **models[0]}
+    export.write(reps, tracks, table, {SET: songs}, tmp_path, seed=0)
+    assigned = tmp_path / "assigned.csv"
+    assigned.write_text("track_id,cluster\nnew,1\n")
+    export.write(reps, tracks, table, {SET: songs}, tmp_path, seed=0)  # the same clusters: still true
+    assert assigned.is_file()
+    export.write(reps, tracks, table, {SET: songs}, tmp_path, seed=1)  # another clustering: its numbers mean other songs
+    assert not assigned.is_file() and "songspace assign again" in caplog.text

@@ -8,6 +8,7 @@ function, normalisation, algorithm, k and seed as the scored row, so ``clusters.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from songspace.config import RESULT_FILES
 from songspace.evaluation import cluster, neighbours
 from songspace.evaluation.metrics import NO_LABEL
 from songspace.evaluation.recommendation import recommend
+
+log = logging.getLogger(__name__)
 
 
 def song_names(tracks: pd.DataFrame) -> pd.Series:
@@ -229,8 +232,10 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
     if rec["label_column"]:
         p_file = rescore_neighbours(near, tracks, rec["label_column"])
         rec.update(p_at_k_file=p_file if np.isfinite(p_file) else None, p_at_k_row=_row_precision(table, rec))
+    before = _read_bytes(out_dir / RESULT_FILES["clusters"])
     paths = {"clusters": atomic_to_csv(clusters, out_dir / RESULT_FILES["clusters"]),
              "neighbours": atomic_to_csv(near, out_dir / RESULT_FILES["neighbours"])}
+    _drop_stale_assigned(out_dir, before)
     tags = cluster_tags(clusters, processed_dir, audio_backend) if processed_dir and audio_backend else {}
     paths["playlists"] = playlists.write_playlists(clusters, tracks, out_dir / RESULT_FILES["playlists"], tags,
                                                    processed_dir)
@@ -238,6 +243,20 @@ def write(reps: dict, tracks: pd.DataFrame, table: pd.DataFrame, song_sets: dict
                                              json.dumps({**rec, "tags": {str(k): v for k, v in tags.items()}},
                                                         indent=1))
     return {**rec, "paths": {k: str(v) for k, v in paths.items()}}, clusters
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _drop_stale_assigned(out_dir: Path, clusters_before: bytes | None) -> None:
+    """``songspace assign``'s ``assigned.csv`` names clusters of the clustering it placed songs into: once
+    ``clusters.csv`` changes, its numbers mean other songs, so it goes (with a line saying so)."""
+    assigned = out_dir / RESULT_FILES["assigned"]
+    if assigned.is_file() and _read_bytes(out_dir / RESULT_FILES["clusters"]) != clusters_before:
+        assigned.unlink()
+        log.warning("removed %s: it placed new songs into the previous clusters, which this run changed; "
+                    "run songspace assign again", assigned)
 
 
 def _row_precision(table: pd.DataFrame, rec: dict) -> float | None:
