@@ -8,14 +8,4 @@ set -euo pipefail
 if command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; then
     exit 0
 fi
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-else
-    echo "note: no CJK font installed and no root to apt-get install fonts-wqy-microhei: CJK names show as boxes" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y --no-install-recommends fonts-wqy-microhei \
-    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends fonts-wqy-microhei; }
+bash "$(dirname "$0")/apt_install.sh" fonts-wqy-microhei
