@@ -156,7 +156,7 @@ $(NB_OUT)/.rendered: $(EXECUTED)
 # Debian's chromium prints the PDF (and the tests' screenshots); installed only when missing.
 chromium:
 	bash scripts/install_chromium.sh
-	command -v pdftoppm >/dev/null || apt-get install -y --no-install-recommends poppler-utils  # the report tests look at PDF pages
+	command -v pdftoppm >/dev/null || bash scripts/apt_install.sh poppler-utils  # the report tests look at PDF pages
 
 # A CJK/Hangul font for song names in those scripts (figures and PDF); optional: without it they show as boxes.
 fonts:
