@@ -30,6 +30,13 @@ def test_decode_errors_name_the_file(tmp_path):
     with pytest.raises(AudioError) as e:
         audio.decode(tmp_path / "nope.wav")
     assert e.value.problem == "missing_file"
+    # a file that is there but no audio: libsndfile's "File does not exist" would mislead, and the path is said once
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio at all, just text")
+    with pytest.raises(AudioError) as e:
+        audio.decode(text)
+    assert "does not exist" not in e.value.detail and "not a format libsndfile knows" in e.value.detail
+    assert str(text) not in e.value.detail
 
 
 @pytest.mark.parametrize("seconds, expected", [(7.0, [0.0, 1.5, 3.0]), (6.0, [0.0, 1.5, 3.0]), (3.0, [0.0]), (2.9, [])])

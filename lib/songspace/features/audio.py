@@ -208,8 +208,17 @@ def read(path, decoder: str | None = None) -> Decoded:
         try:
             return _READERS[name](path)
         except Exception as e:  # each library has its own error types for a file it cannot open
-            errors.append(f"{name}: {type(e).__name__}: {e}")
+            errors.append(f"{name}: {_open_error(e, path)}")
     raise AudioError(path, "unreadable_audio", f"not a decodable audio file ({'; '.join(errors)})")
+
+
+def _open_error(e: Exception, path) -> str:
+    """A decoder's error without the path the report row already names. libsndfile says "File does not exist
+    or is not a regular file" for any format it does not know, which misleads for a file that is there."""
+    text = str(e).replace(f"Error opening '{path}': ", "").replace(f": '{path}'", "")
+    if "File does not exist or is not a regular file" in text and os.path.isfile(path):
+        text = "not a format libsndfile knows"
+    return f"{type(e).__name__}: {text}"
 
 
 def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
