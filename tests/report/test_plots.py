@@ -294,6 +294,24 @@ def test_composition_heatmaps_one_panel_per_label_rows_are_shares():
         plots.composition_heatmaps(clusters, {})
 
 
+def test_composition_heatmaps_wrap_into_rows_a_page_can_hold():
+    """Five labels of 10 classes side by side were one 29-in row, shrunk past reading on the page."""
+    from songspace.report.plots import scores
+
+    rng = np.random.default_rng(0)
+    clusters = rng.integers(0, 4, 200)
+    labels = {f"label{i}": rng.integers(0, 10, 200).astype(str) for i in range(5)}
+    fig = plots.composition_heatmaps(clusters, labels)
+    assert [a.get_xlabel() for a in fig.axes] == list(labels)
+    assert fig.get_size_inches()[0] <= scores.MAX_ROW_COLUMNS * scores.UNIT
+    fig.canvas.draw()  # the layout places the panels
+    boxes = [a.get_window_extent() for a in fig.axes]  # in pixels: the panels sit in one subfigure per row
+    tops = [round(b.y1) for b in boxes]
+    assert tops[0] == tops[1] > tops[2] == tops[3] > tops[4]  # two panels a row, then the fifth
+    widths = [b.width for b in boxes]
+    assert max(widths) / min(widths) < 1.3  # a shorter row keeps the panels' width
+
+
 def test_explorer_points_carry_name_cluster_and_their_audio_file(rng, tracks, tmp_path):
     """Hover: the song's name and its cluster; click: the script plays the point's file (relative to the
     report's folder when opened from disk), or says it cannot be reached."""

@@ -8,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from songspace.report.plots.style import _categories, _figure, _finish
+from songspace.report.plots.style import _categories, _figure, _finish, _style
 
 # ---- cluster composition ----
 
@@ -153,8 +153,12 @@ def internal_summary(rows: pd.DataFrame, cluster_sizes: pd.Series | None = None,
     return _finish(fig, path)
 
 
+UNIT, MAX_ROW_COLUMNS = 0.45, 28  # inches per class column; a row of panels at most ~12.6 in wide
+
+
 def composition_heatmaps(clusters: np.ndarray, labels: dict, title: str | None = None, path=None) -> Figure:
-    """:func:`composition_heatmap` for several label columns side by side (shares of each cluster).
+    """:func:`composition_heatmap` for several label columns side by side, wrapped into rows of at most
+    ``MAX_ROW_COLUMNS`` class columns (shares of each cluster).
 
     Parameters
     ----------
@@ -165,11 +169,28 @@ def composition_heatmaps(clusters: np.ndarray, labels: dict, title: str | None =
     if not labels:
         raise ValueError("no label column to describe the clusters with")
     tabs = {col: composition_table(clusters, y, normalize=True) for col, y in labels.items()}
-    n_rows = max(t.shape[0] for t in tabs.values())
-    widths = [max(1.2, 0.45 * t.shape[1]) for t in tabs.values()]
-    fig, axes = _figure(1, len(tabs), figsize=(sum(widths) + 1.4 * len(tabs), 0.32 * n_rows + 1.5),
-                        gridspec_kw={"width_ratios": widths})
-    for ax, (col, tab) in zip(axes[0], tabs.items()):
+    n_clusters = max(t.shape[0] for t in tabs.values())
+    # panels side by side while a row fits, then on the next row: one wide row would be shrunk to the page or
+    # the notebook column until nothing can be read. Widths in class columns (UNIT inches), plus the cluster axis.
+    spans = {col: max(3, t.shape[1]) + 3 for col, t in tabs.items()}
+    rows: list[list[str]] = []
+    for col in tabs:
+        if rows and sum(spans[c] for c in rows[-1]) + spans[col] <= MAX_ROW_COLUMNS:
+            rows[-1].append(col)
+        else:
+            rows.append([col])
+    width = max(sum(spans[c] for c in row) for row in rows)
+    with _style():
+        fig = Figure(figsize=(width * UNIT, len(rows) * (0.32 * n_clusters + 1.5)), layout="constrained")
+        axes = []
+        for sub, row in zip(fig.subfigures(len(rows), 1, squeeze=False)[:, 0], rows):
+            ratios = [spans[c] for c in row] + ([width - sum(spans[c] for c in row)] if len(rows) > 1 else [])
+            ratios = [r for r in ratios if r > 0]
+            row_axes = sub.subplots(1, len(ratios), squeeze=False, width_ratios=ratios)[0]
+            for ax in row_axes[len(row):]:
+                ax.remove()  # the rest of a shorter row (its slot stays): its panels keep the width of a class column
+            axes += list(row_axes[:len(row)])
+    for ax, (col, tab) in zip(axes, tabs.items()):
         sns.heatmap(tab, annot=tab.size <= 200, fmt=".2f", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar=False,
                     annot_kws={"fontsize": 7})
         ax.set_xlabel(col, fontsize="small")

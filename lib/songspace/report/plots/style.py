@@ -6,6 +6,7 @@ in a notebook (after :func:`setup_notebook`) and nothing piles up in pyplot's fi
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -103,9 +104,16 @@ def _use_plotly_renderer(name: str) -> None:
         os.environ["PLOTLY_RENDERER"] = name
 
 
-def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw) -> tuple[Figure, np.ndarray]:
+@contextlib.contextmanager
+def _style():
+    """The report's style for the figures and axes made inside it (``_figure``, or a layout of one's own)."""
     # axes_style resets font.family: the fallback goes in with it, or tick labels lose it
     with sns.axes_style(STYLE["style"], rc={"font.family": font_family()}), sns.plotting_context(STYLE["context"]):
+        yield
+
+
+def _figure(nrows=1, ncols=1, figsize=(6, 4), **kw) -> tuple[Figure, np.ndarray]:
+    with _style():
         fig = Figure(figsize=figsize, layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
