@@ -209,10 +209,11 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     for i, t in enumerate(ids):
         first.setdefault(t, i)
     for i in np.flatnonzero(dup.to_numpy()):
-        j, path = first[ids[i]], df["audio_path"].iloc[i]
-        kept = df["audio_path"].iloc[j]
-        row(ids[i], "track", "duplicate_id", (f"line {lines[i]}: " if lines else "") + "track_id seen before; first kept"
-            + (f" on line {lines[j]}" if lines else "") + (f" (the song kept: {kept})" if isinstance(kept, str) else ""),
+        j = first[ids[i]]
+        path, kept = df["audio_path"].iloc[i], df["audio_path"].iloc[j]
+        at, kept_at = (f"line {lines[i]}: ", f" on line {lines[j]}") if lines else ("", "")
+        which = f" (the song kept: {kept})" if isinstance(kept, str) else ""
+        row(ids[i], "track", "duplicate_id", f"{at}track_id seen before; first kept{kept_at}{which}",
             path if isinstance(path, str) else None)
     out = df[~dup].copy().reset_index(drop=True)
     out.attrs = {k: v for k, v in df.attrs.items() if k not in ("load_problems", "lines")}

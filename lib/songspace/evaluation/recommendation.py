@@ -4,12 +4,12 @@ seed-spread rule (a gap counts when larger than the larger seed std; not the noi
 With labels: the highest mean AMI over the label columns on the widest song set; a pair that ties with
 it (its gap within the larger seed standard deviation of the two) and is simpler wins: plain features
 before a model (the autoencoder, scored as a baseline, counts as a model here), then K-Means before the
-other algorithms (the reference method, with a predict for new songs), then the higher score. A pair whose large seed spread only ties with the best never displaces a
-plainer best. The pick reads the seed spread alone, not the permutation width the verdicts add: the pairs
-are clusterings of the same songs that mostly agree, so their gap is far less noisy than one random
-partition's score, and at 100 songs the width (0.03-0.05) would hand a real gain back to the simpler pair
-(on Emotify's 100 clips it would have kept K-Means on the PCA, 0.308 over the labels, over Ward on the raw
-features, 0.339).
+other algorithms (the reference method, with a predict for new songs), then the higher score. A pair whose
+large seed spread only ties with the best never displaces a plainer best. The pick reads the seed spread
+alone, not the permutation width the verdicts add: the pairs are clusterings of the same songs that mostly
+agree, so their gap is far less noisy than one random partition's score, and at 100 songs the width
+(0.03-0.05) would hand a real gain back to the simpler pair (on Emotify's 100 clips it would have kept
+K-Means on the PCA, 0.308 over the labels, over Ward on the raw features, 0.339).
 Without labels: the same rule on a label-free criterion, the silhouette in the space the representation
 is clustered in (its own normalisation), mean over seeds. Silhouette tends to grow as dimension shrinks,
 so the reason says so beside the pick.

@@ -179,7 +179,8 @@ def evaluate_representations(reps: dict, labels_df: pd.DataFrame, columns, k: in
     for name, (X, ids, _) in songs.items():
         # expected for every label that only some songs have (compare.score scores each on those): not a warning
         if len(common) < len(ids):
-            log.debug("%s: %d items not shared by all representations/labels are left out", name, len(ids) - len(common))
+            log.debug("%s: %d items not shared by all representations/labels are left out", name,
+                      len(ids) - len(common))
     y_by_col = {c: labels_df.loc[common, c].to_numpy() for c in columns}
     artists = neighbours.artist_groups(labels_df.loc[common])
     p_key = f"p_at_{neighbour_k}"

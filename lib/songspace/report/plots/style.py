@@ -7,6 +7,7 @@ in a notebook (after :func:`setup_notebook`) and nothing piles up in pyplot's fi
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -34,8 +35,9 @@ FALLBACK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK JP", "Droid Sans Fallbac
 _FALLBACK_FILES = ("wqymicrohei", "notosanscjk", "droidsansfallback")  # their file names, lower case, no - or _
 
 
-def font_fallback() -> list[str]:
-    """The installed ``FALLBACK_FONTS`` (family names), ``[]`` when none is. A font installed after
+@functools.cache  # once per process: without a fallback font every figure would scan the system's fonts again
+def font_fallback() -> tuple[str, ...]:
+    """The installed ``FALLBACK_FONTS`` (family names), ``()`` when none is. A font installed after
     matplotlib cached its font list is added from its file."""
     from matplotlib import font_manager
 
@@ -48,7 +50,7 @@ def font_fallback() -> list[str]:
             if any(k in stem for k in _FALLBACK_FILES):
                 font_manager.fontManager.addfont(path)
     found = known()
-    return [f for f in FALLBACK_FONTS if f in found]
+    return tuple(f for f in FALLBACK_FONTS if f in found)
 
 
 def font_family() -> list[str]:
@@ -67,13 +69,13 @@ def setup_notebook(seed: int = 0, log_level: int | str = "INFO") -> None:
 
     Sets plotly's renderer to ``"plotly_mimetype+notebook"`` (each figure carries the plotly
     mimetype for JupyterLab and HTML with plotly.js embedded for the exported report, offline),
-    the seaborn theme with a font fallback for CJK and Hangul names (:func:`font_fallback`), PNG display of matplotlib figures, shows songspace's log messages at
-    ``log_level`` in the cell output (``songspace.log.setup_logging``), and seeds ``random`` and
-    ``numpy``.
+    the seaborn theme with a font fallback for CJK and Hangul names (:func:`font_fallback`), PNG display
+    of matplotlib figures, shows songspace's log messages at ``log_level`` in the cell output
+    (``songspace.log.setup_logging``), and seeds ``random`` and ``numpy``.
     """
-    from songspace.log import setup_logging
-
     import matplotlib
+
+    from songspace.log import setup_logging
 
     _use_plotly_renderer(PLOTLY_RENDERER)
     sns.set_theme(**STYLE)
