@@ -112,8 +112,8 @@ def test_plain_features_win_a_tie_with_the_autoencoder():
     """The autoencoder is scored as a baseline but its latents need its encoder: a tie goes to the plain
     features, which ``songspace assign`` can place new songs into."""
     rows = [("ae", 0.584, 0.063), ("audio_pca", 0.570, 0.03)]
-    table = pd.DataFrame([dict(rep=r, method="kmeans", family="baseline", song_set="songs", n_items=29, k=7,
-                               label_column="genre", ami_mean=a, ami_std=s) for r, a, s in rows])
+    table = pd.DataFrame([dict(rep=r, method="kmeans", family="baseline", learned=r == "ae", song_set="songs",
+                               n_items=29, k=7, label_column="genre", ami_mean=a, ami_std=s) for r, a, s in rows])
     rec = recommendation.recommend(table)
     assert rec["rep"] == "audio_pca" and "ae kmeans" in rec["ties"]
     assert recommendation.recommend(table.assign(ami_std=0.001))["rep"] == "ae"  # a clear gap still wins

@@ -182,3 +182,16 @@ def test_assigned_csv_goes_when_the_clusters_it_names_change(tmp_path, caplog):
     assert assigned.is_file()
     export.write(reps, tracks, table, {SET: songs}, tmp_path, seed=1)  # another clustering: its numbers mean other songs
     assert not assigned.is_file() and "songspace assign again" in caplog.text
+
+
+def test_the_tables_mark_a_trained_models_latents_the_autoencoders_too():
+    """``learned`` travels from the representation into the summary the pick reads: the autoencoder is on
+    the baselines' side of the verdicts, but its latents need its encoder like any model's."""
+    tracks, base, models, songs, _ = collection()
+    ae = Representation(models[0]["mlp_vae"].X, models[0]["mlp_vae"].track_ids, "baseline", "hybrid", "none", kind="ae")
+    models = {s: {**reps, "ae": ae} for s, reps in models.items()}
+    _, table = scored(tracks, base, models, songs)
+    learned = table.groupby("rep")["learned"].first()
+    family = table.groupby("rep")["family"].first()
+    assert learned.to_dict() == {"ae": True, "audio_raw": False, "mlp_vae": True}
+    assert family["ae"] == family["audio_raw"] == "baseline"

@@ -73,6 +73,7 @@ def _evaluate(task: tuple) -> pd.DataFrame:
     reps, lab, columns, k, methods, seeds, n_perm = task
     df = scoring.evaluate_representations(reps, lab, columns, k=k, methods=methods, seeds=seeds, n_perm=n_perm)
     df["family"] = df["rep"].map(lambda n: reps[n].family)
+    df["learned"] = df["rep"].map(lambda n: reps[n].learned)
     df["modality"] = df["rep"].map(lambda n: reps[n].modality)
     return df
 
@@ -100,7 +101,8 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
 
     Returns
     -------
-    long DataFrame as ``scoring.evaluate_representations`` plus ``family`` and ``modality``.
+    long DataFrame as ``scoring.evaluate_representations`` plus ``family``, ``learned`` (a trained model's
+    latents: ``Representation.learned``) and ``modality``.
     """
     songs = pd.Index(np.asarray(songs).astype(str))
     labels = tracks[tracks["track_id"].astype(str).isin(songs)]
@@ -117,7 +119,7 @@ def score(model_reps: dict[int, dict], baseline_reps: dict, tracks: pd.DataFrame
             if lacking == 0:
                 keep[name] = rep.rows(sel)
             else:
-                skipped.append({"rep": name, "family": rep.family, "modality": rep.modality,
+                skipped.append({"rep": name, "family": rep.family, "learned": rep.learned, "modality": rep.modality,
                                 "status": "skipped", "n_items": len(songs),
                                 "skip_reason": f"lacks {lacking} of {len(songs)} songs"})
         return keep
@@ -166,7 +168,7 @@ def own_clusters(index: pd.DataFrame, tracks: pd.DataFrame, columns, songs, n_pe
         votes = pd.Series(assigned[keep]).groupby(ids[keep]).agg(lambda v: v.value_counts().index[0])
         labels = votes.loc[song_ids].to_numpy()
         config = json.loads((Path(r.run_dir) / "config.json").read_text())
-        base = {"rep": f"{r.model}[own]", "family": "model", "modality": "hybrid", "norm": "none", "method": "own",
+        base = {"rep": f"{r.model}[own]", "family": "model", "learned": True, "modality": "hybrid", "norm": "none", "method": "own",
                 "seed": int(r.seed), "k": int(config["model_config"]["n_clusters"]), "dim": Z.shape[1],
                 "status": "ok", **metrics.internal_metrics(Z, labels, int(r.seed))}
         for col in columns:
@@ -187,7 +189,8 @@ METRICS = ["ari", "nmi", "ami", "purity", "silhouette", "calinski_harabasz", "da
            "p_at_10", "p_at_10_chance"]
 
 
-def summarise(long: pd.DataFrame, by=("rep", "family", "modality", "norm", "method", "label_column", "n_items", "dim", "k")) -> pd.DataFrame:
+def summarise(long: pd.DataFrame, by=("rep", "family", "learned", "modality", "norm", "method", "label_column",
+                                      "n_items", "dim", "k")) -> pd.DataFrame:
     """Mean ± std over seeds of every metric, one row per representation x method x label."""
     ok = long[long["status"] == "ok"] if "status" in long else long
     if ok.empty:
@@ -250,7 +253,7 @@ def window_level(index: pd.DataFrame, tracks: pd.DataFrame, columns, n_perm: int
             df = scoring.evaluate_representations({f"{r.model}[windows]": Representation(Z, uid, norm="none")},
                                                    labels.loc[y.index], [col], k=k, seeds=[int(r.seed)], n_perm=n_perm,
                                                    neighbour_k=0)
-            frames.append(df.assign(family="model", modality="audio"))
+            frames.append(df.assign(family="model", learned=True, modality="audio"))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

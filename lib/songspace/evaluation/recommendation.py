@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from songspace.config import MLP_FAMILY
 from songspace.evaluation.metrics import NO_LABEL
 from songspace.evaluation.scoring import format_pm
 from songspace.evaluation.verdicts import chosen_on_labels
@@ -35,9 +34,6 @@ from songspace.evaluation.verdicts import chosen_on_labels
 # plain features covering the most songs come first (on the shipped corpus no VAE beat them).
 DEFAULT_PREFERENCE = ("hybrid_raw", "audio_raw", "lyrics_only", "multimodal_joint", "mlp_vae")
 LABEL_FREE = "silhouette"  # the label-free criterion: silhouette in the representation's own geometry
-# The autoencoder is scored as a baseline (the "AE + K-Means" of the literature) but is a trained model: its
-# latents need its encoder, so new songs cannot be placed into them and plain features win a tie with it.
-TRAINED_BASELINES = frozenset(name for name, spec in MLP_FAMILY.items() if spec["kind"] == "ae")
 
 
 def candidates(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -54,16 +50,17 @@ def candidates(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> p
 
 
 def _rank(pairs: pd.DataFrame, rep_order) -> pd.DataFrame:
-    """Pairs (columns rep, method, family, score, spread) in the order of the seed-spread rule: those that
+    """Pairs (columns rep, method, learned, score, spread) in the order of the seed-spread rule: those that
     tie with the best (its gap within the larger seed std of the two) first, among them plain features
-    before models (the autoencoder among them: ``TRAINED_BASELINES``), K-Means before the other algorithms,
+    before a trained model's latents (``learned``: the autoencoder's too, which is scored as a baseline, but
+    new songs cannot be placed into its latents without its encoder), K-Means before the other algorithms,
     then ``rep_order`` and the score."""
     pairs = pairs.sort_values("score", ascending=False).reset_index(drop=True)
     top = pairs.iloc[0]
     gap = top["score"] - pairs["score"]
     spread = np.fmax(pairs["spread"].fillna(0.0), 0.0 if pd.isna(top["spread"]) else float(top["spread"]))
     pairs["tie"] = gap <= spread
-    pairs["is_model"] = (pairs["family"] != "baseline") | pairs["rep"].isin(TRAINED_BASELINES)
+    pairs["is_model"] = pairs["learned"].astype(bool)
     pairs["not_kmeans"] = pairs["method"] != "kmeans"
     pairs["rep_rank"] = pairs["rep"].map(rep_order)
     return pairs.sort_values(["tie", "is_model", "not_kmeans", "rep_rank", "score"],
@@ -132,10 +129,10 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     col = f"{criterion}_mean"
     if f"{criterion}_std" not in rows:  # one seed: no spread to read
         rows = rows.assign(**{f"{criterion}_std": np.nan})
-    if "family" not in rows:
-        rows = rows.assign(family="model")
+    if "learned" not in rows:  # a table written by hand: its family says what it is; a row without one is a model
+        rows = rows.assign(learned=rows["family"] != "baseline" if "family" in rows else True)
     pairs = rows.groupby(["rep", "method"]).agg(score=(col, "mean"), spread=(f"{criterion}_std", "max"),
-                                                family=("family", "first")).reset_index()
+                                                learned=("learned", "first")).reset_index()
 
     def rep_order(r):
         return DEFAULT_PREFERENCE.index(r) if r in DEFAULT_PREFERENCE else len(DEFAULT_PREFERENCE)

@@ -17,7 +17,8 @@ class Representation:
         One row per song, or per window (``track_ids`` then repeat; rows are averaged per song
         before clustering).
     track_ids : np.ndarray of str, shape (n_rows,)
-    family : ``"baseline"`` (no learned model, and the deterministic autoencoder) or ``"model"``.
+    family : ``"baseline"`` (no learned model, and the deterministic autoencoder) or ``"model"``: which side of
+        the verdicts a row is on. Whether it is a trained model's latents is ``learned``.
     modality : ``"audio"``, ``"lyrics"`` or ``"hybrid"``.
     norm : how it is normalised before clustering (``cluster.preprocess``): ``"zscore"``, ``"l2"`` or
         ``"none"`` (latent means and already-scaled blocks keep their geometry).
@@ -38,6 +39,12 @@ class Representation:
     condition_column: str | list | None = None
     backend: str | None = None
     transform: object | None = None
+
+    @property
+    def learned(self) -> bool:
+        """Whether these are a trained model's latents (the autoencoder's too): placing a new song into them
+        needs the model's encoder, not only the features."""
+        return self.family == "model" or self.kind is not None
 
     def rows(self, keep) -> "Representation":
         """The same representation on the rows ``keep`` (a boolean mask or positions) only."""
