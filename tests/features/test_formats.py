@@ -128,3 +128,24 @@ def test_a_text_file_named_like_audio_is_not_audio_rather_than_too_short(tmp_pat
     write_audio(tmp_path / "song.wav", seconds=4.0, seed=0)
     _, report = validate(load_dataset(tmp_path), min_duration_s=3.0, check_silence=False)
     assert list(report["problem"]) == ["unreadable_audio"]
+
+
+@pytest.mark.parametrize("check_silence", [False, True])
+@pytest.mark.parametrize("held, named", [(".m4a", ".mp3"), (".wav", ".mp3"), (".mp3", ".wav"), (".opus", ".m4a")])
+def test_a_file_named_as_another_format_is_read_as_what_it_holds_with_a_row(tmp_path, held, named, check_silence):
+    """The bytes choose the decoder: libsndfile took an M4A file named .mp3 (a renamed download) for an MP3 and
+    decoded nothing of it, so the song was lost. The row says so, since other programs may go by the name."""
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    p = folder / f"song{named}"
+    os.replace(write_audio(tmp_path / f"src{held}", seconds=4.0, seed=1), p)
+    y, notes = audio.decode_checked(p, 22050, 1.0)
+    assert notes == [] and abs(len(y) / 22050 - 4.0) < 0.1
+    n = len(y) // 2
+    spec = lambda z: np.abs(np.fft.rfft(z[:n] * np.hanning(n)))  # noqa: E731
+    assert np.argmax(spec(y)) == pytest.approx(np.argmax(spec(tone(4.0, seed=1)[:, 0])), abs=2)
+    clean, report = validate(load_dataset(folder), min_duration_s=3.0, check_silence=check_silence)
+    assert clean["has_audio"].all()
+    assert report[["problem", "kept"]].values.tolist() == [["misnamed_audio", True]], report.to_string()
+    held_name = audio.CONTAINERS[audio.container(p)][0]
+    assert report["detail"].iloc[0].startswith(f"holds {held_name} audio, not the ") and named in report["detail"].iloc[0]

@@ -39,7 +39,7 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         return "missing_file", "audio file not found"
     if os.path.getsize(path) == 0:
         return "unreadable_audio", "empty file (0 bytes)"
-    if audio.DECODERS.get(Path(path).suffix.lower()) == "av":  # PyAV's formats: header, or one decode
+    if audio.decoder_for(path) == "av":  # PyAV's formats (by the bytes, not the name): header, or one decode
         return _check_av_audio(path, min_duration_s, check_silence)
     try:
         info = sf.info(path)
@@ -120,16 +120,23 @@ def _check_av_audio(path: str, min_duration_s: float, check_silence: bool) -> tu
     return None
 
 
-def _audio_note(path: str) -> tuple[str, str] | None:
-    """A usable file worth a word: a sample rate below what the features assume (kept, upsampled)."""
+def _audio_notes(path: str) -> list[tuple[str, str]]:
+    """What is worth a word about a usable file: a sample rate below what the features assume (kept,
+    upsampled), a suffix that names another format than the file holds (kept, read as what it holds)."""
+    notes = []
+    wrong = audio.misnamed(path)
+    if wrong:
+        held, named = wrong
+        notes.append(("misnamed_audio", f"holds {held} audio, not the {named} its {Path(path).suffix} suffix says: "
+                                        f"kept, read as {held} (other programs may go by the name)"))
     try:
         sr = audio.probe(path)[1]
     except audio.AudioError:
-        return None
+        return notes
     if sr < LOW_SAMPLE_RATE:
-        return "low_sample_rate", (f"{sr} Hz (kept: upsampled; above {sr // 2} Hz its spectrum is empty, "
-                                   "which high-frequency descriptors will show)")
-    return None
+        notes.append(("low_sample_rate", (f"{sr} Hz (kept: upsampled; above {sr // 2} Hz its spectrum is empty, "
+                                          "which high-frequency descriptors will show)")))
+    return notes
 
 
 def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[str, str] | None]:
@@ -245,8 +252,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
             if prob:
                 row(r.track_id, "audio", prob[0], prob[1], r.audio_path)
             else:
-                note = _audio_note(r.audio_path)
-                if note:
+                for note in _audio_notes(r.audio_path):
                     row(r.track_id, "audio", note[0], note[1], r.audio_path, kept=True)
             ok = prob is None
         has_audio.append(ok)

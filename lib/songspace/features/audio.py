@@ -5,6 +5,7 @@ What is computed from the decoded signal is ``descriptors``' job.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,13 @@ DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "soundfile", ".og
             ".aif": "soundfile", ".aiff": "soundfile", ".aifc": "soundfile", ".mp3": "soundfile",
             ".opus": "av", ".m4a": "av", ".mp4": "av", ".aac": "av", ".wma": "av"}
 NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile cannot read these (or is slower)
+# The containers of those suffixes as FFmpeg's probe names them from a file's bytes (PyAV's ``format.name``):
+# a readable name, and the suffixes that say so. A file's bytes, not its name, choose its decoder: libsndfile
+# takes an M4A file named .mp3 for an MP3 and decodes nothing of it. (.aac is either a raw ADTS stream or MP4.)
+CONTAINERS = {"wav": ("WAV", (".wav",)), "aiff": ("AIFF", (".aif", ".aiff", ".aifc")), "flac": ("FLAC", (".flac",)),
+              "ogg": ("Ogg", (".ogg", ".oga", ".opus")), "mp3": ("MP3", (".mp3",)),
+              "mov,mp4,m4a,3gp,3g2,mj2": ("MP4/M4A", (".m4a", ".mp4", ".aac")), "aac": ("AAC", (".aac",)),
+              "asf": ("WMA", (".wma",))}
 # A decode this much shorter than the header's length is truncated (libsndfile's MP3 frame count runs
 # ~0.2 s long on intact files).
 TRUNCATED_TOLERANCE_S = 0.5
@@ -192,14 +200,58 @@ def _read_av(path) -> Decoded:
 _READERS = {"soundfile": _read_soundfile, "av": _read_av}
 
 
+def container(path) -> str | None:
+    """The key of ``CONTAINERS`` that FFmpeg's probe finds in a file's bytes, or None when it finds none of
+    them (not audio, damaged, missing, or a format songspace does not list). About 1 ms: the header only;
+    remembered per file version (its size and modification time), since validation asks three times."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _probe_container(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_container(path: str, size: int, mtime_ns: int) -> str | None:
+    import av
+
+    try:
+        with av.open(path, "r") as c:
+            name = c.format.name
+    except Exception:  # not a container FFmpeg knows: the suffix decides, and the decoders say what is wrong
+        return None
+    return name if name in CONTAINERS else None
+
+
+def misnamed(path) -> tuple[str, str] | None:
+    """(what the file holds, what its suffix names), e.g. ("MP4/M4A", "MP3"), when a listed suffix names
+    another container than the file's bytes; None when they agree, or either is unknown."""
+    suffix = Path(path).suffix.lower()
+    held = container(path)
+    if held is None or suffix in CONTAINERS[held][1]:
+        return None
+    named = next((name for name, suffixes in CONTAINERS.values() if suffix in suffixes), None)
+    return (CONTAINERS[held][0], named) if named else None
+
+
+def decoder_for(path) -> str:
+    """The library that decodes ``path``: the one ``DECODERS`` names for the container its bytes hold (``misnamed``),
+    else for its suffix (libsndfile for a suffix it does not list)."""
+    suffix = Path(path).suffix.lower()
+    held = container(path)
+    if held is not None and suffix not in CONTAINERS[held][1]:
+        suffix = CONTAINERS[held][1][0]
+    return DECODERS.get(suffix, "soundfile")
+
+
 def read(path, decoder: str | None = None) -> Decoded:
-    """Decode all channels of a file with the decoder ``DECODERS`` names for its suffix; when that one
-    cannot open the file, the other one (an ``.ogg`` holding Opus, a mislabelled suffix).
+    """Decode all channels of a file with the decoder ``DECODERS`` names for the container it holds
+    (``decoder_for``); when that one cannot open the file, the other one (an ``.ogg`` holding Opus).
     ``decoder`` ("soundfile" or "av") forces one, with no fallback (the benchmark compares them).
 
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
     """
-    first = decoder or DECODERS.get(Path(path).suffix.lower(), "soundfile")
+    first = decoder or decoder_for(path)
     if decoder is None and first == "soundfile" and ogg_ended(path) is False:
         first = "av"  # libsndfile decodes nothing of a cut-off Ogg file; FFmpeg decodes its whole pages
     errors = []
@@ -301,11 +353,13 @@ def decode(path, sr: int = 22050) -> np.ndarray:
 
 def probe(path) -> tuple[float, int]:
     """(duration in s, sample rate in Hz) from a file's header, without decoding; raises ``AudioError``."""
-    try:
-        info = sf.info(str(path))
-        return info.frames / info.samplerate, int(info.samplerate)
-    except Exception as e:  # not a libsndfile format: FFmpeg's demuxer reads the header
-        sf_error = e
+    sf_error = ""
+    if decoder_for(path) == "soundfile":
+        try:
+            info = sf.info(str(path))
+            return info.frames / info.samplerate, int(info.samplerate)
+        except Exception as e:  # not a libsndfile format: FFmpeg's demuxer reads the header
+            sf_error = f"libsndfile: {e}; "
     try:
         import av
 
@@ -315,10 +369,10 @@ def probe(path) -> tuple[float, int]:
             rate = int(st.codec_context.sample_rate or 0)
     except Exception as e:
         raise AudioError(path, "unreadable_audio", f"not a decodable audio file (corrupt or unsupported "
-                         f"format; libsndfile: {sf_error}; FFmpeg: {type(e).__name__}: {e})") from e
+                         f"format; {sf_error}FFmpeg: {type(e).__name__}: {e})") from e
     if rate <= 0:  # FFmpeg's demuxers "open" some non-audio files (text named .flac) as a stream of no rate
-        raise AudioError(path, "unreadable_audio", f"not a decodable audio file: its audio stream has no sample "
-                         f"rate (libsndfile: {sf_error})")
+        raise AudioError(path, "unreadable_audio", "not a decodable audio file: its audio stream has no sample rate"
+                         + (f" ({sf_error.rstrip('; ')})" if sf_error else ""))
     return dur, rate
 
 
