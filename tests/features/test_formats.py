@@ -148,4 +148,5 @@ def test_a_file_named_as_another_format_is_read_as_what_it_holds_with_a_row(tmp_
     assert clean["has_audio"].all()
     assert report[["problem", "kept"]].values.tolist() == [["misnamed_audio", True]], report.to_string()
     held_name = audio.CONTAINERS[audio.container(p)][0]
-    assert report["detail"].iloc[0].startswith(f"holds {held_name} audio, not the ") and named in report["detail"].iloc[0]
+    detail = report["detail"].iloc[0]
+    assert detail.startswith(f"holds {held_name} audio, not the ") and f"its {named} suffix" in detail

@@ -168,8 +168,8 @@ def own_clusters(index: pd.DataFrame, tracks: pd.DataFrame, columns, songs, n_pe
         votes = pd.Series(assigned[keep]).groupby(ids[keep]).agg(lambda v: v.value_counts().index[0])
         labels = votes.loc[song_ids].to_numpy()
         config = json.loads((Path(r.run_dir) / "config.json").read_text())
-        base = {"rep": f"{r.model}[own]", "family": "model", "learned": True, "modality": "hybrid", "norm": "none", "method": "own",
-                "seed": int(r.seed), "k": int(config["model_config"]["n_clusters"]), "dim": Z.shape[1],
+        base = {"rep": f"{r.model}[own]", "family": "model", "learned": True, "modality": "hybrid", "norm": "none",
+                "method": "own", "seed": int(r.seed), "k": int(config["model_config"]["n_clusters"]), "dim": Z.shape[1],
                 "status": "ok", **metrics.internal_metrics(Z, labels, int(r.seed))}
         for col in columns:
             y = lab.loc[song_ids, col].to_numpy()
