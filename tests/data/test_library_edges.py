@@ -169,3 +169,24 @@ def test_a_byte_identical_copy_is_a_kept_row_naming_its_original(tmp_path):
     assert len(dup) == 1 and dup["kept"].all()
     seen_first, flagged = sorted([str(first), str(tmp_path / "A" / "song (copy).wav")])  # listed in name order
     assert dup["path"].iloc[0] == flagged and seen_first in dup["detail"].iloc[0]
+
+
+def test_an_untagged_album_rip_is_titled_without_its_track_numbers(tmp_path):
+    """A ripped album's files are "01 Intro.wav", "02 99 Luftballons.wav": the titles drop the track numbers
+    and keep a number that is part of the title. A folder whose names only happen to start with digits
+    (bands' names, one song alone) keeps them; a title tag still wins, and the track ids stay the paths."""
+    root = tmp_path / "music"
+    for i, name in enumerate(["01 Intro", "02 99 Luftballons", "03 - Kick Three"]):
+        write_audio(root / "Album" / f"{name}.wav", seconds=1.0, seed=i)
+    write_tags(root / "Album" / "03 - Kick Three.wav", title="Kick 3 (tagged)")
+    for i, name in enumerate(["2 Unlimited - No Limit", "4 Non Blondes - What's Up"]):
+        write_audio(root / "Mix" / f"{name}.wav", seconds=1.0, seed=5 + i)
+    write_audio(root / "Single" / "99 Luftballons.wav", seconds=1.0, seed=9)
+    t = load_dataset(root).set_index("track_id")
+    assert t.loc["Album/01 Intro", "title"] == "Intro" and t.loc["Album/02 99 Luftballons", "title"] == "99 Luftballons"
+    assert t.loc["Album/03 - Kick Three", "title"] == "Kick 3 (tagged)"
+    assert t.loc["Album/01 Intro", "title_source"] == "file name"
+    assert t.loc["Mix/2 Unlimited - No Limit", "title"] == "2 Unlimited - No Limit"
+    assert t.loc["Single/99 Luftballons", "title"] == "99 Luftballons"
+    assert collection.titles_from_names(["1-01 A", "1-02 B", "2-01 C"]) == ["A", "B", "C"]
+    assert collection.titles_from_names(["10 Years - X", "12 Stones - Y"]) == ["10 Years - X", "12 Stones - Y"]

@@ -25,6 +25,8 @@ NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url",
               "year", "track_number", "disc_number", "sample_rate", "channels"}
 _LRC_TAG = re.compile(r"^\s*\[(ar|ti|al|au|by|length|offset|re|ve|#)\s*:[^\]]*\]\s*$", re.I)
 _LRC_TIME = re.compile(r"[\[<]\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?[\]>]")
+# A ripped album's file names: "03 Title", "03 - Title", "03. Title", "1-03 Title" (disc-track).
+_TRACK_PREFIX = re.compile(r"^((?:\d{1,2}-)?(\d{1,3}))(?:\s*[-._]\s*|\s+)(?=\S)(.+)$")
 
 
 def is_hidden(rel: Path) -> bool:
@@ -119,6 +121,20 @@ def sidecars(filenames) -> dict[str, str]:
     return out
 
 
+def titles_from_names(stems: list[str]) -> list[str]:
+    """The titles of one folder's files from their names: without the track numbers when every file of the
+    folder, two at least, starts with a different one that reads as a track number, zero-padded to one width
+    ("01".."12") or counting 1..n ("01 Intro", "02 99 Luftballons" -> "Intro", "99 Luftballons"); else the
+    names as they are: a lone "99 Luftballons", or "2 Unlimited - No Limit" beside "4 Non Blondes - What's Up"."""
+    found = [_TRACK_PREFIX.match(s) for s in stems]
+    if len(stems) < 2 or not all(found) or len({m.group(1) for m in found}) < len(found):
+        return list(stems)
+    tracks = [m.group(2) for m in found]
+    padded = any(t.startswith("0") for t in tracks) and len({len(t) for t in tracks}) == 1
+    counting = sorted(int(t) for t in tracks) == list(range(1, len(tracks) + 1))
+    return [m.group(3).strip() for m in found] if padded or counting else list(stems)
+
+
 def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     """The manifest rows of a folder without ``manifest.csv``.
 
@@ -133,7 +149,8 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     pd.DataFrame, one row per audio file, sorted by path: ``track_id`` (path relative to ``folder``
     without extension, ``/``-separated; with it when two files of a folder share a name, ``song.flac`` and
     ``song.wav``), ``audio_path`` and ``lyrics_path`` (relative to ``folder``; lyrics missing when no
-    sibling ``<stem>.txt`` or ``<stem>.lrc``, in any case), ``title`` (file stem) and ``folder``
+    sibling ``<stem>.txt`` or ``<stem>.lrc``, in any case), ``title`` (file stem; without an album's track
+    numbers: ``titles_from_names``) and ``folder``
     (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
     rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a folder link.
     """
@@ -161,11 +178,13 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
                 continue
             audio.append((rel, Path(name).stem))
         stems = Counter(stem for _, stem in audio)
+        titles = titles_from_names(list(dict.fromkeys(stem for _, stem in audio)))
+        title_of = dict(zip(dict.fromkeys(stem for _, stem in audio), titles))
         for rel, stem in audio:
             lyr = lyrics.get(stem)
             track_id = rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix()
             rows.append(dict(track_id=track_id, audio_path=rel.as_posix(),
-                             lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=stem,
+                             lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=title_of[stem],
                              folder=rel.parts[0] if len(rel.parts) > 1 else None))
     df = pd.DataFrame(rows, columns=["track_id", "audio_path", "lyrics_path", "title", "folder"])
     df = df.sort_values("audio_path", ignore_index=True)
