@@ -189,4 +189,6 @@ def test_an_untagged_album_rip_is_titled_without_its_track_numbers(tmp_path):
     assert t.loc["Mix/2 Unlimited - No Limit", "title"] == "2 Unlimited - No Limit"
     assert t.loc["Single/99 Luftballons", "title"] == "99 Luftballons"
     assert collection.titles_from_names(["1-01 A", "1-02 B", "2-01 C"]) == ["A", "B", "C"]
-    assert collection.titles_from_names(["10 Years - X", "12 Stones - Y"]) == ["10 Years - X", "12 Stones - Y"]
+    for names in (["10 Years - X", "12 Stones - Y"], ["1 Giant Leap - My Culture", "2 Unlimited - No Limit"],
+                  ["01 Intro", "99 Luftballons"], ["1.0", "2.0"]):
+        assert collection.titles_from_names(names) == names

@@ -117,3 +117,7 @@ def test_plain_features_win_a_tie_with_the_autoencoder():
     rec = recommendation.recommend(table)
     assert rec["rep"] == "audio_pca" and "ae kmeans" in rec["ties"]
     assert recommendation.recommend(table.assign(ami_std=0.001))["rep"] == "ae"  # a clear gap still wins
+    # a table without the column (written by hand) is read by family, row by row: plain features stay plain
+    other = table.drop(columns="learned").assign(method="agglomerative")
+    rec = recommendation.recommend(table[table["rep"] == "ae"], other[other["rep"] == "audio_pca"])
+    assert (rec["rep"], rec["method"]) == ("audio_pca", "agglomerative")

@@ -147,6 +147,49 @@ def test_a_file_named_as_another_format_is_read_as_what_it_holds_with_a_row(tmp_
     clean, report = validate(load_dataset(folder), min_duration_s=3.0, check_silence=check_silence)
     assert clean["has_audio"].all()
     assert report[["problem", "kept"]].values.tolist() == [["misnamed_audio", True]], report.to_string()
-    held_name = audio.CONTAINERS[audio.container(p)][0]
     detail = report["detail"].iloc[0]
-    assert detail.startswith(f"holds {held_name} audio, not the ") and f"its {named} suffix" in detail
+    assert detail.startswith(f"its bytes are {audio.CONTAINERS[audio.container(p)].name}, not the ")
+    assert f"its {named} suffix" in detail
+
+
+def test_the_bytes_name_every_format_and_nothing_else(tmp_path):
+    """``container`` reads signatures (FFmpeg's probe read up to 5 MB of each WAV file): every format written,
+    an MP3 behind its ID3 tag, and nothing for text, random bytes or an empty file."""
+    from tagged import write_tags
+
+    want = {".wav": "wav", ".aiff": "aiff", ".flac": "flac", ".ogg": "ogg", ".mp3": "mp3", ".m4a": "mp4",
+            ".opus": "opus", ".wma": "asf"}
+    for suffix, key in want.items():
+        p = write_audio(tmp_path / f"a{suffix}", seconds=1.0)
+        assert audio.container(p) == key and audio.decoder_for(p) == audio.DECODERS[suffix] and not audio.misnamed(p)
+    write_tags(tmp_path / "a.mp3", title="T", artist="A")
+    assert (tmp_path / "a.mp3").read_bytes()[:3] == b"ID3" and audio.container(tmp_path / "a.mp3") == "mp3"
+    (tmp_path / "notes.mp3").write_text("liner notes\n" * 20)
+    (tmp_path / "noise.wav").write_bytes(np.random.default_rng(0).bytes(4000))
+    (tmp_path / "empty.flac").write_bytes(b"")
+    for name in ("notes.mp3", "noise.wav", "empty.flac", "missing.ogg"):
+        assert audio.container(tmp_path / name) is None
+
+
+def test_a_header_libsndfile_reads_is_still_read_by_it(tmp_path):
+    """An Opus file keeps its own sample rate in the header libsndfile reads (FFmpeg always says 48 kHz):
+    a telephone recording named .opus still gets its row."""
+    sf.write(tmp_path / "phone.opus", tone(4.0, sr=8000)[:, 0], 8000, format="OGG", subtype="OPUS")
+    assert audio.probe(tmp_path / "phone.opus") == (pytest.approx(4.0, abs=0.01), 8000)
+    _, report = validate(load_dataset(tmp_path), min_duration_s=3.0, check_silence=False)
+    assert report["problem"].tolist() == ["low_sample_rate"]
+
+
+def test_the_decoder_is_part_of_the_cache_key(tmp_path):
+    """The same Opus bytes named .opus (FFmpeg) and .ogg (libsndfile) decode to different samples: one must
+    not be served the other's cached features."""
+    from songspace.features import per_track
+
+    p = write_audio(tmp_path / "a.opus", seconds=1.0)
+    q = tmp_path / "a.ogg"
+    q.write_bytes(p.read_bytes())
+    assert audio.decoder_for(p) == "av" and audio.decoder_for(q) == "soundfile"
+    parts = ["desc", "logmel", "musicnn-msd"]
+    kp, kq = per_track._keys(p, audio.AudioParams(), parts), per_track._keys(q, audio.AudioParams(), parts)
+    assert all(kp[k] != kq[k] for k in parts)
+    assert all(kp[k].split("-")[1] == kq[k].split("-")[1] for k in ("desc", "logmel"))  # the same content hash

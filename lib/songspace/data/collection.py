@@ -123,16 +123,17 @@ def sidecars(filenames) -> dict[str, str]:
 
 def titles_from_names(stems: list[str]) -> list[str]:
     """The titles of one folder's files from their names: without the track numbers when every file of the
-    folder, two at least, starts with a different one that reads as a track number, zero-padded to one width
-    ("01".."12") or counting 1..n ("01 Intro", "02 99 Luftballons" -> "Intro", "99 Luftballons"); else the
-    names as they are: a lone "99 Luftballons", or "2 Unlimited - No Limit" beside "4 Non Blondes - What's Up"."""
+    folder, two at least, starts with a different one that reads as an album's: zero-padded to one width, as
+    rippers write them, and no higher than twice the folder's count ("01 Intro", "02 99 Luftballons" ->
+    "Intro", "99 Luftballons"). Else the names as they are: a lone "99 Luftballons", bands' names ("2 Unlimited
+    - No Limit", "3 Doors Down - Kryptonite"), "01 Intro" beside "99 Luftballons"."""
     found = [_TRACK_PREFIX.match(s) for s in stems]
     if len(stems) < 2 or not all(found) or len({m.group(1) for m in found}) < len(found):
         return list(stems)
     tracks = [m.group(2) for m in found]
     padded = any(t.startswith("0") for t in tracks) and len({len(t) for t in tracks}) == 1
-    counting = sorted(int(t) for t in tracks) == list(range(1, len(tracks) + 1))
-    return [m.group(3).strip() for m in found] if padded or counting else list(stems)
+    album = padded and max(int(t) for t in tracks) <= 2 * len(tracks)
+    return [m.group(3).strip() for m in found] if album else list(stems)
 
 
 def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:

@@ -127,7 +127,7 @@ def _audio_notes(path: str) -> list[tuple[str, str]]:
     wrong = audio.misnamed(path)
     if wrong:
         held, named = wrong
-        notes.append(("misnamed_audio", f"holds {held} audio, not the {named} its {Path(path).suffix} suffix says: "
+        notes.append(("misnamed_audio", f"its bytes are {held}, not the {named} its {Path(path).suffix} suffix says: "
                                         f"kept, read as {held} (other programs may go by the name)"))
     try:
         sr = audio.probe(path)[1]

@@ -129,8 +129,10 @@ def recommend(table: pd.DataFrame, comparison: pd.DataFrame | None = None) -> di
     col = f"{criterion}_mean"
     if f"{criterion}_std" not in rows:  # one seed: no spread to read
         rows = rows.assign(**{f"{criterion}_std": np.nan})
-    if "learned" not in rows:  # a table written by hand: its family says what it is; a row without one is a model
-        rows = rows.assign(learned=rows["family"] != "baseline" if "family" in rows else True)
+    # a row without ``learned`` (a table written by hand) is what its family says; a row without either, a model
+    said = rows["learned"] if "learned" in rows else pd.Series(np.nan, index=rows.index, dtype=object)
+    family = rows["family"].ne("baseline") if "family" in rows else True
+    rows = rows.assign(learned=said.where(said.notna(), family).astype(bool))
     pairs = rows.groupby(["rep", "method"]).agg(score=(col, "mean"), spread=(f"{criterion}_std", "max"),
                                                 learned=("learned", "first")).reset_index()
 

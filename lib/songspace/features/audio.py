@@ -5,7 +5,6 @@ What is computed from the decoded signal is ``descriptors``' job.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,13 +92,31 @@ DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "soundfile", ".og
             ".aif": "soundfile", ".aiff": "soundfile", ".aifc": "soundfile", ".mp3": "soundfile",
             ".opus": "av", ".m4a": "av", ".mp4": "av", ".aac": "av", ".wma": "av"}
 NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile cannot read these (or is slower)
-# The containers of those suffixes as FFmpeg's probe names them from a file's bytes (PyAV's ``format.name``):
-# a readable name, and the suffixes that say so. A file's bytes, not its name, choose its decoder: libsndfile
-# takes an M4A file named .mp3 for an MP3 and decodes nothing of it. (.aac is either a raw ADTS stream or MP4.)
-CONTAINERS = {"wav": ("WAV", (".wav",)), "aiff": ("AIFF", (".aif", ".aiff", ".aifc")), "flac": ("FLAC", (".flac",)),
-              "ogg": ("Ogg", (".ogg", ".oga", ".opus")), "mp3": ("MP3", (".mp3",)),
-              "mov,mp4,m4a,3gp,3g2,mj2": ("MP4/M4A", (".m4a", ".mp4", ".aac")), "aac": ("AAC", (".aac",)),
-              "asf": ("WMA", (".wma",))}
+
+
+@dataclass(frozen=True)
+class Container:
+    """A format as a file's first bytes show it (``container``): its name, the suffixes that name it, and
+    the decoder of a file that holds it under another suffix."""
+    name: str
+    suffixes: tuple
+    decoder: str
+
+
+# A file's bytes, not its name, choose its decoder: libsndfile takes an M4A file named .mp3 for an MP3 and
+# decodes nothing of it. An Ogg file holding Opus may be named .ogg (libsndfile reads it); .aac is a raw ADTS
+# stream or MP4.
+CONTAINERS = {"wav": Container("WAV", (".wav",), "soundfile"),
+              "aiff": Container("AIFF", (".aif", ".aiff", ".aifc"), "soundfile"),
+              "flac": Container("FLAC", (".flac",), "soundfile"),
+              "ogg": Container("Ogg Vorbis", (".ogg", ".oga"), "soundfile"),
+              "opus": Container("Opus", (".opus", ".ogg", ".oga"), "av"),
+              "mp3": Container("MP3", (".mp3",), "soundfile"),
+              "mp4": Container("MP4/M4A", (".m4a", ".mp4", ".aac"), "av"),
+              "aac": Container("AAC", (".aac",), "av"),
+              "asf": Container("WMA", (".wma",), "av")}
+FFMPEG_ONLY = ("mp4", "aac", "asf")  # what libsndfile cannot open (every other header is read with it first)
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 # A decode this much shorter than the header's length is truncated (libsndfile's MP3 frame count runs
 # ~0.2 s long on intact files).
 TRUNCATED_TOLERANCE_S = 0.5
@@ -201,46 +218,57 @@ _READERS = {"soundfile": _read_soundfile, "av": _read_av}
 
 
 def container(path) -> str | None:
-    """The key of ``CONTAINERS`` that FFmpeg's probe finds in a file's bytes, or None when it finds none of
-    them (not audio, damaged, missing, or a format songspace does not list). About 1 ms: the header only;
-    remembered per file version (its size and modification time), since validation asks three times."""
+    """The key of ``CONTAINERS`` that a file's first bytes show (its signature), or None: none of them (not
+    audio, too damaged, missing, or a format songspace does not list, as W64 or CAF), and then the suffix
+    decides. An ID3 tag in front (MP3s carry one, some AAC and FLAC files too) is skipped.
+
+    Read by hand, not with FFmpeg's probe: that reads up to 5 MB of a WAV file (25-40 ms a file, validation
+    asks three times), and these signatures are fixed by the formats."""
     try:
-        st = os.stat(path)
+        with open(path, "rb") as f:
+            head = f.read(64)
+            tagged = head[:3] == b"ID3" and len(head) >= 10
+            if tagged:  # the tag's size is "syncsafe": 7 bits a byte; a footer adds 10 bytes
+                size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
+                f.seek(10 + size + (10 if head[5] & 0x10 else 0))
+                head = f.read(64)
     except OSError:
         return None
-    return _probe_container(str(path), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4096)
-def _probe_container(path: str, size: int, mtime_ns: int) -> str | None:
-    import av
-
-    try:
-        with av.open(path, "r") as c:
-            name = c.format.name
-    except Exception:  # not a container FFmpeg knows: the suffix decides, and the decoders say what is wrong
-        return None
-    return name if name in CONTAINERS else None
+    if head[8:12] == b"WAVE" and head[:4] in (b"RIFF", b"RF64", b"BW64"):
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "opus" if b"OpusHead" in head else "ogg"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:16] == _ASF_GUID:
+        return "asf"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame's sync bits
+        return "aac" if head[1] & 0x06 == 0 else "mp3"  # layer bits 00: an ADTS (AAC) frame
+    return None
 
 
 def misnamed(path) -> tuple[str, str] | None:
     """(what the file holds, what its suffix names), e.g. ("MP4/M4A", "MP3"), when a listed suffix names
-    another container than the file's bytes; None when they agree, or either is unknown."""
+    another format than the file's bytes; None when they agree, or either is unknown."""
     suffix = Path(path).suffix.lower()
     held = container(path)
-    if held is None or suffix in CONTAINERS[held][1]:
+    if held is None or suffix in CONTAINERS[held].suffixes:
         return None
-    named = next((name for name, suffixes in CONTAINERS.values() if suffix in suffixes), None)
-    return (CONTAINERS[held][0], named) if named else None
+    named = next((c.name for c in CONTAINERS.values() if suffix in c.suffixes), None)
+    return (CONTAINERS[held].name, named) if named else None
 
 
 def decoder_for(path) -> str:
-    """The library that decodes ``path``: the one ``DECODERS`` names for the container its bytes hold (``misnamed``),
-    else for its suffix (libsndfile for a suffix it does not list)."""
+    """The library that decodes ``path``: ``DECODERS`` of its suffix when that names what its bytes hold (or
+    they show nothing listed), else the decoder of what they hold (``misnamed``)."""
     suffix = Path(path).suffix.lower()
     held = container(path)
-    if held is not None and suffix not in CONTAINERS[held][1]:
-        suffix = CONTAINERS[held][1][0]
+    if held is not None and suffix not in CONTAINERS[held].suffixes:
+        return CONTAINERS[held].decoder
     return DECODERS.get(suffix, "soundfile")
 
 
@@ -354,7 +382,7 @@ def decode(path, sr: int = 22050) -> np.ndarray:
 def probe(path) -> tuple[float, int]:
     """(duration in s, sample rate in Hz) from a file's header, without decoding; raises ``AudioError``."""
     sf_error = ""
-    if decoder_for(path) == "soundfile":
+    if container(path) not in FFMPEG_ONLY:
         try:
             info = sf.info(str(path))
             return info.frames / info.samplerate, int(info.samplerate)

@@ -107,11 +107,14 @@ def _parts(backends) -> list[str]:
 
 
 def _keys(path, p: AudioParams, parts: list[str]) -> dict:
-    """Cache key of each part: content hash of the file + hash of the parameters the part depends on."""
+    """Cache key of each part: content hash of the file + hash of the parameters the part depends on, the
+    decoder among them: the file's name can choose it (an Ogg Opus file named .opus or .ogg), and two decoders'
+    samples differ."""
     h = file_hash(path)[:32]
-    keys = dict(desc=f"desc-{h}-{params_hash(p.descriptor_key())}",
-                logmel=f"logmel-{h}-{params_hash(p.logmel_key())}")
-    keys.update({b: f"{b}-{h}-{params_hash(backend_key(b, p))}" for b in MUSICNN_BACKENDS})
+    decoder = {"decoder": audio.decoder_for(path)}
+    keys = dict(desc=f"desc-{h}-{params_hash({**p.descriptor_key(), **decoder})}",
+                logmel=f"logmel-{h}-{params_hash({**p.logmel_key(), **decoder})}")
+    keys.update({b: f"{b}-{h}-{params_hash({**backend_key(b, p), **decoder})}" for b in MUSICNN_BACKENDS})
     return {k: keys[k] for k in parts}
 
 
