@@ -34,6 +34,20 @@ def test_committed_notebook_is_stripped_and_parameterised(nb_path):
     assert "sys.path" not in body, f"{nb_path.name}: import songspace, don't patch sys.path"
 
 
+@pytest.mark.parametrize("nb_path", committed_notebooks(), ids=lambda p: p.name)
+def test_papermill_reads_every_parameter_line(nb_path, caplog):
+    """papermill's inspector warns "Unable to parse line" in every run's log for a comment with a second
+    ``=`` ("(-1 = all cores)"); each parameter should come out with its default and its help text."""
+    from papermill.translators import PythonTranslator
+
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    with caplog.at_level("WARNING", logger="papermill"):
+        found = PythonTranslator.inspect({"source": "".join(cell["source"])})
+    assert not [r.message for r in caplog.records if "Unable to parse" in r.message]
+    assert {"dataset", "data_root", "results_root", "profile"} <= {p.name for p in found}
+
+
 def test_no_data_or_results_tracked():
     out = subprocess.run(["git", "ls-files", "data", "results"], cwd=ROOT, capture_output=True, text=True, check=True)
     tracked = [p for p in out.stdout.split() if not p.endswith((".gitkeep", "README.md"))]
