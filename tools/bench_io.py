@@ -4,7 +4,7 @@
 ``formats`` writes one source signal (a real MP3 of the corpus when there is one, else a synthetic
 stereo tone) in every format the decoder reads, then decodes each file to mono 22.05 kHz float with each
 decoder that opens it (libsndfile via soundfile, FFmpeg via PyAV): best of ``--format-repeats``, as x
-realtime, beside the decoder ``audio.DECODERS`` uses for that format. ``scan`` builds
+realtime, beside the decoder ``formats.DECODERS`` uses for that format. ``scan`` builds
 ``--scan-files`` tiny tagged MP3s in the work folder (distinct tags each) and times what 00 does with
 them: ``load_dataset`` (scan, tags) + ``validate(check_silence=False)`` (headers), against ``--scan-budget``.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import soxr
-from songspace.features import audio
+from songspace.features import audio, formats
 
 log = logging.getLogger("songspace.bench")
 
@@ -96,16 +96,16 @@ def bench_formats(args) -> pd.DataFrame:
                 seconds = len(z) / 22050
             rows.append(dict(format=suffix.lstrip("."), decoder=decoder, opens=not err,
                              x_realtime=round(seconds / best, 1) if not err else np.nan,
-                             used=audio.DECODERS[suffix] == decoder, error=err))
+                             used=formats.DECODERS[suffix] == decoder, error=err))
     df = pd.DataFrame(rows)
     fastest = df[df.opens].sort_values("x_realtime").groupby("format").tail(1).set_index("format")["decoder"]
     df["fastest"] = df["format"].map(fastest) == df["decoder"]
     df.attrs["notes"] = [
         f"Source: {what}, stereo, written in each format; decoded to mono float32 at 22.05 kHz (the analysis "
         f"rate: decode, channel mean, soxr HQ resampling), best of {args.format_repeats}; x_realtime = seconds "
-        "of audio per second of decoding. `used`: the decoder `audio.DECODERS` picks for the format; "
+        "of audio per second of decoding. `used`: the decoder `formats.DECODERS` picks for the format; "
         "`fastest`: the faster of the two here.",
-        "`audio.DECODERS` was set from this table; a format where `used` and `fastest` differ on a later "
+        "`formats.DECODERS` was set from this table; a format where `used` and `fastest` differ on a later "
         "run is worth a look (MP3 would also change every MP3 collection's samples if it moved to PyAV: "
         "FFmpeg's decoder and gapless trimming differ from mpg123's).",
     ]

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from songspace.data.loading import load_dataset
 from songspace.data.validation import validate
-from songspace.features import audio
+from songspace.features import audio, formats
 from songspace.features.extract import extract_audio
 from songspace.features.saved import read_notes
 
@@ -30,8 +30,8 @@ def test_each_format_decodes_to_the_tone_without_an_ffmpeg_program(tmp_path, suf
 
 
 def test_the_decoder_of_each_format_is_the_one_named():
-    assert audio.DECODERS[".mp3"] == "soundfile"  # the shipped corpus's samples stay libsndfile's
-    assert {audio.DECODERS[s] for s in (".m4a", ".opus", ".wma")} == {"av"}  # the only one, or measured faster
+    assert formats.DECODERS[".mp3"] == "soundfile"  # the shipped corpus's samples stay libsndfile's
+    assert {formats.DECODERS[s] for s in (".m4a", ".opus", ".wma")} == {"av"}  # the only one, or measured faster
 
 
 def test_an_ogg_holding_opus_falls_back_to_the_other_decoder(tmp_path, monkeypatch):
@@ -148,7 +148,7 @@ def test_a_file_named_as_another_format_is_read_as_what_it_holds_with_a_row(tmp_
     assert clean["has_audio"].all()
     assert report[["problem", "kept"]].values.tolist() == [["misnamed_audio", True]], report.to_string()
     detail = report["detail"].iloc[0]
-    assert detail.startswith(f"its bytes are {audio.CONTAINERS[audio.container(p)].name}, not the ")
+    assert detail.startswith(f"its bytes are {formats.CONTAINERS[formats.container(p)].name}, not the ")
     assert f"its {named} suffix" in detail
 
 
@@ -161,14 +161,14 @@ def test_the_bytes_name_every_format_and_nothing_else(tmp_path):
             ".opus": "opus", ".wma": "asf"}
     for suffix, key in want.items():
         p = write_audio(tmp_path / f"a{suffix}", seconds=1.0)
-        assert audio.container(p) == key and audio.decoder_for(p) == audio.DECODERS[suffix] and not audio.misnamed(p)
+        assert formats.container(p) == key and formats.decoder_for(p) == formats.DECODERS[suffix] and not formats.misnamed(p)
     write_tags(tmp_path / "a.mp3", title="T", artist="A")
-    assert (tmp_path / "a.mp3").read_bytes()[:3] == b"ID3" and audio.container(tmp_path / "a.mp3") == "mp3"
+    assert (tmp_path / "a.mp3").read_bytes()[:3] == b"ID3" and formats.container(tmp_path / "a.mp3") == "mp3"
     (tmp_path / "notes.mp3").write_text("liner notes\n" * 20)
     (tmp_path / "noise.wav").write_bytes(np.random.default_rng(0).bytes(4000))
     (tmp_path / "empty.flac").write_bytes(b"")
     for name in ("notes.mp3", "noise.wav", "empty.flac", "missing.ogg"):
-        assert audio.container(tmp_path / name) is None
+        assert formats.container(tmp_path / name) is None
 
 
 def test_a_header_libsndfile_reads_is_still_read_by_it(tmp_path):
@@ -188,7 +188,7 @@ def test_the_decoder_is_part_of_the_cache_key(tmp_path):
     p = write_audio(tmp_path / "a.opus", seconds=1.0)
     q = tmp_path / "a.ogg"
     q.write_bytes(p.read_bytes())
-    assert audio.decoder_for(p) == "av" and audio.decoder_for(q) == "soundfile"
+    assert formats.decoder_for(p) == "av" and formats.decoder_for(q) == "soundfile"
     parts = ["desc", "logmel", "musicnn-msd"]
     kp, kq = per_track._keys(p, audio.AudioParams(), parts), per_track._keys(q, audio.AudioParams(), parts)
     assert all(kp[k] != kq[k] for k in parts)

@@ -19,7 +19,7 @@ from songspace.data.collection import detect_label_columns, strip_lrc
 from songspace.data.text import TextDecodeError, decode_text
 from songspace.data.loading import REPORT_COLUMNS, DatasetError, inside
 from songspace.data.metadata import MAX_LYRICS_BYTES
-from songspace.features import audio
+from songspace.features import audio, formats
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         return "missing_file", "audio file not found"
     if os.path.getsize(path) == 0:
         return "unreadable_audio", "empty file (0 bytes)"
-    if audio.decoder_for(path) == "av":  # PyAV's formats (by the bytes, not the name): header, or one decode
+    if formats.decoder_for(path) == "av":  # PyAV's formats (by the bytes, not the name): header, or one decode
         return _check_av_audio(path, min_duration_s, check_silence)
     try:
         info = sf.info(path)
@@ -124,7 +124,7 @@ def _audio_notes(path: str) -> list[tuple[str, str]]:
     """What is worth a word about a usable file: a sample rate below what the features assume (kept,
     upsampled), a suffix that names another format than the file holds (kept, read as what it holds)."""
     notes = []
-    wrong = audio.misnamed(path)
+    wrong = formats.misnamed(path)
     if wrong:
         held, named = wrong
         notes.append(("misnamed_audio", f"its bytes are {held}, not the {named} its {Path(path).suffix} suffix says: "

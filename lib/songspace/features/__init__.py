@@ -1,8 +1,8 @@
 """Stage 01: what a song is made of, as numbers: audio descriptors, log-mel patches, pretrained musicnn
 embeddings and lyrics embeddings.
 
-``audio`` decodes a file once and cuts it into windows; ``descriptors`` computes frame-level features from one
-STFT and pools them; ``musicnn`` (with the network and its weights in ``musicnn_net``, read by ``tfbundle``) is
+``audio`` decodes a file once (with the library ``formats`` picks for what its bytes hold) and cuts it into
+windows; ``descriptors`` computes frame-level features from one STFT and pools them; ``musicnn`` (with the network and its weights in ``musicnn_net``, read by ``tfbundle``) is
 the pretrained embedding; ``per_track`` is the work of one track and ``extract`` runs it over a collection and
 writes the files that ``saved`` reads back. ``lyrics`` and ``lyrics_models`` do the same for lyrics.
 """
@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submodules=[
         "audio",
         "descriptors",
+        "formats",
         "extract",
         "lyrics",
         "lyrics_models",
@@ -29,8 +30,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "FEATURE_VERSION",
             "AudioError",
             "AudioParams",
-            "NEEDS_FFMPEG",
-            "DECODERS",
             "TRUNCATED_TOLERANCE_S",
             "Decoded",
             "read",
@@ -39,6 +38,16 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "decode",
             "window_starts",
             "check_usable",
+        ],
+        "formats": [
+            "DECODERS",
+            "NEEDS_FFMPEG",
+            "Container",
+            "CONTAINERS",
+            "FFMPEG_ONLY",
+            "container",
+            "misnamed",
+            "decoder_for",
         ],
         "descriptors": [
             "DB_FLOOR",

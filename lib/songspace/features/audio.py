@@ -14,6 +14,7 @@ import soundfile as sf
 import soxr
 
 from songspace.cache import library_versions
+from songspace.features.formats import FFMPEG_ONLY, container, decoder_for
 
 
 
@@ -83,40 +84,6 @@ class AudioParams:
                     fmin=self.fmin, fmax=self.fmax)
 
 
-# Which library decodes a format: libsndfile (soundfile) or FFmpeg's libraries (PyAV's wheels bundle
-# them: no ffmpeg program needed), the faster one as tools/bench.py's ``formats`` section measures it
-# (60 s of stereo to mono 22.05 kHz, x realtime, soundfile/PyAV on 2 busy cores: WAV 1044/302, AIFF
-# 789/245, FLAC 427/302, MP3 481/402, Ogg Vorbis 281/213, Opus 68/136; M4A 553, WMA 718 PyAV only).
-# MP3 staying on libsndfile also keeps every MP3 collection's samples, the shipped corpus's included.
-DECODERS = {".wav": "soundfile", ".flac": "soundfile", ".ogg": "soundfile", ".oga": "soundfile",
-            ".aif": "soundfile", ".aiff": "soundfile", ".aifc": "soundfile", ".mp3": "soundfile",
-            ".opus": "av", ".m4a": "av", ".mp4": "av", ".aac": "av", ".wma": "av"}
-NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile cannot read these (or is slower)
-
-
-@dataclass(frozen=True)
-class Container:
-    """A format as a file's first bytes show it (``container``): its name, the suffixes that name it, and
-    the decoder of a file that holds it under another suffix."""
-    name: str
-    suffixes: tuple
-    decoder: str
-
-
-# A file's bytes, not its name, choose its decoder: libsndfile takes an M4A file named .mp3 for an MP3 and
-# decodes nothing of it. An Ogg file holding Opus may be named .ogg (libsndfile reads it); .aac is a raw ADTS
-# stream or MP4.
-CONTAINERS = {"wav": Container("WAV", (".wav",), "soundfile"),
-              "aiff": Container("AIFF", (".aif", ".aiff", ".aifc"), "soundfile"),
-              "flac": Container("FLAC", (".flac",), "soundfile"),
-              "ogg": Container("Ogg Vorbis", (".ogg", ".oga"), "soundfile"),
-              "opus": Container("Opus", (".opus", ".ogg", ".oga"), "av"),
-              "mp3": Container("MP3", (".mp3",), "soundfile"),
-              "mp4": Container("MP4/M4A", (".m4a", ".mp4", ".aac"), "av"),
-              "aac": Container("AAC", (".aac",), "av"),
-              "asf": Container("WMA", (".wma",), "av")}
-FFMPEG_ONLY = ("mp4", "aac", "asf")  # what libsndfile cannot open (every other header is read with it first)
-_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 # A decode this much shorter than the header's length is truncated (libsndfile's MP3 frame count runs
 # ~0.2 s long on intact files).
 TRUNCATED_TOLERANCE_S = 0.5
@@ -193,17 +160,17 @@ def _salvage(f) -> np.ndarray:
 def _read_av(path) -> Decoded:
     import av
 
-    with av.open(str(path), "r") as container:
-        if not container.streams.audio:
+    with av.open(str(path), "r") as source:
+        if not source.streams.audio:
             raise ValueError("no audio stream")
-        stream = container.streams.audio[0]
+        stream = source.streams.audio[0]
         declared = float(stream.duration * stream.time_base) if stream.duration else \
-            (container.duration / 1e6 if container.duration else None)
+            (source.duration / 1e6 if source.duration else None)
         floats = stream.codec_context.name.startswith("pcm_f")
         resampler = av.AudioResampler(format="fltp")  # the codec's sample format to float, rate and layout kept
         chunks, error, sr = [], None, stream.codec_context.sample_rate
         try:
-            for frame in container.decode(stream):
+            for frame in source.decode(stream):
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())
                     sr = out.sample_rate
@@ -217,64 +184,8 @@ def _read_av(path) -> Decoded:
 _READERS = {"soundfile": _read_soundfile, "av": _read_av}
 
 
-def container(path) -> str | None:
-    """The key of ``CONTAINERS`` that a file's first bytes show (its signature), or None: none of them (not
-    audio, too damaged, missing, or a format songspace does not list, as W64 or CAF), and then the suffix
-    decides. An ID3 tag in front (MP3s carry one, some AAC and FLAC files too) is skipped.
-
-    Read by hand, not with FFmpeg's probe: that reads up to 5 MB of a WAV file (25-40 ms a file, validation
-    asks three times), and these signatures are fixed by the formats."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            tagged = head[:3] == b"ID3" and len(head) >= 10
-            if tagged:  # the tag's size is "syncsafe": 7 bits a byte; a footer adds 10 bytes
-                size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
-                f.seek(10 + size + (10 if head[5] & 0x10 else 0))
-                head = f.read(64)
-    except OSError:
-        return None
-    if head[8:12] == b"WAVE" and head[:4] in (b"RIFF", b"RF64", b"BW64"):
-        return "wav"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "opus" if b"OpusHead" in head else "ogg"
-    if head[4:8] == b"ftyp":
-        return "mp4"
-    if head[:16] == _ASF_GUID:
-        return "asf"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame's sync bits
-        return "aac" if head[1] & 0x06 == 0 else "mp3"  # layer bits 00: an ADTS (AAC) frame
-    return None
-
-
-def misnamed(path) -> tuple[str, str] | None:
-    """(what the file holds, what its suffix names), e.g. ("MP4/M4A", "MP3"), when a listed suffix names
-    another format than the file's bytes; None when they agree, or either is unknown."""
-    suffix = Path(path).suffix.lower()
-    held = container(path)
-    if held is None or suffix in CONTAINERS[held].suffixes:
-        return None
-    named = next((c.name for c in CONTAINERS.values() if suffix in c.suffixes), None)
-    return (CONTAINERS[held].name, named) if named else None
-
-
-def decoder_for(path) -> str:
-    """The library that decodes ``path``: ``DECODERS`` of its suffix when that names what its bytes hold (or
-    they show nothing listed), else the decoder of what they hold (``misnamed``)."""
-    suffix = Path(path).suffix.lower()
-    held = container(path)
-    if held is not None and suffix not in CONTAINERS[held].suffixes:
-        return CONTAINERS[held].decoder
-    return DECODERS.get(suffix, "soundfile")
-
-
 def read(path, decoder: str | None = None) -> Decoded:
-    """Decode all channels of a file with the decoder ``DECODERS`` names for the container it holds
-    (``decoder_for``); when that one cannot open the file, the other one (an ``.ogg`` holding Opus).
+    """Decode all channels of a file with the decoder of the format it holds (``formats.decoder_for``); when that one cannot open the file, the other one (an ``.ogg`` holding Opus).
     ``decoder`` ("soundfile" or "av") forces one, with no fallback (the benchmark compares them).
 
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
@@ -362,7 +273,7 @@ def decode(path, sr: int = 22050) -> np.ndarray:
     Parameters
     ----------
     path : path-like
-        WAV, AIFF, FLAC, OGG, MP3 (libsndfile), M4A/MP4 (AAC, ALAC), Opus, WMA (PyAV); see ``DECODERS``.
+        WAV, AIFF, FLAC, OGG, MP3 (libsndfile), M4A/MP4 (AAC, ALAC), Opus, WMA (PyAV); see ``formats.DECODERS``.
     sr : int
         Target sample rate in Hz (resampled with soxr).
 

@@ -18,7 +18,7 @@ from songspace.cache import (
     library_versions,
     params_hash,
 )
-from songspace.features import audio, descriptors
+from songspace.features import audio, descriptors, formats
 from songspace.features.audio import AudioError, AudioParams
 from songspace.features.saved import (
     MUSICNN_BACKENDS,
@@ -111,7 +111,7 @@ def _keys(path, p: AudioParams, parts: list[str]) -> dict:
     decoder among them: the file's name can choose it (an Ogg Opus file named .opus or .ogg), and two decoders'
     samples differ."""
     h = file_hash(path)[:32]
-    decoder = {"decoder": audio.decoder_for(path)}
+    decoder = {"decoder": formats.decoder_for(path)}
     keys = dict(desc=f"desc-{h}-{params_hash({**p.descriptor_key(), **decoder})}",
                 logmel=f"logmel-{h}-{params_hash({**p.logmel_key(), **decoder})}")
     keys.update({b: f"{b}-{h}-{params_hash({**backend_key(b, p), **decoder})}" for b in MUSICNN_BACKENDS})
