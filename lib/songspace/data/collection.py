@@ -179,8 +179,8 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
                 continue
             audio.append((rel, Path(name).stem))
         stems = Counter(stem for _, stem in audio)
-        titles = titles_from_names(list(dict.fromkeys(stem for _, stem in audio)))
-        title_of = dict(zip(dict.fromkeys(stem for _, stem in audio), titles))
+        names = list(dict.fromkeys(stem for _, stem in audio))  # two files of one name share a title
+        title_of = dict(zip(names, titles_from_names(names)))
         for rel, stem in audio:
             lyr = lyrics.get(stem)
             track_id = rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix()

@@ -2,9 +2,10 @@
 embeddings and lyrics embeddings.
 
 ``audio`` decodes a file once (with the library ``formats`` picks for what its bytes hold) and cuts it into
-windows; ``descriptors`` computes frame-level features from one STFT and pools them; ``musicnn`` (with the network and its weights in ``musicnn_net``, read by ``tfbundle``) is
-the pretrained embedding; ``per_track`` is the work of one track and ``extract`` runs it over a collection and
-writes the files that ``saved`` reads back. ``lyrics`` and ``lyrics_models`` do the same for lyrics.
+windows; ``descriptors`` computes frame-level features from one STFT and pools them; ``musicnn`` (with the
+network and its weights in ``musicnn_net``, read by ``tfbundle``) is the pretrained embedding; ``per_track``
+is the work of one track and ``extract`` runs it over a collection and writes the files that ``saved`` reads
+back. ``lyrics`` and ``lyrics_models`` do the same for lyrics.
 """
 
 import lazy_loader

@@ -185,7 +185,8 @@ _READERS = {"soundfile": _read_soundfile, "av": _read_av}
 
 
 def read(path, decoder: str | None = None) -> Decoded:
-    """Decode all channels of a file with the decoder of the format it holds (``formats.decoder_for``); when that one cannot open the file, the other one (an ``.ogg`` holding Opus).
+    """Decode all channels of a file with the decoder of the format it holds (``formats.decoder_for``); when
+    that one cannot open the file, the other one (an ``.ogg`` holding Opus).
     ``decoder`` ("soundfile" or "av") forces one, with no fallback (the benchmark compares them).
 
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.

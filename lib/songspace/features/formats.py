@@ -20,25 +20,24 @@ NEEDS_FFMPEG = tuple(k for k, v in DECODERS.items() if v == "av")  # libsndfile 
 
 @dataclass(frozen=True)
 class Container:
-    """A format as a file's first bytes show it (``container``): its name, the suffixes that name it, and
-    the decoder of a file that holds it under another suffix."""
+    """A format as a file's first bytes show it (``container``): its name and the suffixes that name it, the
+    format's own first (a file that holds it under another name is decoded as if it had that one)."""
     name: str
     suffixes: tuple
-    decoder: str
 
 
 # A file's bytes, not its name, choose its decoder: libsndfile takes an M4A file named .mp3 for an MP3 and
 # decodes nothing of it. An Ogg file holding Opus may be named .ogg (libsndfile reads it); .aac is a raw ADTS
 # stream or MP4.
-CONTAINERS = {"wav": Container("WAV", (".wav",), "soundfile"),
-              "aiff": Container("AIFF", (".aif", ".aiff", ".aifc"), "soundfile"),
-              "flac": Container("FLAC", (".flac",), "soundfile"),
-              "ogg": Container("Ogg Vorbis", (".ogg", ".oga"), "soundfile"),
-              "opus": Container("Opus", (".opus", ".ogg", ".oga"), "av"),
-              "mp3": Container("MP3", (".mp3",), "soundfile"),
-              "mp4": Container("MP4/M4A", (".m4a", ".mp4", ".aac"), "av"),
-              "aac": Container("AAC", (".aac",), "av"),
-              "asf": Container("WMA", (".wma",), "av")}
+CONTAINERS = {"wav": Container("WAV", (".wav",)),
+              "aiff": Container("AIFF", (".aif", ".aiff", ".aifc")),
+              "flac": Container("FLAC", (".flac",)),
+              "ogg": Container("Ogg Vorbis", (".ogg", ".oga")),
+              "opus": Container("Opus", (".opus", ".ogg", ".oga")),
+              "mp3": Container("MP3", (".mp3",)),
+              "mp4": Container("MP4/M4A", (".m4a", ".mp4", ".aac")),
+              "aac": Container("AAC", (".aac",)),
+              "asf": Container("WMA", (".wma",))}
 FFMPEG_ONLY = ("mp4", "aac", "asf")  # what libsndfile cannot open (every other header is read with it first)
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
@@ -53,8 +52,7 @@ def container(path) -> str | None:
     try:
         with open(path, "rb") as f:
             head = f.read(64)
-            tagged = head[:3] == b"ID3" and len(head) >= 10
-            if tagged:  # the tag's size is "syncsafe": 7 bits a byte; a footer adds 10 bytes
+            if head[:3] == b"ID3" and len(head) >= 10:  # its size is "syncsafe", 7 bits a byte; a footer adds 10
                 size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F
                 f.seek(10 + size + (10 if head[5] & 0x10 else 0))
                 head = f.read(64)
@@ -90,9 +88,9 @@ def misnamed(path) -> tuple[str, str] | None:
 
 def decoder_for(path) -> str:
     """The library that decodes ``path``: ``DECODERS`` of its suffix when that names what its bytes hold (or
-    they show nothing listed), else the decoder of what they hold (``misnamed``)."""
+    they show nothing listed), else ``DECODERS`` of the own suffix of what they hold (``misnamed``)."""
     suffix = Path(path).suffix.lower()
     held = container(path)
     if held is not None and suffix not in CONTAINERS[held].suffixes:
-        return CONTAINERS[held].decoder
+        suffix = CONTAINERS[held].suffixes[0]
     return DECODERS.get(suffix, "soundfile")
