@@ -192,3 +192,45 @@ def test_an_untagged_album_rip_is_titled_without_its_track_numbers(tmp_path):
     for names in (["10 Years - X", "12 Stones - Y"], ["1 Giant Leap - My Culture", "2 Unlimited - No Limit"],
                   ["01 Intro", "99 Luftballons"], ["1.0", "2.0"]):
         assert collection.titles_from_names(names) == names
+
+
+def test_a_mac_copy_decomposed_names_match_composed_sidecars_and_ids_are_composed(tmp_path):
+    """macOS writes names decomposed (NFD); a lyrics downloader writes them composed (NFC). The two look the same:
+    the lyrics are found, and ids, titles and folders are written composed, so a typed name finds the song."""
+    import unicodedata
+
+    nfd = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+    folder = tmp_path / "music" / nfd("Ali Farka Touré")
+    write_audio(folder / f"{nfd('03 ファースト・ラヴ')}.wav", seconds=1.0)
+    (folder / "03 ファースト・ラヴ.lrc").write_text("[00:01.00]kotoba", encoding="utf-8")  # composed
+    (folder / "._03 ファースト・ラヴ.lrc").write_bytes(b"\x00\x05\x16\x07")  # an AppleDouble fork: not lyrics
+    clean, report = validate(load_dataset(tmp_path / "music"), min_duration_s=0.5)
+    row = clean.iloc[0]
+    assert row["track_id"] == "Ali Farka Touré/03 ファースト・ラヴ" and row["folder"] == "Ali Farka Touré"
+    assert row["lyrics"] == "kotoba" and row["lyrics_source"] == "sidecar"
+    assert all(unicodedata.is_normalized("NFC", s) for s in (row["track_id"], row["folder"], row["title"]))
+    assert os.path.exists(row["audio_path"])  # the path stays the one on disk
+    assert report.empty
+
+
+def test_a_lyrics_file_beside_no_audio_of_its_name_is_a_row(tmp_path):
+    write_audio(tmp_path / "A" / "song.wav", seconds=1.0)
+    (tmp_path / "A" / "song.txt").write_text("words", encoding="utf-8")
+    (tmp_path / "A" / "sogn.lrc").write_text("[00:01.00]typo in the name", encoding="utf-8")
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=0.5)
+    assert clean.set_index("track_id").loc["A/song", "lyrics"] == "words"
+    row = _rows(report, "unmatched_lyrics").iloc[0]
+    assert row["track_id"] == "A/sogn" and row["modality"] == "lyrics" and not row["kept"]
+    assert row["path"].endswith("sogn.lrc") and "no audio file of the same name" in row["detail"]
+
+
+def test_a_song_left_out_of_everything_has_no_label_gap_rows(tmp_path):
+    """An empty file is an unreadable_audio row; it is scored on nothing, so no missing_label rows follow it."""
+    write_audio(tmp_path / "A" / "one.wav", seconds=1.0, seed=0)
+    write_audio(tmp_path / "B" / "two.wav", seconds=1.0, seed=1)
+    write_audio(tmp_path / "B" / "three.wav", seconds=1.0, seed=2)
+    (tmp_path / "loose.mp3").write_bytes(b"")  # no folder: no label, and no audio
+    write_audio(tmp_path / "stray.wav", seconds=1.0, seed=3)  # no folder: a label gap of a kept song
+    clean, report = validate(load_dataset(tmp_path), min_duration_s=0.5)
+    assert _rows(report, "unreadable_audio")["track_id"].tolist() == ["loose"]
+    assert _rows(report, "missing_label")["track_id"].tolist() == ["stray"]

@@ -99,9 +99,23 @@ def test_data_table_and_validation_line(tracks):
     what = _plan(tracks, ["genre"])
     d = summary.data_table(tracks, what)
     assert d.iloc[0].tolist() == ["songs", 30] and d.iloc[-1]["count"] == "5 (6–6 songs)"
-    v = pd.DataFrame({"problem": ["missing_file", "missing_file", "silent"], "modality": ["audio", "audio", "audio"]})
-    assert summary.validation_line(v).startswith("Validation: 3 problem(s): 2 × missing_file (audio); 1 × silent")
+    v = pd.DataFrame({"problem": ["missing_file", "missing_file", "silent"], "modality": ["audio", "audio", "audio"],
+                      "detail": ["", "", ""]})
+    assert summary.validation_line(v).startswith("Validation: 3 file problem(s): 2 × missing_file (audio); 1 × silent")
+    assert "without a value" not in summary.validation_line(v)
     assert "no problem" in summary.validation_line(pd.DataFrame())
+
+
+def test_validation_line_counts_label_gaps_apart_from_file_problems():
+    """An untagged library has a missing_label row per song and column; the line must not bury the files'."""
+    gap = "column '{}' is empty (scored without this song)"
+    v = pd.DataFrame({"problem": ["too_short"] + ["missing_label"] * 5, "modality": ["audio"] + ["label"] * 5,
+                      "detail": ["1.5 s < 3.0 s"] + [gap.format("genre")] * 3 + [gap.format("artist")] * 2})
+    line = summary.validation_line(v)
+    assert line.startswith("Validation: 1 file problem(s): 1 × too_short (audio).")
+    assert "scored without that label: genre 3, artist 2." in line
+    only_gaps = summary.validation_line(v.iloc[1:])
+    assert only_gaps.startswith("Validation found no problem with any file.") and "genre 3" in only_gaps
 
 
 def test_a_model_that_beats_the_baseline_below_chance_does_not_help(table, tracks):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +28,13 @@ _LRC_TAG = re.compile(r"^\s*\[(ar|ti|al|au|by|length|offset|re|ve|#)\s*:[^\]]*\]
 _LRC_TIME = re.compile(r"[\[<]\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?[\]>]")
 # A ripped album's file names: "03 Title", "03 - Title", "03. Title", "1-03 Title" (disc-track).
 _TRACK_PREFIX = re.compile(r"^((?:\d{1,2}-)?(\d{1,3}))(?:\s*[-._]\s*|\s+)(?=\S)(.+)$")
+
+
+def nfc(name: str) -> str:
+    """``name`` in Unicode's composed form (NFC). macOS writes file names decomposed (NFD: "é" as "e" and a
+    combining accent), lyrics downloaders and tags write them composed: the two look the same and compare
+    unequal. Names are matched, and ids and titles written, in NFC; paths stay as they are on disk."""
+    return unicodedata.normalize("NFC", name)
 
 
 def is_hidden(rel: Path) -> bool:
@@ -55,7 +63,7 @@ def is_utf8(rel: Path | str) -> bool:
 
 
 def _problem(rel, problem: str, detail: str, root: Path, kept: bool = False, modality: str = "audio") -> dict:
-    return dict(track_id=printable(Path(rel).with_suffix("").as_posix()), modality=modality, problem=problem,
+    return dict(track_id=nfc(printable(Path(rel).with_suffix("").as_posix())), modality=modality, problem=problem,
                 detail=detail, path=printable(root / rel), kept=kept)
 
 
@@ -112,12 +120,12 @@ def _walk(root: Path):
 
 
 def sidecars(filenames) -> dict[str, str]:
-    """The lyrics file of each stem among ``filenames`` (one folder's names): ``.txt`` or ``.lrc`` in any case,
-    ``.txt`` first."""
+    """The lyrics file of each stem among ``filenames`` (one folder's names), keyed by the stem in NFC
+    (``nfc``): ``.txt`` or ``.lrc`` in any case, ``.txt`` first; hidden files (``._song.txt``) skipped."""
     out = {}
     for name in sorted(filenames, key=lambda n: (Path(n).suffix.lower() != ".txt", n)):
-        if Path(name).suffix.lower() in LYRICS_SUFFIXES:
-            out.setdefault(Path(name).stem, name)
+        if Path(name).suffix.lower() in LYRICS_SUFFIXES and not name.startswith("."):
+            out.setdefault(nfc(Path(name).stem), name)
     return out
 
 
@@ -153,7 +161,8 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     sibling ``<stem>.txt`` or ``<stem>.lrc``, in any case), ``title`` (file stem; without an album's track
     numbers: ``titles_from_names``) and ``folder``
     (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
-    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a folder link.
+    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a folder link, a lyrics file
+    beside no audio file of its name (``unmatched_lyrics``). Ids, titles and folders are in NFC (``nfc``).
     """
     root = Path(folder)
     rows = []
@@ -177,16 +186,21 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
                 problems.append(_problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: "
                                          "read there, once", root, kept=True))
                 continue
-            audio.append((rel, Path(name).stem))
+            audio.append((rel, nfc(Path(name).stem)))
         stems = Counter(stem for _, stem in audio)
         names = list(dict.fromkeys(stem for _, stem in audio))  # two files of one name share a title
         title_of = dict(zip(names, titles_from_names(names)))
+        for stem in sorted(set(lyrics) - set(stems)):
+            rel = (base / lyrics[stem]).relative_to(root)
+            if not is_hidden(rel) and is_utf8(rel):
+                problems.append(_problem(rel, "unmatched_lyrics", "a lyrics file with no audio file of the same "
+                                         "name beside it: not read", root, modality="lyrics"))
         for rel, stem in audio:
             lyr = lyrics.get(stem)
-            track_id = rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix()
+            track_id = nfc(rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix())
             rows.append(dict(track_id=track_id, audio_path=rel.as_posix(),
                              lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=title_of[stem],
-                             folder=rel.parts[0] if len(rel.parts) > 1 else None))
+                             folder=nfc(rel.parts[0]) if len(rel.parts) > 1 else None))
     df = pd.DataFrame(rows, columns=["track_id", "audio_path", "lyrics_path", "title", "folder"])
     df = df.sort_values("audio_path", ignore_index=True)
     df.attrs["load_problems"] = problems

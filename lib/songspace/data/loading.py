@@ -26,6 +26,7 @@ from songspace.data.collection import (
     AUDIO_SUFFIXES,
     detect_label_columns,
     is_utf8,
+    nfc,
     printable,
     scan_folder,
     sidecars,
@@ -194,9 +195,9 @@ def load_file(path: str | os.PathLike) -> pd.DataFrame:
         raise DatasetError(f"{path}: not an audio file ({', '.join(s.lstrip('.') for s in AUDIO_SUFFIXES)})")
     if not is_utf8(p):
         raise DatasetError(f"{printable(p)}: the file name is not valid UTF-8; rename it to read it")
-    lyr = sidecars(os.listdir(p.parent)).get(p.stem)
-    rows = pd.DataFrame([dict(track_id=p.stem, audio_path=str(p), lyrics_path=str(p.parent / lyr) if lyr else None,
-                              title=p.stem)])
+    lyr = sidecars(os.listdir(p.parent)).get(nfc(p.stem))
+    rows = pd.DataFrame([dict(track_id=nfc(p.stem), audio_path=str(p), lyrics_path=str(p.parent / lyr) if lyr else None,
+                              title=nfc(p.stem))])
     return _finish(rows, p, p.parent, "folder", False, [])
 
 

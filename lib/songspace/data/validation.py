@@ -268,8 +268,9 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
         row(tid, "audio", "duplicate_audio", detail, path, kept=True)
     out["has_lyrics"] = pd.Series(has_lyrics, dtype=bool)
 
+    usable = out["has_audio"] | out["has_lyrics"]  # a song with neither is scored on nothing: no label gap to report
     for col in out.attrs.get("label_columns", []):
-        for tid in out.loc[out[col].isna(), "track_id"]:
+        for tid in out.loc[out[col].isna() & usable, "track_id"]:
             row(tid, "label", "missing_label", f"column '{col}' is empty (scored without this song)", source, kept=True)
 
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)

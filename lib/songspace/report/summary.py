@@ -271,14 +271,24 @@ def budget_text(runs: pd.DataFrame, results_dir=None) -> str:
 
 
 def validation_line(validation: pd.DataFrame) -> str:
-    """The validation report in one sentence: problems per kind, or none."""
+    """The validation report in one sentence: file problems per kind, then the songs without a label's value
+    (``missing_label`` rows, one per song and column: on an untagged library they would bury the files')."""
     if validation.empty:
         return "Validation found no problem with any file."
-    counts = validation.groupby(["problem", "modality"]).size().sort_values(ascending=False)
-    parts = [f"{n} × {p} ({m})" for (p, m), n in counts.items()]
-    return (f"Validation: {len(validation)} problem(s): " + "; ".join(parts)
-            + ". A song with a bad file is kept and only left out of what needs that modality "
-            "(details in `validation.csv` and, for audio that failed to decode, `audio_failures.csv`).")
+    gaps = validation[validation["problem"] == "missing_label"]
+    files = validation[validation["problem"] != "missing_label"]
+    if files.empty:
+        line = "Validation found no problem with any file."
+    else:
+        counts = files.groupby(["problem", "modality"]).size().sort_values(ascending=False)
+        line = (f"Validation: {len(files)} file problem(s): " + "; ".join(f"{n} × {p} ({m})" for (p, m), n in counts.items())
+                + ". A song with a bad file is kept and only left out of what needs that modality "
+                "(details in `validation.csv` and, for audio that failed to decode, `audio_failures.csv`).")
+    if len(gaps):
+        per = gaps["detail"].str.extract(r"column '([^']*)'", expand=False).fillna("?").value_counts(sort=False)
+        line += (" Songs without a value, scored without that label: "
+                 + ", ".join(f"{col} {n}" for col, n in per.items()) + ".")
+    return line
 
 
 def log_mel_params(processed_dir, profile_audio: dict | None = None) -> dict:
