@@ -96,10 +96,14 @@ def test_assign_names_what_a_results_folder_lacks(planted, tmp_path, capsys):
     run(tracks, root / "processed", tmp_path, settings)
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "broken.wav").write_bytes(b"not audio")
+    (tmp_path / "new" / "empty.mp3").write_bytes(b"")
     # nothing placed: exit 1, and the row gives the file's own reason (its temporary folder is gone)
     assert main(["assign", str(tmp_path / "new"), "--results", str(tmp_path)]) == 1
-    got = pd.read_csv(tmp_path / "assigned.csv")
+    got = pd.read_csv(tmp_path / "assigned.csv").set_index("track_id")
     assert got["cluster"].isna().all() and got["problem"].str.startswith("unreadable_audio: ").all(), got["problem"]
+    assert got.loc["empty", "problem"] == "unreadable_audio: empty file (0 bytes)"  # as the scan says it
+    err = capsys.readouterr().err
+    assert "songspace-assign-" not in err and f"the problem column of {tmp_path / 'assigned.csv'}" in err
     ok = assign.normalise(np.ones((2, 3)), "l2", {})
     assert np.allclose(np.linalg.norm(ok, axis=1), 1)
 

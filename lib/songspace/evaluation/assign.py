@@ -164,8 +164,10 @@ def _failures(work_dir) -> dict[str, str]:
     return {r.track_id: f"{r.problem}: {r.detail}" for r in df.itertuples()}
 
 
-def song_vectors(tracks: pd.DataFrame, state: dict, work_dir, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(X (n, d), ok (n,)) of the new songs: the state's feature backend, extracted with its parameters."""
+def song_vectors(tracks: pd.DataFrame, state: dict, work_dir, n_jobs: int = 1,
+                 failures_at=None) -> tuple[np.ndarray, np.ndarray]:
+    """(X (n, d), ok (n,)) of the new songs: the state's feature backend, extracted with its parameters
+    (``failures_at``: where the failures are reported, for ``extract.extract_audio``'s message)."""
     from songspace.features import audio, extract
     from songspace.training import inputs
 
@@ -174,7 +176,7 @@ def song_vectors(tracks: pd.DataFrame, state: dict, work_dir, n_jobs: int = 1) -
         params = audio.AudioParams(**state["audio"])
         backends = ("descriptors",) if feats["backend"] == "descriptors" else (feats["backend"],)
         extract.extract_audio(tracks, params, work_dir, n_jobs=n_jobs, cache_dir=False, progress=False,
-                              audio_backends=backends)
+                              audio_backends=backends, failures_at=failures_at)
         X, ok, _ = inputs.load_audio_block(tracks, work_dir, feats["backend"])
         return X, ok
     from songspace.features import lyrics
@@ -205,9 +207,10 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
     """
     state, arrays, est = read_state(results_dir)
     tracks = new_tracks(new)
+    path = Path(out) if out else Path(results_dir) / RESULT_FILES["assigned"]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="songspace-assign-") as work:
-        X, ok = song_vectors(tracks, state, work, n_jobs)
+        X, ok = song_vectors(tracks, state, work, n_jobs, failures_at=f"the problem column of {path}")
         failed = _failures(work)  # read before the folder goes: the reasons go into assigned.csv
     t1 = time.perf_counter()
     transform = arrays["transform"]
@@ -235,7 +238,6 @@ def assign(new, results_dir, out=None, n_jobs: int = 1, n_neighbours: int = neig
         out_rows.loc[ok, "neighbour_ids"] = [";".join(ids[i] for i in r if i >= 0) for r in idx]
         out_rows.loc[ok, "distances"] = [";".join(f"{d:.4f}" for d in r if np.isfinite(d)) for r in dist]
     t2 = time.perf_counter()
-    path = Path(out) if out else Path(results_dir) / RESULT_FILES["assigned"]
     atomic_to_csv(out_rows, path)
     stats = {"n_songs": len(out_rows), "n_placed": int(ok.sum()), "extract_s": t1 - t0, "place_s": t2 - t1,
              "path": path, "placed_by": state["placed_by"], "rep": state["rep"], "method": state["method"]}

@@ -191,6 +191,8 @@ def read(path, decoder: str | None = None) -> Decoded:
 
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
     """
+    if os.path.isfile(path) and os.path.getsize(path) == 0:  # both decoders' errors for it are cryptic ("[Errno 1094995529]")
+        raise AudioError(path, "unreadable_audio", "empty file (0 bytes)")
     first = decoder or decoder_for(path)
     if decoder is None and first == "soundfile" and ogg_ended(path) is False:
         first = "av"  # libsndfile decodes nothing of a cut-off Ogg file; FFmpeg decodes its whole pages

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_dir=".", n_jobs: int = -1,
                   scheduler: str | None = None, cache_dir=None, progress: bool = True,
-                  audio_backends=("descriptors",)) -> dict:
+                  audio_backends=("descriptors",), failures_at=None) -> dict:
     """Extract windows, descriptors and log-mel patches, and/or pretrained embeddings, of every track with audio.
 
     Parameters
@@ -77,6 +77,9 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         Any of ``"descriptors"`` (default), ``"musicnn-msd"``, ``"musicnn-mtt"``. Each track is decoded
         once at ``params.sr``; musicnn backends resample that signal to 16 kHz. Tracks rows, windows
         rows and failures follow the tracks table's order for every backend.
+    failures_at : str, optional
+        Where the error logged when no track gave features tells the user to read why (default: the path of
+        ``audio_failures.csv``; ``assign``, whose folder is temporary, names its own table).
 
     Returns
     -------
@@ -164,7 +167,7 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
         if not stats["n_ok"]:  # a batch result, not a crash: every file is a row of audio_failures.csv
             _remove_outputs(out_dir, backends)
             log.error("no track gave audio features: %d failed, see %s", stats["n_failed"],
-                      out_dir / FAILURES)
+                      failures_at or out_dir / FAILURES)
             return stats
         if desc_on:
             _npy_from_spool(tmp["logmel.npy"], spool, (stats["n_windows"], p.n_mels, p.patch_frames))
