@@ -26,9 +26,9 @@ def test_cluster_tags_name_what_sets_each_cluster_apart(tmp_path):
     got = export.cluster_tags(clusters, tmp_path)
     assert got == {0: ["female vocalists"], 1: ["electronic", "dance"]}
     text = export.cluster_lists(clusters, tags=got)
-    assert "**cluster 1** (4 songs; mostly *electronic, dance*)" in text and "A – T6" in text
+    assert "**cluster 1** (4 songs; musicnn tags above the collection's: *electronic, dance*)" in text and "A – T6" in text
     assert export.cluster_tags(clusters, tmp_path, backend="descriptors") == {}  # no tags: nothing claimed
-    assert "mostly" not in export.cluster_lists(clusters)
+    assert "musicnn tags" not in export.cluster_lists(clusters)
 
 
 def test_recommend_passes_over_a_sweep_winner_chosen_on_the_same_labels():

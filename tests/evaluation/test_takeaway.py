@@ -195,3 +195,15 @@ def test_the_tables_mark_a_trained_models_latents_the_autoencoders_too():
     family = table.groupby("rep")["family"].first()
     assert learned.to_dict() == {"ae": True, "audio_raw": False, "mlp_vae": True}
     assert family["ae"] == family["audio_raw"] == "baseline"
+
+
+def test_small_data_caveat_counts_the_labelled_songs_and_says_when_it_lists_only_some_classes():
+    from songspace.evaluation import verdicts
+
+    artists = [f"artist {i:02d}" for i in range(15)] + ["artist 00"] * 5
+    tracks = pd.DataFrame({"has_audio": [True] * 24, "artist": artists + [None] * 4,
+                           "genre": ["a", "b"] * 10 + [None] * 4})
+    text = verdicts.small_data_caveat(24, 24, tracks, ["artist", "genre"])
+    assert "artist 00 6" in text and "and 3 more class(es) of 3 song(s)" in text  # 12 of 15 named, the rest counted
+    assert "genre: a 10, b 10)" in text
+    assert "rest on 20 songs" in text  # the 4 songs without labels score nothing

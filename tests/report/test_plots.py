@@ -352,3 +352,22 @@ def test_cjk_and_hangul_names_render_with_the_fallback_font():
             "print(sum('missing from font' in str(x.message) for x in w))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "0"
+
+
+def test_setup_notebook_keeps_missing_glyph_warnings_out_of_the_report():
+    """An emoji in a name has no glyph offline; matplotlib's per-figure warning (with the venv's path) would
+    be printed into the exported report. Other warnings still show."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from songspace.report.plots import style
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        style.setup_notebook()
+        fig, ax = plt.subplots()
+        ax.set_title("Noches de La Habana \N{TRUMPET}")
+        fig.canvas.draw()
+        plt.close(fig)
+        warnings.warn("another warning", UserWarning)
+    assert [str(w.message) for w in seen] == ["another warning"]

@@ -348,8 +348,10 @@ def cluster_lists(clusters: pd.DataFrame, max_clusters: int = 4, max_songs: int 
         names = (songs["name"].head(max_songs).astype(str).tolist() if "name" in songs
                  else [song_name(r) for r in songs.head(max_songs).to_dict("records")])
         more = f" … and {n - max_songs} more" if n > max_songs else ""
-        mostly = f"; mostly *{', '.join(tags[cid])}*" if tags and tags.get(cid) else ""
-        lines.append(f"- **cluster {cid}** ({n} songs{mostly}): " + "; ".join(names) + more)
+        # "above the collection's": tags relative to the mean, from musicnn's 50-tag vocabulary (no "classical"
+        # in it), so they set a cluster apart without saying what most of its songs are
+        lifted = f"; musicnn tags above the collection's: *{', '.join(tags[cid])}*" if tags and tags.get(cid) else ""
+        lines.append(f"- **cluster {cid}** ({n} songs{lifted}): " + "; ".join(names) + more)
     return "\n".join(lines)
 
 

@@ -272,17 +272,28 @@ def retrieval(summary: pd.DataFrame, song_set: str, artist_filtered: bool) -> li
     return lines
 
 
-def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns) -> str:
-    """What can and cannot be concluded at this size, from the counts."""
+def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns, max_listed: int = 12) -> str:
+    """What can and cannot be concluded at this size, from the counts (at most ``max_listed`` classes named
+    per label, the largest; the rest counted)."""
     audio = tracks[tracks["has_audio"]]
     columns = [c for c in columns if c in tracks and audio[c].notna().any()]
-    per = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in audio[c].value_counts().head(12).items()) for c in columns)
+
+    def classes(c):
+        counts = audio[c].value_counts()
+        named = ", ".join(f"{k} {v}" for k, v in counts.head(max_listed).items())
+        more = len(counts) - max_listed
+        return f"{c}: {named}" + (f" and {more} more class(es) of {int(counts.iloc[max_listed:].sum())} song(s)"
+                                  if more > 0 else "")
+
+    per = "; ".join(classes(c) for c in columns)
     smallest = min(int(audio[c].value_counts().min()) for c in columns) if len(audio) and columns else 0
     text = f"**{n_audio} of {n_songs}** songs have audio" + (f" ({per})" if per else "") + ". "
     if columns and n_audio:
-        text += (f"Audio-based scores rest on {n_audio} points clustered into as many groups as there are classes; "
-                 f"the smallest class has {smallest} song(s), so one song changing cluster moves ARI/AMI by a large "
-                 f"step when classes are small. ")
+        labelled = sorted({int(audio[c].notna().sum()) for c in columns})
+        points = str(labelled[0]) if len(labelled) == 1 else f"{labelled[0]}-{labelled[-1]}"
+        text += (f"Audio-based scores rest on {points} songs (those with audio and a value of the label) clustered "
+                 f"into as many groups as there are classes; the smallest class has {smallest} song(s), so one song "
+                 f"changing cluster moves ARI/AMI by a large step when classes are small. ")
     return text + ("A score below the permutation 95th percentile, or a difference within the noise level (the "
                    "larger of the seed spread and the permutation width), is not evidence.")
 

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,10 @@ def setup_notebook(seed: int = 0, log_level: int | str = "INFO") -> None:
     random.seed(seed)
     np.random.seed(seed)
     setup_logging(log_level, stream="stdout")
+    # An emoji in a song or album name ("Noches de La Habana 🎺") has no glyph in any font the stack ships
+    # (no colour emoji font offline): matplotlib draws a box and warns per figure, with the venv's path, into
+    # the report. The names are whole in every table and in the interactive maps; only the box stays.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
