@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from songspace.evaluation import verdicts
+from songspace.evaluation import languages
 from songspace.features import lyrics as L
 from songspace.features import lyrics_models as M
 from songspace.features.lyrics import chunk_text, embed_lyrics
@@ -176,7 +176,7 @@ def test_extract_and_load_roundtrip(tmp_path):
 def test_language_similarity_on_planted_groups():
     emb = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1], [5, 5]], dtype=np.float32)
     mask = np.array([True, True, True, True, False])
-    S = verdicts.language_similarity(emb, mask, ["en", "en", "fr", "fr", "en"])
+    S = languages.language_similarity(emb, mask, ["en", "en", "fr", "fr", "en"])
     assert list(S.index) == ["en", "fr"]
     assert S.loc["en", "en"] > 0.99 and S.loc["fr", "fr"] > 0.99
     assert S.loc["en", "fr"] == pytest.approx(S.loc["fr", "en"]) and S.loc["en", "fr"] < 0.2

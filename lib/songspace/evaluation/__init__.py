@@ -5,7 +5,7 @@ level, ``scoring`` aggregates seeds and scores representations; ``representation
 representation travels in and ``baselines`` makes the ones without a model; ``compare`` scores the runs'
 latents beside them and ``comparison`` gathers stage 05; ``sweep`` trains and scores configuration grids
 (``runner`` runs them resumably);
-``verdicts`` turns tables into sentences; ``recommendation`` picks the (representation, algorithm) pair the
+``verdicts`` turns tables into sentences (``languages``: 01's check that a lyrics embedding groups languages); ``recommendation`` picks the (representation, algorithm) pair the
 user takes home, ``export`` writes its clusters and neighbours (``neighbours``: the representation's own
 geometry, precision@10) and ``playlists`` one ``.m3u8`` per cluster; ``assign`` places new songs into it
 without retraining; ``quality`` is the real-collection table of ``make bench``.
@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "compare",
         "comparison",
         "export",
+        "languages",
         "metrics",
         "neighbours",
         "playlists",
@@ -143,7 +144,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "small_data_caveat",
             "MODALITY_REPS",
             "findings",
-            "language_similarity",
         ],
+        "languages": ["language_similarity"],
     },
 )

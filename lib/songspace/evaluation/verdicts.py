@@ -3,11 +3,8 @@
 Every statement is derived from a summary table (``compare.summarise``); nothing here is a fixed
 claim. Verdicts: a gap counts only when it exceeds the noise level, the larger of the two rows' seed
 standard deviations and permutation widths (``noise_level``).
-``language_similarity`` is 01's check of a lyrics embedding: do songs of one language sit together?
 """
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -273,27 +270,23 @@ def retrieval(summary: pd.DataFrame, song_set: str, artist_filtered: bool) -> li
 
 
 def small_data_caveat(n_songs: int, n_audio: int, tracks: pd.DataFrame, columns, max_listed: int = 12) -> str:
-    """What can and cannot be concluded at this size, from the counts (at most ``max_listed`` classes named
-    per label, the largest; the rest counted)."""
+    """What can and cannot be concluded at this size, from the counts (per label its ``max_listed`` largest
+    classes named, the rest counted)."""
     audio = tracks[tracks["has_audio"]]
     columns = [c for c in columns if c in tracks and audio[c].notna().any()]
-
-    def classes(c):
-        counts = audio[c].value_counts()
-        named = ", ".join(f"{k} {v}" for k, v in counts.head(max_listed).items())
-        more = len(counts) - max_listed
-        return f"{c}: {named}" + (f" and {more} more class(es) of {int(counts.iloc[max_listed:].sum())} song(s)"
-                                  if more > 0 else "")
-
-    per = "; ".join(classes(c) for c in columns)
-    smallest = min(int(audio[c].value_counts().min()) for c in columns) if len(audio) and columns else 0
+    counts = {c: audio[c].value_counts() for c in columns}
+    per = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in n.head(max_listed).items())
+                    + (f" and {len(n) - max_listed} more class(es) of {int(n.iloc[max_listed:].sum())} song(s)"
+                       if len(n) > max_listed else "") for c, n in counts.items())
     text = f"**{n_audio} of {n_songs}** songs have audio" + (f" ({per})" if per else "") + ". "
     if columns and n_audio:
-        labelled = sorted({int(audio[c].notna().sum()) for c in columns})
+        labelled = sorted({int(n.sum()) for n in counts.values()})  # songs with audio and a value of the label
         points = str(labelled[0]) if len(labelled) == 1 else f"{labelled[0]}-{labelled[-1]}"
-        text += (f"Audio-based scores rest on {points} songs (those with audio and a value of the label) clustered "
-                 f"into as many groups as there are classes; the smallest class has {smallest} song(s), so one song "
-                 f"changing cluster moves ARI/AMI by a large step when classes are small. ")
+        smallest = min(int(n.min()) for n in counts.values())
+        text += (f"Audio-based scores rest on {points} songs (those "
+                 f"with audio and a value of the label) clustered into as many groups as there are classes; the "
+                 f"smallest class has {smallest} song(s), so one song changing cluster moves ARI/AMI by a large "
+                 f"step when classes are small. ")
     return text + ("A score below the permutation 95th percentile, or a difference within the noise level (the "
                    "larger of the seed spread and the permutation width), is not evidence.")
 
@@ -365,47 +358,3 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     if caveat:
         text += ["", "### What can be concluded at this size", small_data_caveat(n_songs, n_audio, tracks, columns)]
     return "\n".join(text)
-
-
-def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) -> pd.DataFrame:
-    """Mean cosine similarity within and between language groups.
-
-    Parameters
-    ----------
-    emb : np.ndarray, shape (n, d)
-    mask : np.ndarray, shape (n,), bool
-        Rows to use (tracks with lyrics).
-    languages : sequence, length n
-        Language label per track.
-
-    Returns
-    -------
-    DataFrame, languages x languages
-        Entry (a, b) = mean cosine over pairs of distinct tracks with languages a and b
-        (the diagonal is the within-language mean, self-pairs excluded; NaN if no pair).
-        ``attrs["within"]`` / ``attrs["between"]``: means over all same-/different-language
-        pairs, ``attrs["gap"]`` their difference and ``attrs["gap_std"]`` the gap in units of
-        the std of all pair cosines. Cosine scales differ between models (E5 runs high), so
-        compare ``gap_std`` across models, not raw levels.
-    """
-    mask = np.asarray(mask, bool)
-    lang = np.asarray(pd.Series(list(languages), dtype=object).fillna("NA").astype(str))[mask]
-    X = np.asarray(emb, dtype=np.float64)[mask]
-    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    S = X @ X.T
-    off = ~np.eye(len(X), dtype=bool)
-    groups = sorted(set(lang))
-    M = pd.DataFrame(np.nan, index=pd.Index(groups, name="language"), columns=groups)
-    for a in groups:
-        for b in groups:
-            sel = (lang[:, None] == a) & (lang[None, :] == b) & off
-            if sel.any():
-                M.loc[a, b] = S[sel].mean()
-    same = (lang[:, None] == lang[None, :]) & off
-    diff = lang[:, None] != lang[None, :]
-    M.attrs["within"] = float(S[same].mean()) if same.any() else float("nan")
-    M.attrs["between"] = float(S[diff].mean()) if diff.any() else float("nan")
-    M.attrs["gap"] = M.attrs["within"] - M.attrs["between"]
-    sd = float(S[off].std()) if off.any() else float("nan")
-    M.attrs["gap_std"] = M.attrs["gap"] / sd if sd > 0 else float("nan")
-    return M
