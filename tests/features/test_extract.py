@@ -236,3 +236,29 @@ def test_a_library_upgrade_recomputes_what_the_cache_holds(tracks, tmp_path, mon
     monkeypatch.setattr(audio, "library_versions", real)
     st = extract_audio(tracks, P, out, n_jobs=1, cache_dir=cache, progress=False)
     assert st["decoded"] == 0 and st["desc_cached"] == 3
+
+
+def test_one_recording_in_two_files_is_a_kept_note_and_other_songs_are_not(tmp_path):
+    """A FLAC of a WAV (other bytes, the same sound) is a same_recording note naming the first; a song of the
+    same length, a byte-identical copy (validation's duplicate_audio) and a cut of the song are not."""
+    import shutil
+
+    from songspace.features.saved import read_notes
+
+    d = tmp_path / "audio"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    y = (0.3 * rng.standard_normal(22050 * 8) * np.repeat(rng.random(16), 22050 // 2)).astype(np.float32)
+    sf.write(d / "song.wav", y, 22050)
+    sf.write(d / "song.flac", y, 22050)  # lossless: other bytes, the same samples
+    shutil.copyfile(d / "song.wav", d / "copy.wav")
+    sf.write(d / "cut.wav", y[: 22050 * 6], 22050)
+    z = (0.3 * rng.standard_normal(22050 * 8) * np.repeat(rng.random(16), 22050 // 2)).astype(np.float32)
+    sf.write(d / "other.wav", z, 22050)
+    names = ["song.wav", "song.flac", "copy.wav", "cut.wav", "other.wav"]
+    tracks = pd.DataFrame(dict(track_id=names, audio_path=[str(d / n) for n in names], has_audio=True))
+    stats = extract_audio(tracks, P, tmp_path / "out", n_jobs=1, progress=False)
+    notes = read_notes(tmp_path / "out")
+    same = notes[notes["problem"] == "same_recording"].set_index("track_id")
+    assert stats["same_recordings"] == 1 and same.index.tolist() == ["song.flac"]
+    assert str(d / "song.wav") in same.loc["song.flac", "detail"] and same.loc["song.flac", "path"].endswith("song.flac")

@@ -5,7 +5,8 @@ embeddings and lyrics embeddings.
 windows; ``descriptors`` computes frame-level features from one STFT and pools them; ``musicnn`` (with the
 network and its weights in ``musicnn_net``, read by ``tfbundle``) is the pretrained embedding; ``per_track``
 is the work of one track and ``extract`` runs it over a collection and writes the files that ``saved`` reads
-back. ``lyrics`` and ``lyrics_models`` do the same for lyrics.
+back (``same_recording``: songs that are one recording in two files). ``lyrics`` and ``lyrics_models`` do the
+same for lyrics.
 """
 
 import lazy_loader
@@ -23,6 +24,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "musicnn",
         "musicnn_net",
         "per_track",
+        "same_recording",
         "saved",
         "tfbundle",
     ],

@@ -26,7 +26,7 @@ from songspace.cache import (
     remove_stale_temps,
     temp_prefix,
 )
-from songspace.features import descriptors
+from songspace.features import descriptors, same_recording
 from songspace.features.audio import AudioParams
 from songspace.features.per_track import _check_backends, backend_key, track_features
 from songspace.features.saved import (
@@ -174,6 +174,13 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
             atomic_to_parquet(pd.DataFrame(dtrack), out_dir / "descriptors_tracks.parquet")
             for name, path in tmp.items():
                 os.replace(path, out_dir / name)
+            pairs = same_recording.same_recordings(pd.read_parquet(out_dir / "windows.parquet"),
+                                                   np.load(out_dir / "logmel.npy", mmap_mode="r"))
+            same = same_recording.notes(pairs, {j["track_id"]: j["path"] for j in jobs})
+            stats["same_recordings"] = len(same)
+            if same:
+                notes += same
+                atomic_to_csv(pd.DataFrame(notes, columns=FAILURE_COLUMNS), out_dir / NOTES)
         for b, sink in sinks.items():
             stats[f"{b}_patches"] = sink.finish()
         stats["wall_s"] = time.perf_counter() - t_start
