@@ -108,7 +108,7 @@ def test_data_table_and_validation_line(tracks):
 
 def test_validation_line_counts_label_gaps_apart_from_file_problems():
     """An untagged library has a missing_label row per song and column; the line must not bury the files'."""
-    gap = "column '{}' is empty (scored without this song)"
+    from songspace.data.validation import MISSING_LABEL as gap
     v = pd.DataFrame({"problem": ["too_short"] + ["missing_label"] * 5, "modality": ["audio"] + ["label"] * 5,
                       "detail": ["1.5 s < 3.0 s"] + [gap.format("genre")] * 3 + [gap.format("artist")] * 2})
     line = summary.validation_line(v)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,16 @@ NOT_IN_COPY = "audio not in this copy"  # JamendoLyrics copies may ship lyrics w
 SILENCE_DB = -60.0  # dBFS peak below which a file is silent; the same default as audio.AudioParams.silence_db
 SILENCE_PEAK = 10 ** (SILENCE_DB / 20)
 LOW_SAMPLE_RATE = 16000  # Hz; below this a file is kept with a note (telephone-band audio)
+MISSING_LABEL = "column '{}' is empty (scored without this song)"  # a missing_label row's detail, read back by
+_MISSING_LABEL = re.compile(r"column '(.*)' is empty")                # ``label_gap_column``
+
+
+def label_gap_column(detail: str) -> str | None:
+    """The label column a ``missing_label`` row's detail names (``MISSING_LABEL``), else None."""
+    m = _MISSING_LABEL.match(str(detail))
+    return m.group(1) if m else None
+
+
 KEPT_AUDIO_NOTES = ("truncated",)  # what ``_check_audio`` may return for a file that is still used
 
 
@@ -271,7 +282,7 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
     usable = out["has_audio"] | out["has_lyrics"]  # a song with neither is scored on nothing: no label gap to report
     for col in out.attrs.get("label_columns", []):
         for tid in out.loc[out[col].isna() & usable, "track_id"]:
-            row(tid, "label", "missing_label", f"column '{col}' is empty (scored without this song)", source, kept=True)
+            row(tid, "label", "missing_label", MISSING_LABEL.format(col), source, kept=True)
 
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     if not (out["has_audio"] | out["has_lyrics"]).any():

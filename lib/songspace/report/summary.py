@@ -16,6 +16,7 @@ import pandas as pd
 
 from songspace.config import RESULT_FILES
 from songspace.data.plan import MIN_SONGS
+from songspace.data.validation import label_gap_column
 from songspace.evaluation import verdicts
 from songspace.evaluation.scoring import format_pm
 from songspace.features import saved
@@ -285,7 +286,7 @@ def validation_line(validation: pd.DataFrame) -> str:
                 + ". A song with a bad file is kept and only left out of what needs that modality "
                 "(details in `validation.csv` and, for audio that failed to decode, `audio_failures.csv`).")
     if len(gaps):
-        per = gaps["detail"].str.extract(r"column '([^']*)'", expand=False).fillna("?").value_counts(sort=False)
+        per = gaps["detail"].map(label_gap_column).fillna("?").value_counts(sort=False)
         line += (" Songs without a value, scored without that label: "
                  + ", ".join(f"{col} {n}" for col, n in per.items()) + ".")
     return line
