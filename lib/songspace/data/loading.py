@@ -31,7 +31,7 @@ from songspace.data.collection import (
     scan_folder,
     sidecars,
 )
-from songspace.data import manifest, metadata
+from songspace.data import language, manifest, metadata
 from songspace.data.metadata import read_lyrics_file
 from songspace.data.manifest import inside
 from songspace.features.saved import read_failures, read_notes
@@ -86,6 +86,7 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
                         for p, t in zip(df["lyrics_path"], inline)]
     lyr = df["lyrics"]
     df["has_lyrics"] = lyr.notna() & lyr.fillna("").astype(str).str.strip().ne("")
+    df = language.fill_from_lyrics(df)  # no song tagged with a language: read it from the lyrics
     df["has_audio"] = df["audio_path"].map(
         lambda p: isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p)).astype(bool)
     df["display_name"] = metadata.display_names(df)

@@ -148,14 +148,15 @@ def apply_tags(df: pd.DataFrame, layout: str, scope, n_jobs: int = 4) -> tuple[p
 
 def provenance(df: pd.DataFrame) -> pd.DataFrame:
     """Where the tracks table's values came from: field x source counts (``manifest``, ``sidecar``,
-    ``tag``, ``file name``, ``none``), one row per ``<field>_source`` column."""
+    ``tag``, ``file name``, ``detected``: a language read from the lyrics, ``none``), one row per
+    ``<field>_source`` column."""
     rows = []
     for field in SOURCE_FIELDS:
         col = f"{field}_source"
         if col in df:
             rows.append({"field": field, **df[col].astype(object).fillna("none").value_counts().to_dict()})
     out = pd.DataFrame(rows).fillna(0)
-    order = [c for c in ("field", "manifest", "sidecar", "tag", "file name", "none") if c in out]
+    order = [c for c in ("field", "manifest", "sidecar", "tag", "file name", "detected", "none") if c in out]
     return out[order].astype({c: int for c in order if c != "field"}) if len(out) else out
 
 

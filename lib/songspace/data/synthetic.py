@@ -178,7 +178,9 @@ def make_shape(out_dir, shape: str, n_per_cell: int = 2, duration_s: float = 4.0
         ``manifest`` (the full layout of ``make_synthetic``); ``folder`` (no manifest: ``<genre>/<id>.wav``
         plus an ``.lrc`` lyrics file beside every other track); ``audio_only`` (manifest ``track_id,
         audio_path, genre``: no lyrics, no language); ``lyrics_only`` (manifest ``track_id, lyrics_path,
-        language, genre``); ``no_labels`` (manifest ``track_id, audio_path, lyrics_path``).
+        language, genre``); ``no_labels`` (manifest ``track_id, audio_path, lyrics_path``; the lyrics all
+        English, so no ``language`` is read from them, and as many songs as the other shapes). A folder's
+        lyrics are in several languages and untagged: its ``language`` is read from them.
     n_per_cell, duration_s, sr, seed, **kw : as ``make_synthetic``.
 
     Returns
@@ -193,6 +195,8 @@ def make_shape(out_dir, shape: str, n_per_cell: int = 2, duration_s: float = 4.0
     if shape == "manifest":
         return make_synthetic(out, n_per_cell, duration_s=duration_s, sr=sr, seed=seed, **kw).parent
     src = out.parent / f".{out.name}.source"
+    if shape == "no_labels":  # lyrics of one language: no language label is read from them (data.language)
+        n_per_cell, kw = n_per_cell * len(kw.get("languages", ("en", "fr", "de"))), {**kw, "languages": ("en",)}
     m = pd.read_csv(make_synthetic(src, n_per_cell, duration_s=duration_s, sr=sr, seed=seed, **kw))
     out.mkdir(parents=True, exist_ok=True)
     if shape == "folder":

@@ -16,6 +16,7 @@ import numpy as np
 from IPython.display import HTML, Markdown, display
 
 from songspace.config import MLP_FAMILY
+from songspace.data import language
 from songspace.evaluation import comparison, export
 from songspace.features import saved
 from songspace.report import plots, summary
@@ -60,6 +61,8 @@ def summary_section(r: Results) -> list:
 def data_section(r: Results, dataset: str) -> list:
     """The collection in a sentence (layout, validation problems, stages skipped) and its counts table."""
     line = f"Collection **{dataset}** ({r.tracks.attrs.get('layout', '?')}). {summary.validation_line(r.validation)}"
+    if detected := language.describe(r.tracks):
+        line += f" {detected}"
     return [Markdown(line + _also_skipped(r)), HTML(summary.html_table(summary.data_table(r.tracks, r.plan)))]
 
 
