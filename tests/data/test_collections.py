@@ -269,7 +269,7 @@ def test_every_bad_case_is_a_named_row_and_nothing_outside_is_opened(tmp_path):
 
 
 def test_plan_of_each_shape(tmp_path):
-    for shape, expect in [("folder", dict(labels=["language", "folder"], audio=True, lyrics=True, cvae=True)),
+    for shape, expect in [("folder", dict(labels=["folder"], audio=True, lyrics=True, cvae=True)),  # language read
                           ("audio_only", dict(labels=["genre"], audio=True, lyrics=False, cvae=False)),
                           ("lyrics_only", dict(labels=["language", "genre"], audio=False, lyrics=True, cvae=True)),
                           ("no_labels", dict(labels=[], audio=True, lyrics=True, cvae=False))]:

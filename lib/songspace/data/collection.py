@@ -238,7 +238,8 @@ def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
 
     A column is a label when, over the rows that have a value, it has at least 2 classes, at least
     one class is shared by 2 or more songs, and it is not unique per song (like a title). Path,
-    lyrics and title columns never are. ``explicit`` (a list of names) overrides the detection;
+    lyrics and title columns never are, nor a language read from the lyrics (``language_source``
+    ``detected``: every lyrics representation would match it by construction). ``explicit`` (a list of names) overrides the detection;
     a named column that is missing raises ``KeyError`` naming it.
 
     Returns
@@ -253,6 +254,8 @@ def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
     found = []
     for col in df.columns:
         if col.lower() in NOT_LABELS or col.startswith("_") or col.endswith("_source"):
+            continue
+        if f"{col}_source" in df and df[f"{col}_source"].eq("detected").any():  # read from the lyrics (data.language)
             continue
         values = df[col].dropna().astype(str)
         values = values[values.str.strip() != ""]

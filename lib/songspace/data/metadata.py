@@ -2,7 +2,8 @@
 
 ``apply_tags`` fills the tracks table's metadata columns from each audio file's embedded tags
 (``tags.read_tags``) wherever the manifest left a cell empty, and adds a ``<field>_source`` column per
-field saying which of ``manifest``, ``sidecar``, ``tag`` or ``file name`` gave the value.
+field saying which of ``manifest``, ``sidecar``, ``tag`` or ``file name`` gave the value (``language.fill_from_lyrics``
+later writes ``detected`` for a language read from the lyrics).
 ``display_name`` is how a song is shown everywhere: "artist – title" when both are known, else the
 title, else the track_id.
 """
