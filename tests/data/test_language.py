@@ -105,3 +105,55 @@ def test_a_manifest_language_column_is_kept_and_an_empty_one_is_read_from_the_ly
     (tmp_path / "empty" / "manifest.csv").write_text("track_id,lyrics,language\n" + blank, encoding="utf-8")
     t = load_dataset(tmp_path / "empty").set_index("track_id")
     assert t["language"].tolist() == ["de", "fr", "de", "fr"] and (t["language_source"] == "detected").all()
+
+
+def test_varieties_fold_into_their_language_and_short_or_misdecoded_text_is_no_evidence(monkeypatch):
+    class Says:
+        def __init__(self, code):
+            self.code = code
+
+        def classify(self, text):
+            return self.code, 0.99
+
+    verse = _verse("en", 1)
+    for code, want in (("arz", "ar"), ("yue", "zh"), ("kab", "kab")):
+        monkeypatch.setattr(language, "_identifier", lambda code=code: Says(code))
+        assert language.detect([verse]) == [want]
+    monkeypatch.setattr(language, "_identifier", lambda: Says("en"))
+    assert language.detect(["quick brown fox jumps over lazy dog"]) == [None]  # 15 trigrams, 29 letters
+    russian = "Я люблю тебя и ночью и днём, мы будем вместе навсегда, под звёздами и солнцем в городе"
+    assert language.detect([russian.encode("cp1251").decode("cp1252")]) == [None]  # mojibake, not Ligurian
+
+
+def test_a_tag_that_names_no_language_is_emptied_beside_tags_that_do(tmp_path):
+    for i, tag in enumerate(["und", "und", "eng", "eng"]):
+        write_audio(tmp_path / f"song{i}.mp3", seconds=1.0, seed=i)
+        write_tags(tmp_path / f"song{i}.mp3", title=f"S{i}", language=tag, lyrics=_verse("fr", 40 + i))
+    df = load_dataset(tmp_path)
+    assert df["language"].tolist()[2:] == ["eng", "eng"] and df["language"].iloc[:2].isna().all()
+    assert "language" not in df.attrs["label_columns"]  # one class left: "und" is no language
+    assert language.describe(df).startswith("2 song(s) with lyrics name no language while others do")
+
+
+def test_a_language_read_from_the_lyrics_and_named_in_labels_is_scored_with_a_caveat(tmp_path):
+    _library(tmp_path, ["en", "en", "fr", "fr"])
+    df = load_dataset(tmp_path, label_columns=["language"])
+    assert df.attrs["label_columns"] == ["language"]
+    assert "scored because the labels named it" in language.describe(df)
+
+
+def test_no_language_that_two_songs_share_is_said(tmp_path):
+    _library(tmp_path, ["en", "fr", "de"])
+    df = load_dataset(tmp_path)
+    assert df["language"].isna().all()
+    assert "none could be read from the lyrics of the 3 songs" in language.describe(df)
+
+
+def test_one_file_alone_is_not_read(tmp_path, monkeypatch):
+    from songspace.data.loading import load_file
+
+    write_audio(tmp_path / "one.wav", seconds=1.0)
+    (tmp_path / "one.txt").write_text(_verse("en", 5), encoding="utf-8")
+    monkeypatch.setattr(language, "_identifier", lambda: (_ for _ in ()).throw(AssertionError("model loaded")))
+    t = load_file(tmp_path / "one.wav")
+    assert t["has_lyrics"].all() and t["language"].isna().all()

@@ -270,3 +270,9 @@ def test_a_library_upgrade_is_another_cache_key(tmp_path, monkeypatch):
     embed_lyrics(texts, backend="tfidf", dim=2, cache_dir=tmp_path)
     embed_lyrics(texts[:2], backend="e5", cache_dir=tmp_path)
     assert calls == ["tfidf", "e5"]
+
+
+def test_language_similarity_leaves_songs_without_a_language_out():
+    emb = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [1.0, 1.0]])
+    S = languages.language_similarity(emb, np.ones(5, bool), ["en", "en", "fr", "fr", None])
+    assert list(S.index) == ["en", "fr"]

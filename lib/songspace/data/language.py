@@ -45,7 +45,12 @@ def _identifier():
 
 def _evidence(text: str) -> bool:
     words = re.findall(r"[^\W\d_]+", text.lower())
-    if sum(map(len, words)) < MIN_LETTERS:
+    letters = "".join(words)
+    if len(letters) < MIN_LETTERS:
+        return False
+    # Mostly letters of U+00C0-U+00FF: Cyrillic or Greek bytes read as Windows-1252 (text.FALLBACK), which the
+    # model reads as Ligurian or Faroese. No language writes most of its letters there.
+    if sum("\u00c0" <= ch <= "\u00ff" for ch in letters) > len(letters) / 2:
         return False
     return len({w[i:i + 3] for w in words for i in range(len(w) - 2)}) >= MIN_TRIGRAMS
 
@@ -91,12 +96,20 @@ def fill_from_lyrics(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    pd.DataFrame: the same table when any row names a language (``named``) or no row has lyrics; else a
+    pd.DataFrame: the table with values that name no language ("und", "XXX") emptied; as it is otherwise when
+    any row names a language (``named``) or fewer than ``MIN_SONGS_PER_LANGUAGE`` rows have lyrics; else a
     copy whose ``language`` is ``detect``'s code for each song with lyrics (None where it could not tell,
     where no other song has that language, or where the song has no lyrics) and whose ``language_source``
     is ``detected`` where a code was set.
     """
-    if named(df["language"]).any() or not df["has_lyrics"].any():
+    given = named(df["language"])
+    if not given.all() and df["language"].notna().any():  # "und", "XXX": a tag that names no language is none
+        df = df.copy()
+        df["language"] = df["language"].where(given, None)
+        if "language_source" in df:
+            df["language_source"] = df["language_source"].where(given, None)
+    # One song alone cannot pass MIN_SONGS_PER_LANGUAGE (a single file given to `songspace assign`).
+    if given.any() or df["has_lyrics"].sum() < MIN_SONGS_PER_LANGUAGE:
         return df
     df = df.copy()
     codes = pd.Series(detect(list(df["lyrics"].where(df["has_lyrics"], None))), index=df.index, dtype=object)
@@ -113,18 +126,22 @@ def describe(tracks: pd.DataFrame) -> str:
     lyrics = tracks["has_lyrics"].astype(bool)
     source = tracks["language_source"] if "language_source" in tracks else pd.Series(None, index=tracks.index)
     detected = source.eq("detected").fillna(False).astype(bool)
+    missing = int((lyrics & ~named(tracks["language"])).sum())
     if not detected.any():
-        missing = int((lyrics & ~named(tracks["language"])).sum())
         if named(tracks["language"]).any() and missing:
             return (f"{missing} song(s) with lyrics name no language while others do, so no language was read "
                     "from lyrics: those songs have none.")
+        if missing >= MIN_SONGS_PER_LANGUAGE:
+            return (f"No file names a language, and none could be read from the lyrics of the {missing} songs that have "
+                    "them (too short, too unclear, or each language in one song only).")
         return ""
     values = tracks.loc[detected, "language"].astype(str)
-    unclear = int((lyrics & ~detected).sum())
+    unclear = missing
     counts = ", ".join(f"{code} {n}" for code, n in values.value_counts().items())
     what = (f"{len(values)} song(s) in {values.nunique()} languages ({counts})" if values.nunique() > 1
             else f"all {len(values)} in one language ({counts.split()[0]}), so there is no language to condition on")
     return (f"No file names a language, so `language` was read from each song's lyrics (py3langid): {what}"
             + (f"; {unclear} song(s) with lyrics too short, too unclear or alone in their language to tell" if unclear else "")
-            + ". It comes from the lyrics, so it is not scored as a label: every representation that reads the lyrics "
-            "would match it by construction.")
+            + ". It comes from the lyrics, so every representation that reads the lyrics matches it by construction: "
+            + ("it is scored because the labels named it, as agreement with the lyrics, not as evidence."
+               if "language" in tracks.attrs.get("label_columns", []) else "it is not scored as a label."))

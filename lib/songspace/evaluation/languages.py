@@ -16,7 +16,7 @@ def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) 
     mask : np.ndarray, shape (n,), bool
         Rows to use (tracks with lyrics).
     languages : sequence, length n
-        Language label per track.
+        Language label per track; rows without one (None/NaN) are left out.
 
     Returns
     -------
@@ -28,8 +28,9 @@ def language_similarity(emb: np.ndarray, mask: np.ndarray, languages: Sequence) 
         the std of all pair cosines. Cosine scales differ between models (E5 runs high), so
         compare ``gap_std`` across models, not raw levels.
     """
-    mask = np.asarray(mask, bool)
-    lang = np.asarray(pd.Series(list(languages), dtype=object).fillna("NA").astype(str))[mask]
+    languages = pd.Series(list(languages), dtype=object)
+    mask = np.asarray(mask, bool) & languages.notna().to_numpy()  # a song without a language is in no group
+    lang = np.asarray(languages.astype(str))[mask]
     X = np.asarray(emb, dtype=np.float64)[mask]
     X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     S = X @ X.T
