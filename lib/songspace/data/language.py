@@ -116,7 +116,7 @@ def fill_from_lyrics(df: pd.DataFrame) -> pd.DataFrame:
     counts = codes.value_counts()
     codes = codes.where(codes.map(counts).fillna(0) >= MIN_SONGS_PER_LANGUAGE, None)
     df["language"] = codes.astype("str")
-    df["language_source"] = codes.map(lambda c: None if c is None else "detected").astype("str")
+    df["language_source"] = pd.Series("detected", index=df.index).where(codes.notna()).astype("str")
     return df
 
 
@@ -136,12 +136,11 @@ def describe(tracks: pd.DataFrame) -> str:
                     "them (too short, too unclear, or each language in one song only).")
         return ""
     values = tracks.loc[detected, "language"].astype(str)
-    unclear = missing
     counts = ", ".join(f"{code} {n}" for code, n in values.value_counts().items())
     what = (f"{len(values)} song(s) in {values.nunique()} languages ({counts})" if values.nunique() > 1
-            else f"all {len(values)} in one language ({counts.split()[0]}), so there is no language to condition on")
+            else f"all {len(values)} in one language ({values.iloc[0]}), so there is no language to condition on")
     return (f"No file names a language, so `language` was read from each song's lyrics (py3langid): {what}"
-            + (f"; {unclear} song(s) with lyrics too short, too unclear or alone in their language to tell" if unclear else "")
+            + (f"; {missing} song(s) with lyrics too short, too unclear or alone in their language to tell" if missing else "")
             + ". It comes from the lyrics, so every representation that reads the lyrics matches it by construction: "
             + ("it is scored because the labels named it, as agreement with the lyrics, not as evidence."
                if "language" in tracks.attrs.get("label_columns", []) else "it is not scored as a label."))
