@@ -163,8 +163,8 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
             w.close()
         failures = pd.DataFrame(fails, columns=FAILURE_COLUMNS)
         atomic_to_csv(failures, out_dir / FAILURES)
-        atomic_to_csv(pd.DataFrame(notes, columns=FAILURE_COLUMNS), out_dir / NOTES)  # used, with a caveat
         if not stats["n_ok"]:  # a batch result, not a crash: every file is a row of audio_failures.csv
+            atomic_to_csv(pd.DataFrame(notes, columns=FAILURE_COLUMNS), out_dir / NOTES)
             _remove_outputs(out_dir, backends)
             log.error("no track gave audio features: %d failed, see %s", stats["n_failed"],
                       failures_at or out_dir / FAILURES)
@@ -178,9 +178,8 @@ def extract_audio(tracks: pd.DataFrame, params: AudioParams | None = None, out_d
                                                    np.load(out_dir / "logmel.npy", mmap_mode="r"))
             same = same_recording.notes(pairs, {j["track_id"]: j["path"] for j in jobs})
             stats["same_recordings"] = len(same)
-            if same:
-                notes += same
-                atomic_to_csv(pd.DataFrame(notes, columns=FAILURE_COLUMNS), out_dir / NOTES)
+            notes += same
+        atomic_to_csv(pd.DataFrame(notes, columns=FAILURE_COLUMNS), out_dir / NOTES)  # used, with a caveat
         for b, sink in sinks.items():
             stats[f"{b}_patches"] = sink.finish()
         stats["wall_s"] = time.perf_counter() - t_start
