@@ -285,6 +285,18 @@ def test_plan_of_each_shape(tmp_path):
     assert not p.can_cluster and "too few" in p.why()
 
 
+def test_cvae_needs_its_condition_on_half_the_songs():
+    """A condition known for a sliver of the songs leaves the rest with an all-zero condition: no CVAE."""
+    def tracks(n_known):
+        lang = ["en", "fr"] * (n_known // 2) + [None] * (20 - n_known)
+        return pd.DataFrame({"has_audio": [True] * 20, "has_lyrics": [True] * 20,
+                             "language": pd.Series(lang, dtype="str")})
+
+    sliver = plan.Plan.of(tracks(4))
+    assert not sliver.runs("cvae") and "only 4 of 20 songs" in sliver.why("cvae")
+    assert plan.Plan.of(tracks(6)).runs("cvae")
+
+
 def test_stale_temp_files_of_a_dead_process_are_removed(tmp_path):
     import subprocess
 

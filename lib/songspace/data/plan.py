@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 MIN_SONGS = 6  # fewer songs than this: nothing to train a model on or to cluster meaningfully
+# The CVAE trains every song, a song without a condition value with an all-zero one; below this share of
+# songs with a value it is a plain VAE by another name (a few lyrics sidecars in a large library).
+MIN_CONDITIONED = 0.25
 
 
 def parse_columns(names) -> list[str] | None:
@@ -73,9 +76,13 @@ class Plan:
             p.skipped["cvae"] = "no CVAE condition was named (cvae_condition=None)"
         else:
             n = tracks[cond].dropna().astype(str).nunique() if cond in tracks.columns else -1
+            known = int(tracks[cond].notna().sum()) if n >= 0 else 0
             if n < 2:
                 state = {-1: "absent", 0: "empty", 1: "constant"}[n]
                 p.skipped["cvae"] = f"the CVAE's condition column '{cond}' is {state}: the CVAE is skipped"
+            elif known < p.n_songs * MIN_CONDITIONED:
+                p.skipped["cvae"] = (f"the CVAE's condition column '{cond}' names a value for only {known} of "
+                                     f"{p.n_songs} songs (fewer than a quarter): the CVAE is skipped")
         if not p.labels:
             p.skipped["external_metrics"] = ("no label column with two or more classes: clusters are scored with "
                                              "internal metrics only (silhouette, Calinski-Harabasz, Davies-Bouldin)")
