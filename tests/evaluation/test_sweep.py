@@ -159,8 +159,15 @@ def test_the_sweep_context_changes_with_every_input_a_configuration_trains_on(tm
     job = sweep.SweepJob(interim, processed, tmp_path / "runs", [0], ["genre"], backend, audio_backend="musicnn-msd")
     hashes = [params_hash(job.context())]
     for name in ("logmel.npy", "audio_musicnn-msd_windows.npy", "features.json", f"lyrics_{backend_slug(backend)}.npy"):
-        (processed / name).write_bytes(b"x")
+        (processed / name).write_text(json.dumps({"params": {"n_mels": 96}, "stats": {"wall_s": 1.0}})
+                                      if name == "features.json" else "x")
         hashes.append(params_hash(job.context()))
     assert len(set(hashes)) == len(hashes)  # each file moved the hash
+    meta = processed / "features.json"
+    meta.write_text(json.dumps({"params": {"n_mels": 96}, "stats": {"wall_s": 9.0, "desc_cached": 3}}))
+    assert params_hash(job.context()) == hashes[-1]  # 01 re-run on the same audio: the seconds are no input
+    meta.write_text(json.dumps({"params": {"n_mels": 64}, "stats": {"wall_s": 1.0}}))
+    assert params_hash(job.context()) != hashes[-1]  # its parameters are
+    meta.write_text(json.dumps({"params": {"n_mels": 96}, "stats": {"wall_s": 1.0}}))
     monkeypatch.setattr(sweep, "library_versions", lambda *names: {n: "99.0" for n in names})
     assert params_hash(job.context()) != hashes[-1]  # so does another torch or scikit-learn

@@ -101,7 +101,7 @@ class SweepJob:
         """
         from songspace.cache import file_hash
         from songspace.features.lyrics import backend_slug
-        from songspace.features.saved import backend_path
+        from songspace.features.saved import backend_path, read_meta
         from songspace.training.store import TRAIN_VERSION, TRAINING_LIBRARIES
 
         processed = Path(self.processed_dir)
@@ -114,10 +114,13 @@ class SweepJob:
                  processed / f"lyrics_{backend_slug(self.lyrics_backend)}.npy" if self.lyrics_backend else None]
         files = [f for f in files if f is not None]
         budget = {"budget": self.budget} if self.budget is not None else {}  # absent: hashes of older sweeps hold
+        data = {f.name: file_hash(f) for f in files if f.exists() and f.name != "features.json"}
+        meta = read_meta(processed)  # 01's parameters; not its stats: seconds and cache hits differ in every run
+        if meta:
+            data["features.json"] = params_hash({k: v for k, v in meta.items() if k != "stats"})
         return {"seeds": self.seeds, "columns": self.columns, "n_perm": self.n_perm, "lyrics": self.lyrics_backend,
                 "audio": self.audio_backend, **budget,
-                "train_version": TRAIN_VERSION, "libs": library_versions(*TRAINING_LIBRARIES),
-                "data": {f.name: file_hash(f) for f in files if f.exists()}}
+                "train_version": TRAIN_VERSION, "libs": library_versions(*TRAINING_LIBRARIES), "data": data}
 
 
 def sweep_configs(name_or_specs, context: dict | None = None, training: dict | None = None) -> list[dict]:
