@@ -72,10 +72,8 @@ def test_the_scan_and_01_give_a_cut_file_the_same_verdict(tmp_path, suffix):
     y, notes = audio.decode_checked(p, 22050, 3.0)
     verdict = validation._check_audio(str(p), 3.0, True)
     assert notes[0][0] == "truncated"
-    if suffix == ".wav":  # libsndfile sizes a cut WAV's header by its data: a whole, shorter file to the scan
-        assert verdict is None
-    else:
-        assert verdict is not None and verdict[0] == "truncated" and "kept" in verdict[1], (verdict, notes)
+    # (a cut WAV too: libsndfile sizes it by its data, the length judged against is its RIFF header's)
+    assert verdict is not None and verdict[0] == "truncated" and "kept" in verdict[1], (verdict, notes)
 
 
 def test_a_float_file_above_full_scale_is_rescaled_with_a_row(tmp_path):
@@ -193,3 +191,23 @@ def test_the_decoder_is_part_of_the_cache_key(tmp_path):
     kp, kq = per_track._keys(p, audio.AudioParams(), parts), per_track._keys(q, audio.AudioParams(), parts)
     assert all(kp[k] != kq[k] for k in parts)
     assert all(kp[k].split("-")[1] == kq[k].split("-")[1] for k in ("desc", "logmel"))  # the same content hash
+
+
+def test_an_mp3_without_a_xing_header_and_with_cover_art_is_not_truncated(tmp_path):
+    """libsndfile sizes such an MP3 from its bytes, the ID3 tag's 200 kB of cover art included (20 s for 8 s
+    of audio); the length judged against is mutagen's, which leaves the tag out."""
+    from mutagen.id3 import APIC, ID3, TIT2
+    from songspace.data import validation
+
+    p = write_audio(tmp_path / "cover.mp3", seconds=8.0)
+    data = p.read_bytes()
+    assert b"Xing" in data[:64] or b"Info" in data[:64]  # libsndfile's LAME writes the header frame first
+    p.write_bytes(data[data.find(data[:2], 4):])  # from the next frame on: as older encoders wrote MP3s
+    tag = ID3()
+    tag.add(TIT2(encoding=3, text="with cover"))
+    tag.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="cover", data=b"\xff\xd8" + bytes(200_000)))
+    tag.save(p)
+    assert sf.info(p).duration > 15.0  # what the check compared with before
+    y, notes = audio.decode_checked(p, 22050, 2.0)
+    assert notes == [] and len(y) / 22050 > 7.5
+    assert validation._check_audio(str(p), 2.0, True) is None  # 00's full check agrees

@@ -34,6 +34,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "AudioError",
             "AudioParams",
             "TRUNCATED_TOLERANCE_S",
+            "HEADER_LENGTH_FORMATS",
+            "header_length",
             "Decoded",
             "read",
             "decode_checked",

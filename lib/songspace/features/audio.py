@@ -18,7 +18,8 @@ from songspace.features.formats import FFMPEG_ONLY, container, decoder_for
 
 
 
-FEATURE_VERSION = 4  # 4: a float file above full scale is rescaled to peak 1; cache entries carry decode notes
+FEATURE_VERSION = 5  # 4: a float file above full scale is rescaled to peak 1; cache entries carry decode notes
+# 5: an MP3 without a Xing header is judged against mutagen's length (4 noted such files as truncated)
 
 
 def decode_libraries() -> dict:
@@ -84,8 +85,8 @@ class AudioParams:
                     fmin=self.fmin, fmax=self.fmax)
 
 
-# A decode this much shorter than the header's length is truncated (libsndfile's MP3 frame count runs
-# ~0.2 s long on intact files).
+# A decode this much shorter than the header's length is truncated (an intact MP3 decodes to within 0.01 s
+# of mutagen's length; libsndfile's own frame count runs ~0.2 s long).
 TRUNCATED_TOLERANCE_S = 0.5
 
 
@@ -115,6 +116,17 @@ def _declared_s(path, fallback: float | None) -> float | None:
         return fallback
 
 
+# soundfile's names of the formats whose header states a length that mutagen reads. libsndfile's own frame
+# count for an MP3 without a Xing header is estimated from the file size, tags and cover art included.
+HEADER_LENGTH_FORMATS = ("WAV", "WAVEX", "AIFF", "MP3")
+
+
+def header_length(path, fmt: str, frames_s: float | None) -> float | None:
+    """The length in seconds a libsndfile file of format ``fmt`` (``sf.info(path).format``) states: its
+    header's (``_declared_s``) for ``HEADER_LENGTH_FORMATS``, else libsndfile's ``frames_s``."""
+    return _declared_s(path, frames_s) if fmt in HEADER_LENGTH_FORMATS else frames_s
+
+
 def ogg_ended(path) -> bool | None:
     """Whether an Ogg file's last page carries the end-of-stream flag (None: not an Ogg file). A cut-off
     Ogg file decodes cleanly to its last whole page and states no length: a missing end page shows it."""
@@ -138,7 +150,7 @@ def _read_soundfile(path) -> Decoded:
             error = f"{type(e).__name__}: {e}"
             y = _salvage(f)
         fmt, floats, sr = f.format, f.subtype in ("FLOAT", "DOUBLE"), f.samplerate
-    declared = _declared_s(path, info_s) if fmt in ("WAV", "WAVEX", "AIFF", "MPEG") else info_s
+    declared = header_length(path, fmt, info_s)
     return Decoded(y, sr, declared, floats, "soundfile", error)
 
 
