@@ -1,6 +1,7 @@
 """Every common format decodes without the ffmpeg program; damaged and out-of-range audio is used with a row."""
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,3 +212,33 @@ def test_an_mp3_without_a_xing_header_and_with_cover_art_is_not_truncated(tmp_pa
     y, notes = audio.decode_checked(p, 22050, 2.0)
     assert notes == [] and len(y) / 22050 > 7.5
     assert validation._check_audio(str(p), 2.0, True) is None  # 00's full check agrees
+
+
+def test_a_file_the_user_cannot_read_is_a_row_in_the_full_check_and_in_01(tmp_path):
+    """Run as an unprivileged user (root reads every file): 00's full check and 01's worker name the file."""
+    import subprocess
+    import sys
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run the check as another user")
+    root = tempfile.mkdtemp(prefix="songspace-perm-")  # under /tmp, which every user may traverse
+    try:
+        os.chmod(root, 0o755)
+        locked = write_audio(Path(root) / "locked.wav", seconds=2.0)
+        os.chmod(locked, 0o000)
+        code = ("import sys; from songspace.data import validation; from songspace.features import audio, per_track;"
+                "print(validation._check_audio(sys.argv[1], 1.0, True));"
+                "p = audio.AudioParams().as_dict();"
+                "r = per_track.track_features(dict(track_id='t', path=sys.argv[1], params=p, cache_dir=None));"
+                "print(r.get('problem'), r.get('detail'))")
+        run = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
+                              str(locked)], capture_output=True, text=True, cwd=root,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        assert run.returncode == 0, run.stderr
+        check, worker = run.stdout.strip().splitlines()
+        assert check == "('unreadable_audio', 'cannot be opened (permission denied)')"
+        assert worker.startswith("unreadable_audio cannot be opened")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -205,6 +205,8 @@ def read(path, decoder: str | None = None) -> Decoded:
     """
     if os.path.isfile(path) and os.path.getsize(path) == 0:  # both decoders' errors for it are cryptic ("[Errno 1094995529]")
         raise AudioError(path, "unreadable_audio", "empty file (0 bytes)")
+    if os.path.isfile(path) and not os.access(path, os.R_OK):  # before ogg_ended opens it
+        raise AudioError(path, "unreadable_audio", "cannot be opened (permission denied)")
     first = decoder or decoder_for(path)
     if decoder is None and first == "soundfile" and ogg_ended(path) is False:
         first = "av"  # libsndfile decodes nothing of a cut-off Ogg file; FFmpeg decodes its whole pages

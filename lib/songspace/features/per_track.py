@@ -170,6 +170,8 @@ def track_features(job: dict) -> dict:
     try:
         if not os.path.isfile(path):
             raise AudioError(path, "missing_file", "no such file")
+        if not os.access(path, os.R_OK):  # it became unreadable after 00 checked it
+            raise AudioError(path, "unreadable_audio", "cannot be opened (permission denied)")
         cache = NpzCache(cache_dir) if cache_dir else None
         keys = _keys(path, p, parts) if cache else {}  # hashing reads the whole file: only with a cache
         got = {part: cache.get(keys[part]) if cache else None for part in parts}
