@@ -56,12 +56,15 @@ def test_a_utf16_manifest_with_bom_is_read(tmp_path):
     (codecs.BOM_UTF16_BE + "Ωμέγα".encode("utf-16-be"), "Ωμέγα", "utf-16-be (BOM)"),
     ("naïve".encode(), "naïve", "utf-8"),
     ("café été".encode("cp1252"), "café été", "cp1252 (fallback)"),
+    ("No BOM, été".encode("utf-16-le"), "No BOM, été", "utf-16-le (fallback)"),  # valid UTF-8 too
+    ("No BOM".encode("utf-16-be"), "No BOM", "utf-16-be (fallback)"),
 ])
 def test_lyrics_decoded_by_bom_then_utf8_then_the_fallback(data, text, how):
     assert decode_text(data) == (text, how)
 
 
-@pytest.mark.parametrize("data", [b"\x00\x81\xfe" * 10, b"caf\x81 \x8d", codecs.BOM_UTF16_LE + b"\x00\xd8"])
+@pytest.mark.parametrize("data", [b"\x00\x81\xfe" * 10, b"caf\x81 \x8d", codecs.BOM_UTF16_LE + b"\x00\xd8",
+                                  b"PK\x03\x04\x00\x00\x08\x00ab\x00c"])  # binary: NUL bytes anywhere
 def test_undecodable_text_says_what_was_tried(data):
     with pytest.raises(TextDecodeError, match=r"not UTF-8|byte-order mark"):
         decode_text(data)

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from songspace.cache import file_hash
 from songspace.data.collection import detect_label_columns, strip_lrc
-from songspace.data.text import TextDecodeError, decode_text
+from songspace.data.text import FALLBACK, TextDecodeError, decode_text
 from songspace.data.loading import REPORT_COLUMNS, DatasetError, inside
 from songspace.data.metadata import MAX_LYRICS_BYTES
 from songspace.features import audio, formats
@@ -174,7 +174,7 @@ def _check_lyrics(path, inline, root: Path | None) -> tuple[str | None, tuple[st
             text = strip_lrc(text)
         if "fallback" in how and text.strip():  # used, with a word: the code page may be the wrong one
             return text, ("lyrics_encoding", f"not UTF-8 and no byte-order mark: decoded as {how}; "
-                          "kept, check the text if it is not Western European")
+                          "kept, check the text" + (" if it is not Western European" if FALLBACK in how else ""))
     elif isinstance(inline, str):
         text = inline
     else:
