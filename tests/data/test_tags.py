@@ -22,6 +22,14 @@ def test_each_format_tags_are_read(tmp_path, suffix):
     assert t["duration_s"] == pytest.approx(1.0, abs=0.1)
 
 
+@pytest.mark.parametrize("date, year", [("20030512", 2003), ("c. 1999", 1999), ("03/05/1999", 1999), ("1999?", 1999),
+                                        ("12345", None), ("Remastered 2011", 2011)])
+def test_the_year_is_read_from_any_way_of_writing_a_date(date, year):
+    from songspace.data.tags import fields_of
+
+    assert fields_of({"date": [date]}).get("year") == year
+
+
 def test_one_genre_string_is_split():
     from mutagen.flac import FLAC  # noqa: F401  (mutagen installed)
     from songspace.data.tags import fields_of

@@ -36,7 +36,7 @@ _ASF = {"title": ["Title"], "artist": ["Author"], "albumartist": ["WM/AlbumArtis
         "language": ["WM/Language"], "lyrics": ["WM/Lyrics"]}
 # A multi-valued genre written as one string: "Rock; Pop", "Rock/Pop", "Rock, Pop", "Rock|Pop".
 _GENRE_SPLIT = re.compile(r"\s*[;/|,\x00]\s*")
-YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?:(?!\d)|(?=[01]\d[0-3]\d(?!\d)))")  # also 20030512
 _NUMBER = re.compile(r"^\s*(\d+)")
 
 
