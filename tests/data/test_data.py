@@ -144,11 +144,12 @@ def test_inline_lyrics_and_extra_labels(tmp_path):
     assert clean["has_lyrics"].tolist() == [True, False, False, False]
 
 
-def test_no_usable_track_names_the_dataset(tmp_path):
+def test_no_usable_track_names_the_dataset_and_each_file(tmp_path):
     _txt(tmp_path / "audio" / "bad.wav", b"not audio at all")
     pd.DataFrame({"track_id": ["a"], "audio_path": ["audio/bad.wav"], "lyrics_path": [""]}).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(DatasetError, match=r"m\.csv.*no usable track"):
+    with pytest.raises(DatasetError, match=r"m\.csv.*no usable track") as e:
         validate(load_dataset(tmp_path / "m.csv"))
+    assert "bad.wav: unreadable_audio (" in str(e.value)  # no report is written: the error names the files
 
 
 def test_not_a_dataset(tmp_path):

@@ -285,9 +285,12 @@ def validate(df: pd.DataFrame, min_duration_s: float = 3.0, check_silence: bool 
             row(tid, "label", "missing_label", MISSING_LABEL.format(col), source, kept=True)
 
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    if not (out["has_audio"] | out["has_lyrics"]).any():
+    if not (out["has_audio"] | out["has_lyrics"]).any():  # nothing to write a report beside: the error is it
         counts = report["problem"].value_counts().to_dict()
-        raise DatasetError(f"{source}: no usable track (no readable audio nor lyrics in {len(df)} rows; problems: {counts})")
+        rows = [f"  {r.path or r.track_id}: {r.problem} ({r.detail})" for r in report.head(20).itertuples()]
+        more = [f"  ... and {len(report) - 20} more"] if len(report) > 20 else []
+        raise DatasetError(f"{source}: no usable track (no readable audio nor lyrics in {len(df)} rows; problems: "
+                           f"{counts}):\n" + "\n".join(rows + more))
     return out, report
 
 
