@@ -71,7 +71,7 @@ def test_a_one_language_library_has_no_condition_and_says_so(tmp_path):
     assert "all 4 in one language (en)" in language.describe(clean)
 
 
-def test_a_language_tag_anywhere_keeps_the_collections_own_values(tmp_path):
+def test_one_tagged_song_keeps_its_value_and_the_others_are_read_where_they_can_be(tmp_path):
     for i, lang in enumerate(["en", "fr", "de"]):
         write_audio(tmp_path / f"song{i}.mp3", seconds=1.0, seed=i)
         (tmp_path / f"song{i}.txt").write_text(_verse(lang, 20 + i), encoding="utf-8")
@@ -79,8 +79,8 @@ def test_a_language_tag_anywhere_keeps_the_collections_own_values(tmp_path):
     df = load_dataset(tmp_path)
     t = df.set_index("track_id")
     assert t.loc["song0", "language"] == "eng" and t.loc["song0", "language_source"] == "tag"
-    assert t.loc[["song1", "song2"], "language"].isna().all()  # gaps, not "fr" beside "eng"
-    assert language.describe(df).startswith("2 song(s) with lyrics name no language while others do")
+    assert t.loc[["song1", "song2"], "language"].isna().all()  # read, but each language in one song only
+    assert language.describe(df).startswith("2 song(s) with lyrics name no language, and none could be read")
 
 
 def test_a_tag_that_names_no_language_is_no_tag(tmp_path):
@@ -130,9 +130,21 @@ def test_a_tag_that_names_no_language_is_emptied_beside_tags_that_do(tmp_path):
         write_audio(tmp_path / f"song{i}.mp3", seconds=1.0, seed=i)
         write_tags(tmp_path / f"song{i}.mp3", title=f"S{i}", language=tag, lyrics=_verse("fr", 40 + i))
     df = load_dataset(tmp_path)
-    assert df["language"].tolist()[2:] == ["eng", "eng"] and df["language"].iloc[:2].isna().all()
-    assert "language" not in df.attrs["label_columns"]  # one class left: "und" is no language
-    assert language.describe(df).startswith("2 song(s) with lyrics name no language while others do")
+    # one language named ("und" is none): the others are read from their lyrics, the named ones in the same codes
+    assert df["language"].tolist() == ["fr", "fr", "en", "en"]
+    assert df["language_source"].tolist() == ["detected", "detected", "tag", "tag"]
+    assert "language" not in df.attrs["label_columns"]  # partly read from the lyrics: no evidence
+    assert language.describe(df).startswith("Only 2 song(s) name a language, all the same one")
+
+
+def test_spellings_of_one_language_are_one_class_and_two_named_languages_are_the_collections_label(tmp_path):
+    rows = "".join(f"t{i},{_verse('fr', 60 + i, 2).replace(chr(10), ' ')},{lang}\n"
+                   for i, lang in enumerate(["eng", "English", "en", "French", "fre", ""]))
+    (tmp_path / "manifest.csv").write_text("track_id,lyrics,language\n" + rows, encoding="utf-8")
+    t = load_dataset(tmp_path).set_index("track_id")
+    assert t["language"].tolist()[:5] == ["English"] * 3 + ["French"] * 2  # a tie: the first in sorted order
+    assert pd.isna(t.loc["t5", "language"]) and "language" in load_dataset(tmp_path).attrs["label_columns"]
+    assert [language.code_of(v) for v in ("EN", "ger", "Deutsch", "Klingon", "xx")] == ["en", "de", None, "tlh", None]
 
 
 def test_a_language_read_from_the_lyrics_and_named_in_labels_is_scored_with_a_caveat(tmp_path):

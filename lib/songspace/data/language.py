@@ -3,14 +3,15 @@
 Real libraries almost never tag a language, so without this a library of lyrics in several languages
 has no ``language`` column: no CVAE condition and no word on whether its lyrics embeddings sort songs by
 language. ``fill_from_lyrics`` reads the language of each song's lyrics with py3langid (langid.py's naive
-Bayes model over byte n-grams, 140 classes; the model ships inside the wheel, nothing downloads) when no
-song of the collection names a language, and marks each value ``language_source = detected``.
+Bayes model over byte n-grams, 140 classes; the model ships inside the wheel, nothing downloads) when the
+collection's own values name fewer than two languages, and marks each value ``language_source = detected``.
 
 A detected language is never a label to score clusters against (``collection.detect_label_columns``
 skips it): it comes from the lyrics, so every representation that reads the lyrics would match it by
 construction. It conditions the CVAE and feeds 01's per-language check; ``LABELS=language`` scores it
-on request. A collection where any song names a language (a manifest column, a tag) keeps its own values:
-mixing detected codes with a tag's "eng" or "English" would split one language into classes.
+on request. A collection whose songs name two or more languages (a manifest column, tags) keeps its own
+values, each language in one spelling ("eng", "English" and "en" are one class); where they name one, the
+named values become codes like the detected ones, so one language is not split into "eng" and "en".
 """
 from __future__ import annotations
 
@@ -82,13 +83,51 @@ def detect(texts: Sequence[str | None]) -> list[str | None]:
     return out
 
 
+def code_of(value) -> str | None:
+    """The code ``detect`` would give the language a tag or manifest value names: "en" for "en", "EN", "eng",
+    "English"; "de" for "ger", "deu", "German". None for a value that names no language babel knows."""
+    code = _codes().get(str(value).strip().lower())
+    return MACROLANGUAGE.get(code, code)
+
+
+@lru_cache(maxsize=1)
+def _codes() -> dict[str, str]:
+    """Every spelling babel (CLDR) knows of a language -> its ISO 639-1 code (639-3 where it has none):
+    the codes, the ISO 639-2 codes ("fre", "fra"), the English names."""
+    from babel import Locale
+    from babel.core import get_global
+
+    names = {c: n for c, n in Locale("en").languages.items() if "_" not in c}  # "en": "English" ...
+    table = {a.lower(): c for a, c in get_global("language_aliases").items() if c in names}  # "eng": "en"
+    table.update({n.lower(): c for c, n in names.items()})
+    table.update({c.lower(): c for c in names})  # a code is itself ("tl" stays "tl", though an alias of "fil")
+    return table
+
+
+def _spelling_key(value: str) -> str:
+    return code_of(value) or str(value).strip().lower()
+
+
+def one_spelling(values: pd.Series) -> pd.Series:
+    """``values`` with every spelling of one language ("eng", "English", "en") replaced by the collection's
+    most common one (ties: the first in sorted order); values that name no language are left as they are."""
+    keys = values.dropna().astype(str).map(_spelling_key)
+    if keys.empty:
+        return values
+    counts = values.dropna().astype(str).groupby(keys).value_counts()
+    best = {key: sorted(group.droplevel(0).items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            for key, group in counts.groupby(level=0)}
+    return values.where(values.isna(), keys.map(best)).astype(values.dtype)
+
+
 def named(values: pd.Series) -> pd.Series:
     """Which cells of a ``language`` column name a language (not empty, not "und", "zxx", "mul" ...)."""
     return values.notna() & ~values.astype(object).fillna("").astype(str).str.strip().str.lower().isin(NO_LANGUAGE)
 
 
 def fill_from_lyrics(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with ``language`` read from ``lyrics`` when no row names a language.
+    """``df`` with ``language`` read from ``lyrics`` where the collection's own values name fewer than two
+    languages.
 
     Parameters
     ----------
@@ -96,27 +135,33 @@ def fill_from_lyrics(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    pd.DataFrame: the table with values that name no language ("und", "XXX") emptied; as it is otherwise when
-    any row names a language (``named``) or fewer than ``MIN_SONGS_PER_LANGUAGE`` rows have lyrics; else a
-    copy whose ``language`` is ``detect``'s code for each song with lyrics (None where it could not tell,
-    where no other song has that language, or where the song has no lyrics) and whose ``language_source``
-    is ``detected`` where a code was set.
+    pd.DataFrame: the table with values that name no language ("und", "XXX") emptied and each language in one
+    spelling (``one_spelling``). Where the values name two or more languages, that is all: they are the
+    collection's own label, and a song without one keeps none. Where they name one language or none (a
+    library where one album carries a language tag), every song with lyrics and without a value gets
+    ``detect``'s code (None where it could not tell or where no other song has that language), with
+    ``language_source = detected``; the named values become codes too (``code_of``), so the two agree.
     """
-    given = named(df["language"])
-    if not given.all() and df["language"].notna().any():  # "und", "XXX": a tag that names no language is none
-        df = df.copy()
-        df["language"] = df["language"].where(given, None)
-        if "language_source" in df:
-            df["language_source"] = df["language_source"].where(given, None)
-    # One song alone cannot pass MIN_SONGS_PER_LANGUAGE (a single file given to `songspace assign`).
-    if given.any() or df["has_lyrics"].sum() < MIN_SONGS_PER_LANGUAGE:
-        return df
     df = df.copy()
-    codes = pd.Series(detect(list(df["lyrics"].where(df["has_lyrics"], None))), index=df.index, dtype=object)
-    counts = codes.value_counts()
-    codes = codes.where(codes.map(counts).fillna(0) >= MIN_SONGS_PER_LANGUAGE, None)
-    df["language"] = codes.astype("str")
-    df["language_source"] = pd.Series("detected", index=df.index).where(codes.notna()).astype("str")
+    given = named(df["language"])
+    df["language"] = one_spelling(df["language"].where(given, None))  # "und", "XXX": a tag naming no language is none
+    if "language_source" in df:
+        df["language_source"] = df["language_source"].where(given, None)
+    if df.loc[given, "language"].nunique() >= 2:
+        return df
+    # One song alone cannot pass MIN_SONGS_PER_LANGUAGE (a single file given to `songspace assign`).
+    if (df["has_lyrics"] & ~given).sum() < MIN_SONGS_PER_LANGUAGE:
+        return df
+    own = df["language"].where(given, None).map(lambda v: code_of(v) or v if isinstance(v, str) else None)
+    todo = df["has_lyrics"] & ~given
+    read = pd.Series(detect(list(df["lyrics"].where(todo, None))), index=df.index, dtype=object)
+    counts = own.combine_first(read).value_counts()
+    read = read.where(read.map(counts).fillna(0) >= MIN_SONGS_PER_LANGUAGE, None)
+    if read.isna().all():  # nothing read: the collection's values stay as it spells them
+        return df
+    df["language"] = own.combine_first(read).astype("str")
+    source = df["language_source"] if "language_source" in df else pd.Series(None, index=df.index, dtype="str")
+    df["language_source"] = source.where(given, pd.Series("detected", index=df.index).where(read.notna())).astype("str")
     return df
 
 
@@ -127,10 +172,14 @@ def describe(tracks: pd.DataFrame) -> str:
     source = tracks["language_source"] if "language_source" in tracks else pd.Series(None, index=tracks.index)
     detected = source.eq("detected").fillna(False).astype(bool)
     missing = int((lyrics & ~named(tracks["language"])).sum())
+    tagged = int((named(tracks["language"]) & ~detected).sum())
     if not detected.any():
-        if named(tracks["language"]).any() and missing:
-            return (f"{missing} song(s) with lyrics name no language while others do, so no language was read "
-                    "from lyrics: those songs have none.")
+        if tagged and missing and tracks.loc[named(tracks["language"]), "language"].nunique() >= 2:
+            return (f"{missing} song(s) with lyrics name no language while others name two or more, so no "
+                    "language was read from lyrics: those songs have none.")
+        if tagged and missing:
+            return (f"{missing} song(s) with lyrics name no language, and none could be read from their lyrics "
+                    "(too short, too unclear, or each language in one song only).")
         if missing >= MIN_SONGS_PER_LANGUAGE:
             return (f"No file names a language, and none could be read from the lyrics of the {missing} songs that have "
                     "them (too short, too unclear, or each language in one song only).")
@@ -138,8 +187,13 @@ def describe(tracks: pd.DataFrame) -> str:
     values = tracks.loc[detected, "language"].astype(str)
     counts = ", ".join(f"{code} {n}" for code, n in values.value_counts().items())
     what = (f"{len(values)} song(s) in {values.nunique()} languages ({counts})" if values.nunique() > 1
-            else f"all {len(values)} in one language ({values.iloc[0]}), so there is no language to condition on")
-    return (f"No file names a language, so `language` was read from each song's lyrics (py3langid): {what}"
+            else f"all {len(values)} in one language ({values.iloc[0]})")
+    if tracks["language"].dropna().nunique() < 2:
+        what += ", so there is no language to condition on"
+    lead = ("No file names a language, so `language` was read from each song's lyrics (py3langid)" if not tagged
+            else f"Only {tagged} song(s) name a language, all the same one, so `language` of the other songs was "
+                 "read from their lyrics (py3langid)")
+    return (f"{lead}: {what}"
             + (f"; {missing} song(s) with lyrics too short, too unclear or alone in their language to tell" if missing else "")
             + ". It comes from the lyrics, so every representation that reads the lyrics matches it by construction: "
             + ("it is scored because the labels named it, as agreement with the lyrics, not as evidence."
