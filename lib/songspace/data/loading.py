@@ -24,6 +24,7 @@ import pandas as pd
 from songspace.cache import atomic_to_csv, atomic_to_parquet, remove_stale_temps
 from songspace.data.collection import (
     AUDIO_SUFFIXES,
+    NOT_LABELS,
     detect_label_columns,
     is_utf8,
     nfc,
@@ -31,7 +32,7 @@ from songspace.data.collection import (
     scan_folder,
     sidecars,
 )
-from songspace.data import language, manifest, metadata
+from songspace.data import labels, language, manifest, metadata
 from songspace.data.metadata import read_lyrics_file
 from songspace.data.manifest import inside
 from songspace.features.saved import read_failures, read_notes
@@ -63,6 +64,13 @@ def read_manifest(path: Path) -> pd.DataFrame:
     return df
 
 
+def _may_be_label(col: str, values: pd.Series) -> bool:
+    """A text column ``detect_label_columns`` may take (``language`` has its own tidying)."""
+    text = pd.api.types.is_string_dtype(values) or values.dtype == object
+    return (text and col.lower() not in NOT_LABELS and col != "language" and not col.startswith("_")
+            and not col.endswith("_source"))
+
+
 def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outside: bool,
             label_columns=None, explicit_labels: bool | None = None) -> pd.DataFrame:
     """The loaded rows as one tracks table (tags applied, base columns, label columns); ``explicit_labels``
@@ -86,6 +94,7 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
                         for p, t in zip(df["lyrics_path"], inline)]
     lyr = df["lyrics"]
     df["has_lyrics"] = lyr.notna() & lyr.fillna("").astype(str).str.strip().ne("")
+    df = labels.tidy(df, [c for c in df.columns if _may_be_label(c, df[c])])  # "Rock", "rock ": one class
     df = language.fill_from_lyrics(df)  # no song tagged with a language: read it from the lyrics
     df["has_audio"] = df["audio_path"].map(
         lambda p: isinstance(p, str) and (scope is None or inside(p, scope)) and os.path.isfile(p)).astype(bool)
@@ -93,8 +102,8 @@ def _finish(df: pd.DataFrame, source: Path, root: Path, layout: str, allow_outsi
     lines = [int(v) for v in df["_line"]] if "_line" in df else None  # a manifest row's line, for its report rows
     extras = [c for c in df.columns if c not in BASE_COLUMNS and c != "_line"]
     df = df[BASE_COLUMNS + extras].reset_index(drop=True)
-    labels = detect_label_columns(df, label_columns)
-    df.attrs = dict(label_columns=labels, labels_explicit=explicit_labels, source=str(source), root=str(root),
+    found = detect_label_columns(df, label_columns)
+    df.attrs = dict(label_columns=found, labels_explicit=explicit_labels, source=str(source), root=str(root),
                     layout=layout, allow_outside=bool(allow_outside), load_problems=problems, lines=lines)
     return df
 
