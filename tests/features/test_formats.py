@@ -242,3 +242,17 @@ def test_a_file_the_user_cannot_read_is_a_row_in_the_full_check_and_in_01(tmp_pa
         assert worker.startswith("unreadable_audio cannot be opened")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_streamed_wav_whose_header_states_no_length_is_not_truncated(tmp_path):
+    """Recorders that stream a WAV write a RIFF and data size of 0xFFFFFFFF: no length, not 24,000 s promised."""
+    from songspace.data import validation
+
+    p = write_audio(tmp_path / "streamed.wav", seconds=3.0)
+    data = bytearray(p.read_bytes())
+    at = data.find(b"data")
+    data[4:8] = data[at + 4:at + 8] = b"\xff\xff\xff\xff"
+    p.write_bytes(bytes(data))
+    y, notes = audio.decode_checked(p, 22050, 1.0)
+    assert notes == [] and abs(len(y) / 22050 - 3.0) < 0.05
+    assert validation._check_audio(str(p), 1.0, True) is None

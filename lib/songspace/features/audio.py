@@ -106,6 +106,8 @@ class Decoded:
 def _declared_s(path, fallback: float | None) -> float | None:
     """The length a file's header states (mutagen: the RIFF/AIFF data size, an MP3's Xing frame count),
     or ``fallback``. libsndfile reports what is there, not what the header promised."""
+    if _streamed_wav(path):
+        return fallback
     try:
         import mutagen
 
@@ -114,6 +116,13 @@ def _declared_s(path, fallback: float | None) -> float | None:
         return float(length) if length else fallback
     except Exception:  # a header mutagen cannot parse: the decoder's own count stands
         return fallback
+
+
+def _streamed_wav(path) -> bool:
+    """A WAV written by a recorder that streamed it: a RIFF size of 0 or 0xFFFFFFFF states no length."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return head[:4] == b"RIFF" and head[4:8] in (b"\xff\xff\xff\xff", b"\x00\x00\x00\x00")
 
 
 # soundfile's names of the formats whose header states a length that mutagen reads. libsndfile's own frame
