@@ -122,3 +122,14 @@ def test_a_manifest_only_label_says_it_came_from_the_manifest(tmp_path):
                   "mood": ["calm", "calm", "wild", "wild"]}).to_csv(tmp_path / "m.csv", index=False)
     labels = metadata.label_summary(load_dataset(tmp_path / "m.csv")).set_index("label")
     assert labels.loc["mood", "from"] == "manifest 4"
+
+
+def test_an_mp3_tagged_only_with_apev2_is_read(tmp_path):
+    from mutagen.apev2 import APEv2
+
+    p = write_audio(tmp_path / "ape.mp3", seconds=1.0)
+    tag = APEv2()
+    tag.update({"Title": "Song", "Artist": "Band", "Genre": "Rock", "Year": "1999", "Track": "4/10"})
+    tag.save(str(p))
+    t = read_tags(str(p))
+    assert (t["title"], t["artist"], t["genre"], t["year"], t["track_number"]) == ("Song", "Band", "Rock", 1999, 4)

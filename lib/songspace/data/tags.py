@@ -25,7 +25,7 @@ _ID3 = {"title": ["TIT2"], "artist": ["TPE1"], "albumartist": ["TPE2"], "album":
         "date": ["TDRC", "TYER", "TDOR"], "track_number": ["TRCK"], "disc_number": ["TPOS"], "language": ["TLAN"]}
 _VORBIS = {"title": ["title"], "artist": ["artist"], "albumartist": ["albumartist", "album artist"],
            "album": ["album"], "genre": ["genre"], "date": ["date", "year", "originaldate"],
-           "track_number": ["tracknumber"], "disc_number": ["discnumber"], "language": ["language"],
+           "track_number": ["tracknumber", "track"], "disc_number": ["discnumber", "disc"], "language": ["language"],
            "lyrics": ["lyrics", "unsyncedlyrics", "unsynced lyrics"]}
 _MP4 = {"title": ["\xa9nam"], "artist": ["\xa9ART"], "albumartist": ["aART"], "album": ["\xa9alb"],
         "genre": ["\xa9gen", "gnre"], "date": ["\xa9day"], "track_number": ["trkn"], "disc_number": ["disk"],
@@ -153,15 +153,26 @@ def read_tags(path: str) -> dict:
         v = getattr(info, attr, None)
         if v:
             out[field] = float(v) if field == "duration_s" else int(v)
-    if f.tags is not None:
+    tags = f.tags if f.tags is not None or not path.lower().endswith(".mp3") else _apev2(path)
+    if tags is not None:
         try:
-            out.update(fields_of(f.tags))
+            out.update(fields_of(tags))
         except Exception as e:  # a malformed frame: the header still counts
             out["tag_error"] = f"{type(e).__name__}: {e}"
     if path.lower().endswith(_NATIVE_SUFFIXES):
         for field, value in _native_fields(path).items():
             out.setdefault(field, value)  # an ID3 chunk's value wins
     return out
+
+
+def _apev2(path: str):
+    """An MP3's APEv2 tag (foobar2000 can write one alone), which ``mutagen.File`` leaves out; None if none."""
+    from mutagen.apev2 import APEv2, error
+
+    try:
+        return APEv2(path)
+    except (error, OSError):  # APENoHeaderError: no APEv2 tag either
+        return None
 
 
 # WAV's RIFF INFO list and AIFF's NAME/AUTH/ANNO chunks: mutagen reads only an ID3 chunk in these files,
