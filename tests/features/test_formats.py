@@ -39,7 +39,7 @@ def test_an_ogg_holding_opus_falls_back_to_the_other_decoder(tmp_path, monkeypat
     p = write_audio(tmp_path / "a.opus", seconds=1.5)
     q = tmp_path / "a.ogg"
     os.replace(p, q)
-    monkeypatch.setitem(audio._READERS, "soundfile", lambda path: (_ for _ in ()).throw(RuntimeError("no opus")))
+    monkeypatch.setitem(audio._READERS, "soundfile", lambda path, **kw: (_ for _ in ()).throw(RuntimeError("no opus")))
     d = audio.read(q)
     assert d.decoder == "av" and len(d.y) > 0
 
@@ -256,3 +256,13 @@ def test_a_streamed_wav_whose_header_states_no_length_is_not_truncated(tmp_path)
     y, notes = audio.decode_checked(p, 22050, 1.0)
     assert notes == [] and abs(len(y) / 22050 - 3.0) < 0.05
     assert validation._check_audio(str(p), 1.0, True) is None
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".mp3", ".m4a"])
+def test_a_file_longer_than_the_cap_is_analysed_over_its_first_part_with_a_note(tmp_path, suffix, monkeypatch):
+    """A 3-h mix decoded whole would take ~7 GB: its first MAX_DECODE_S are used, and a row says so."""
+    monkeypatch.setattr(audio, "MAX_DECODE_S", 2.0)
+    p = write_audio(tmp_path / f"mix{suffix}", seconds=6.0)
+    y, notes = audio.decode_checked(p, 22050, 1.0)
+    assert abs(len(y) / 22050 - 2.0) < 0.05
+    assert [n[0] for n in notes] == ["long_audio"] and "first 0.0 min analysed, of 0.1 min" in notes[0][1], notes

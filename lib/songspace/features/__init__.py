@@ -35,6 +35,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "AudioParams",
             "TRUNCATED_TOLERANCE_S",
             "HEADER_LENGTH_FORMATS",
+            "MAX_DECODE_S",
             "header_length",
             "Decoded",
             "read",

@@ -19,7 +19,8 @@ from songspace.features.formats import FFMPEG_ONLY, container, decoder_for
 
 
 FEATURE_VERSION = 5  # 4: a float file above full scale is rescaled to peak 1; cache entries carry decode notes
-# 5: an MP3 without a Xing header is judged against mutagen's length (4 noted such files as truncated)
+# 5: an MP3 without a Xing header is judged against mutagen's length (4 noted such files as truncated); only
+#    the first MAX_DECODE_S of a longer file is decoded
 
 
 def decode_libraries() -> dict:
@@ -88,19 +89,24 @@ class AudioParams:
 # A decode this much shorter than the header's length is truncated (an intact MP3 decodes to within 0.01 s
 # of mutagen's length; libsndfile's own frame count runs ~0.2 s long).
 TRUNCATED_TOLERANCE_S = 0.5
+# A longer file is analysed over its first 30 min: decoded whole, a 3-h DJ mix or album in one file would take
+# ~7 GB per worker (a 60-min FLAC peaked at 2.4 GB) and end the batch on a laptop.
+MAX_DECODE_S = 1800.0
 
 
 @dataclass
 class Decoded:
     """A decoded file before mixing: ``y`` (n_frames, n_channels) float32 at ``sr`` Hz; ``declared_s`` the
     length its header states (None if it states none); ``float_samples``: stored as floats (may exceed 1);
-    ``error``: why decoding stopped before the end (None when it reached it)."""
+    ``error``: why decoding stopped before the end (None when it reached it); ``capped``: stopped at
+    ``MAX_DECODE_S`` on purpose."""
     y: np.ndarray
     sr: int
     declared_s: float | None
     float_samples: bool
     decoder: str
     error: str | None = None
+    capped: bool = False
 
 
 def _declared_s(path, fallback: float | None) -> float | None:
@@ -149,18 +155,19 @@ def ogg_ended(path) -> bool | None:
     return at >= 0 and len(tail) > at + 5 and bool(tail[at + 5] & 0x04)
 
 
-def _read_soundfile(path) -> Decoded:
+def _read_soundfile(path, max_s: float = MAX_DECODE_S) -> Decoded:
     with sf.SoundFile(str(path)) as f:
         info_s = f.frames / f.samplerate if f.samplerate else None
-        error = None
+        limit = int(max_s * f.samplerate)
+        error, capped = None, f.frames > limit
         try:  # one read, as sf.read does: libsndfile's MP3 samples depend on the read sizes
-            y = f.read(dtype="float32", always_2d=True)
+            y = f.read(limit if capped else -1, dtype="float32", always_2d=True)
         except Exception as e:  # libsndfile stops with an error on damaged data part-way
             error = f"{type(e).__name__}: {e}"
             y = _salvage(f)
         fmt, floats, sr = f.format, f.subtype in ("FLOAT", "DOUBLE"), f.samplerate
     declared = header_length(path, fmt, info_s)
-    return Decoded(y, sr, declared, floats, "soundfile", error)
+    return Decoded(y, sr, declared, floats, "soundfile", error, capped)
 
 
 def _salvage(f) -> np.ndarray:
@@ -178,7 +185,7 @@ def _salvage(f) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
 
 
-def _read_av(path) -> Decoded:
+def _read_av(path, max_s: float = MAX_DECODE_S) -> Decoded:
     import av
 
     with av.open(str(path), "r") as source:
@@ -189,25 +196,29 @@ def _read_av(path) -> Decoded:
             (source.duration / 1e6 if source.duration else None)
         floats = stream.codec_context.name.startswith("pcm_f")
         resampler = av.AudioResampler(format="fltp")  # the codec's sample format to float, rate and layout kept
-        chunks, error, sr = [], None, stream.codec_context.sample_rate
+        chunks, error, sr, n, capped = [], None, stream.codec_context.sample_rate, 0, False
         try:
             for frame in source.decode(stream):
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())
-                    sr = out.sample_rate
+                    sr, n = out.sample_rate, n + out.samples
+                if n >= max_s * sr:
+                    capped = True
+                    break
         except (av.error.FFmpegError, EOFError) as e:  # damaged data part-way: keep what decoded
             error = f"{type(e).__name__}: {e}"
     y = np.concatenate(chunks, axis=1).T if chunks else np.zeros((0, 1), np.float32)
+    y = y[: int(max_s * sr)] if capped else y
     declared = _declared_s(path, declared)  # FFmpeg estimates an ASF file's length from its size: the header's
-    return Decoded(np.ascontiguousarray(y, dtype=np.float32), int(sr), declared, floats, "av", error)
+    return Decoded(np.ascontiguousarray(y, dtype=np.float32), int(sr), declared, floats, "av", error, capped)
 
 
 _READERS = {"soundfile": _read_soundfile, "av": _read_av}
 
 
-def read(path, decoder: str | None = None) -> Decoded:
-    """Decode all channels of a file with the decoder of the format it holds (``formats.decoder_for``); when
-    that one cannot open the file, the other one (an ``.ogg`` holding Opus).
+def read(path, decoder: str | None = None, max_s: float = MAX_DECODE_S) -> Decoded:
+    """Decode all channels of a file, its first ``max_s`` seconds, with the decoder of the format it holds
+    (``formats.decoder_for``); when that one cannot open the file, the other one (an ``.ogg`` holding Opus).
     ``decoder`` ("soundfile" or "av") forces one, with no fallback (the benchmark compares them).
 
     Raises ``AudioError`` (``unreadable_audio``) naming both decoders' errors when neither opens it.
@@ -223,7 +234,7 @@ def read(path, decoder: str | None = None) -> Decoded:
     order = [first] if decoder else [first, "av" if first == "soundfile" else "soundfile"]
     for name in order:
         try:
-            return _READERS[name](path)
+            return _READERS[name](path, max_s=max_s)
         except Exception as e:  # each library has its own error types for a file it cannot open
             errors.append(f"{name}: {_open_error(e, path)}")
     raise AudioError(path, "unreadable_audio", f"not a decodable audio file ({'; '.join(errors)})")
@@ -245,7 +256,8 @@ def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
     Returns
     -------
     y : np.ndarray, shape (n_samples,), float32 mono at ``sr`` Hz, in [-1, 1]
-    notes : list of (problem, detail): ``truncated`` (decoded only part of the length its header
+    notes : list of (problem, detail): ``long_audio`` (only the first ``MAX_DECODE_S`` decoded),
+        ``truncated`` (decoded only part of the length its header
         states, stopped on damaged data, or an Ogg stream without its end page; kept because at least
         ``min_duration_s`` s decoded)
         and ``out_of_range`` (a float file whose samples exceed full scale: rescaled to peak 1).
@@ -258,12 +270,15 @@ def decode_checked(path, sr: int = 22050, min_duration_s: float = 0.0,
     """
     if not os.path.isfile(path):
         raise AudioError(path, "missing_file", "no such file")
-    d = read(path, decoder)
+    d = read(path, decoder, max_s=MAX_DECODE_S)  # the module's value at call time (the tests lower it)
     y, notes = d.y, []
     if y.size == 0:
         raise AudioError(path, "unreadable_audio", "no samples decoded" + (f" ({d.error})" if d.error else ""))
     got_s = len(y) / d.sr
-    short = d.declared_s is not None and got_s < d.declared_s - TRUNCATED_TOLERANCE_S
+    if d.capped:
+        notes.append(("long_audio", f"only its first {got_s / 60:.1f} min analysed, of "
+                                    f"{(d.declared_s or got_s) / 60:.1f} min (MAX_DECODE_S); kept"))
+    short = d.declared_s is not None and got_s < d.declared_s - TRUNCATED_TOLERANCE_S and not d.capped
     unended = ogg_ended(path) is False
     if d.error or short or unended:
         of = f" of {d.declared_s:.1f}" if d.declared_s and short else ""
