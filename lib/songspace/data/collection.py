@@ -24,6 +24,13 @@ LYRICS_SUFFIXES = (".txt", ".lrc")
 NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url", "filepath", "path", "file",
               "duration", "duration_s", "has_audio", "has_lyrics", "display_name", "albumartist", "genres",
               "year", "track_number", "disc_number", "sample_rate", "channels"}
+# What operating systems, NAS boxes, sync and version-control tools keep inside a music folder (trash,
+# indexes, thumbnails, resource forks of songs named as the songs): skipped without a word. Lower case.
+SYSTEM_FOLDERS = {".git", ".svn", ".hg", ".trash", ".trashes", ".spotlight-v100", ".fseventsd", ".temporaryitems",
+                  ".documentrevisions-v100", ".thumbnails", ".appledouble", ".appledb", ".appledesktop", ".stfolder",
+                  ".stversions", ".sync", ".@__thumb", "@eadir", "#recycle", "#snapshot", "@recycle", "$recycle.bin",
+                  "recycler", "system volume information", "lost+found"}
+_TRASH = re.compile(r"^\.Trash-\d+$", re.I)  # a Linux desktop's trash on a removable drive, per user id
 _LRC_TAG = re.compile(r"^\s*\[(ar|ti|al|au|by|length|offset|re|ve|#)\s*:[^\]]*\]\s*$", re.I)
 _LRC_TIME = re.compile(r"[\[<]\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?[\]>]")
 # A ripped album's file names: "03 Title", "03 - Title", "03. Title", "1-03 Title" (disc-track).
@@ -37,9 +44,27 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def hidden_name(name: str) -> bool:
+    """True for a dot-file's name: "." and a letter or "_" (``.cache``, ``.DS_Store``, ``._song.mp3``). A "." before
+    anything else begins a real name: "...And Justice for All", ".38 Special", ".5 The Gray Chapter"."""
+    return len(name) > 1 and name[0] == "." and (name[1].isalpha() or name[1] == "_")
+
+
 def is_hidden(rel: Path) -> bool:
-    """True for dot-files and anything inside a dot-folder (``.git``, editor temp files, ...)."""
-    return any(part.startswith(".") for part in rel.parts)
+    """True for a dot-file and anything inside a dot-folder (``hidden_name``)."""
+    return any(hidden_name(part) for part in rel.parts)
+
+
+def is_system_folder(name: str) -> bool:
+    """True for a folder an operating system, a NAS or a tool keeps (``SYSTEM_FOLDERS``, ``.Trash-1000``)."""
+    return name.lower() in SYSTEM_FOLDERS or _TRASH.match(name) is not None
+
+
+def _hidden_problem(rel: Path, root: Path) -> dict:
+    folder = next((p for p in rel.parts[:-1] if hidden_name(p)), None)
+    where = f'in the hidden folder "{printable(folder)}"' if folder else "a hidden file"
+    return _problem(rel, "hidden_file", f'{where} (its name starts with "." and a letter): not read; rename '
+                    f"{'the folder' if folder else 'it'} to read it", root)
 
 
 def strip_lrc(text: str) -> str:
@@ -89,9 +114,9 @@ def _link_inside(path: Path, root: Path) -> Path | None:
 
 
 def _walk(root: Path):
-    """``os.walk`` of ``root`` (sorted, hidden folders skipped), and report rows for the folder links it does
-    not follow: a link to a folder inside the collection (its songs are read at the real place, once) or
-    outside it (not read, as for a file link that leads out)."""
+    """``os.walk`` of ``root`` (sorted, system folders skipped: ``is_system_folder``), and report rows for the
+    folder links it does not follow: a link to a folder inside the collection (its songs are read at the real
+    place, once) or outside it (not read, as for a file link that leads out)."""
     problems = []
 
     def tree():
@@ -99,7 +124,7 @@ def _walk(root: Path):
             base = Path(dirpath)
             keep = []
             for d in sorted(dirnames):
-                if d.startswith("."):
+                if is_system_folder(d):
                     continue
                 if (base / d).is_symlink():
                     rel = (base / d).relative_to(root)
@@ -121,10 +146,10 @@ def _walk(root: Path):
 
 def sidecars(filenames) -> dict[str, str]:
     """The lyrics file of each stem among ``filenames`` (one folder's names), keyed by the stem in NFC
-    (``nfc``): ``.txt`` or ``.lrc`` in any case, ``.txt`` first; hidden files (``._song.txt``) skipped."""
+    (``nfc``): ``.txt`` or ``.lrc`` in any case, ``.txt`` first; hidden files (``._song.txt``: ``hidden_name``) skipped."""
     out = {}
     for name in sorted(filenames, key=lambda n: (Path(n).suffix.lower() != ".txt", n)):
-        if Path(name).suffix.lower() in LYRICS_SUFFIXES and not name.startswith("."):
+        if Path(name).suffix.lower() in LYRICS_SUFFIXES and not hidden_name(name):
             out.setdefault(nfc(Path(name).stem), name)
     return out
 
@@ -150,8 +175,10 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     folder : path
-        Collection root, searched recursively (hidden files and folders skipped; folder links not followed,
-        each reported; a file link that resolves outside is reported by ``validate``).
+        Collection root, searched recursively (system folders and AppleDouble ``._*`` files skipped: see
+        ``is_system_folder``; an audio file with a hidden name or in a hidden folder, ``hidden_name``, is reported
+        and not read; folder links not followed, each reported; a file link that resolves outside is reported
+        by ``validate``).
 
     Returns
     -------
@@ -161,7 +188,8 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     sibling ``<stem>.txt`` or ``<stem>.lrc``, in any case), ``title`` (file stem; without an album's track
     numbers: ``titles_from_names``) and ``folder``
     (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
-    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a folder link, a lyrics file
+    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a hidden name (``hidden_file``),
+    a folder link, a lyrics file
     beside no audio file of its name (``unmatched_lyrics``). Ids, titles and folders are in NFC (``nfc``).
     """
     root = Path(folder)
@@ -172,7 +200,10 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
         audio = []
         for name in sorted(filenames):
             rel = (base / name).relative_to(root)
-            if is_hidden(rel) or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
+            if name.startswith("._") or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
+                continue  # an AppleDouble file holds a Mac file's metadata, not its sound
+            if is_hidden(rel):
+                problems.append(_hidden_problem(rel, root))
                 continue
             if not is_utf8(rel):
                 problems.append(_problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 "
@@ -211,18 +242,20 @@ def listing(source: str | os.PathLike) -> str:
     """A text fingerprint of a collection: one line per file (relative path, size, mtime in ns).
 
     ``make`` rewrites its stamp only when this text changes, so the data stage re-runs when a file is
-    added, removed or edited (the manifest included) and not otherwise. Hidden files are skipped.
+    added, removed or edited (the manifest included) and not otherwise. The folders and files it passes
+    over are those ``scan_folder`` passes over without a word (``_listed``): system folders, AppleDouble
+    files and hidden files that are not audio (``.DS_Store``, which Finder rewrites).
     """
     root = Path(source)
     if root.is_file():  # a manifest named directly: its folder is the collection
         root = root.parent
     lines = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    walk, _ = _walk(root)
+    for base, filenames in walk:
         for name in sorted(filenames):
-            p = Path(dirpath) / name
+            p = base / name
             rel = p.relative_to(root)
-            if is_hidden(rel):
+            if not _listed(rel):
                 continue
             try:
                 st = p.stat()
@@ -231,6 +264,14 @@ def listing(source: str | os.PathLike) -> str:
                 continue
             lines.append(f"{printable(rel.as_posix())}\t{st.st_size}\t{st.st_mtime_ns}")
     return f"# {printable(root.resolve())}\n" + "\n".join(lines) + "\n"
+
+
+def _listed(rel: Path) -> bool:
+    """Whether ``scan_folder`` reads or reports the file ``rel``: anything but an AppleDouble file and a hidden
+    file (or one in a hidden folder) that is not audio."""
+    if rel.name.startswith("._"):
+        return False
+    return not is_hidden(rel) or Path(rel.name).suffix.lower() in AUDIO_SUFFIXES
 
 
 def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
