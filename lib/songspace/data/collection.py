@@ -101,16 +101,17 @@ def _loops(path: Path) -> bool:
 
 
 def _link_inside(path: Path, root: Path) -> Path | None:
-    """The target of the link ``path`` relative to ``root`` when it lies there outside any hidden folder
-    (so the scan reaches it itself), else None."""
+    """The target of the link ``path`` relative to ``root`` when it lies there outside any hidden or system
+    folder (so the scan reaches it itself), else None."""
     try:
         target = path.resolve()
     except (RuntimeError, OSError):  # a link loop: left to validate, which reports the file
         return None
     real_root = root.resolve()
-    if not target.exists() or not target.is_relative_to(real_root) or is_hidden(target.relative_to(real_root)):
+    if not target.exists() or not target.is_relative_to(real_root):
         return None  # a broken link stays a song, which validate reports as missing
-    return target.relative_to(real_root)
+    rel = target.relative_to(real_root)
+    return None if is_hidden(rel) or any(map(is_system_folder, rel.parts)) else rel
 
 
 def _walk(root: Path):
