@@ -3,11 +3,15 @@ user cannot read, files that are no regular files. Each file is a song, or a nam
 passes over on purpose (system folders, AppleDouble files, cover art); ``listing`` (make's stamp) agrees."""
 from pathlib import Path
 
+import numpy as np
+import pytest
+import soundfile as sf
 from songspace.data import collection
 from songspace.data.loading import load_dataset
 from songspace.data.validation import validate
+from songspace.features import audio
 
-from tagged import write_audio
+from tagged import tone, write_audio
 
 REAL_DOT_NAMES = ["Metallica/...And Justice for All/01 Blackened.wav",
                   ".38 Special/Wild-Eyed Southern Boys/01 Hold On Loosely.wav",
@@ -55,3 +59,66 @@ def test_system_clutter_is_skipped_and_a_hidden_song_is_a_row(tmp_path):
     assert 'in the hidden folder ".cache"' in hidden.loc[".cache/B/kept away", "detail"]
     # make's stamp changes for what the scan reads or reports, and only for that
     assert _listed(root) == {"A/song.wav", "A/cover.jpg", "A/.secret.wav", ".cache/B/kept away.wav"}
+
+
+# Formats beyond tagged.write_audio's, each written as a ripper, yt-dlp or an audiobook shop writes it.
+AV_WRITTEN = {".wv": ("wv", "wavpack"), ".webm": ("webm", "libopus"), ".mka": ("matroska", "libopus"),
+              ".m4b": ("ipod", "aac"), ".mp2": ("mp2", "mp2"), ".ac3": ("ac3", "ac3"), ".tta": ("tta", "tta")}
+SF_WRITTEN = {".caf": "CAF", ".w64": "W64", ".au": "AU"}
+
+
+def _write(path: Path, seconds: float = 1.5, seed: int = 0) -> Path:
+    """A stereo tone in the format ``path``'s suffix names (``AV_WRITTEN``, ``SF_WRITTEN``)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    y = tone(seconds, 48000, seed, channels=2)
+    if path.suffix in SF_WRITTEN:
+        sf.write(path, y, 48000, format=SF_WRITTEN[path.suffix])
+        return path
+    fmt, codec = AV_WRITTEN[path.suffix]
+    with av.open(str(path), "w", format=fmt) as out:
+        st = out.add_stream(codec, rate=48000, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y.T), format="fltp", layout="stereo")
+        frame.sample_rate = 48000
+        resample = av.AudioResampler(format=st.codec_context.codec.audio_formats[0].name, layout="stereo", rate=48000)
+        for f in resample.resample(frame) + resample.resample(None) + [None]:
+            for packet in st.encode(f):
+                out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("suffix", sorted(AV_WRITTEN) + sorted(SF_WRITTEN))
+def test_every_listed_format_decodes_and_is_a_song(tmp_path, suffix):
+    root = tmp_path / "music"
+    path = _write(root / f"song{suffix}")
+    write_audio(root / "other.wav", seconds=1.5, seed=1)
+    assert suffix in collection.AUDIO_SUFFIXES
+    y, notes = audio.decode_checked(path, 22050)
+    assert abs(len(y) / 22050 - 1.5) < 0.2 and np.abs(y).max() > 0.1 and notes == []
+    for decode in (False, True):  # 00's header check, and its decode_audio = True
+        clean, report = validate(load_dataset(root), min_duration_s=0.5, check_silence=decode)
+        assert clean["has_audio"].all() and sorted(clean["track_id"]) == ["other", "song"], report
+        assert report.empty, report
+
+
+def test_unread_music_formats_are_rows_and_clutter_is_not(tmp_path):
+    root = tmp_path / "music"
+    write_audio(root / "A" / "song.wav", seconds=1.0)
+    write_audio(root / " intro.wav", seconds=1.0, seed=3)
+    for i, name in enumerate(["trailing dot.wav.", "trailing space.wav "], 1):  # names a Linux copy allows
+        write_audio(root / "A" / "x.wav", seconds=1.0, seed=i).rename(root / "A" / name)
+    (root / "A" / "lossless.ape").write_bytes(b"MAC \x96\x0f" + bytes(100))
+    (root / "A" / "tune.mid").write_bytes(b"MThd\x00\x00\x00\x06")
+    (root / "A" / "broken.wv").write_bytes(b"wvpk" + bytes(100))  # a listed format the decoders cannot read
+    for clutter in ("cover.jpg", "album.m3u", "album.cue", "album.nfo", "rip.log", "lyrics.txt", "Thumbs.db"):
+        (root / "A" / clutter).write_bytes(b"x")
+    clean, report = validate(load_dataset(root), min_duration_s=0.5)
+    assert clean.loc[clean["has_audio"], "track_id"].tolist() == [" intro", "A/song", "A/trailing dot",
+                                                                "A/trailing space"]
+    unread = _rows(report, "unsupported_format").set_index("track_id")
+    assert sorted(unread.index) == ["A/lossless", "A/tune"]
+    assert "Monkey's Audio" in unread.loc["A/lossless", "detail"] and "not read" in unread.loc["A/lossless", "detail"]
+    assert _rows(report, "unreadable_audio")["track_id"].tolist() == ["A/broken"]
+    assert len(report) == 4  # the two above, A/broken, and lyrics.txt beside no song: nothing for the clutter
+    assert _rows(report, "unmatched_lyrics")["track_id"].tolist() == ["A/lyrics"]

@@ -16,9 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-# audio.decode reads these (libsndfile, or PyAV's bundled FFmpeg libraries)
+# audio.decode reads these (libsndfile, or PyAV's bundled FFmpeg libraries), each tested by writing a file:
+# tests/data/test_listing.py
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".flac", ".wav", ".aif", ".aiff", ".aifc", ".m4a", ".mp4", ".aac",
-                  ".opus", ".wma")
+                  ".opus", ".wma", ".wv", ".webm", ".mka", ".m4b", ".mp2", ".ac3", ".caf", ".w64", ".au", ".tta")
+# Music files of formats not read (no encoder here to test FFmpeg's decoder on, copy protection, or no sound):
+# a row each, so none vanishes.
+UNREAD_AUDIO = {".ape": "Monkey's Audio", ".mpc": "Musepack", ".tak": "TAK", ".shn": "Shorten", ".dsf": "DSD",
+                ".dff": "DSD", ".ra": "RealAudio", ".amr": "AMR", ".m4p": "copy-protected iTunes",
+                ".aax": "copy-protected Audible", ".mid": "MIDI (notes, no recorded sound)",
+                ".midi": "MIDI (notes, no recorded sound)"}
 LYRICS_SUFFIXES = (".txt", ".lrc")
 # Columns that describe a song but never group songs: not labels even when values repeat.
 NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url", "filepath", "path", "file",
@@ -42,6 +49,12 @@ def nfc(name: str) -> str:
     combining accent), lyrics downloaders and tags write them composed: the two look the same and compare
     unequal. Names are matched, and ids and titles written, in NFC; paths stay as they are on disk."""
     return unicodedata.normalize("NFC", name)
+
+
+def audio_suffix(name: str) -> str:
+    """A file name's suffix in lower case, past the spaces and dots a name may end with ("song.mp3 ", "song.mp3.":
+    a copy from a system that allows them)."""
+    return Path(name.rstrip(" .")).suffix.lower()
 
 
 def hidden_name(name: str) -> bool:
@@ -190,7 +203,7 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     numbers: ``titles_from_names``) and ``folder``
     (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
     rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a hidden name (``hidden_file``),
-    a folder link, a lyrics file
+    a music format not read (``unsupported_format``: ``UNREAD_AUDIO``), a folder link, a lyrics file
     beside no audio file of its name (``unmatched_lyrics``). Ids, titles and folders are in NFC (``nfc``).
     """
     root = Path(folder)
@@ -201,10 +214,15 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
         audio = []
         for name in sorted(filenames):
             rel = (base / name).relative_to(root)
-            if name.startswith("._") or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
+            suffix = audio_suffix(name)
+            if name.startswith("._") or (suffix not in AUDIO_SUFFIXES and suffix not in UNREAD_AUDIO):
                 continue  # an AppleDouble file holds a Mac file's metadata, not its sound
             if is_hidden(rel):
                 problems.append(_hidden_problem(rel, root))
+                continue
+            if suffix in UNREAD_AUDIO:
+                problems.append(_problem(rel, "unsupported_format", f"a {UNREAD_AUDIO[suffix]} file: a format "
+                                         "songspace does not read; not read (convert it, to FLAC say, to read it)", root))
                 continue
             if not is_utf8(rel):
                 problems.append(_problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 "
@@ -214,11 +232,11 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
                 problems.append(_problem(rel, "file_link", "a link that leads back to itself (a loop): not read", root))
                 continue
             if ((base / name).is_symlink() and (target := _link_inside(base / name, root)) is not None
-                    and target.suffix.lower() in AUDIO_SUFFIXES):
+                    and audio_suffix(target.name) in AUDIO_SUFFIXES):
                 problems.append(_problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: "
                                          "read there, once", root, kept=True))
                 continue
-            audio.append((rel, nfc(Path(name).stem)))
+            audio.append((rel, nfc(Path(name.rstrip(" .")).stem)))
         stems = Counter(stem for _, stem in audio)
         names = list(dict.fromkeys(stem for _, stem in audio))  # two files of one name share a title
         title_of = dict(zip(names, titles_from_names(names)))
@@ -229,7 +247,7 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
                                          "name beside it: not read", root, modality="lyrics"))
         for rel, stem in audio:
             lyr = lyrics.get(stem)
-            track_id = nfc(rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix())
+            track_id = nfc(rel.as_posix() if stems[stem] > 1 else (rel.parent / stem).as_posix())
             rows.append(dict(track_id=track_id, audio_path=rel.as_posix(),
                              lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=title_of[stem],
                              folder=nfc(rel.parts[0]) if len(rel.parts) > 1 else None))
@@ -272,7 +290,7 @@ def _listed(rel: Path) -> bool:
     file (or one in a hidden folder) that is not audio."""
     if rel.name.startswith("._"):
         return False
-    return not is_hidden(rel) or Path(rel.name).suffix.lower() in AUDIO_SUFFIXES
+    return not is_hidden(rel) or audio_suffix(rel.name) in AUDIO_SUFFIXES or audio_suffix(rel.name) in UNREAD_AUDIO
 
 
 def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
