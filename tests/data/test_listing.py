@@ -1,10 +1,16 @@
 """What a folder's listing takes in: names that start with ".", every audio format the decoder reads, folders the
 user cannot read, files that are no regular files. Each file is a song, or a named row, or clutter the scan
 passes over on purpose (system folders, AppleDouble files, cover art); ``listing`` (make's stamp) agrees."""
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import songspace
 import soundfile as sf
 from songspace.data import collection
 from songspace.data.loading import load_dataset
@@ -122,3 +128,41 @@ def test_unread_music_formats_are_rows_and_clutter_is_not(tmp_path):
     assert _rows(report, "unreadable_audio")["track_id"].tolist() == ["A/broken"]
     assert len(report) == 4  # the two above, A/broken, and lyrics.txt beside no song: nothing for the clutter
     assert _rows(report, "unmatched_lyrics")["track_id"].tolist() == ["A/lyrics"]
+
+
+def _unprivileged(code: str) -> dict:
+    """What ``code`` (Python printing JSON) prints when run by a user file modes bind: this user, or root without
+    the capabilities that let it read every folder (``setpriv``: CI runs as root, which reads everything)."""
+    lib = Path(songspace.__file__).resolve().parents[1]
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root reads every folder, and setpriv is missing to drop that")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lib), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(prefix + [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_a_folder_the_user_cannot_read_is_a_row_and_the_rest_loads(tmp_path):
+    root = tmp_path / "music"
+    write_audio(root / "open" / "s1.wav", seconds=1.0)
+    write_audio(root / "open" / "s2.wav", seconds=1.0, seed=1)
+    write_audio(root / "locked" / "l1.wav", seconds=1.0, seed=2)
+    write_audio(root / "locked" / "inner" / "l2.wav", seconds=1.0, seed=3)
+    (root / "locked").chmod(0)
+    try:
+        got = _unprivileged(
+            "import json; from songspace.data import collection; from songspace.data.loading import load_dataset\n"
+            "from songspace.data.validation import validate\n"
+            f"clean, report = validate(load_dataset({str(root)!r}), min_duration_s=0.5)\n"
+            f"print(json.dumps(dict(ids=clean['track_id'].tolist(), rows=report.to_dict('records'), "
+            f"listing=collection.listing({str(root)!r}))))")
+    finally:
+        (root / "locked").chmod(0o755)
+    assert got["ids"] == ["open/s1", "open/s2"]
+    (row,) = got["rows"]
+    assert (row["track_id"], row["problem"], row["path"]) == ("locked", "unreadable_folder", str(root / "locked"))
+    assert "Permission denied" in row["detail"] and "not read" in row["detail"]
+    assert f"{root / 'locked'}\tunreadable" in got["listing"].splitlines()  # make's stamp sees it too

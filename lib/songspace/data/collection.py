@@ -101,7 +101,8 @@ def is_utf8(rel: Path | str) -> bool:
 
 
 def _problem(rel, problem: str, detail: str, root: Path, kept: bool = False, modality: str = "audio") -> dict:
-    return dict(track_id=nfc(printable(Path(rel).with_suffix("").as_posix())), modality=modality, problem=problem,
+    name = Path(rel) if modality == "track" else Path(rel).with_suffix("")  # a folder's name has no suffix: "Vol. 2"
+    return dict(track_id=nfc(printable(name.as_posix())), modality=modality, problem=problem,
                 detail=detail, path=printable(root / rel), kept=kept)
 
 
@@ -130,11 +131,17 @@ def _link_inside(path: Path, root: Path) -> Path | None:
 def _walk(root: Path):
     """``os.walk`` of ``root`` (sorted, system folders skipped: ``is_system_folder``), and report rows for the
     folder links it does not follow: a link to a folder inside the collection (its songs are read at the real
-    place, once) or outside it (not read, as for a file link that leads out)."""
+    place, once) or outside it (not read, as for a file link that leads out), and for each folder it cannot
+    read (``unreadable_folder``: os.walk would pass over it without a word)."""
     problems = []
 
+    def unreadable(e: OSError):
+        problems.append(_problem(Path(e.filename).relative_to(root), "unreadable_folder", f"the folder cannot be "
+                                 f"read ({e.strerror}): its files are not read; let this user read it to read them",
+                                 root, modality="track"))
+
     def tree():
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
             base = Path(dirpath)
             keep = []
             for d in sorted(dirnames):
@@ -203,7 +210,8 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     numbers: ``titles_from_names``) and ``folder``
     (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
     rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a hidden name (``hidden_file``),
-    a music format not read (``unsupported_format``: ``UNREAD_AUDIO``), a folder link, a lyrics file
+    a music format not read (``unsupported_format``: ``UNREAD_AUDIO``), a folder it cannot read
+    (``unreadable_folder``), a folder link, a lyrics file
     beside no audio file of its name (``unmatched_lyrics``). Ids, titles and folders are in NFC (``nfc``).
     """
     root = Path(folder)
@@ -263,13 +271,14 @@ def listing(source: str | os.PathLike) -> str:
     ``make`` rewrites its stamp only when this text changes, so the data stage re-runs when a file is
     added, removed or edited (the manifest included) and not otherwise. The folders and files it passes
     over are those ``scan_folder`` passes over without a word (``_listed``): system folders, AppleDouble
-    files and hidden files that are not audio (``.DS_Store``, which Finder rewrites).
+    files and hidden files that are not audio (``.DS_Store``, which Finder rewrites). A folder it cannot read is
+    a line too.
     """
     root = Path(source)
     if root.is_file():  # a manifest named directly: its folder is the collection
         root = root.parent
     lines = []
-    walk, _ = _walk(root)
+    walk, problems = _walk(root)
     for base, filenames in walk:
         for name in sorted(filenames):
             p = base / name
@@ -282,6 +291,7 @@ def listing(source: str | os.PathLike) -> str:
                 lines.append(f"{printable(rel.as_posix())}\t-\t-")
                 continue
             lines.append(f"{printable(rel.as_posix())}\t{st.st_size}\t{st.st_mtime_ns}")
+    lines += [f"{p['path']}\tunreadable" for p in problems if p["problem"] == "unreadable_folder"]
     return f"# {printable(root.resolve())}\n" + "\n".join(lines) + "\n"
 
 
