@@ -4,6 +4,8 @@ passes over on purpose (system folders, AppleDouble files, cover art); ``listing
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +168,52 @@ def test_a_folder_the_user_cannot_read_is_a_row_and_the_rest_loads(tmp_path):
     assert (row["track_id"], row["problem"], row["path"]) == ("locked", "unreadable_folder", str(root / "locked"))
     assert "Permission denied" in row["detail"] and "not read" in row["detail"]
     assert f"{root / 'locked'}\tunreadable" in got["listing"].splitlines()  # make's stamp sees it too
+
+
+@pytest.fixture
+def no_hang():
+    """Fail, not hang, when something opens a named pipe: opening one waits for a writer forever."""
+    def stop(*_):  # pytest.fail's exception is no OSError nor Exception, which the loader's handlers catch
+        pytest.fail("the load blocked: it opened a named pipe")
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_pipes_and_sockets_are_rows_and_never_opened(tmp_path, no_hang):
+    root = tmp_path / "music"
+    for i in (1, 2, 3):
+        write_audio(root / f"s{i}.wav", seconds=1.0, seed=i)
+    os.mkfifo(root / "s1.txt")  # a sidecar
+    os.mkfifo(root / "pipe.wav")  # an audio file
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "sock.flac"))
+        (root / "s2.lrc").symlink_to(root / "s1.txt")  # a link to the pipe
+        clean, report = validate(load_dataset(root), min_duration_s=0.5)
+        assert "s1.txt" in collection.listing(root)
+    assert clean["track_id"].tolist() == ["s1", "s2", "s3"] and clean["has_audio"].all()
+    assert not clean["has_lyrics"].any()
+    rows = _rows(report, "not_a_file").set_index("track_id")
+    assert len(report) == len(rows) == 4
+    assert rows.loc["pipe", "detail"] == "a named pipe (FIFO), not a regular file: never opened"
+    assert rows.loc["pipe", "modality"] == "audio" and rows.loc["s1", "modality"] == "lyrics"
+    assert rows.loc["sock", "detail"].startswith("a socket") and rows.loc["s2", "path"] == str(root / "s2.lrc")
+    (root / "manifest.csv").write_text("track_id,audio_path,lyrics_path\ns3,s3.wav,s1.txt\n")
+    clean, report = validate(load_dataset(root), min_duration_s=0.5)  # a manifest's pipe is not read either
+    assert clean["has_audio"].all() and not clean["has_lyrics"].any() and len(report) == 1
+
+
+def test_an_audio_file_the_user_cannot_read_is_a_row_also_when_decoding(tmp_path):
+    root = tmp_path / "music"
+    write_audio(root / "ok.wav", seconds=1.0)
+    write_audio(root / "noperm.wav", seconds=1.0, seed=1).chmod(0)
+    got = _unprivileged(
+        "import json; from songspace.data.loading import load_dataset; from songspace.data.validation import validate\n"
+        f"clean, report = validate(load_dataset({str(root)!r}), min_duration_s=0.5, check_silence=True)\n"
+        "print(json.dumps(dict(ids=clean.loc[clean['has_audio'], 'track_id'].tolist(), "
+        "rows=report.to_dict('records'))))")
+    assert got["ids"] == ["ok"]
+    (row,) = got["rows"]
+    assert (row["track_id"], row["problem"]) == ("noperm", "unreadable_audio") and "permission" in row["detail"]

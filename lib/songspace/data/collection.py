@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -23,9 +24,9 @@ AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".flac", ".wav", ".aif", ".aiff", ".ai
 # Music files of formats not read (no encoder here to test FFmpeg's decoder on, copy protection, or no sound):
 # a row each, so none vanishes.
 UNREAD_AUDIO = {".ape": "Monkey's Audio", ".mpc": "Musepack", ".tak": "TAK", ".shn": "Shorten", ".dsf": "DSD",
-                ".dff": "DSD", ".ra": "RealAudio", ".amr": "AMR", ".m4p": "copy-protected iTunes",
-                ".aax": "copy-protected Audible", ".mid": "MIDI (notes, no recorded sound)",
-                ".midi": "MIDI (notes, no recorded sound)"}
+                ".dff": "DSD", ".ra": "RealAudio", ".amr": "AMR", ".m4p": "copy-protected iTunes", ".mid": "MIDI",
+                ".aax": "copy-protected Audible", ".midi": "MIDI"}
+_MUSIC = (*AUDIO_SUFFIXES, *UNREAD_AUDIO)
 LYRICS_SUFFIXES = (".txt", ".lrc")
 # Columns that describe a song but never group songs: not labels even when values repeat.
 NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url", "filepath", "path", "file",
@@ -165,6 +166,42 @@ def _walk(root: Path):
     return tree(), problems
 
 
+def _special(path: Path) -> str | None:
+    """What ``path`` is when it is a named pipe, a socket or a device (through a link too), else None. Opening a
+    pipe waits for a writer, forever; reading ``/dev/zero`` never ends."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing, or a dangling link: validate reports it
+        return None
+    return (None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device")
+
+
+def _left_out(rel: Path, root: Path) -> dict | None:
+    """The report row of an audio file ``rel`` the scan does not read (hidden, a format not read, a name not UTF-8,
+    a link loop, a link to a song read at its own place, no regular file, not readable), else None."""
+    path, suffix = root / rel, audio_suffix(rel.name)
+    if is_hidden(rel):
+        return _hidden_problem(rel, root)
+    if suffix in UNREAD_AUDIO:
+        return _problem(rel, "unsupported_format", f"a {UNREAD_AUDIO[suffix]} file: a format songspace does not "
+                        "read; not read (convert it, to FLAC say, to read it)", root)
+    if not is_utf8(rel):
+        return _problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 (a copy from an old "
+                        "system?): not read; rename it to read it", root)
+    if path.is_symlink() and _loops(path):
+        return _problem(rel, "file_link", "a link that leads back to itself (a loop): not read", root)
+    if path.is_symlink() and (target := _link_inside(path, root)) is not None \
+            and audio_suffix(target.name) in AUDIO_SUFFIXES:
+        return _problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: read there, once",
+                        root, kept=True)
+    if (kind := _special(path)) is not None:
+        return _problem(rel, "not_a_file", f"{kind}, not a regular file: never opened", root)
+    if path.exists() and not os.access(path, os.R_OK):  # the decoders' own errors for it differ, or raise
+        return _problem(rel, "unreadable_audio", "cannot be read (permission denied): not read", root)
+    return None
+
+
 def sidecars(filenames) -> dict[str, str]:
     """The lyrics file of each stem among ``filenames`` (one folder's names), keyed by the stem in NFC
     (``nfc``): ``.txt`` or ``.lrc`` in any case, ``.txt`` first; hidden files (``._song.txt``: ``hidden_name``) skipped."""
@@ -222,35 +259,23 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
         audio = []
         for name in sorted(filenames):
             rel = (base / name).relative_to(root)
-            suffix = audio_suffix(name)
-            if name.startswith("._") or (suffix not in AUDIO_SUFFIXES and suffix not in UNREAD_AUDIO):
+            if name.startswith("._") or audio_suffix(name) not in _MUSIC:
                 continue  # an AppleDouble file holds a Mac file's metadata, not its sound
-            if is_hidden(rel):
-                problems.append(_hidden_problem(rel, root))
-                continue
-            if suffix in UNREAD_AUDIO:
-                problems.append(_problem(rel, "unsupported_format", f"a {UNREAD_AUDIO[suffix]} file: a format "
-                                         "songspace does not read; not read (convert it, to FLAC say, to read it)", root))
-                continue
-            if not is_utf8(rel):
-                problems.append(_problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 "
-                                         "(a copy from an old system?): not read; rename it to read it", root))
-                continue
-            if (base / name).is_symlink() and _loops(base / name):
-                problems.append(_problem(rel, "file_link", "a link that leads back to itself (a loop): not read", root))
-                continue
-            if ((base / name).is_symlink() and (target := _link_inside(base / name, root)) is not None
-                    and audio_suffix(target.name) in AUDIO_SUFFIXES):
-                problems.append(_problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: "
-                                         "read there, once", root, kept=True))
+            left_out = _left_out(rel, root)
+            if left_out:
+                problems.append(left_out)
                 continue
             audio.append((rel, nfc(Path(name.rstrip(" .")).stem)))
         stems = Counter(stem for _, stem in audio)
         names = list(dict.fromkeys(stem for _, stem in audio))  # two files of one name share a title
         title_of = dict(zip(names, titles_from_names(names)))
-        for stem in sorted(set(lyrics) - set(stems)):
+        for stem in sorted(lyrics):
             rel = (base / lyrics[stem]).relative_to(root)
-            if not is_hidden(rel) and is_utf8(rel):
+            if stem in stems and (kind := _special(root / rel)) is not None:  # read, it could block the stage forever
+                problems.append(_problem(rel, "not_a_file", f"{kind}, not a regular file: never opened", root,
+                                         modality="lyrics"))
+                del lyrics[stem]
+            elif stem not in stems and not is_hidden(rel) and is_utf8(rel):
                 problems.append(_problem(rel, "unmatched_lyrics", "a lyrics file with no audio file of the same "
                                          "name beside it: not read", root, modality="lyrics"))
         for rel, stem in audio:
@@ -298,9 +323,7 @@ def listing(source: str | os.PathLike) -> str:
 def _listed(rel: Path) -> bool:
     """Whether ``scan_folder`` reads or reports the file ``rel``: anything but an AppleDouble file and a hidden
     file (or one in a hidden folder) that is not audio."""
-    if rel.name.startswith("._"):
-        return False
-    return not is_hidden(rel) or audio_suffix(rel.name) in AUDIO_SUFFIXES or audio_suffix(rel.name) in UNREAD_AUDIO
+    return not rel.name.startswith("._") and (not is_hidden(rel) or audio_suffix(rel.name) in _MUSIC)
 
 
 def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:
