@@ -10,20 +10,35 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
-# audio.decode reads these (libsndfile, or PyAV's bundled FFmpeg libraries)
+# audio.decode reads these (libsndfile, or PyAV's bundled FFmpeg libraries), each tested by writing a file:
+# tests/data/test_listing.py
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".flac", ".wav", ".aif", ".aiff", ".aifc", ".m4a", ".mp4", ".aac",
-                  ".opus", ".wma")
+                  ".opus", ".wma", ".wv", ".webm", ".mka", ".m4b", ".mp2", ".ac3", ".caf", ".w64", ".au", ".tta")
+# Music files of formats not read (no encoder here to test FFmpeg's decoder on, copy protection, or no sound):
+# a row each, so none vanishes.
+UNREAD_AUDIO = {".ape": "Monkey's Audio", ".mpc": "Musepack", ".tak": "TAK", ".shn": "Shorten", ".dsf": "DSD",
+                ".dff": "DSD", ".ra": "RealAudio", ".amr": "AMR", ".m4p": "copy-protected iTunes", ".mid": "MIDI",
+                ".aax": "copy-protected Audible", ".midi": "MIDI"}
+_MUSIC = (*AUDIO_SUFFIXES, *UNREAD_AUDIO)
 LYRICS_SUFFIXES = (".txt", ".lrc")
 # Columns that describe a song but never group songs: not labels even when values repeat.
 NOT_LABELS = {"track_id", "audio_path", "lyrics_path", "lyrics", "title", "url", "filepath", "path", "file",
               "duration", "duration_s", "has_audio", "has_lyrics", "display_name", "albumartist", "genres",
               "year", "track_number", "disc_number", "sample_rate", "channels"}
+# What operating systems, NAS boxes, sync and version-control tools keep inside a music folder (trash,
+# indexes, thumbnails, resource forks of songs named as the songs): skipped without a word. Lower case.
+SYSTEM_FOLDERS = {".git", ".svn", ".hg", ".trash", ".trashes", ".spotlight-v100", ".fseventsd", ".temporaryitems",
+                  ".documentrevisions-v100", ".thumbnails", ".appledouble", ".appledb", ".appledesktop", ".stfolder",
+                  ".stversions", ".sync", ".@__thumb", "@eadir", "#recycle", "#snapshot", "@recycle", "$recycle.bin",
+                  "recycler", "system volume information", "lost+found"}
+_TRASH = re.compile(r"^\.Trash-\d+$", re.I)  # a Linux desktop's trash on a removable drive, per user id
 _LRC_TAG = re.compile(r"^\s*\[(ar|ti|al|au|by|length|offset|re|ve|#)\s*:[^\]]*\]\s*$", re.I)
 _LRC_TIME = re.compile(r"[\[<]\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?[\]>]")
 # A ripped album's file names: "03 Title", "03 - Title", "03. Title", "1-03 Title" (disc-track).
@@ -37,9 +52,33 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def audio_suffix(name: str) -> str:
+    """A file name's suffix in lower case, past the spaces and dots a name may end with ("song.mp3 ", "song.mp3.":
+    a copy from a system that allows them)."""
+    return Path(name.rstrip(" .")).suffix.lower()
+
+
+def hidden_name(name: str) -> bool:
+    """True for a dot-file's name: "." and a letter or "_" (``.cache``, ``.DS_Store``, ``._song.mp3``). A "." before
+    anything else begins a real name: "...And Justice for All", ".38 Special", ".5 The Gray Chapter"."""
+    return len(name) > 1 and name[0] == "." and (name[1].isalpha() or name[1] == "_")
+
+
 def is_hidden(rel: Path) -> bool:
-    """True for dot-files and anything inside a dot-folder (``.git``, editor temp files, ...)."""
-    return any(part.startswith(".") for part in rel.parts)
+    """True for a dot-file and anything inside a dot-folder (``hidden_name``)."""
+    return any(hidden_name(part) for part in rel.parts)
+
+
+def is_system_folder(name: str) -> bool:
+    """True for a folder an operating system, a NAS or a tool keeps (``SYSTEM_FOLDERS``, ``.Trash-1000``)."""
+    return name.lower() in SYSTEM_FOLDERS or _TRASH.match(name) is not None
+
+
+def _hidden_problem(rel: Path, root: Path) -> dict:
+    folder = next((p for p in rel.parts[:-1] if hidden_name(p)), None)
+    where = f'in the hidden folder "{printable(folder)}"' if folder else "a hidden file"
+    return _problem(rel, "hidden_file", f'{where} (its name starts with "." and a letter): not read; rename '
+                    f"{'the folder' if folder else 'it'} to read it", root)
 
 
 def strip_lrc(text: str) -> str:
@@ -63,7 +102,8 @@ def is_utf8(rel: Path | str) -> bool:
 
 
 def _problem(rel, problem: str, detail: str, root: Path, kept: bool = False, modality: str = "audio") -> dict:
-    return dict(track_id=nfc(printable(Path(rel).with_suffix("").as_posix())), modality=modality, problem=problem,
+    name = Path(rel) if modality == "track" else Path(rel).with_suffix("")  # a folder's name has no suffix: "Vol. 2"
+    return dict(track_id=nfc(printable(name.as_posix())), modality=modality, problem=problem,
                 detail=detail, path=printable(root / rel), kept=kept)
 
 
@@ -76,30 +116,37 @@ def _loops(path: Path) -> bool:
 
 
 def _link_inside(path: Path, root: Path) -> Path | None:
-    """The target of the link ``path`` relative to ``root`` when it lies there outside any hidden folder
-    (so the scan reaches it itself), else None."""
+    """The target of the link ``path`` relative to ``root`` when it lies there outside any hidden or system
+    folder (so the scan reaches it itself), else None."""
     try:
         target = path.resolve()
     except (RuntimeError, OSError):  # a link loop: left to validate, which reports the file
         return None
     real_root = root.resolve()
-    if not target.exists() or not target.is_relative_to(real_root) or is_hidden(target.relative_to(real_root)):
+    if not target.exists() or not target.is_relative_to(real_root):
         return None  # a broken link stays a song, which validate reports as missing
-    return target.relative_to(real_root)
+    rel = target.relative_to(real_root)
+    return None if is_hidden(rel) or any(map(is_system_folder, rel.parts)) else rel
 
 
 def _walk(root: Path):
-    """``os.walk`` of ``root`` (sorted, hidden folders skipped), and report rows for the folder links it does
-    not follow: a link to a folder inside the collection (its songs are read at the real place, once) or
-    outside it (not read, as for a file link that leads out)."""
+    """``os.walk`` of ``root`` (sorted, system folders skipped: ``is_system_folder``), and report rows for the
+    folder links it does not follow: a link to a folder inside the collection (its songs are read at the real
+    place, once) or outside it (not read, as for a file link that leads out), and for each folder it cannot
+    read (``unreadable_folder``: os.walk would pass over it without a word)."""
     problems = []
 
+    def unreadable(e: OSError):
+        problems.append(_problem(Path(e.filename).relative_to(root), "unreadable_folder", f"the folder cannot be "
+                                 f"read ({e.strerror}): its files are not read; let this user read it to read them",
+                                 root, modality="track"))
+
     def tree():
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
             base = Path(dirpath)
             keep = []
             for d in sorted(dirnames):
-                if d.startswith("."):
+                if is_system_folder(d):
                     continue
                 if (base / d).is_symlink():
                     rel = (base / d).relative_to(root)
@@ -119,12 +166,48 @@ def _walk(root: Path):
     return tree(), problems
 
 
+def _special(path: Path) -> str | None:
+    """What ``path`` is when it is a named pipe, a socket or a device (through a link too), else None. Opening a
+    pipe waits for a writer, forever; reading ``/dev/zero`` never ends."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing, or a dangling link: validate reports it
+        return None
+    return (None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device")
+
+
+def _left_out(rel: Path, root: Path) -> dict | None:
+    """The report row of an audio file ``rel`` the scan does not read (hidden, a format not read, a name not UTF-8,
+    a link loop, a link to a song read at its own place, no regular file, not readable), else None."""
+    path, suffix = root / rel, audio_suffix(rel.name)
+    if is_hidden(rel):
+        return _hidden_problem(rel, root)
+    if suffix in UNREAD_AUDIO:
+        return _problem(rel, "unsupported_format", f"a {UNREAD_AUDIO[suffix]} file: a format songspace does not "
+                        "read; not read (convert it, to FLAC say, to read it)", root)
+    if not is_utf8(rel):
+        return _problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 (a copy from an old "
+                        "system?): not read; rename it to read it", root)
+    if path.is_symlink() and _loops(path):
+        return _problem(rel, "file_link", "a link that leads back to itself (a loop): not read", root)
+    if path.is_symlink() and (target := _link_inside(path, root)) is not None \
+            and audio_suffix(target.name) in AUDIO_SUFFIXES:
+        return _problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: read there, once",
+                        root, kept=True)
+    if (kind := _special(path)) is not None:
+        return _problem(rel, "not_a_file", f"{kind}, not a regular file: never opened", root)
+    if path.exists() and not os.access(path, os.R_OK):  # the decoders' own errors for it differ, or raise
+        return _problem(rel, "unreadable_audio", "cannot be read (permission denied): not read", root)
+    return None
+
+
 def sidecars(filenames) -> dict[str, str]:
     """The lyrics file of each stem among ``filenames`` (one folder's names), keyed by the stem in NFC
-    (``nfc``): ``.txt`` or ``.lrc`` in any case, ``.txt`` first; hidden files (``._song.txt``) skipped."""
+    (``nfc``): ``.txt`` or ``.lrc`` in any case, ``.txt`` first; hidden files (``._song.txt``: ``hidden_name``) skipped."""
     out = {}
     for name in sorted(filenames, key=lambda n: (Path(n).suffix.lower() != ".txt", n)):
-        if Path(name).suffix.lower() in LYRICS_SUFFIXES and not name.startswith("."):
+        if Path(name).suffix.lower() in LYRICS_SUFFIXES and not hidden_name(name):
             out.setdefault(nfc(Path(name).stem), name)
     return out
 
@@ -150,8 +233,10 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     folder : path
-        Collection root, searched recursively (hidden files and folders skipped; folder links not followed,
-        each reported; a file link that resolves outside is reported by ``validate``).
+        Collection root, searched recursively (system folders and AppleDouble ``._*`` files skipped: see
+        ``is_system_folder``; an audio file with a hidden name or in a hidden folder, ``hidden_name``, is reported
+        and not read; folder links not followed, each reported; a file link that resolves outside is reported
+        by ``validate``).
 
     Returns
     -------
@@ -161,7 +246,9 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
     sibling ``<stem>.txt`` or ``<stem>.lrc``, in any case), ``title`` (file stem; without an album's track
     numbers: ``titles_from_names``) and ``folder``
     (first-level subfolder; missing for files directly in ``folder``). ``df.attrs["load_problems"]``: report
-    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a folder link, a lyrics file
+    rows for what was not read: a name that is not UTF-8 (``bad_file_name``), a hidden name (``hidden_file``),
+    a music format not read (``unsupported_format``: ``UNREAD_AUDIO``), a folder it cannot read
+    (``unreadable_folder``), a folder link, a lyrics file
     beside no audio file of its name (``unmatched_lyrics``). Ids, titles and folders are in NFC (``nfc``).
     """
     root = Path(folder)
@@ -172,32 +259,28 @@ def scan_folder(folder: str | os.PathLike) -> pd.DataFrame:
         audio = []
         for name in sorted(filenames):
             rel = (base / name).relative_to(root)
-            if is_hidden(rel) or Path(name).suffix.lower() not in AUDIO_SUFFIXES:
+            if name.startswith("._") or audio_suffix(name) not in _MUSIC:
+                continue  # an AppleDouble file holds a Mac file's metadata, not its sound
+            left_out = _left_out(rel, root)
+            if left_out:
+                problems.append(left_out)
                 continue
-            if not is_utf8(rel):
-                problems.append(_problem(rel, "bad_file_name", "the file or folder name is not valid UTF-8 "
-                                         "(a copy from an old system?): not read; rename it to read it", root))
-                continue
-            if (base / name).is_symlink() and _loops(base / name):
-                problems.append(_problem(rel, "file_link", "a link that leads back to itself (a loop): not read", root))
-                continue
-            if ((base / name).is_symlink() and (target := _link_inside(base / name, root)) is not None
-                    and target.suffix.lower() in AUDIO_SUFFIXES):
-                problems.append(_problem(rel, "file_link", f"a link to {printable(target)}, inside the collection: "
-                                         "read there, once", root, kept=True))
-                continue
-            audio.append((rel, nfc(Path(name).stem)))
+            audio.append((rel, nfc(Path(name.rstrip(" .")).stem)))
         stems = Counter(stem for _, stem in audio)
         names = list(dict.fromkeys(stem for _, stem in audio))  # two files of one name share a title
         title_of = dict(zip(names, titles_from_names(names)))
-        for stem in sorted(set(lyrics) - set(stems)):
+        for stem in sorted(lyrics):
             rel = (base / lyrics[stem]).relative_to(root)
-            if not is_hidden(rel) and is_utf8(rel):
+            if stem in stems and (kind := _special(root / rel)) is not None:  # read, it could block the stage forever
+                problems.append(_problem(rel, "not_a_file", f"{kind}, not a regular file: never opened", root,
+                                         modality="lyrics"))
+                del lyrics[stem]
+            elif stem not in stems and not is_hidden(rel) and is_utf8(rel):
                 problems.append(_problem(rel, "unmatched_lyrics", "a lyrics file with no audio file of the same "
                                          "name beside it: not read", root, modality="lyrics"))
         for rel, stem in audio:
             lyr = lyrics.get(stem)
-            track_id = nfc(rel.as_posix() if stems[stem] > 1 else rel.with_suffix("").as_posix())
+            track_id = nfc(rel.as_posix() if stems[stem] > 1 else (rel.parent / stem).as_posix())
             rows.append(dict(track_id=track_id, audio_path=rel.as_posix(),
                              lyrics_path=(rel.parent / lyr).as_posix() if lyr else None, title=title_of[stem],
                              folder=nfc(rel.parts[0]) if len(rel.parts) > 1 else None))
@@ -211,18 +294,21 @@ def listing(source: str | os.PathLike) -> str:
     """A text fingerprint of a collection: one line per file (relative path, size, mtime in ns).
 
     ``make`` rewrites its stamp only when this text changes, so the data stage re-runs when a file is
-    added, removed or edited (the manifest included) and not otherwise. Hidden files are skipped.
+    added, removed or edited (the manifest included) and not otherwise. The folders and files it passes
+    over are those ``scan_folder`` passes over without a word (``_listed``): system folders, AppleDouble
+    files and hidden files that are not audio (``.DS_Store``, which Finder rewrites). A folder it cannot read is
+    a line too.
     """
     root = Path(source)
     if root.is_file():  # a manifest named directly: its folder is the collection
         root = root.parent
     lines = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    walk, problems = _walk(root)
+    for base, filenames in walk:
         for name in sorted(filenames):
-            p = Path(dirpath) / name
+            p = base / name
             rel = p.relative_to(root)
-            if is_hidden(rel):
+            if not _listed(rel):
                 continue
             try:
                 st = p.stat()
@@ -230,7 +316,14 @@ def listing(source: str | os.PathLike) -> str:
                 lines.append(f"{printable(rel.as_posix())}\t-\t-")
                 continue
             lines.append(f"{printable(rel.as_posix())}\t{st.st_size}\t{st.st_mtime_ns}")
+    lines += [f"{p['path']}\tunreadable" for p in problems if p["problem"] == "unreadable_folder"]
     return f"# {printable(root.resolve())}\n" + "\n".join(lines) + "\n"
+
+
+def _listed(rel: Path) -> bool:
+    """Whether ``scan_folder`` reads or reports the file ``rel``: anything but an AppleDouble file and a hidden
+    file (or one in a hidden folder) that is not audio."""
+    return not rel.name.startswith("._") and (not is_hidden(rel) or audio_suffix(rel.name) in _MUSIC)
 
 
 def detect_label_columns(df: pd.DataFrame, explicit=None) -> list[str]:

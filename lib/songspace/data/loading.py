@@ -132,8 +132,13 @@ def _load_jamendo(folder: Path, label_columns=None) -> pd.DataFrame:
 
 
 def _resolver(base: Path):
+    """Absolute paths of the scan's relative ones, exactly as named: a manifest cell's spaces are typing, a
+    file name's are the name (" intro.mp3", "song.mp3 "). None for a link loop (the scan reported it)."""
     def resolve(p):
-        return manifest.resolve_path(p, base)[0]
+        try:
+            return str((base / p).resolve()) if isinstance(p, str) else None
+        except (OSError, RuntimeError):
+            return None
     return resolve
 
 

@@ -26,10 +26,12 @@ MAX_LYRICS_BYTES = 256 * 1024  # a lyrics file larger than this is not song lyri
 
 
 def read_lyrics_file(path: str, scope=None) -> str | None:
-    """A lyrics file's text (``text.decode_text``; LRC stamps stripped), or None when it is missing, a
-    directory, oversized, outside ``scope`` or undecodable (``validation.validate`` says which)."""
+    """A lyrics file's text (``text.decode_text``; LRC stamps stripped), or None when it is missing, no regular
+    file (a directory, a named pipe: reading it would wait forever), oversized, outside ``scope`` or undecodable
+    (``validation.validate`` says which)."""
     try:
-        if (scope is not None and not inside(path, scope)) or os.path.getsize(path) > MAX_LYRICS_BYTES:
+        if (scope is not None and not inside(path, scope)) or not os.path.isfile(path) \
+                or os.path.getsize(path) > MAX_LYRICS_BYTES:
             return None
         text = decode_text(Path(path).read_bytes())[0]
     except (OSError, TextDecodeError):
