@@ -61,6 +61,16 @@ def test_headline_without_labels_or_scores_says_what_it_cannot_answer(tracks):
     assert list(summary.best_per_family(none).columns) == ["family", "representation", "dim", "k", "silhouette"]
 
 
+def test_the_caveat_names_classes_as_text(tracks):
+    """A class is a user's tag or folder name: "<b>Bold</b>" and "*NSYNC" are shown as written."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    t = tracks.assign(artist=["<b>Bold</b>", "*NSYNC*", "_x_"] * 10)
+    shown = markdown2html_mistune(summary.caveat(t, _plan(t, ["artist"])))
+    assert "<b>" not in shown and "&lt;b&gt;Bold&lt;/b&gt; 10" in shown and "*NSYNC* 10" in shown and "_x_ 10" in shown
+    assert set(t["artist"]) == {"<b>Bold</b>", "*NSYNC*", "_x_"}  # the caller's table is left as it was
+
+
 def test_best_per_family_one_row_per_label_and_family(table):
     best = summary.best_per_family(table)
     assert list(best[["label", "family", "representation"]].itertuples(index=False, name=None)) == [
