@@ -61,6 +61,13 @@ def test_headline_without_labels_or_scores_says_what_it_cannot_answer(tracks):
     assert list(summary.best_per_family(none).columns) == ["family", "representation", "dim", "k", "silhouette"]
 
 
+def test_too_few_to_cluster_counts_the_songs_with_usable_audio_or_lyrics(tracks):
+    """13 rows whose files mostly failed (2 with audio, 1 with lyrics, another song): 3 songs, not 13."""
+    t = tracks.head(13).assign(has_audio=[True, True] + [False] * 11, has_lyrics=[False, False, True] + [False] * 10)
+    text = summary.headline(pd.DataFrame(), t, _plan(t, []))
+    assert text.startswith("**3 songs** with usable audio or lyrics: too few to cluster")
+
+
 def test_the_caveat_names_classes_as_text(tracks):
     """A class is a user's tag or folder name: "<b>Bold</b>" and "*NSYNC" are shown as written."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
