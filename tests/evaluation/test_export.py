@@ -1,4 +1,6 @@
 """What the user takes away: cluster song lists, and the musicnn tags that set a cluster apart."""
+import re
+
 import numpy as np
 import pytest
 import pandas as pd
@@ -121,3 +123,41 @@ def test_plain_features_win_a_tie_with_the_autoencoder():
     other = table.drop(columns="learned").assign(method="agglomerative")
     rec = recommendation.recommend(table[table["rep"] == "ae"], other[other["rep"] == "audio_pca"])
     assert (rec["rep"], rec["method"]) == ("audio_pca", "agglomerative")
+
+
+HOSTILE = ["<img src=x onerror=alert(1)>", "<b>Bold</b> <3", "</script><script>document.title='PWNED'</script>",
+           "*NSYNC", "F**k", "_", "[bracket](http://x)", "AT&amp;T #1 `code` $x$ \\ 1. | ~~s~~"]
+
+
+def _rendered(markdown: str) -> str:
+    """The Markdown as report.html shows it: nbconvert's filter for a ``text/markdown`` output."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(markdown)
+
+
+def _text_of(html_text: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+def test_song_names_are_shown_as_text_in_the_rendered_markdown():
+    ids = [f"s{i}" for i in range(len(HOSTILE))]
+    tracks = pd.DataFrame({"track_id": ids, "display_name": HOSTILE})
+    clusters = pd.DataFrame({"track_id": ids, "name": HOSTILE, "cluster": [0] * len(ids)})
+    near = pd.DataFrame({"track_id": ids[:1] * 4, "neighbour_id": ids[1:5], "distance": [0.1, 0.2, 0.3, 0.4]})
+    for markdown in (export.cluster_lists(clusters, max_songs=len(ids), tags={0: ["<i>tag</i>"]}),
+                     export.neighbour_examples(near, tracks, n_neighbours=4)):
+        html_text = _rendered(markdown)
+        tags = set(re.findall(r"</?([a-zA-Z]+)", html_text))
+        assert tags <= {"ul", "li", "strong", "em"}, html_text  # the list's own markup, nothing from a name
+        shown = _text_of(html_text)
+        for name in HOSTILE if "cluster" in markdown else HOSTILE[:5]:
+            assert name in shown, (name, shown)
+    assert "<i>tag</i>" in _text_of(_rendered(export.cluster_lists(clusters, tags={0: ["<i>tag</i>"]})))
+
+
+def test_markdown_text_keeps_a_name_on_its_line():
+    assert export.markdown_text("a\nb\t c") == "a b c"
+    assert _text_of(_rendered(export.markdown_text("- 1. # > x"))) == "- 1. # > x\n"

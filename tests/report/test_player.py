@@ -1,5 +1,6 @@
 """The explorer's player in a real browser (headless Chromium, skipped without it): a click on a point plays
 its file from a report opened from disk, and the player says when a file cannot be reached or is absent."""
+import html
 import re
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ def test_click_plays_the_file_or_says_why_not(tmp_path):
     (tmp_path / "music").mkdir()
     song = tmp_path / "music" / "song a.wav"
     sf.write(song, (0.1 * np.sin(np.arange(16000) * 0.1)).astype("float32"), 16000)
-    t = pd.DataFrame({"track_id": ["0", "1", "2"], "name": ["A – a", "B – b", "C – c"], "cluster": [0, 1, 1],
+    t = pd.DataFrame({"track_id": ["0", "1", "2"], "name": ["A & <b>a</b>", "B – b", "C – c"], "cluster": [0, 1, 1],
                       "audio_path": [str(song), str(tmp_path / "music" / "gone.wav"), None]})
     maps = {"m (umap)": pd.DataFrame({"track_id": ["0", "1", "2"], "x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.0]})}
     results = tmp_path / "results"
@@ -48,7 +49,7 @@ def test_click_plays_the_file_or_says_why_not(tmp_path):
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                           "--autoplay-policy=no-user-gesture-required", "--virtual-time-budget=9000", "--dump-dom",
                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    got = dict(re.findall(r'(data-r\d)="([^"]*)"', dom))
-    assert got["data-r0"].startswith("playing A – a | file://") and got["data-r0"].endswith("music/song%20a.wav")
+    got = {k: html.unescape(v) for k, v in re.findall(r'(data-r\d)="([^"]*)"', dom)}
+    assert got["data-r0"].startswith("playing A & <b>a</b> | file://")  # the name as the tag has it, not markup and got["data-r0"].endswith("music/song%20a.wav")
     assert got["data-r1"].startswith("B – b: cannot play") and "gone.wav" in got["data-r1"]
     assert got["data-r2"].startswith("C – c: this song has no audio file")

@@ -327,6 +327,13 @@ def test_explorer_points_carry_name_cluster_and_their_audio_file(rng, tracks, tm
     points = {row[0]: (row[1], row[2]) for trace in fig.data for row in trace.customdata}
     assert points["N0<br>cluster: 0"] == ("../music/rock/a%20b.mp3", song.resolve().as_posix())
     assert points["N1<br>cluster: 1"] == ("", "")
+    t = t.astype({"cluster": object})
+    t.loc[2, "name"], t.loc[2, "cluster"] = "<img src=x onerror=alert(1)> & <b>B</b>", "<i>c</i>"
+    fig = plots.latent_explorer(_maps(rng), t.set_index("track_id"), colors=["cluster"], audio=audio)
+    row = next(r for trace in fig.data for r in trace.customdata if r[3].startswith("<img"))
+    # plotly draws <b>, <br> and <a> of a hover text as markup: the name and label as text, the name plain for the player
+    assert row[0] == "&lt;img src=x onerror=alert(1)&gt; &amp; &lt;b&gt;B&lt;/b&gt;<br>cluster: &lt;i&gt;c&lt;/i&gt;"
+    assert row[3] == "<img src=x onerror=alert(1)> & <b>B</b>" and "&lt;i&gt;c&lt;/i&gt;" in [t.name for t in fig.data]
     html = plots.player_html()
     assert "<audio" in html and "plotly_click" in html and plots.EXPLORER_META in html
     assert "cannot reach" in html and "cannot play" in html and "has no audio file" in html

@@ -61,6 +61,23 @@ def test_headline_without_labels_or_scores_says_what_it_cannot_answer(tracks):
     assert list(summary.best_per_family(none).columns) == ["family", "representation", "dim", "k", "silhouette"]
 
 
+def test_too_few_to_cluster_counts_the_songs_with_usable_audio_or_lyrics(tracks):
+    """13 rows whose files mostly failed (2 with audio, 1 with lyrics, another song): 3 songs, not 13."""
+    t = tracks.head(13).assign(has_audio=[True, True] + [False] * 11, has_lyrics=[False, False, True] + [False] * 10)
+    text = summary.headline(pd.DataFrame(), t, _plan(t, []))
+    assert text.startswith("**3 songs** with usable audio or lyrics: too few to cluster")
+
+
+def test_the_caveat_names_classes_as_text(tracks):
+    """A class is a user's tag or folder name: "<b>Bold</b>" and "*NSYNC" are shown as written."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    t = tracks.assign(artist=["<b>Bold</b>", "*NSYNC*", "_x_"] * 10)
+    shown = markdown2html_mistune(summary.caveat(t, _plan(t, ["artist"])))
+    assert "<b>" not in shown and "&lt;b&gt;Bold&lt;/b&gt; 10" in shown and "*NSYNC* 10" in shown and "_x_ 10" in shown
+    assert set(t["artist"]) == {"<b>Bold</b>", "*NSYNC*", "_x_"}  # the caller's table is left as it was
+
+
 def test_best_per_family_one_row_per_label_and_family(table):
     best = summary.best_per_family(table)
     assert list(best[["label", "family", "representation"]].itertuples(index=False, name=None)) == [

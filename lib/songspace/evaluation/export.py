@@ -8,7 +8,10 @@ function, normalisation, algorithm, k and seed as the scored row, so ``clusters.
 """
 from __future__ import annotations
 
+import html
 import logging
+import re
+import string
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,16 @@ from songspace.evaluation.metrics import NO_LABEL
 from songspace.evaluation.recommendation import recommend
 
 log = logging.getLogger(__name__)
+
+# Markdown punctuation, backslashed; "&" and ";" are left to html.escape's entities, which a backslash would break
+_MARKDOWN_PUNCTUATION = re.compile("([" + re.escape(string.punctuation.replace("&", "").replace(";", "")) + "])")
+
+
+def markdown_text(text) -> str:
+    """A user's string (a tag, a file name, a class) as literal text inside Markdown: ``<``, ``>`` and ``&`` as
+    HTML entities, the other ASCII punctuation backslash-escaped, line breaks as spaces. "*NSYNC" stays
+    "*NSYNC" and ``<b>`` stays text once rendered, in a notebook as in ``report.html``."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
 
 
 def song_names(tracks: pd.DataFrame) -> pd.Series:
@@ -340,27 +353,30 @@ def cluster_tags(clusters: pd.DataFrame, processed_dir, backend: str = "musicnn-
 
 def cluster_lists(clusters: pd.DataFrame, max_clusters: int = 4, max_songs: int = 8, tags: dict | None = None) -> str:
     """Markdown: the largest clusters of ``clusters.csv`` as song lists (artist – title), with the tags
-    that set each apart when ``tags`` (from :func:`cluster_tags`) has them."""
+    that set each apart when ``tags`` (from :func:`cluster_tags`) has them; names as text (:func:`markdown_text`)."""
     c = clusters.dropna(subset=["cluster"])
     lines = []
     for cid, n in c["cluster"].value_counts().head(max_clusters).items():
         songs = c[c["cluster"] == cid]
         names = (songs["name"].head(max_songs).astype(str).tolist() if "name" in songs
                  else [song_name(r) for r in songs.head(max_songs).to_dict("records")])
+        names = [markdown_text(n) for n in names]
         more = f" … and {n - max_songs} more" if n > max_songs else ""
         # "above the collection's": tags relative to the mean, from musicnn's 50-tag vocabulary (no "classical"
         # in it), so they set a cluster apart without saying what most of its songs are
-        lifted = f"; musicnn tags above the collection's: *{', '.join(tags[cid])}*" if tags and tags.get(cid) else ""
+        lifted = (f"; musicnn tags above the collection's: *{', '.join(map(markdown_text, tags[cid]))}*"
+                  if tags and tags.get(cid) else "")
         lines.append(f"- **cluster {cid}** ({n} songs{lifted}): " + "; ".join(names) + more)
     return "\n".join(lines)
 
 
 def neighbour_examples(neighbours: pd.DataFrame, tracks: pd.DataFrame, n_songs: int = 3, n_neighbours: int = 5) -> str:
-    """Markdown: the nearest songs of the first ``n_songs`` songs (name, distance)."""
+    """Markdown: the nearest songs of the first ``n_songs`` songs (name as text, :func:`markdown_text`; distance)."""
     names = song_names(tracks)
     lines = []
     for song in neighbours["track_id"].drop_duplicates().head(n_songs):
         near = neighbours[neighbours["track_id"] == song].head(n_neighbours)
-        items = [f"{names.get(r.neighbour_id, r.neighbour_id)} ({r.distance:.2f})" for r in near.itertuples()]
-        lines.append(f"- **{names.get(song, song)}** → " + "; ".join(items))
+        items = [f"{markdown_text(names.get(r.neighbour_id, r.neighbour_id))} ({r.distance:.2f})"
+                 for r in near.itertuples()]
+        lines.append(f"- **{markdown_text(names.get(song, song))}** → " + "; ".join(items))
     return "\n".join(lines)

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -51,7 +52,7 @@ def _chromium(args: list[str], out: Path, timeout: float) -> None:
         with tempfile.TemporaryDirectory(prefix="songspace-chromium-") as profile:
             cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
             try:
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+                r = _run(cmd, timeout)
                 break
             except subprocess.TimeoutExpired:
                 if attempt == 2:
@@ -59,6 +60,21 @@ def _chromium(args: list[str], out: Path, timeout: float) -> None:
                 log.warning("chromium timed out after %.0f s writing %s; retrying once", timeout, out)
     if r.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
         raise ReportError(f"chromium failed to write {out} (exit {r.returncode}):\n{r.stderr[-2000:]}")
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)``, except that a timeout kills
+    the whole process group: a wrapper script's chromium, or chromium's renderer and GPU processes, would
+    otherwise outlive the kill, keep running and hold the output pipes open (so the wait never ended)."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 def _render(html: Path, out: Path, args, timeout: float) -> bytes:

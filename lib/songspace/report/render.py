@@ -36,7 +36,7 @@ from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
 from songspace.cache import atomic_write_text
 from songspace.config import RESULT_FILES
-from songspace.report.printing import ChromiumNotFound, ReportError, html_to_pdf
+from songspace.report.printing import ReportError, html_to_pdf
 
 log = logging.getLogger(__name__)
 
@@ -242,23 +242,34 @@ def build_report(executed: str | os.PathLike, out_dir: str | os.PathLike, pdf: b
                  pdf_optional: bool = False) -> dict[str, Path | None]:
     """``out_dir/report.html`` (interactive) and ``out_dir/report.pdf`` (static variant).
 
-    The HTML is always written first. Without Chromium, raises :class:`ChromiumNotFound`
-    unless ``pdf_optional`` (then a warning is logged and ``pdf`` is None).
+    The HTML is always written first. When Chromium is missing, times out or fails, a report.pdf of an
+    earlier run is removed (it would pass for this run's) and :class:`ReportError` (:class:`ChromiumNotFound`
+    when missing) is raised, unless ``pdf_optional``: then one warning says the PDF was not written and why,
+    and ``pdf`` is None.
     """
     out_dir = Path(out_dir)
     html = render_html(executed, out_dir / RESULT_FILES["report_html"], variant="html")
     result = {"html": html, "pdf": None}
     if not pdf:
         return result
-    try:
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".report-print-") as tmp:
-            printable = render_html(executed, Path(tmp) / "report_print.html", variant="pdf")
-            result["pdf"] = html_to_pdf(printable, out_dir / RESULT_FILES["report_pdf"])
-    except ChromiumNotFound as e:
-        if not pdf_optional:
-            raise
-        log.warning("PDF skipped: %s", e)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".report-print-") as tmp:
+        printable = render_html(executed, Path(tmp) / "report_print.html", variant="pdf")
+        result["pdf"] = _print(printable, out_dir / RESULT_FILES["report_pdf"], pdf_optional)
     return result
+
+
+def _print(printable: Path, pdf: Path, optional: bool) -> Path | None:
+    """:func:`printing.html_to_pdf`; on a Chromium failure the old ``pdf`` goes, then the error is raised,
+    or (``optional``) logged in one line and None returned."""
+    try:
+        return html_to_pdf(printable, pdf)
+    except ReportError as e:
+        pdf.unlink(missing_ok=True)
+        if not optional:
+            raise
+        why = str(e).splitlines()[0]  # chromium's stderr follows: the line says what happened
+        log.warning("%s NOT written (%s); %s is complete", pdf.name, why, RESULT_FILES["report_html"])
+        return None
 
 
 def add_arguments(ap) -> None:
@@ -267,7 +278,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--out-dir", required=True, help="folder for report.html and report.pdf")
     ap.add_argument("--no-pdf", action="store_true", help="write the HTML only")
     ap.add_argument("--pdf-optional", action="store_true",
-                    help="without chromium, warn and exit 0 instead of failing")
+                    help="when chromium is missing or fails, warn that report.pdf was not written and exit 0")
 
 
 def run(a) -> dict[str, Path | None]:

@@ -60,7 +60,7 @@ def summary_section(r: Results) -> list:
 
 def data_section(r: Results, dataset: str) -> list:
     """The collection in a sentence (layout, validation problems, stages skipped) and its counts table."""
-    line = f"Collection **{dataset}** ({r.tracks.attrs.get('layout', '?')}). {summary.validation_line(r.validation)}"
+    line = f"Collection **{export.markdown_text(dataset)}** ({r.tracks.attrs.get('layout', '?')}). {summary.validation_line(r.validation)}"
     if detected := language.describe(r.tracks):
         line += f" {detected}"
     return [Markdown(line + _also_skipped(r)), HTML(summary.html_table(summary.data_table(r.tracks, r.plan)))]

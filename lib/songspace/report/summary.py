@@ -18,6 +18,7 @@ from songspace.config import RESULT_FILES
 from songspace.data.plan import MIN_SONGS
 from songspace.data.validation import label_gap_column
 from songspace.evaluation import verdicts
+from songspace.evaluation.export import markdown_text
 from songspace.evaluation.scoring import format_pm
 from songspace.features import saved
 
@@ -120,7 +121,8 @@ def headline(table: pd.DataFrame, tracks: pd.DataFrame, what) -> str:
     Markdown text; without labels or scores it says what cannot be answered and why.
     """
     if table.empty:
-        return (f"**{what.n_songs} songs** with usable audio or lyrics: too few to cluster (need "
+        usable = what.n_audio + what.n_lyrics - what.n_both  # not n_songs: a song whose files all failed has neither
+        return (f"**{usable} songs** with usable audio or lyrics: too few to cluster (need "
                 f"{MIN_SONGS}), so nothing was scored and no representation can be called best.")
     if not has_labels(table):
         return ("**No labels**: the collection has no label column with two or more classes, so no "
@@ -174,13 +176,20 @@ def findings(table: pd.DataFrame, tracks: pd.DataFrame, what, settings: dict, wi
                     if algorithms is not None and len(algorithms) else None)
     backends = settings["lyrics_backends"] if what.has_lyrics else []
     default = settings["lyrics_backend"] if what.has_lyrics else None
-    return verdicts.findings(summaries, tracks, what.labels, backends, default, caveat=with_caveat,
-                             algorithms=by_algorithm)
+    return verdicts.findings(summaries, _classes_as_text(tracks, what.labels), what.labels, backends, default,
+                             caveat=with_caveat, algorithms=by_algorithm)
 
 
 def caveat(tracks: pd.DataFrame, what) -> str:
     """What can and cannot be concluded at this size (``verdicts.small_data_caveat``)."""
-    return verdicts.small_data_caveat(len(tracks), int(tracks["has_audio"].sum()), tracks, what.labels)
+    return verdicts.small_data_caveat(len(tracks), int(tracks["has_audio"].sum()), _classes_as_text(tracks, what.labels),
+                                      what.labels)
+
+
+def _classes_as_text(tracks: pd.DataFrame, columns) -> pd.DataFrame:
+    """``tracks`` with the values of the label ``columns`` as Markdown text (``export.markdown_text``): the
+    sentences name classes, which are the user's tags or folder names."""
+    return tracks.assign(**{c: tracks[c].map(markdown_text, na_action="ignore") for c in columns if c in tracks})
 
 
 # ---- tables that fit the page ----

@@ -3,6 +3,7 @@ latent dimensions and traversals along them.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -213,7 +214,8 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], audio
     Returns
     -------
     plotly Figure: one trace per (colouring, class), points of songs absent from a map at NaN;
-    ``customdata`` per point = (hover text, audio URL relative to the report, absolute audio path);
+    ``customdata`` per point = (hover text (escaped HTML), audio URL relative to the report, absolute audio path,
+    the song's name as plain text);
     ``layout.meta`` = ``player.EXPLORER_META``.
     """
     import plotly.express as px
@@ -238,10 +240,12 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], audio
         for i, v in enumerate(sorted(set(values))):
             mask = values == v
             fig.add_trace(go.Scatter(
-                x=xy[first]["x"].to_numpy()[mask], y=xy[first]["y"].to_numpy()[mask], mode="markers", name=v,
+                x=xy[first]["x"].to_numpy()[mask], y=xy[first]["y"].to_numpy()[mask], mode="markers",
+                name=html.escape(v),
                 legendgroup=color, visible=color == colors[0], marker={"size": 7, "opacity": 0.8, "color": palette[i % len(palette)]},
                 customdata=np.column_stack([_hover_text(info[mask], hover_cols, label_cols),
-                                            src["rel"].to_numpy()[mask], src["path"].to_numpy()[mask]]),
+                                            src["rel"].to_numpy()[mask], src["path"].to_numpy()[mask],
+                                            _names(info[mask], hover_cols)]),
                 hovertemplate="%{customdata[0]}<extra></extra>"))
             traces.append((color, mask))
     vis = [dict(label=f"colour: {c}", method="restyle", args=[{"visible": [t == c for t, _ in traces]}]) for c in colors]
@@ -259,10 +263,18 @@ def latent_explorer(maps: dict, meta: pd.DataFrame, colors: Sequence[str], audio
     return _finish(fig, path)
 
 
+def _names(info: pd.DataFrame, hover_cols) -> np.ndarray:
+    """Each point's song name, plain text (the player's status line sets it as text)."""
+    if not hover_cols:
+        return np.full(len(info), "", dtype=object)
+    return info[hover_cols].astype("string").fillna("?").agg(" – ".join, axis=1).astype(str).to_numpy()
+
+
 def _hover_text(info: pd.DataFrame, hover_cols, label_cols) -> np.ndarray:
-    name = info[hover_cols].astype("string").fillna("?").agg(" – ".join, axis=1) if hover_cols else pd.Series("", index=info.index)
-    labels = info[label_cols].astype("string").fillna("NA") if label_cols else None
-    out = name.astype(str)
-    if labels is not None:
-        out = out + "<br>" + labels.apply(lambda r: ", ".join(f"{c}: {r[c]}" for c in label_cols), axis=1)
+    """Name and labels of each point for the hover label, HTML-escaped: plotly draws ``<b>``, ``<br>`` and
+    ``<a>`` of a text as markup, so a tag ``<b>Bold</b>`` would show bold."""
+    out = pd.Series(_names(info, hover_cols), index=info.index).map(html.escape)
+    if label_cols:
+        labels = info[label_cols].astype("string").fillna("NA")
+        out = out + "<br>" + labels.apply(lambda r: html.escape(", ".join(f"{c}: {r[c]}" for c in label_cols)), axis=1)
     return out.to_numpy()

@@ -1,7 +1,8 @@
 """Listening from the explorer: click a point, hear the song from its file.
 
 The explorer figure (``latent.latent_explorer`` with ``audio``) carries, per point, the song's file as a
-URL relative to the report's folder and as an absolute path. :func:`player_html` is an HTML block (an
+URL relative to the report's folder and as an absolute path, and its name as plain text (shown with
+``textContent``, never parsed as HTML). :func:`player_html` is an HTML block (an
 ``<audio>`` element, a status line and a script) shown right after the figure; the script finds the
 figure (``layout.meta`` = :data:`EXPLORER_META`) once plotly has drawn it, in JupyterLab (plotly's lab
 extension) as in the exported ``report.html``, and on ``plotly_click`` plays the song:
@@ -94,7 +95,7 @@ _SCRIPT = """
   function attach(gd) {
     gd.on("plotly_click", function (ev) {
       var cd = ev.points[0].customdata;
-      play(String(cd[0]).split("<br>")[0], cd[1], cd[2]);
+      play(String(cd[3]), cd[1], cd[2]);  // the plain name: cd[0] is escaped HTML for the hover label
     });
     say("click a point to play its song");
   }
