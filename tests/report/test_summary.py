@@ -66,6 +66,9 @@ def test_too_few_to_cluster_counts_the_songs_with_usable_audio_or_lyrics(tracks)
     t = tracks.head(13).assign(has_audio=[True, True] + [False] * 11, has_lyrics=[False, False, True] + [False] * 10)
     text = summary.headline(pd.DataFrame(), t, _plan(t, []))
     assert text.startswith("**3 songs** with usable audio or lyrics: too few to cluster")
+    from songspace.data import plan
+
+    assert not plan.Plan.of(t).can_cluster  # the plan counts the same songs
 
 
 def test_the_caveat_names_classes_as_text(tracks):

@@ -69,24 +69,30 @@ class Plan:
                                    "lyrics embeddings are skipped and the vector models run on audio alone")
         if p.n_audio == 0 or p.n_lyrics < 2:
             p.skipped["multimodal_vae"] = "the multimodal VAE needs both audio and lyrics in the collection"
-        if p.n_songs < MIN_SONGS:
-            p.skipped["models"] = f"{p.n_songs} songs: too few to train a model or to cluster (need {MIN_SONGS})"
+        if p.n_usable < MIN_SONGS:  # a song whose files all failed is trained and clustered on nothing
+            p.skipped["models"] = (f"{p.n_usable} songs with usable audio or lyrics: too few to train a model or to "
+                                   f"cluster (need {MIN_SONGS})")
         cond = cvae_condition or None
         if cond is None:
             p.skipped["cvae"] = "no CVAE condition was named (cvae_condition=None)"
         else:
             n = tracks[cond].dropna().astype(str).nunique() if cond in tracks.columns else -1
-            known = int(tracks[cond].notna().sum()) if n >= 0 else 0
+            known = int((tracks[cond].notna() & (a | lyr)).sum()) if n >= 0 else 0
             if n < 2:
                 state = {-1: "absent", 0: "empty", 1: "constant"}[n]
                 p.skipped["cvae"] = f"the CVAE's condition column '{cond}' is {state}: the CVAE is skipped"
-            elif known < p.n_songs * MIN_CONDITIONED:
-                p.skipped["cvae"] = (f"the CVAE's condition column '{cond}' names a value for only {known} of "
-                                     f"{p.n_songs} songs (fewer than a quarter): the CVAE is skipped")
+            elif known < p.n_usable * MIN_CONDITIONED:
+                p.skipped["cvae"] = (f"the CVAE's condition column '{cond}' names a value for only {known} of the "
+                                     f"{p.n_usable} usable songs (fewer than a quarter): the CVAE is skipped")
         if not p.labels:
             p.skipped["external_metrics"] = ("no label column with two or more classes: clusters are scored with "
                                              "internal metrics only (silhouette, Calinski-Harabasz, Davies-Bouldin)")
         return p
+
+    @property
+    def n_usable(self) -> int:
+        """Songs with usable audio or lyrics: the ones models train on and clusters hold."""
+        return self.n_audio + self.n_lyrics - self.n_both
 
     @property
     def has_audio(self) -> bool:

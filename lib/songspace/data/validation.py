@@ -75,7 +75,7 @@ def _check_audio(path: str, min_duration_s: float, check_silence: bool) -> tuple
         frames = n
     duration = frames / info.samplerate if info.samplerate else 0.0
     declared = audio.header_length(path, info.format, info.frames / info.samplerate) if info.samplerate else 0.0
-    short = check_silence and duration < declared - audio.TRUNCATED_TOLERANCE_S  # as 01's decode judges it
+    short = duration < declared - audio.TRUNCATED_TOLERANCE_S  # as 01's decode judges it; header-only: a cut WAV
     if short and duration < min_duration_s:
         return "unreadable_audio", (f"truncated: {duration:.1f} of {declared:.1f} s decoded, the file ends early; "
                                     f"less than the {min_duration_s} s minimum")

@@ -121,7 +121,7 @@ def headline(table: pd.DataFrame, tracks: pd.DataFrame, what) -> str:
     Markdown text; without labels or scores it says what cannot be answered and why.
     """
     if table.empty:
-        usable = what.n_audio + what.n_lyrics - what.n_both  # not n_songs: a song whose files all failed has neither
+        usable = what.n_usable  # not n_songs: a song whose files all failed has neither
         return (f"**{usable} songs** with usable audio or lyrics: too few to cluster (need "
                 f"{MIN_SONGS}), so nothing was scored and no representation can be called best.")
     if not has_labels(table):
