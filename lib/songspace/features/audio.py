@@ -314,7 +314,8 @@ def decode(path, sr: int = 22050) -> np.ndarray:
     Parameters
     ----------
     path : path-like
-        WAV, AIFF, FLAC, OGG, MP3 (libsndfile), M4A/MP4 (AAC, ALAC), Opus, WMA (PyAV); see ``formats.DECODERS``.
+        WAV, AIFF, FLAC, OGG, MP3, CAF, W64, AU (libsndfile), M4A/MP4/M4B (AAC, ALAC), Opus, WMA, WavPack, WebM,
+        MKA, MP2, AC3, TTA (PyAV); see ``formats.DECODERS``.
     sr : int
         Target sample rate in Hz (resampled with soxr).
 
