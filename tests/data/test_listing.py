@@ -170,6 +170,26 @@ def test_a_folder_the_user_cannot_read_is_a_row_and_the_rest_loads(tmp_path):
     assert f"{root / 'locked'}\tunreadable" in got["listing"].splitlines()  # make's stamp sees it too
 
 
+def test_a_folder_that_can_be_listed_but_not_entered_is_a_row_not_a_crash(tmp_path):
+    """``chmod -R 644 ~/Music`` leaves folders whose names list but whose files cannot be opened."""
+    root = tmp_path / "music"
+    write_audio(root / "open" / "s1.wav", seconds=1.0)
+    write_audio(root / "open" / "s2.wav", seconds=1.0, seed=1)
+    write_audio(root / "listed" / "l1.wav", seconds=1.0, seed=2)
+    (root / "listed").chmod(0o644)
+    try:
+        got = _unprivileged(
+            "import json; from songspace.data import collection; from songspace.data.loading import load_dataset\n"
+            "from songspace.data.validation import validate\n"
+            f"clean, report = validate(load_dataset({str(root)!r}), min_duration_s=0.5)\n"
+            f"print(json.dumps(dict(ids=clean['track_id'].tolist(), rows=report.to_dict('records'))))")
+    finally:
+        (root / "listed").chmod(0o755)
+    assert got["ids"] == ["open/s1", "open/s2"]
+    (row,) = got["rows"]
+    assert (row["track_id"], row["problem"]) == ("listed", "unreadable_folder") and "not entered" in row["detail"]
+
+
 @pytest.fixture
 def no_hang():
     """Fail, not hang, when something opens a named pipe: opening one waits for a writer forever."""

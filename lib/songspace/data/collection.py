@@ -143,21 +143,21 @@ def _walk(root: Path):
 
     def tree():
         for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
-            base = Path(dirpath)
-            keep = []
+            if dirpath != str(root) and not os.access(dirpath, os.X_OK):  # listed, but no file in it opens
+                unreadable(PermissionError(13, "Permission denied: it can be listed but not entered", dirpath))
+                dirnames[:] = []
+                continue
+            base, keep = Path(dirpath), []
             for d in sorted(dirnames):
                 if is_system_folder(d):
                     continue
                 if (base / d).is_symlink():
-                    rel = (base / d).relative_to(root)
                     target = _link_inside(base / d, root)
-                    if target is not None:
-                        problems.append(_problem(rel, "folder_link", f"a link to {printable(target)}, inside the "
-                                                 "collection: its songs are read there, once", root, True, "track"))
-                    else:
-                        problems.append(_problem(rel, "folder_link", f"a folder link to "
-                                                 f"{printable((base / d).resolve())}, outside the collection "
-                                                 "folder (or in a hidden one): not read", root, False, "track"))
+                    what = (f"a link to {printable(target)}, inside the collection: its songs are read there, once"
+                            if target is not None else f"a folder link to {printable((base / d).resolve())}, outside "
+                            "the collection folder (or in a hidden one): not read")
+                    problems.append(_problem((base / d).relative_to(root), "folder_link", what, root,
+                                             target is not None, "track"))
                     continue
                 keep.append(d)
             dirnames[:] = keep
