@@ -275,3 +275,10 @@ def test_precision_with_no_candidate_of_the_label_reads_na_not_zero(table):
     assert set(app.loc[app["label"] == "language", "p_at_10"]) == {"n/a"}
     assert set(app.loc[app["label"] == "genre", "p_at_10"]) == {"0.600 ± 0.010"}
     assert (t["p_at_10_mean"] == 0).sum() == 3  # the table itself keeps its numbers
+
+
+def test_the_findings_count_the_usable_songs_when_there_are_too_few(tracks):
+    from songspace.evaluation import verdicts
+
+    t = tracks.head(13).assign(has_audio=[True, True] + [False] * 11, has_lyrics=[False, False, True] + [False] * 10)
+    assert verdicts.findings({}, t, []).startswith("The collection has 3 songs with usable audio or lyrics")

@@ -314,7 +314,8 @@ def findings(summaries: dict, tracks: pd.DataFrame, columns, lyrics_backends=(),
     """
     n_songs, n_audio = len(tracks), int(tracks["has_audio"].sum())
     if not summaries:
-        return (f"The collection has {n_songs} songs with usable audio or lyrics: too few to cluster, so nothing "
+        usable = int((tracks["has_audio"].astype(bool) | tracks["has_lyrics"].astype(bool)).sum())
+        return (f"The collection has {usable} songs with usable audio or lyrics: too few to cluster, so nothing "
                 "was scored.")
     if not columns:
         return ("### No labels\n\nThe collection has no label column with two or more classes, so no clustering can "
