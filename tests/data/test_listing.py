@@ -147,6 +147,16 @@ def _unprivileged(code: str) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
+def _load_unprivileged(root: Path) -> dict:
+    """The songs (``ids``), report rows and listing of ``root`` as ``_unprivileged`` loads and validates it."""
+    return _unprivileged(
+        "import json; from songspace.data import collection; from songspace.data.loading import load_dataset\n"
+        "from songspace.data.validation import validate\n"
+        f"clean, report = validate(load_dataset({str(root)!r}), min_duration_s=0.5)\n"
+        f"print(json.dumps(dict(ids=clean['track_id'].tolist(), rows=report.to_dict('records'), "
+        f"listing=collection.listing({str(root)!r}))))")
+
+
 def test_a_folder_the_user_cannot_read_is_a_row_and_the_rest_loads(tmp_path):
     root = tmp_path / "music"
     write_audio(root / "open" / "s1.wav", seconds=1.0)
@@ -155,12 +165,7 @@ def test_a_folder_the_user_cannot_read_is_a_row_and_the_rest_loads(tmp_path):
     write_audio(root / "locked" / "inner" / "l2.wav", seconds=1.0, seed=3)
     (root / "locked").chmod(0)
     try:
-        got = _unprivileged(
-            "import json; from songspace.data import collection; from songspace.data.loading import load_dataset\n"
-            "from songspace.data.validation import validate\n"
-            f"clean, report = validate(load_dataset({str(root)!r}), min_duration_s=0.5)\n"
-            f"print(json.dumps(dict(ids=clean['track_id'].tolist(), rows=report.to_dict('records'), "
-            f"listing=collection.listing({str(root)!r}))))")
+        got = _load_unprivileged(root)
     finally:
         (root / "locked").chmod(0o755)
     assert got["ids"] == ["open/s1", "open/s2"]
@@ -178,11 +183,7 @@ def test_a_folder_that_can_be_listed_but_not_entered_is_a_row_not_a_crash(tmp_pa
     write_audio(root / "listed" / "l1.wav", seconds=1.0, seed=2)
     (root / "listed").chmod(0o644)
     try:
-        got = _unprivileged(
-            "import json; from songspace.data import collection; from songspace.data.loading import load_dataset\n"
-            "from songspace.data.validation import validate\n"
-            f"clean, report = validate(load_dataset({str(root)!r}), min_duration_s=0.5)\n"
-            f"print(json.dumps(dict(ids=clean['track_id'].tolist(), rows=report.to_dict('records'))))")
+        got = _load_unprivileged(root)
     finally:
         (root / "listed").chmod(0o755)
     assert got["ids"] == ["open/s1", "open/s2"]

@@ -38,7 +38,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "metadata": ["SOURCE_FIELDS", "DASH", "MAX_LYRICS_BYTES", "read_lyrics_file", "display_names", "apply_tags", "provenance", "label_summary"],
         "tags": ["TAG_FIELDS", "HEADER_FIELDS", "NOT_LABEL_FIELDS", "YEAR", "fields_of", "read_tags", "read_all"],
         "text": ["FALLBACK", "TextDecodeError", "decode_text"],
-        "labels": ["PLACEHOLDERS", "tidy", "tidy_values"],
+        "labels": ["PLACEHOLDERS", "tidy", "tidy_values", "most_common_spelling"],
         "loading": [
             "JAMENDO_CSV",
             "MANIFEST_CSV",

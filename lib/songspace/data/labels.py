@@ -49,11 +49,17 @@ def tidy_values(values: pd.Series, placeholders: pd.Series | None = None) -> pd.
     text = text.map(lambda v: " ".join(str(v).split()) or None if v is not None else None)
     if placeholders is not None:
         text = text.where(~(placeholders & text.fillna("").str.casefold().isin(PLACEHOLDERS)), None)
-    present = text.dropna()
+    return most_common_spelling(text, str.casefold).astype("str")
+
+
+def most_common_spelling(values: pd.Series, key) -> pd.Series:
+    """``values`` with each group of values of one ``key(value)`` written as the group's most common value
+    (ties: the first in sorted order); missing values stay missing."""
+    present = values.dropna().astype(str)
     if present.empty:
-        return text.astype("str")
-    keys = present.str.casefold()
+        return values
+    keys = present.map(key)
     counts = present.groupby(keys).value_counts()
-    best = {key: sorted(group.droplevel(0).items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-            for key, group in counts.groupby(level=0)}
-    return text.where(text.isna(), text.fillna("").str.casefold().map(best)).astype("str")
+    best = {k: sorted(group.droplevel(0).items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            for k, group in counts.groupby(level=0)}
+    return values.where(values.isna(), keys.map(best))

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import pandas as pd
 
+from songspace.data.labels import most_common_spelling
+
 MIN_LETTERS = 40   # fewer letters than this ("[Instrumental]", one short line) is no evidence of a language
 # Distinct three-letter runs inside words. Sung syllables ("doo doo ...", "ba da ba da bum") have at most 6 and
 # the model still names a language for them with posteriors up to 0.98; JamendoLyrics' songs have 67 or more,
@@ -111,13 +113,7 @@ def _spelling_key(value: str) -> str:
 def one_spelling(values: pd.Series) -> pd.Series:
     """``values`` with every spelling of one language ("eng", "English", "en") replaced by the collection's
     most common one (ties: the first in sorted order); values that name no language are left as they are."""
-    keys = values.dropna().astype(str).map(_spelling_key)
-    if keys.empty:
-        return values
-    counts = values.dropna().astype(str).groupby(keys).value_counts()
-    best = {key: sorted(group.droplevel(0).items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-            for key, group in counts.groupby(level=0)}
-    return values.where(values.isna(), keys.map(best)).astype(values.dtype)
+    return most_common_spelling(values, _spelling_key).astype(values.dtype)
 
 
 def named(values: pd.Series) -> pd.Series:
